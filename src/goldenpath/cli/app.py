@@ -1,0 +1,259 @@
+"""The ``goldenpath`` command: a thin shell over the library. Each command parses its options,
+calls one library function inside :meth:`Output.working`, and renders the result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from goldenpath._version import __version__
+from goldenpath.cli._output import Output, exit_codes_help
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="goldenpath",
+    help=(
+        "The golden path for shipping machine-learning models: one spec (goldenpath.yaml), "
+        "data contracts, reproducible training runs with lineage in MLflow."
+    ),
+    epilog=exit_codes_help(),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ProjectOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--project", "-p",
+        help="Project folder (default: the folder holding goldenpath.yaml, searched upwards).",
+        file_okay=True, dir_okay=True,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"goldenpath {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """goldenpath command line."""
+
+
+def _kv_table(rows: dict[str, Any], title: str | None = None) -> Table:
+    table = Table(show_header=False, title=title, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows.items():
+        table.add_row(key, str(value))
+    return table
+
+
+@app.command()
+def init(
+    destination: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    example: Annotated[
+        str, typer.Option("--example", "-e", help="Bundled example to start from.")
+    ] = "telco-churn",
+    json_output: JsonOption = False,
+) -> None:
+    """Scaffold a project from a bundled example (telco-churn, ames-housing)."""
+    from goldenpath.scaffold import init_project
+
+    out = Output(json_output)
+    with out.working("Creating the project"):
+        target = init_project(destination, example)
+    out.result(
+        {"project": str(target), "example": example},
+        lambda c: c.print(
+            f"Created [bold]{target}[/] from example [bold]{example}[/].\n"
+            f"Next: cd {destination} && goldenpath validate && goldenpath train"
+        ),
+    )
+
+
+@app.command()
+def validate(
+    project: ProjectOption = None,
+    data: Annotated[
+        str | None,
+        typer.Option("--data", help="Validate this CSV/Parquet file instead of data.source."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the spec, and the data against the spec's contract (all failures at once)."""
+    from goldenpath.data import load_dataset
+    from goldenpath.project import open_project
+
+    out = Output(json_output)
+    with out.working("Reading the spec") as step:
+        proj = open_project(project)
+        step("Reading and validating data")
+        dataset = load_dataset(proj.spec, proj.root, source=data)
+    result = {
+        "valid": True,
+        "project": proj.name,
+        "source": dataset.source,
+        "rows": dataset.n_rows,
+        "columns": len(dataset.frame.columns),
+        "dataset_fingerprint": dataset.fingerprint,
+        "schema_hash": dataset.schema_hash,
+    }
+
+    def render(console: Console) -> None:
+        console.print(
+            f"[green]✓[/] {dataset.source} honours the contract of [bold]{proj.name}[/]"
+        )
+        console.print(_kv_table({k: v for k, v in result.items() if k != "valid"}))
+
+    out.result(result, render)
+
+
+@app.command()
+def train(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """Train the model, record the run with its lineage in MLflow and register the model."""
+    from goldenpath.project import open_project
+    from goldenpath.training import train as train_project
+
+    out = Output(json_output)
+    with out.working("Reading the spec") as step:
+        proj = open_project(project)
+        result = train_project(proj, on_step=step)
+
+    def render(console: Console) -> None:
+        console.print(
+            f"[green]✓[/] Trained [bold]{result.model_name}[/] version "
+            f"[bold]{result.model_version}[/] (run {result.run_id})"
+        )
+        console.print(_kv_table({
+            "model": result.model_uri,
+            "rows": f"{result.n_train:,} train / {result.n_test:,} test",
+            "dataset": result.dataset_fingerprint,
+            "training time": f"{result.duration_s:.2f} s",
+            "peak memory": f"{result.peak_memory_mb:.0f} MB",
+            "tracking": result.tracking_uri,
+        }))
+
+    out.result(result.to_dict(), render)
+
+
+@app.command()
+def runs(
+    project: ProjectOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most N runs.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """List the project's training runs, newest first."""
+    from goldenpath.project import open_project
+    from goldenpath.training import list_runs
+
+    out = Output(json_output)
+    with out.working("Reading runs"):
+        proj = open_project(project)
+        found = list_runs(proj, limit=limit)
+
+    def render(console: Console) -> None:
+        if not found:
+            console.print(f"No runs yet for [bold]{proj.name}[/]: `goldenpath train` makes one.")
+            return
+        table = Table(title=f"Runs of {proj.name}")
+        for column in ("run id", "started (UTC)", "status", "version", "duration", "dataset",
+                       "params"):
+            table.add_column(column, overflow="fold")
+        for run in found:
+            table.add_row(
+                run.run_id,
+                run.start_time.replace("+00:00", ""),
+                run.status,
+                run.model_version or "-",
+                "-" if run.duration_s is None else f"{run.duration_s:.2f} s",
+                (run.dataset_fingerprint or "-")[:19],
+                ", ".join(f"{k}={v}" for k, v in sorted(run.params.items())),
+            )
+        console.print(table)
+
+    out.result([r.to_dict() for r in found], render)
+
+
+@app.command()
+def reproduce(
+    run: Annotated[str, typer.Argument(help="Run id (see `goldenpath runs`) or 'latest'.")],
+    project: ProjectOption = None,
+    tolerance: Annotated[
+        float,
+        typer.Option(min=0.0, help="Largest allowed absolute difference of any score."),
+    ] = 1e-6,
+    label_tolerance: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Largest allowed share of changed labels."),
+    ] = 0.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Retrain a run from its recorded inputs and compare its test predictions.
+
+    Exits with 42 (not_reproducible) when the predictions differ beyond the tolerances.
+    """
+    from goldenpath.project import open_project
+    from goldenpath.training import reproduce as reproduce_run
+
+    out = Output(json_output)
+    with out.working("Reading the spec") as step:
+        proj = open_project(project)
+        result = reproduce_run(
+            proj, run, tolerance=tolerance, label_tolerance=label_tolerance, on_step=step
+        )
+
+    def render(console: Console) -> None:
+        mark = "[green]✓ reproduced[/]" if result.reproduced else "[red]✗ not reproduced[/]"
+        console.print(f"{mark}: run {result.run_id}")
+        changed = result.changed_label_share
+        console.print(_kv_table({
+            "rows compared": f"{result.rows_compared:,}",
+            "max |score diff|": f"{result.max_abs_score_diff:.3g} (tolerance {tolerance:g})",
+            "changed labels": "-" if changed is None else f"{changed:.2%}",
+            "same split": result.split_matches,
+            "code changed": "unknown" if result.code_changed is None else result.code_changed,
+            "dataset": result.dataset_fingerprint,
+        }))
+
+    out.result(result.to_dict(), render)
+    if not result.reproduced:
+        raise typer.Exit(42)
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of goldenpath.yaml (for editor completion and CI checks)."""
+    from goldenpath.spec import json_schema
+
+    text = json_schema()
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

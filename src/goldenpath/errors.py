@@ -1,0 +1,243 @@
+"""The one exception tree of goldenpath.
+
+Every error goldenpath raises on purpose is a :class:`GoldenpathError`. Each class carries a
+stable ``code`` (for scripts and logs), a CLI ``exit_code`` and an HTTP ``status`` so that the
+shells (CLI, service) translate errors in exactly one place. Third-party exceptions are
+translated into this tree at the boundary where they occur::
+
+    GoldenpathError                      exit  code
+    ├── SpecError
+    │   ├── SpecNotFound                   10  spec_not_found
+    │   ├── SpecSyntaxError                11  spec_syntax
+    │   ├── SpecInvalid                    12  spec_invalid
+    │   └── SpecUnknownKey                 13  spec_unknown_key
+    ├── DataError
+    │   ├── DataSourceNotFound             20  data_not_found
+    │   ├── DataReadError                  21  data_unreadable
+    │   └── ContractViolation              22  contract_violation
+    ├── EntrypointError
+    │   ├── EntrypointNotFound             30  entrypoint_not_found
+    │   ├── EntrypointFailed               31  entrypoint_failed
+    │   └── NotAModel                      32  not_a_model
+    ├── RunError
+    │   ├── RunNotFound                    40  run_not_found
+    │   ├── FingerprintMismatch            41  fingerprint_mismatch
+    │   └── NotReproducible                42  not_reproducible
+    ├── TrackingError                      50  tracking_failed
+    └── ScaffoldError
+        ├── UnknownExample                 60  unknown_example
+        └── DestinationExists              61  destination_exists
+
+Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "ContractViolation",
+    "DataError",
+    "DataReadError",
+    "DataSourceNotFound",
+    "DestinationExists",
+    "EntrypointError",
+    "EntrypointFailed",
+    "EntrypointNotFound",
+    "FingerprintMismatch",
+    "GoldenpathError",
+    "NotAModel",
+    "NotReproducible",
+    "RunError",
+    "RunNotFound",
+    "ScaffoldError",
+    "SpecError",
+    "SpecInvalid",
+    "SpecNotFound",
+    "SpecSyntaxError",
+    "SpecUnknownKey",
+    "TrackingError",
+    "UnknownExample",
+    "all_error_classes",
+]
+
+
+class GoldenpathError(Exception):
+    """Base of every deliberate goldenpath error.
+
+    ``message`` says what went wrong and where; ``hint`` says how to fix it.
+    ``details`` is structured evidence (rows, keys, values) for ``--json`` output.
+    """
+
+    code: ClassVar[str] = "error"
+    exit_code: ClassVar[int] = 1
+    status: ClassVar[int] = 500
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details: dict[str, object] = details or {}
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\nHow to fix: {self.hint}"
+        return self.message
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description of the error."""
+        return {
+            "code": self.code,
+            "exit_code": self.exit_code,
+            "message": self.message,
+            "hint": self.hint,
+            "details": self.details,
+        }
+
+
+class SpecError(GoldenpathError):
+    """The project spec (``goldenpath.yaml``) cannot be used."""
+
+    code = "spec_error"
+    exit_code = 12
+    status = 400
+
+
+class SpecNotFound(SpecError):
+    code = "spec_not_found"
+    exit_code = 10
+    status = 404
+
+
+class SpecSyntaxError(SpecError):
+    code = "spec_syntax"
+    exit_code = 11
+
+
+class SpecInvalid(SpecError):
+    code = "spec_invalid"
+    exit_code = 12
+    status = 422
+
+
+class SpecUnknownKey(SpecInvalid):
+    code = "spec_unknown_key"
+    exit_code = 13
+
+
+class DataError(GoldenpathError):
+    """The project's data cannot be read or does not honour its contract."""
+
+    code = "data_error"
+    exit_code = 21
+    status = 422
+
+
+class DataSourceNotFound(DataError):
+    code = "data_not_found"
+    exit_code = 20
+    status = 404
+
+
+class DataReadError(DataError):
+    code = "data_unreadable"
+    exit_code = 21
+
+
+class ContractViolation(DataError):
+    code = "contract_violation"
+    exit_code = 22
+
+
+class EntrypointError(GoldenpathError):
+    """The training entrypoint cannot be imported, fails, or returns no model."""
+
+    code = "entrypoint_error"
+    exit_code = 30
+    status = 422
+
+
+class EntrypointNotFound(EntrypointError):
+    code = "entrypoint_not_found"
+    exit_code = 30
+
+
+class EntrypointFailed(EntrypointError):
+    code = "entrypoint_failed"
+    exit_code = 31
+
+
+class NotAModel(EntrypointError):
+    code = "not_a_model"
+    exit_code = 32
+
+
+class RunError(GoldenpathError):
+    """A recorded run cannot be found or replayed."""
+
+    code = "run_error"
+    exit_code = 40
+    status = 409
+
+
+class RunNotFound(RunError):
+    code = "run_not_found"
+    exit_code = 40
+    status = 404
+
+
+class FingerprintMismatch(RunError):
+    code = "fingerprint_mismatch"
+    exit_code = 41
+
+
+class NotReproducible(RunError):
+    code = "not_reproducible"
+    exit_code = 42
+
+
+class TrackingError(GoldenpathError):
+    """The tracking store (MLflow) refused or failed an operation."""
+
+    code = "tracking_failed"
+    exit_code = 50
+    status = 503
+
+
+class ScaffoldError(GoldenpathError):
+    """A project cannot be scaffolded."""
+
+    code = "scaffold_error"
+    exit_code = 60
+    status = 400
+
+
+class UnknownExample(ScaffoldError):
+    code = "unknown_example"
+    exit_code = 60
+    status = 404
+
+
+class DestinationExists(ScaffoldError):
+    code = "destination_exists"
+    exit_code = 61
+    status = 409
+
+
+def all_error_classes() -> list[type[GoldenpathError]]:
+    """Every error class in the tree, base first, in definition order."""
+    found: list[type[GoldenpathError]] = [GoldenpathError]
+    stack: list[type[GoldenpathError]] = [GoldenpathError]
+    while stack:
+        cls = stack.pop(0)
+        for sub in cls.__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                stack.append(sub)
+    return found

@@ -1,0 +1,325 @@
+"""``goldenpath train``: fit the project's model and record the run with its full lineage.
+
+Everything that can fail on bad input (spec, data, contract, split, entrypoint, fit, predict)
+happens before MLflow is touched, so a failed training writes nothing. Once the model is fitted,
+the run is logged in one go; if logging fails half-way the run is deleted again.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goldenpath.data.dataset import Dataset, load_dataset
+from goldenpath.data.fingerprint import dataset_fingerprint
+from goldenpath.data.split import Split
+from goldenpath.project import Project
+from goldenpath.training._memory import MemoryPeak, track_peak_memory
+from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
+from goldenpath.training.lineage import code_version, environment
+from goldenpath.training.predictions import predict_frame
+from goldenpath.training.tracking import (
+    TAG_PREFIX,
+    experiment_id,
+    fluent_tracking,
+    mlflow_boundary,
+    open_tracking,
+    tracking_uri,
+)
+
+__all__ = ["FittedModel", "StepCallback", "TrainResult", "fit_model", "train"]
+
+StepCallback = Callable[[str], None]
+
+SPLIT_ARTIFACT = "split.json"
+LINEAGE_ARTIFACT = "lineage.json"
+SPEC_ARTIFACT = "goldenpath.yaml"
+PREDICTIONS_ARTIFACT = "predictions/test.parquet"
+MODEL_NAME = "model"
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A model fitted on a split of a dataset, with its test predictions; nothing logged yet."""
+
+    dataset: Dataset
+    split: Split
+    entrypoint: Entrypoint
+    model: Any
+    params: dict[str, Any]
+    seed: int
+    duration_s: float
+    memory: MemoryPeak
+    test_features: pd.DataFrame
+    test_predictions: pd.DataFrame
+
+    @property
+    def train_fingerprint(self) -> str:
+        return dataset_fingerprint(self.dataset.rows(self.split.train))
+
+    @property
+    def test_fingerprint(self) -> str:
+        return dataset_fingerprint(self.dataset.rows(self.split.test))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``goldenpath train`` reports."""
+
+    run_id: str
+    experiment_id: str
+    tracking_uri: str
+    model_name: str
+    model_version: str
+    model_uri: str
+    dataset_fingerprint: str
+    train_fingerprint: str
+    test_fingerprint: str
+    n_train: int
+    n_test: int
+    duration_s: float
+    peak_memory_mb: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def fit_model(
+    project: Project,
+    *,
+    dataset: Dataset | None = None,
+    split: Split | None = None,
+    params: dict[str, Any] | None = None,
+    seed: int | None = None,
+    on_step: StepCallback = _noop,
+) -> FittedModel:
+    """Load, validate and split the data (unless given), then fit the entrypoint's model."""
+    spec = project.spec
+    if dataset is None:
+        on_step("Reading and validating data")
+        dataset = load_dataset(spec, project.root)
+    split = split if split is not None else dataset.split(spec)
+    on_step("Importing the training entrypoint")
+    entrypoint = load_entrypoint(spec.training.entrypoint, project.root)
+    params = dict(spec.training.params if params is None else params)
+    seed = spec.training.seed if seed is None else seed
+    columns = [*spec.feature_columns, spec.task.target]
+    train_frame = dataset.rows(split.train)[columns]
+    on_step(f"Training on {len(train_frame):,} rows")
+    with track_peak_memory() as memory:
+        started = time.perf_counter()
+        model = entrypoint.fit(train_frame, params, seed=seed)
+        duration = time.perf_counter() - started
+    on_step("Predicting the test rows")
+    test_features = dataset.rows(split.test)[spec.feature_columns]
+    predictions = predict_frame(model, test_features, spec.task.type)
+    return FittedModel(
+        dataset=dataset, split=split, entrypoint=entrypoint, model=model, params=params,
+        seed=seed, duration_s=duration, memory=memory, test_features=test_features,
+        test_predictions=predictions,
+    )
+
+
+def train(project: Project, *, on_step: StepCallback = _noop) -> TrainResult:
+    """Fit the project's model and log the run, lineage and model to MLflow; register it."""
+    fitted = fit_model(project, on_step=on_step)
+    on_step("Recording the run in MLflow")
+    return _log_run(project, fitted)
+
+
+def _split_record(project: Project, fitted: FittedModel) -> dict[str, object]:
+    id_column = project.spec.data.id_column
+    record: dict[str, object] = {
+        "order": "canonical (rows sorted by content hash)",
+        "train_positions": fitted.split.train.tolist(),
+        "test_positions": fitted.split.test.tolist(),
+    }
+    if id_column is not None:
+        ids = fitted.dataset.frame[id_column]
+        record["id_column"] = id_column
+        record["train_ids"] = ids.iloc[fitted.split.train].tolist()
+        record["test_ids"] = ids.iloc[fitted.split.test].tolist()
+    return record
+
+
+def _pip_requirements(packages: dict[str, str]) -> list[str]:
+    wanted = ("scikit-learn", "pandas", "numpy", "scipy", "cloudpickle", "skops", "mlflow")
+    from importlib import metadata
+
+    pins = []
+    for name in wanted:
+        version = packages.get(name)
+        if version is None:
+            try:
+                version = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                continue
+        pins.append(f"{name}=={version}")
+    return pins
+
+
+def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    spec = project.spec
+    code = code_version(project.root, fitted.entrypoint.source_file)
+    env = environment(fitted.entrypoint.modules)
+    train_fp, test_fp = fitted.train_fingerprint, fitted.test_fingerprint
+    lineage = {
+        "project": spec.project.name,
+        "task": spec.task.type,
+        "data": {
+            "source": fitted.dataset.source,
+            "fingerprint": fitted.dataset.fingerprint,
+            "schema_hash": fitted.dataset.schema_hash,
+            "rows": fitted.dataset.n_rows,
+            "train_fingerprint": train_fp,
+            "test_fingerprint": test_fp,
+            "train_rows": len(fitted.split.train),
+            "test_rows": len(fitted.split.test),
+            "split": spec.data.split.model_dump(mode="json"),
+        },
+        "training": {
+            "entrypoint": spec.training.entrypoint,
+            "params": fitted.params,
+            "seed": fitted.seed,
+            "duration_s": fitted.duration_s,
+            "peak_memory_mb": fitted.memory.peak_mb,
+            "peak_memory_increase_mb": fitted.memory.increase_mb,
+        },
+        "code": code.to_dict(),
+        "environment": env.to_dict(),
+    }
+    tags = {
+        TAG_PREFIX + "project": spec.project.name,
+        TAG_PREFIX + "task": spec.task.type,
+        TAG_PREFIX + "data_source": fitted.dataset.source,
+        TAG_PREFIX + "dataset_fingerprint": fitted.dataset.fingerprint,
+        TAG_PREFIX + "train_fingerprint": train_fp,
+        TAG_PREFIX + "test_fingerprint": test_fp,
+        TAG_PREFIX + "schema_hash": fitted.dataset.schema_hash,
+        TAG_PREFIX + "git_commit": code.git_commit,
+        TAG_PREFIX + "git_dirty": str(code.git_dirty).lower(),
+        TAG_PREFIX + "source_hash": code.source_hash or "",
+        TAG_PREFIX + "python": env.python,
+        TAG_PREFIX + "version": env.packages["goldenpath"],
+        TAG_PREFIX + "contract_validated": "true",
+    }
+    params = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in fitted.params.items()}
+    params["seed"] = str(fitted.seed)
+    params["entrypoint"] = spec.training.entrypoint
+    metrics = {
+        "training_duration_s": fitted.duration_s,
+        "peak_memory_mb": fitted.memory.peak_mb,
+        "peak_memory_increase_mb": fitted.memory.increase_mb,
+        "rows": float(fitted.dataset.n_rows),
+        "train_rows": float(len(fitted.split.train)),
+        "test_rows": float(len(fitted.split.test)),
+    }
+    client = open_tracking(project, create=True)
+    exp = experiment_id(project, client, create=True)
+    assert exp is not None
+    run_id: str | None = None
+    try:
+        with mlflow_boundary("recording the run"), tempfile.TemporaryDirectory() as tmp:
+            run = client.create_run(exp, tags=tags, run_name=None)
+            run_id = run.info.run_id
+            for key, value in params.items():
+                client.log_param(run_id, key, value[:6000])
+            for key, value in metrics.items():
+                client.log_metric(run_id, key, float(value))
+            folder = Path(tmp)
+            (folder / LINEAGE_ARTIFACT).write_text(json.dumps(lineage, indent=2, default=str))
+            (folder / SPLIT_ARTIFACT).write_text(json.dumps(_split_record(project, fitted),
+                                                            default=_json_default))
+            (folder / SPEC_ARTIFACT).write_text(project.spec_path.read_text(encoding="utf-8"))
+            for name in (LINEAGE_ARTIFACT, SPLIT_ARTIFACT, SPEC_ARTIFACT):
+                client.log_artifact(run_id, str(folder / name))
+            (folder / "predictions").mkdir()
+            fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
+            client.log_artifact(run_id, str(folder / PREDICTIONS_ARTIFACT), "predictions")
+            example = fitted.test_features.head(5)
+            signature = infer_signature(
+                fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
+            )
+            code_paths = (
+                [str(fitted.entrypoint.source_file)]
+                if fitted.entrypoint.source_file is not None
+                and fitted.entrypoint.source_file.is_relative_to(project.root)
+                else None
+            )
+            serialization, trusted = _serialization(fitted.model)
+            with fluent_tracking(tracking_uri(project)), mlflow.start_run(run_id=run_id):
+                info = mlflow.sklearn.log_model(
+                    fitted.model,
+                    serialization_format=serialization,
+                    skops_trusted_types=trusted,
+                    name=MODEL_NAME,
+                    signature=signature,
+                    input_example=example,
+                    pip_requirements=_pip_requirements(env.packages),
+                    code_paths=code_paths,
+                    registered_model_name=spec.project.name,
+                )
+            version = str(info.registered_model_version)
+            client.set_tag(run_id, TAG_PREFIX + "model_version", version)
+    except BaseException:
+        if run_id is not None:
+            _discard_run(client, run_id)
+        raise
+    return TrainResult(
+        run_id=run_id,
+        experiment_id=exp,
+        tracking_uri=tracking_uri(project),
+        model_name=spec.project.name,
+        model_version=version,
+        model_uri=f"models:/{spec.project.name}/{version}",
+        dataset_fingerprint=fitted.dataset.fingerprint,
+        train_fingerprint=train_fp,
+        test_fingerprint=test_fp,
+        n_train=len(fitted.split.train),
+        n_test=len(fitted.split.test),
+        duration_s=fitted.duration_s,
+        peak_memory_mb=fitted.memory.peak_mb,
+    )
+
+
+def _serialization(model: Any) -> tuple[str, list[str] | None]:
+    """skops (no code runs on load) with the types of this very model trusted, since goldenpath
+    produced the file itself; cloudpickle for estimators skops cannot represent."""
+    try:
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    except Exception:  # noqa: BLE001 - any skops failure means: use cloudpickle
+        return "cloudpickle", None
+    return "skops", list(untrusted)
+
+
+def _discard_run(client: Any, run_id: str) -> None:
+    """Leave no half-written run behind: mark it failed and delete it (best effort)."""
+    try:
+        client.set_terminated(run_id, status="FAILED")
+        client.delete_run(run_id)
+    except Exception:  # noqa: BLE001 - the original error is what the user must see
+        return
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return str(value)

@@ -1,7 +1,88 @@
-"""goldenpath: the golden path for shipping machine-learning models."""
+"""goldenpath: the golden path for shipping machine-learning models.
+
+The library behind the ``goldenpath`` command; every command is one call here::
+
+    import goldenpath
+
+    project = goldenpath.open_project("my-churn")
+    dataset = goldenpath.load_dataset(project.spec, project.root)   # goldenpath validate
+    result = goldenpath.train(project)                               # goldenpath train
+    goldenpath.list_runs(project)                                    # goldenpath runs
+    goldenpath.reproduce(project, result.run_id)                     # goldenpath reproduce
+
+Names are imported lazily so that ``goldenpath --help`` does not pay for pandas and MLflow.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from goldenpath._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from goldenpath.data import Dataset, load_dataset
+    from goldenpath.errors import GoldenpathError
+    from goldenpath.project import Project, open_project
+    from goldenpath.scaffold import available_examples, init_project
+    from goldenpath.spec import Spec, load_spec, parse_spec
+    from goldenpath.training import (
+        ReproduceResult,
+        RunSummary,
+        TrainResult,
+        list_runs,
+        reproduce,
+        train,
+    )
+
+__all__ = [
+    "Dataset",
+    "GoldenpathError",
+    "Project",
+    "ReproduceResult",
+    "RunSummary",
+    "Spec",
+    "TrainResult",
+    "__version__",
+    "available_examples",
+    "init_project",
+    "list_runs",
+    "load_dataset",
+    "load_spec",
+    "open_project",
+    "parse_spec",
+    "reproduce",
+    "train",
+]
+
+_LOCATIONS = {
+    "Dataset": "goldenpath.data",
+    "load_dataset": "goldenpath.data",
+    "GoldenpathError": "goldenpath.errors",
+    "Project": "goldenpath.project",
+    "open_project": "goldenpath.project",
+    "available_examples": "goldenpath.scaffold",
+    "init_project": "goldenpath.scaffold",
+    "Spec": "goldenpath.spec",
+    "load_spec": "goldenpath.spec",
+    "parse_spec": "goldenpath.spec",
+    "ReproduceResult": "goldenpath.training",
+    "RunSummary": "goldenpath.training",
+    "TrainResult": "goldenpath.training",
+    "list_runs": "goldenpath.training",
+    "reproduce": "goldenpath.training",
+    "train": "goldenpath.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'goldenpath' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

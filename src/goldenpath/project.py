@@ -38,8 +38,8 @@ class Project:
         return self.state_dir / "artifacts"
 
 
-def open_project(where: Path | None = None) -> Project:
+def open_project(where: str | Path | None = None) -> Project:
     """Find and load the project at ``where`` (a folder or spec file), or above the cwd."""
-    spec_path = find_spec_file(where)
+    spec_path = find_spec_file(None if where is None else Path(where))
     spec = load_spec(spec_path)
     return Project(root=spec_path.parent, spec_path=spec_path, spec=spec)

@@ -57,8 +57,12 @@ class Output:
         libraries print kept off stdout, and goldenpath errors turned into exit codes."""
         show = self.stderr.is_terminal and not self.json_mode
         progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-            console=self.stderr, transient=True, disable=not show,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=self.stderr,
+            transient=True,
+            disable=not show,
         )
         task = progress.add_task(title, total=None)
 

@@ -31,9 +31,11 @@ app = typer.Typer(
 ProjectOption = Annotated[
     Path | None,
     typer.Option(
-        "--project", "-p",
+        "--project",
+        "-p",
         help="Project folder (default: the folder holding goldenpath.yaml, searched upwards).",
-        file_okay=True, dir_okay=True,
+        file_okay=True,
+        dir_okay=True,
     ),
 ]
 JsonOption = Annotated[
@@ -118,9 +120,7 @@ def validate(
     }
 
     def render(console: Console) -> None:
-        console.print(
-            f"[green]✓[/] {dataset.source} honours the contract of [bold]{proj.name}[/]"
-        )
+        console.print(f"[green]✓[/] {dataset.source} honours the contract of [bold]{proj.name}[/]")
         console.print(_kv_table({k: v for k, v in result.items() if k != "valid"}))
 
     out.result(result, render)
@@ -142,14 +142,18 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
             f"[green]✓[/] Trained [bold]{result.model_name}[/] version "
             f"[bold]{result.model_version}[/] (run {result.run_id})"
         )
-        console.print(_kv_table({
-            "model": result.model_uri,
-            "rows": f"{result.n_train:,} train / {result.n_test:,} test",
-            "dataset": result.dataset_fingerprint,
-            "training time": f"{result.duration_s:.2f} s",
-            "peak memory": f"{result.peak_memory_mb:.0f} MB",
-            "tracking": result.tracking_uri,
-        }))
+        console.print(
+            _kv_table(
+                {
+                    "model": result.model_uri,
+                    "rows": f"{result.n_train:,} train / {result.n_test:,} test",
+                    "dataset": result.dataset_fingerprint,
+                    "training time": f"{result.duration_s:.2f} s",
+                    "peak memory": f"{result.peak_memory_mb:.0f} MB",
+                    "tracking": result.tracking_uri,
+                }
+            )
+        )
 
     out.result(result.to_dict(), render)
 
@@ -174,18 +178,18 @@ def runs(
             console.print(f"No runs yet for [bold]{proj.name}[/]: `goldenpath train` makes one.")
             return
         table = Table(title=f"Runs of {proj.name}")
-        for column in ("run id", "started (UTC)", "status", "version", "duration", "dataset",
-                       "params"):
-            table.add_column(column, overflow="fold")
+        for column in ("run id", "started (UTC)", "status", "version", "train time", "dataset"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("params", overflow="fold", min_width=20)
         for run in found:
             table.add_row(
                 run.run_id,
-                run.start_time.replace("+00:00", ""),
+                run.start_time.replace("+00:00", "").replace("T", " ")[:16],
                 run.status,
                 run.model_version or "-",
                 "-" if run.duration_s is None else f"{run.duration_s:.2f} s",
-                (run.dataset_fingerprint or "-")[:19],
-                ", ".join(f"{k}={v}" for k, v in sorted(run.params.items())),
+                (run.dataset_fingerprint or "-").removeprefix("sha256:")[:12],
+                " ".join(f"{k}={v}" for k, v in sorted(run.params.items()) if k != "entrypoint"),
             )
         console.print(table)
 
@@ -224,14 +228,22 @@ def reproduce(
         mark = "[green]✓ reproduced[/]" if result.reproduced else "[red]✗ not reproduced[/]"
         console.print(f"{mark}: run {result.run_id}")
         changed = result.changed_label_share
-        console.print(_kv_table({
-            "rows compared": f"{result.rows_compared:,}",
-            "max |score diff|": f"{result.max_abs_score_diff:.3g} (tolerance {tolerance:g})",
-            "changed labels": "-" if changed is None else f"{changed:.2%}",
-            "same split": result.split_matches,
-            "code changed": "unknown" if result.code_changed is None else result.code_changed,
-            "dataset": result.dataset_fingerprint,
-        }))
+        console.print(
+            _kv_table(
+                {
+                    "rows compared": f"{result.rows_compared:,}",
+                    "max |score diff|": (
+                        f"{result.max_abs_score_diff:.3g} (tolerance {tolerance:g})"
+                    ),
+                    "changed labels": "-" if changed is None else f"{changed:.2%}",
+                    "same split": result.split_matches,
+                    "code changed": "unknown"
+                    if result.code_changed is None
+                    else result.code_changed,
+                    "dataset": result.dataset_fingerprint,
+                }
+            )
+        )
 
     out.result(result.to_dict(), render)
     if not result.reproduced:

@@ -19,4 +19,5 @@ __all__ = [
     "row_hashes",
     "schema_hash",
     "split_rows",
+    "validate_frame",
 ]

@@ -139,8 +139,9 @@ def _summarise(cases: pd.DataFrame) -> list[ContractFailure]:
         grouped.setdefault(key, []).append((index, value))
     for (column, rule), items in grouped.items():
         with_rows = [(i, v) for i, v in items if i is not None and not _is_missing(i)]
-        if rule.startswith("dtype(") and any(r.startswith("coerce_dtype") for c, r in grouped
-                                              if c == column):
+        if rule.startswith("dtype(") and any(
+            r.startswith("coerce_dtype") for c, r in grouped if c == column
+        ):
             continue  # the coercion failure already says it, with the offending values
         examples = with_rows[:_EXAMPLES]
         failures.append(
@@ -171,7 +172,7 @@ def _rule_name(check: str, value: object) -> str:
 
 def _is_missing(value: object) -> bool:
     try:
-        return bool(pd.isna(value))  # type: ignore[arg-type]
+        return bool(pd.isna(value))  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return False
 

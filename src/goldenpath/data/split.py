@@ -34,7 +34,7 @@ def split_rows(
     if spec.method == "time":
         assert time_column is not None  # the spec validator guarantees it
         try:
-            cutoff = pd.Timestamp(spec.cutoff)
+            cutoff = pd.Timestamp(str(spec.cutoff))
         except (ValueError, TypeError):
             raise DataError(
                 f"data.split.cutoff {spec.cutoff!r} is not a date or time",
@@ -45,12 +45,12 @@ def split_rows(
     else:
         from sklearn.model_selection import train_test_split
 
-        stratify = (
-            frame[target].to_numpy() if spec.stratify and task != "regression" else None
-        )
+        stratify = frame[target].to_numpy() if spec.stratify and task != "regression" else None
         try:
             train, test = train_test_split(
-                np.arange(n), test_size=spec.test_fraction, random_state=spec.seed,
+                np.arange(n),
+                test_size=spec.test_fraction,
+                random_state=spec.seed,
                 stratify=stratify,
             )
         except ValueError as exc:

@@ -158,11 +158,13 @@ def _unknown_keys(
     return found
 
 
-def _unknown_in_value(value: object, annotation: Any, path: _Path) -> list[tuple[_Path, str | None]]:
+def _unknown_in_value(
+    value: object, annotation: Any, path: _Path
+) -> list[tuple[_Path, str | None]]:
     """Descend into nested models, lists of models and dicts of models."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return _unknown_keys(value, annotation, path)
-    args = getattr(annotation, "__args__", ())
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ())
     origin = getattr(annotation, "__origin__", None)
     found: list[tuple[_Path, str | None]] = []
     if origin is list and args and isinstance(value, list):

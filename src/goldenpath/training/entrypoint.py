@@ -44,8 +44,11 @@ class Entrypoint:
                 f"training entrypoint {self.spec} raised {type(exc).__name__}: {exc} "
                 f"(at {last.filename}:{last.lineno})",
                 hint="fix the training code or training.params in goldenpath.yaml",
-                details={"exception": type(exc).__name__, "file": last.filename,
-                         "line": last.lineno},
+                details={
+                    "exception": type(exc).__name__,
+                    "file": last.filename,
+                    "line": last.lineno,
+                },
             ) from exc
         if not callable(getattr(model, "predict", None)):
             raise NotAModel(

@@ -16,7 +16,14 @@ from goldenpath._version import __version__
 __all__ = ["CodeVersion", "Environment", "code_version", "environment", "source_hash"]
 
 KEY_PACKAGES = (
-    "goldenpath", "mlflow", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow", "pandera",
+    "goldenpath",
+    "mlflow",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "scipy",
+    "pyarrow",
+    "pandera",
     "pydantic",
 )
 NOT_A_GIT_REPO = "not a git repo"
@@ -47,7 +54,10 @@ class Environment:
 def _git(root: Path, *args: str) -> str | None:
     try:
         done = subprocess.run(
-            ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10,
+            ["git", "-C", str(root), *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired):

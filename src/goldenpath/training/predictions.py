@@ -47,7 +47,9 @@ class PredictionDiff:
         return asdict(self)
 
 
-def compare_predictions(before: pd.DataFrame, after: pd.DataFrame, task: TaskType) -> PredictionDiff:
+def compare_predictions(
+    before: pd.DataFrame, after: pd.DataFrame, task: TaskType
+) -> PredictionDiff:
     """Max absolute difference of scores (of predictions, for regression), share of changed
     labels (classification)."""
     if len(before) != len(after):
@@ -61,7 +63,8 @@ def compare_predictions(before: pd.DataFrame, after: pd.DataFrame, task: TaskTyp
         diff = _max_abs(before[scores].to_numpy("float64"), after[scores].to_numpy("float64"))
     else:
         diff = float("inf") if scores else 0.0
-    changed = (before[PREDICTION].astype(str).to_numpy() != after[PREDICTION].astype(str).to_numpy())
+    old, new = before[PREDICTION].astype(str), after[PREDICTION].astype(str)
+    changed = old.to_numpy() != new.to_numpy()
     return PredictionDiff(len(before), diff, float(changed.mean()) if len(before) else 0.0)
 
 

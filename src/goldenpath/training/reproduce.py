@@ -110,19 +110,23 @@ def reproduce(
     )
     params = recorded.spec.training.params
     fitted = fit_model(
-        recorded, dataset=dataset, split=split, params=dict(params),
-        seed=recorded.spec.training.seed, on_step=on_step,
+        recorded,
+        dataset=dataset,
+        split=split,
+        params=dict(params),
+        seed=recorded.spec.training.seed,
+        on_step=on_step,
     )
     on_step("Comparing predictions")
     diff = compare_predictions(before, fitted.test_predictions, recorded.spec.task.type)
-    split_matches = (
-        fitted.train_fingerprint == tags.get(TAG_PREFIX + "train_fingerprint")
-        and fitted.test_fingerprint == tags.get(TAG_PREFIX + "test_fingerprint")
-    )
+    split_matches = fitted.train_fingerprint == tags.get(
+        TAG_PREFIX + "train_fingerprint"
+    ) and fitted.test_fingerprint == tags.get(TAG_PREFIX + "test_fingerprint")
     recorded_source = tags.get(TAG_PREFIX + "source_hash") or None
     current_source = source_hash(fitted.entrypoint.source_file)
     code_changed = (
-        None if recorded_source is None or current_source is None
+        None
+        if recorded_source is None or current_source is None
         else recorded_source != current_source
     )
     labels_ok = diff.changed_label_share is None or diff.changed_label_share <= label_tolerance
@@ -157,7 +161,9 @@ def _recorded_project(project: Project, client: Any, run_id: str) -> Project:
 
 
 def _recorded_predictions(client: Any, run_id: str) -> pd.DataFrame:
-    with mlflow_boundary(f"reading the predictions of run {run_id}"), \
-            tempfile.TemporaryDirectory() as tmp:
+    with (
+        mlflow_boundary(f"reading the predictions of run {run_id}"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         local = client.download_artifacts(run_id, PREDICTIONS_ARTIFACT, tmp)
         return pd.read_parquet(local)

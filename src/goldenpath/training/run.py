@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -126,8 +127,15 @@ def fit_model(
     test_features = dataset.rows(split.test)[spec.feature_columns]
     predictions = predict_frame(model, test_features, spec.task.type)
     return FittedModel(
-        dataset=dataset, split=split, entrypoint=entrypoint, model=model, params=params,
-        seed=seed, duration_s=duration, memory=memory, test_features=test_features,
+        dataset=dataset,
+        split=split,
+        entrypoint=entrypoint,
+        model=model,
+        params=params,
+        seed=seed,
+        duration_s=duration,
+        memory=memory,
+        test_features=test_features,
         test_predictions=predictions,
     )
 
@@ -173,6 +181,7 @@ def _pip_requirements(packages: dict[str, str]) -> list[str]:
 def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
     import mlflow
     import mlflow.sklearn
+    from mlflow.entities import Metric, Param
     from mlflow.models import infer_signature
 
     spec = project.spec
@@ -219,7 +228,9 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         TAG_PREFIX + "version": env.packages["goldenpath"],
         TAG_PREFIX + "contract_validated": "true",
     }
-    params = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in fitted.params.items()}
+    params: dict[str, str] = {
+        k: v if isinstance(v, str) else json.dumps(v) for k, v in fitted.params.items()
+    }
     params["seed"] = str(fitted.seed)
     params["entrypoint"] = spec.training.entrypoint
     metrics = {
@@ -238,14 +249,17 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         with mlflow_boundary("recording the run"), tempfile.TemporaryDirectory() as tmp:
             run = client.create_run(exp, tags=tags, run_name=None)
             run_id = run.info.run_id
-            for key, value in params.items():
-                client.log_param(run_id, key, value[:6000])
-            for key, value in metrics.items():
-                client.log_metric(run_id, key, float(value))
+            now = int(time.time() * 1000)
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                params=[Param(k, v[:6000]) for k, v in params.items()],
+            )
             folder = Path(tmp)
             (folder / LINEAGE_ARTIFACT).write_text(json.dumps(lineage, indent=2, default=str))
-            (folder / SPLIT_ARTIFACT).write_text(json.dumps(_split_record(project, fitted),
-                                                            default=_json_default))
+            (folder / SPLIT_ARTIFACT).write_text(
+                json.dumps(_split_record(project, fitted), default=_json_default)
+            )
             (folder / SPEC_ARTIFACT).write_text(project.spec_path.read_text(encoding="utf-8"))
             for name in (LINEAGE_ARTIFACT, SPLIT_ARTIFACT, SPEC_ARTIFACT):
                 client.log_artifact(run_id, str(folder / name))
@@ -263,7 +277,13 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
                 else None
             )
             serialization, trusted = _serialization(fitted.model)
-            with fluent_tracking(tracking_uri(project)), mlflow.start_run(run_id=run_id):
+            with (
+                fluent_tracking(tracking_uri(project)),
+                mlflow.start_run(run_id=run_id),
+                warnings.catch_warnings(),
+            ):
+                # Contract ints are non-nullable by construction (nullable ints are floats).
+                warnings.filterwarnings("ignore", message=".*Integer columns in Python.*")
                 info = mlflow.sklearn.log_model(
                     fitted.model,
                     serialization_format=serialization,
@@ -305,7 +325,7 @@ def _serialization(model: Any) -> tuple[str, list[str] | None]:
         import skops.io
 
         untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    except Exception:  # noqa: BLE001 - any skops failure means: use cloudpickle
+    except Exception:  # any skops failure means: use cloudpickle
         return "cloudpickle", None
     return "skops", list(untrusted)
 
@@ -315,7 +335,7 @@ def _discard_run(client: Any, run_id: str) -> None:
     try:
         client.set_terminated(run_id, status="FAILED")
         client.delete_run(run_id)
-    except Exception:  # noqa: BLE001 - the original error is what the user must see
+    except Exception:  # the original error is what the user must see
         return
 
 

@@ -124,9 +124,7 @@ def list_runs(project: Project, *, limit: int = 100) -> list[RunSummary]:
     if exp is None:
         return []
     with mlflow_boundary("listing runs"):
-        runs = client.search_runs(
-            [exp], order_by=["attributes.start_time DESC"], max_results=limit
-        )
+        runs = client.search_runs([exp], order_by=["attributes.start_time DESC"], max_results=limit)
     return [_summary(r) for r in runs]
 
 
@@ -142,8 +140,10 @@ def find_run(project: Project, ref: str) -> Any:
     if ref == LATEST:
         with mlflow_boundary("finding the latest run"):
             runs = client.search_runs(
-                [exp], filter_string="attributes.status = 'FINISHED'",
-                order_by=["attributes.start_time DESC"], max_results=1,
+                [exp],
+                filter_string="attributes.status = 'FINISHED'",
+                order_by=["attributes.start_time DESC"],
+                max_results=1,
             )
         if not runs:
             raise RunNotFound(f"project {project.name!r} has no finished runs")

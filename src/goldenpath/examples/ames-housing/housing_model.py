@@ -25,7 +25,9 @@ def train(frame: pd.DataFrame, params: dict[str, Any]) -> Pipeline:
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
     )
     prepare = ColumnTransformer(
-        [("categorical", encode, categorical)], remainder="passthrough", verbose_feature_names_out=False
+        [("categorical", encode, categorical)],
+        remainder="passthrough",
+        verbose_feature_names_out=False,
     )
     n_categorical = len(categorical)
     booster = HistGradientBoostingRegressor(

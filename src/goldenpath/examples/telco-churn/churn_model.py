@@ -36,10 +36,14 @@ def train(frame: pd.DataFrame, params: dict[str, Any]) -> Pipeline:
         )
     elif kind == "logistic_regression":
         scale = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
-        prepare = ColumnTransformer([("categorical", encode, categorical), ("numeric", scale, numeric)])
+        prepare = ColumnTransformer(
+            [("categorical", encode, categorical), ("numeric", scale, numeric)]
+        )
         model = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=2000)
     else:
-        raise ValueError(f"unknown model {kind!r}: use hist_gradient_boosting or logistic_regression")
+        raise ValueError(
+            f"unknown model {kind!r}: use hist_gradient_boosting or logistic_regression"
+        )
     pipeline = Pipeline([("prepare", prepare), ("model", model)])
     pipeline.fit(features, frame[TARGET])
     return pipeline

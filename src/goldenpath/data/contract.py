@@ -1,4 +1,8 @@
-"""Data contracts: the spec's ``data.contract`` checked with pandera, lazily.
+"""Data contracts: the spec's ``data.contract``, enforced in two passes that both report.
+
+First every contract column is converted to its dtype exactly (no silent truncation or
+truthiness), collecting unreadable values and unexpected nulls; then pandera checks the table
+rules (required and extra columns, ranges, allowed values) lazily.
 
 All failures are collected and reported at once, grouped by column and rule, with the number
 of offending rows and a few example rows and values, so one run tells the user everything to fix.
@@ -9,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
@@ -16,16 +21,9 @@ from pandera.errors import SchemaError, SchemaErrors
 from goldenpath.errors import ContractViolation
 from goldenpath.spec.models import ColumnSpec, ContractSpec
 
-__all__ = ["ContractFailure", "build_schema", "validate_frame"]
+__all__ = ["ContractFailure", "build_schema", "coerce_column", "validate_frame"]
 
 _EXAMPLES = 5
-
-_PANDAS_DTYPES = {
-    "float": "float64",
-    "str": "str",
-    "bool": "bool",
-    "datetime": "datetime64[ns]",
-}
 
 
 @dataclass(frozen=True)
@@ -59,13 +57,6 @@ class ContractFailure:
         }
 
 
-def _pandas_dtype(column: ColumnSpec) -> str:
-    if column.dtype == "int":
-        # A column of integers with gaps is held as float64: NumPy ints have no missing value.
-        return "float64" if column.nullable else "int64"
-    return _PANDAS_DTYPES[column.dtype]
-
-
 def _checks(column: ColumnSpec) -> list[pa.Check]:
     checks: list[pa.Check] = []
     if column.min is not None:
@@ -74,47 +65,36 @@ def _checks(column: ColumnSpec) -> list[pa.Check]:
         checks.append(pa.Check.le(column.max))
     if column.allowed is not None:
         checks.append(pa.Check.isin(column.allowed))
-    if column.dtype == "int" and column.nullable:
-        checks.append(
-            pa.Check(
-                lambda s: s.isna() | (s % 1 == 0),
-                name="integer_valued",
-                error="values must be whole numbers",
-            )
-        )
     return checks
 
 
 def build_schema(contract: ContractSpec) -> pa.DataFrameSchema:
-    """The pandera schema that enforces ``contract`` (coercing to the contract's dtypes)."""
+    """The pandera schema of the contract's table rules: required and extra columns, ranges and
+    allowed values. Dtypes and nulls are settled before it runs, by :func:`coerce_column`."""
     columns = {
-        name: pa.Column(
-            _pandas_dtype(spec),
-            checks=_checks(spec),
-            nullable=spec.nullable,
-            coerce=True,
-            required=True,
-        )
+        name: pa.Column(checks=_checks(spec), nullable=True, required=True)
         for name, spec in contract.columns.items()
     }
-    return pa.DataFrameSchema(
-        columns,
-        strict="filter" if contract.allow_extra_columns else True,
-        coerce=True,
-    )
+    return pa.DataFrameSchema(columns, strict="filter" if contract.allow_extra_columns else True)
 
 
 def validate_frame(frame: pd.DataFrame, contract: ContractSpec, *, source: str) -> pd.DataFrame:
-    """Return ``frame`` coerced to the contract, or raise :class:`ContractViolation` listing
-    every failure. Rows are 0-based positions in the source (for a CSV, line = row + 2)."""
-    schema = build_schema(contract)
+    """Return ``frame`` converted to the contract's dtypes, or raise :class:`ContractViolation`
+    listing every failure. Rows are 0-based positions (for a CSV, line = row + 2)."""
+    frame = frame.reset_index(drop=True)
+    failures: list[ContractFailure] = []
+    converted = frame.copy()
+    for name, spec in contract.columns.items():
+        if name in frame.columns:
+            converted[name], problems = coerce_column(frame[name], spec, name)
+            failures.extend(problems)
     try:
-        validated: pd.DataFrame = schema.validate(frame, lazy=True)
+        validated: pd.DataFrame = build_schema(contract).validate(converted, lazy=True)
     except SchemaErrors as exc:
-        failures = _summarise(exc.failure_cases)
+        failures.extend(_summarise(exc.failure_cases))
     except SchemaError as exc:  # raised without lazy collection by some checks
-        failures = [ContractFailure(None, str(exc).splitlines()[0], 1, (), ())]
-    else:
+        failures.append(ContractFailure(None, str(exc).splitlines()[0], 1, (), ()))
+    if not failures:
         return validated.reset_index(drop=True)
     lines = "\n".join(f"  - {f.describe()}" for f in failures)
     raise ContractViolation(
@@ -127,22 +107,101 @@ def validate_frame(frame: pd.DataFrame, contract: ContractSpec, *, source: str) 
     )
 
 
+_TRUE = frozenset({"true", "1", "1.0", "t", "yes", "y"})
+_FALSE = frozenset({"false", "0", "0.0", "f", "no", "n"})
+
+
+def coerce_column(
+    values: pd.Series, spec: ColumnSpec, name: str
+) -> tuple[pd.Series, list[ContractFailure]]:
+    """Convert one column to its contract dtype without ever guessing: a value that does not
+    convert exactly (``"abc"`` or ``2.5`` for an int, ``"maybe"`` for a bool) is a failure, and
+    so is a missing value in a column that is not nullable.
+
+    Dtypes: int -> int64 (float64 when nullable: NumPy ints have no missing value),
+    float -> float64, str -> str, bool -> bool (pandas ``boolean`` when nullable),
+    datetime -> datetime64[ns].
+    """
+    missing = values.isna().to_numpy()
+    failures: list[ContractFailure] = []
+    if spec.dtype in ("int", "float"):
+        numbers = pd.to_numeric(values, errors="coerce")
+        unreadable = pd.isna(numbers).to_numpy() & ~missing
+        failures += _failure(
+            values, name, unreadable, f"values that cannot be read as {spec.dtype}"
+        )
+        if spec.dtype == "int":
+            as_float = numbers.astype("float64")
+            fractional = (as_float.notna() & (as_float % 1 != 0)).to_numpy()
+            failures += _failure(values, name, fractional, "values that are not whole numbers")
+        result: pd.Series = numbers
+    elif spec.dtype == "bool":
+        if pd.api.types.is_bool_dtype(values.dtype):
+            result = values.astype("boolean")
+        else:
+            text = values.astype("str").str.strip().str.lower()
+            truth = text.isin(_TRUE).to_numpy()
+            falsity = text.isin(_FALSE).to_numpy()
+            unreadable = ~(truth | falsity | missing)
+            failures += _failure(values, name, unreadable, "values that cannot be read as bool")
+            result = pd.Series(pd.array(truth, dtype="boolean"), index=values.index)
+            result[~(truth | falsity)] = pd.NA
+    elif spec.dtype == "datetime":
+        try:
+            result = pd.to_datetime(values, errors="coerce")
+        except (TypeError, ValueError):
+            result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
+        unreadable = pd.isna(result).to_numpy() & ~missing
+        failures += _failure(values, name, unreadable, "values that cannot be read as datetime")
+    else:
+        result = values.astype("str")
+    if not spec.nullable:
+        failures += _failure(
+            values, name, missing, "missing values where the contract says nullable: false"
+        )
+    return _final_dtype(result, spec), failures
+
+
+def _final_dtype(result: pd.Series, spec: ColumnSpec) -> pd.Series:
+    has_missing = bool(result.isna().any())
+    if spec.dtype == "int":
+        return result.astype("float64" if spec.nullable or has_missing else "int64")
+    if spec.dtype == "float":
+        return result.astype("float64")
+    if spec.dtype == "bool":
+        return result.astype("boolean" if spec.nullable or has_missing else "bool")
+    if spec.dtype == "datetime":
+        return result.astype("datetime64[ns]")
+    return result
+
+
+def _failure(values: pd.Series, name: str, mask: np.ndarray, rule: str) -> list[ContractFailure]:
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return []
+    examples = rows[:_EXAMPLES]
+    return [
+        ContractFailure(
+            column=name,
+            rule=rule,
+            count=len(rows),
+            example_rows=tuple(int(r) for r in examples),
+            example_values=tuple(_show(values.iloc[r]) for r in examples),
+        )
+    ]
+
+
 def _summarise(cases: pd.DataFrame) -> list[ContractFailure]:
     """Group pandera's failure cases by (column, check) into one failure each."""
-    failures: list[ContractFailure] = []
-    cases = cases.astype({"column": object, "check": str})
-    grouped: dict[tuple[Any, str], list[tuple[Any, Any]]] = {}
+    grouped: dict[tuple[str | None, str], list[tuple[Any, Any]]] = {}
     for column, check, value, index in zip(
         cases["column"], cases["check"], cases["failure_case"], cases["index"], strict=True
     ):
-        key = (None if pd.isna(column) else str(column), _rule_name(str(check), value))
+        key = (None if _is_missing(column) else str(column), _rule_name(str(check), value))
         grouped.setdefault(key, []).append((index, value))
+    failures = []
     for (column, rule), items in grouped.items():
         with_rows = [(i, v) for i, v in items if i is not None and not _is_missing(i)]
-        if rule.startswith("dtype(") and any(
-            r.startswith("coerce_dtype") for c, r in grouped if c == column
-        ):
-            continue  # the coercion failure already says it, with the offending values
         examples = with_rows[:_EXAMPLES]
         failures.append(
             ContractFailure(
@@ -161,10 +220,6 @@ def _rule_name(check: str, value: object) -> str:
         return f"required column {value!r} is missing"
     if check == "column_in_schema":
         return f"column {value!r} is not in the contract (set allow_extra_columns to accept it)"
-    if check == "not_nullable":
-        return "missing values where the contract says nullable: false"
-    if check.startswith("coerce_dtype("):
-        return f"values that cannot be read as {check[len('coerce_dtype(') : -1]}"
     if check.startswith("isin("):
         return f"values not in the allowed set {check[len('isin(') : -1]}"
     return check
@@ -178,4 +233,6 @@ def _is_missing(value: object) -> bool:
 
 
 def _show(value: object) -> str:
-    return "null" if _is_missing(value) else repr(value)
+    if _is_missing(value):
+        return "null"
+    return repr(value.item() if isinstance(value, np.generic) else value)

@@ -23,18 +23,21 @@ _NA_BITS = np.uint64(0x7FF8_0000_0000_0001)  # one canonical code for every miss
 
 def _column_hash(values: pd.Series) -> np.ndarray:
     missing = values.isna().to_numpy()
-    if pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype):
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        bits = values.astype("Int64").to_numpy(dtype="int64", na_value=0).view(np.uint64)
+    elif pd.api.types.is_numeric_dtype(dtype):
         numbers = values.astype("float64").to_numpy(na_value=np.nan) + 0.0  # -0.0 -> 0.0
-        bits = numbers.view(np.uint64).copy()
-        bits[missing] = _NA_BITS
-        return pd.util.hash_array(bits)
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        stamps = values.astype("datetime64[ns]").to_numpy().view(np.int64).astype(np.uint64)
-        stamps[missing] = _NA_BITS
-        return pd.util.hash_array(stamps)
-    text = values.astype(object).to_numpy()
-    text = np.where(missing, "\x00<NA>", text.astype(str)).astype(object)
-    return pd.util.hash_array(text)
+        bits = numbers.view(np.uint64)
+    elif pd.api.types.is_datetime64_any_dtype(dtype):
+        bits = values.astype("datetime64[ns]").to_numpy().view(np.int64).view(np.uint64)
+    else:
+        text = values.astype(object).to_numpy()
+        text = np.where(missing, "\x00<NA>", text.astype(str)).astype(object)
+        return pd.util.hash_array(text)
+    bits = bits.copy()
+    bits[missing] = _NA_BITS
+    return pd.util.hash_array(bits)
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:

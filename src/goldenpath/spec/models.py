@@ -8,6 +8,7 @@ project never reaches the data or training layers.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -32,10 +33,7 @@ RiskTier = Literal["low", "medium", "high"]
 Dtype = Literal["int", "float", "str", "bool", "datetime"]
 Scalar = str | int | float | bool
 
-_YAML_BOOL_HINT = (
-    "a str column's allowed values include a boolean: YAML reads bare Yes/No/On/Off/True/False "
-    'as booleans, so quote them ("Yes")'
-)
+_YAML_BOOL_HINT = 'YAML reads bare Yes/No/On/Off/True/False as booleans, so quote them ("Yes")'
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 
 
@@ -95,7 +93,7 @@ class ColumnSpec(_Model):
         if self.allowed is not None and len(self.allowed) == 0:
             raise ValueError("allowed must list at least one value")
         if self.dtype == "str" and any(isinstance(v, bool) for v in self.allowed or []):
-            raise ValueError(_YAML_BOOL_HINT)
+            raise ValueError(f"a str column's allowed values include a boolean: {_YAML_BOOL_HINT}")
         return self
 
 
@@ -118,6 +116,12 @@ class SplitSpec(_Model):
     cutoff: str | None = Field(
         None, description="time split: rows at or after this time are the test set."
     )
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _cutoff_as_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-03-01 as a date: accept it as the ISO text it was.
+        return value.isoformat() if isinstance(value, date) else value
 
     @model_validator(mode="after")
     def _time_split_needs_cutoff(self) -> SplitSpec:
@@ -236,16 +240,25 @@ class Spec(_Model):
             )
         if (
             target is not None
-            and target.dtype == "str"
+            and target.dtype != "bool"
             and isinstance(self.task.positive_label, bool)
         ):
-            problems.append(f"task.positive_label: {_YAML_BOOL_HINT}")
+            problems.append(
+                f"task.positive_label: a boolean, but the target has dtype {target.dtype}: "
+                + _YAML_BOOL_HINT
+            )
         if target is not None and target.nullable:
             problems.append(
                 f"data.contract.columns.{self.task.target}: the target cannot be nullable"
             )
         if self.data.split.method == "time" and self.data.time_column is None:
             problems.append("data.split: a time split needs data.time_column")
+        time_spec = columns.get(self.data.time_column or "")
+        if time_spec is not None and time_spec.dtype != "datetime":
+            problems.append(
+                f"data.time_column: column {self.data.time_column!r} has dtype "
+                f"{time_spec.dtype}; a time column must have dtype datetime"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import platform
 import subprocess
@@ -89,8 +90,14 @@ def code_version(root: Path, entrypoint_file: Path | None) -> CodeVersion:
     return CodeVersion(git_commit=commit, git_dirty=dirty, source_hash=source_hash(entrypoint_file))
 
 
+@functools.cache
+def _module_distributions() -> dict[str, list[str]]:
+    """Top-level module -> distributions; scanning every installed package costs ~0.5 s."""
+    return dict(metadata.packages_distributions())
+
+
 def _distributions_of(modules: Iterable[str]) -> set[str]:
-    mapping = metadata.packages_distributions()
+    mapping = _module_distributions()
     return {dist for module in modules for dist in mapping.get(module, [])}
 
 

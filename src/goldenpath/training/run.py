@@ -266,10 +266,6 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             (folder / "predictions").mkdir()
             fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
             client.log_artifact(run_id, str(folder / PREDICTIONS_ARTIFACT), "predictions")
-            example = fitted.test_features.head(5)
-            signature = infer_signature(
-                fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
-            )
             code_paths = (
                 [str(fitted.entrypoint.source_file)]
                 if fitted.entrypoint.source_file is not None
@@ -284,13 +280,16 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             ):
                 # Contract ints are non-nullable by construction (nullable ints are floats).
                 warnings.filterwarnings("ignore", message=".*Integer columns in Python.*")
+                signature = infer_signature(
+                    fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
+                )
                 info = mlflow.sklearn.log_model(
                     fitted.model,
                     serialization_format=serialization,
                     skops_trusted_types=trusted,
                     name=MODEL_NAME,
                     signature=signature,
-                    input_example=example,
+                    input_example=fitted.test_features.head(5),
                     pip_requirements=_pip_requirements(env.packages),
                     code_paths=code_paths,
                     registered_model_name=spec.project.name,

@@ -174,18 +174,23 @@ def load_json_artifact(client: Any, run_id: str, path: str) -> Any:
 
 @contextmanager
 def fluent_tracking(uri: str) -> Iterator[None]:
-    """Point MLflow's process-global (fluent) API at ``uri`` for the block only."""
-    import mlflow
+    """Point MLflow's process-global (fluent) API at ``uri`` for the block only.
 
+    MLflow keeps the URIs in module globals and in the environment; both are put back exactly as
+    they were (including "unset"), so one project's store never leaks into the next call.
+    """
+    import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    saved = (tracking_utils._tracking_uri, registry_utils._registry_uri)
     with restored_environment(TRACKING_URI_VAR, "MLFLOW_REGISTRY_URI"):
-        previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         try:
             yield
         finally:
-            mlflow.set_tracking_uri(previous)
-            mlflow.set_registry_uri(previous)
+            tracking_utils._tracking_uri, registry_utils._registry_uri = saved
 
 
 def _quiet_mlflow() -> None:

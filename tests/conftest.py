@@ -1,0 +1,136 @@
+"""Shared fixtures: small generated projects that train in well under a second."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+SMALL_MODEL = """
+from sklearn.compose import ColumnTransformer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+
+def train(frame, params):
+    X = frame.drop(columns=["label"])
+    prepare = ColumnTransformer(
+        [("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+         ("numbers", StandardScaler(), ["age", "spend"])]
+    )
+    model = Pipeline([("prepare", prepare),
+                      ("model", LogisticRegression(C=params.get("C", 1.0)))])
+    return model.fit(X, frame["label"])
+
+
+def returns_nothing(frame, params):
+    return "not a model"
+
+
+def raises(frame, params):
+    raise RuntimeError("the feature store is down")
+
+
+def nondeterministic(frame, params):
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+
+    seed = int.from_bytes(__import__("os").urandom(4), "little")
+    numbers = ColumnTransformer([("numbers", "passthrough", ["age", "spend"])])
+    forest = RandomForestClassifier(n_estimators=5, random_state=seed)
+    model = Pipeline([("numbers", numbers), ("forest", forest)])
+    return model.fit(frame.drop(columns=["label"]), frame["label"])
+"""
+
+
+def small_frame(n: int = 400, seed: int = 0) -> pd.DataFrame:
+    """A binary-classification table with an id, a category, numbers and a nullable float."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(18, 80, n)
+    spend = rng.gamma(2.0, 30.0, n).round(2)
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    logit = -2 + 0.03 * (age - 40) + 0.02 * spend + (plan == "pro") * 0.8
+    label = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    balance = np.where(rng.random(n) < 0.1, np.nan, rng.normal(100, 20, n).round(2))
+    return pd.DataFrame(
+        {
+            "customer_id": np.arange(1, n + 1),
+            "age": age,
+            "spend": spend,
+            "plan": plan,
+            "balance": balance,
+            "label": label,
+        }
+    )
+
+
+def small_spec(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "project": {"name": "small", "owners": ["tests@example.com"], "risk_tier": "low"},
+        "task": {"type": "binary_classification", "target": "label", "positive_label": "yes"},
+        "data": {
+            "source": "data.csv",
+            "id_column": "customer_id",
+            "split": {"method": "random", "test_fraction": 0.25, "seed": 3},
+            "contract": {
+                "columns": {
+                    "customer_id": {"dtype": "int", "min": 1},
+                    "age": {"dtype": "int", "min": 0, "max": 120},
+                    "spend": {"dtype": "float", "min": 0},
+                    "plan": {"dtype": "str", "allowed": ["basic", "plus", "pro"]},
+                    "balance": {"dtype": "float", "nullable": True},
+                    "label": {"dtype": "str", "allowed": ["no", "yes"]},
+                }
+            },
+            "slices": [{"name": "plan", "column": "plan"}],
+        },
+        "training": {"entrypoint": "small_model:train", "params": {"C": 0.5}, "seed": 1},
+    }
+    for dotted, value in overrides.items():
+        node = spec
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return spec
+
+
+MakeProject = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    """Write a small project (spec, CSV, model module) and return its folder."""
+    counter = iter(range(1000))
+
+    def make(
+        frame: pd.DataFrame | None = None,
+        spec: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Path:
+        root = tmp_path / f"project{next(counter)}"
+        root.mkdir()
+        (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec or small_spec(**overrides)))
+        (small_frame() if frame is None else frame).to_csv(root / "data.csv", index=False)
+        (root / "small_model.py").write_text(textwrap.dedent(SMALL_MODEL))
+        return root
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _isolated_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests use each project's embedded store unless they set MLFLOW_TRACKING_URI."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def tree(root: Path) -> set[str]:
+    """Every file and folder below ``root``, relative, to check that nothing was written."""
+    return {str(p.relative_to(root)) for p in root.rglob("*")}

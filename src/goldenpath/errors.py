@@ -14,7 +14,8 @@ translated into this tree at the boundary where they occur::
     ├── DataError
     │   ├── DataSourceNotFound             20  data_not_found
     │   ├── DataReadError                  21  data_unreadable
-    │   └── ContractViolation              22  contract_violation
+    │   ├── ContractViolation              22  contract_violation
+    │   └── SplitError                     23  split_invalid
     ├── EntrypointError
     │   ├── EntrypointNotFound             30  entrypoint_not_found
     │   ├── EntrypointFailed               31  entrypoint_failed
@@ -56,6 +57,7 @@ __all__ = [
     "SpecNotFound",
     "SpecSyntaxError",
     "SpecUnknownKey",
+    "SplitError",
     "TrackingError",
     "UnknownExample",
     "all_error_classes",
@@ -153,6 +155,11 @@ class DataReadError(DataError):
 class ContractViolation(DataError):
     code = "contract_violation"
     exit_code = 22
+
+
+class SplitError(DataError):
+    code = "split_invalid"
+    exit_code = 23
 
 
 class EntrypointError(GoldenpathError):

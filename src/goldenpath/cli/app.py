@@ -108,13 +108,18 @@ def validate(
     with out.working("Reading the spec") as step:
         proj = open_project(project)
         step("Reading and validating data")
-        dataset = load_dataset(proj.spec, proj.root, source=data)
+        # --data is a path from where the user stands; data.source is relative to the project.
+        source = None if data is None or ":" in data else str(Path(data).resolve())
+        dataset = load_dataset(proj.spec, proj.root, source=source or data)
+        split = dataset.split(proj.spec)
     result = {
         "valid": True,
         "project": proj.name,
         "source": dataset.source,
         "rows": dataset.n_rows,
         "columns": len(dataset.frame.columns),
+        "train_rows": len(split.train),
+        "test_rows": len(split.test),
         "dataset_fingerprint": dataset.fingerprint,
         "schema_hash": dataset.schema_hash,
     }
@@ -262,8 +267,12 @@ def schema(
     text = json_schema()
     if output is None:
         typer.echo(text)
-    else:
+        return
+    try:
         output.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        message = f"cannot write {output}: {exc.strerror}"
+        raise typer.BadParameter(message, param_hint="--output") from None
 
 
 def main() -> None:

@@ -49,7 +49,9 @@ def _read_file(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise DataSourceNotFound(
             f"data source {path} does not exist",
-            hint="check data.source in goldenpath.yaml (paths are relative to the project folder)",
+            hint=(
+                "check the path; data.source in goldenpath.yaml is relative to the project folder"
+            ),
             details={"path": str(path)},
         )
     try:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from goldenpath.errors import DataError
+from goldenpath.errors import SplitError
 from goldenpath.spec.models import SplitSpec, TaskType
 
 __all__ = ["Split", "split_rows"]
@@ -36,7 +36,7 @@ def split_rows(
         try:
             cutoff = pd.Timestamp(str(spec.cutoff))
         except (ValueError, TypeError):
-            raise DataError(
+            raise SplitError(
                 f"data.split.cutoff {spec.cutoff!r} is not a date or time",
                 hint="write it as an ISO date, e.g. 2024-01-31",
             ) from None
@@ -54,13 +54,13 @@ def split_rows(
                 stratify=stratify,
             )
         except ValueError as exc:
-            raise DataError(
+            raise SplitError(
                 f"cannot split {n} rows with test_fraction={spec.test_fraction}: {exc}",
                 hint="use more data, another test_fraction, or set data.split.stratify: false",
             ) from None
     if len(train) == 0 or len(test) == 0:
         empty = "training" if len(train) == 0 else "test"
-        raise DataError(
+        raise SplitError(
             f"the split leaves the {empty} set empty ({n} rows)",
             hint="move data.split.cutoff or change data.split.test_fraction",
         )

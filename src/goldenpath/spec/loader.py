@@ -99,6 +99,9 @@ def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> Spec:
         messages = []
         for error in exc.errors():
             path = tuple(error["loc"])
+            if not path and error["type"] == "value_error":
+                messages.extend(_cross_field_messages(str(error["msg"]), lines, source))
+                continue
             line = lines.get(path) or _nearest_line(lines, path)
             at = f"{source}:{line}" if line else source
             key = _dotted(path) or "(top level)"
@@ -108,6 +111,28 @@ def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> Spec:
             hint="correct the values above; `goldenpath schema` documents every key",
             details={"errors": [_dotted(tuple(e["loc"])) for e in exc.errors()]},
         ) from None
+
+
+def _cross_field_messages(message: str, lines: dict[_Path, int], source: str) -> list[str]:
+    """The whole-spec validator joins its problems with '; ', each starting with a dotted key;
+    give each its own line, located at that key."""
+    found = []
+    for problem in message.removeprefix("Value error, ").split("; "):
+        key = problem.split(":", 1)[0].strip()
+        path = _parse_dotted(key)
+        line = lines.get(path) or _nearest_line(lines, path)
+        found.append(f"{source}:{line}: {problem}" if line else f"{source}: {problem}")
+    return found
+
+
+def _parse_dotted(key: str) -> _Path:
+    parts: list[str | int] = []
+    for piece in key.replace("]", "").split("."):
+        name, *indexes = piece.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indexes if i.isdigit())
+    return tuple(parts)
 
 
 def _dotted(path: _Path) -> str:

@@ -37,7 +37,7 @@ class Entrypoint:
         random.seed(seed)
         np.random.seed(seed)
         try:
-            model = self.function(frame, {**params, "seed": params.get("seed", seed)})
+            model = self.function(frame, {**params, "seed": seed})
         except Exception as exc:
             last = traceback.extract_tb(exc.__traceback__)[-1]
             raise EntrypointFailed(

@@ -148,6 +148,7 @@ def reproduce(
         client.set_tag(
             run_id, TAG_PREFIX + "reproduce_max_abs_diff", repr(result.max_abs_score_diff)
         )
+        client.set_tag(run_id, TAG_PREFIX + "reproduce_tolerance", repr(tolerance))
     return result
 
 

@@ -23,6 +23,7 @@ from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.data.split import Split
 from goldenpath.project import Project
+from goldenpath.spec.models import Spec
 from goldenpath.training._memory import MemoryPeak, track_peak_memory
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
 from goldenpath.training.lineage import code_version, environment
@@ -116,6 +117,7 @@ def fit_model(
     entrypoint = load_entrypoint(spec.training.entrypoint, project.root)
     params = dict(spec.training.params if params is None else params)
     seed = spec.training.seed if seed is None else seed
+    seed = int(params.get("seed", seed))  # a seed in training.params wins, and is recorded
     columns = [*spec.feature_columns, spec.task.target]
     train_frame = dataset.rows(split.train)[columns]
     on_step(f"Training on {len(train_frame):,} rows")
@@ -289,7 +291,7 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
                     skops_trusted_types=trusted,
                     name=MODEL_NAME,
                     signature=signature,
-                    input_example=fitted.test_features.head(5),
+                    input_example=_input_example(fitted.test_features, spec),
                     pip_requirements=_pip_requirements(env.packages),
                     code_paths=code_paths,
                     registered_model_name=spec.project.name,
@@ -315,6 +317,27 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         duration_s=fitted.duration_s,
         peak_memory_mb=fitted.memory.peak_mb,
     )
+
+
+def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """Five real test rows, with every PII column's values replaced by a contract-valid
+    placeholder, so personal data never lands in the model artefact."""
+    example = features.head(5).copy()
+    for name, column in spec.data.contract.columns.items():
+        if not column.pii or name not in example.columns:
+            continue
+        if column.allowed:
+            placeholder: object = column.allowed[0]
+        elif column.dtype == "str":
+            placeholder = "<redacted>"
+        elif column.dtype in ("int", "float"):
+            placeholder = column.min if column.min is not None else 0
+        else:
+            placeholder = example[name].iloc[0]
+        example[name] = pd.Series([placeholder] * len(example), index=example.index).astype(
+            example[name].dtype
+        )
+    return example
 
 
 def _serialization(model: Any) -> tuple[str, list[str] | None]:

@@ -18,7 +18,7 @@ from goldenpath.data import (
     split_rows,
     validate_frame,
 )
-from goldenpath.errors import DataError, GoldenpathError
+from goldenpath.errors import GoldenpathError, SplitError
 from goldenpath.spec import Spec, parse_spec
 from goldenpath.spec.models import SplitSpec
 
@@ -114,7 +114,7 @@ def test_regression_split_is_not_stratified() -> None:
 def test_impossible_stratified_split_raises_data_error() -> None:
     frame = pd.DataFrame({"x": range(10), "y": ["a"] * 9 + ["b"]})
 
-    with pytest.raises(DataError) as info:
+    with pytest.raises(SplitError) as info:
         random_split(frame, test_fraction=0.2)
 
     assert info.value.message.startswith("cannot split 10 rows with test_fraction=0.2:")
@@ -165,15 +165,15 @@ def test_time_split_with_a_time_of_day_cutoff() -> None:
 
 @pytest.mark.parametrize(("cutoff", "empty"), [("2030-01-01", "test"), ("2023-12-31", "training")])
 def test_time_split_with_an_empty_side_raises(cutoff: str, empty: str) -> None:
-    with pytest.raises(DataError) as info:
+    with pytest.raises(SplitError) as info:
         time_split(dated_frame(), cutoff)
 
     assert info.value.message == f"the split leaves the {empty} set empty (6 rows)"
-    assert info.value.exit_code == 21
+    assert info.value.exit_code == 23
 
 
 def test_time_split_with_an_unreadable_cutoff_raises() -> None:
-    with pytest.raises(DataError) as info:
+    with pytest.raises(SplitError) as info:
         time_split(dated_frame(), "end of march")
 
     assert info.value.message == "data.split.cutoff 'end of march' is not a date or time"

@@ -109,8 +109,17 @@ def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> Spec:
         raise SpecInvalid(
             "\n".join(messages),
             hint="correct the values above; `goldenpath schema` documents every key",
-            details={"errors": [_dotted(tuple(e["loc"])) for e in exc.errors()]},
+            details={"errors": [_error_key(e) for e in exc.errors()]},
         ) from None
+
+
+def _error_key(error: Any) -> str:
+    """The dotted key an error is about (for cross-field errors: the first key it names)."""
+    path = tuple(error["loc"])
+    if path:
+        return _dotted(path)
+    first = str(error["msg"]).removeprefix("Value error, ").split("; ")[0]
+    return first.split(":", 1)[0].strip()
 
 
 def _cross_field_messages(message: str, lines: dict[_Path, int], source: str) -> list[str]:

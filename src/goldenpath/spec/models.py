@@ -81,7 +81,11 @@ class ColumnSpec(_Model):
     allowed: list[Scalar] | None = Field(
         None, description="The only values allowed (categories); unseen values are violations."
     )
-    pii: bool = Field(False, description="Personal data: hashed or dropped before logging.")
+    pii: bool = Field(
+        False,
+        description="Personal data: replaced by a placeholder in the model's logged input example "
+        "(and, once serving exists, hashed or dropped from prediction logs).",
+    )
     description: str = Field("", description="What the column means.")
 
     @model_validator(mode="after")

@@ -332,8 +332,10 @@ def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:
             placeholder = "<redacted>"
         elif column.dtype in ("int", "float"):
             placeholder = column.min if column.min is not None else 0
+        elif column.dtype == "bool":
+            placeholder = False
         else:
-            placeholder = example[name].iloc[0]
+            placeholder = pd.Timestamp("1970-01-01")
         example[name] = pd.Series([placeholder] * len(example), index=example.index).astype(
             example[name].dtype
         )

@@ -211,3 +211,21 @@ def test_git_commit_and_dirty_flag_are_recorded(make_project: MakeProject) -> No
     assert client.get_run(clean.run_id).data.tags[TAG_PREFIX + "git_commit"] == head
     assert client.get_run(clean.run_id).data.tags[TAG_PREFIX + "git_dirty"] == "false"
     assert client.get_run(dirty.run_id).data.tags[TAG_PREFIX + "git_dirty"] == "true"
+
+
+def test_pii_never_reaches_the_logged_input_example(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frame = small_frame()
+    frame["email"] = [f"person{i}@example.com" for i in range(len(frame))]
+    spec = small_spec()
+    columns = spec["data"]["contract"]["columns"]
+    columns["email"] = {"dtype": "str", "pii": True}
+    columns["age"]["pii"] = True
+    root = make_project(frame=frame, spec=spec)
+    result = goldenpath.train(goldenpath.open_project(root))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / '.goldenpath' / 'mlflow.db'}")
+    example = mlflow.pyfunc.load_model(result.model_uri).input_example
+    assert list(example["email"]) == ["<redacted>"] * 5
+    assert list(example["age"]) == [0] * 5  # the contract's min
+    assert example["spend"].nunique() > 1  # other columns keep their real values

@@ -57,6 +57,20 @@ def _uses_embedded_store(project: Project) -> bool:
     return tracking_uri_override() is None
 
 
+_DATABASE_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def _artifacts_in_project(project: Project) -> bool:
+    """Artefacts go to ``<project>/.goldenpath/artifacts`` unless a tracking *server* stores them.
+
+    A bare database URI (SQLite, PostgreSQL, ...) has no artefact store of its own; MLflow
+    would fall back to ``./mlruns`` in whatever folder the command ran from.
+    """
+    uri = tracking_uri(project)
+    scheme = uri.split(":", 1)[0].split("+", 1)[0].lower()
+    return scheme in _DATABASE_SCHEMES
+
+
 @contextmanager
 def mlflow_boundary(action: str) -> Iterator[None]:
     """Translate MLflow's exceptions into :class:`TrackingError` naming what was being done."""
@@ -95,7 +109,9 @@ def experiment_id(project: Project, client: Any, *, create: bool) -> str | None:
             return str(experiment.experiment_id)
         if not create:
             return None
-        location = project.artifact_root.as_uri() if _uses_embedded_store(project) else None
+        location = project.artifact_root.as_uri() if _artifacts_in_project(project) else None
+        if location is not None:
+            project.artifact_root.mkdir(parents=True, exist_ok=True)
         return str(client.create_experiment(project.name, artifact_location=location))
 
 

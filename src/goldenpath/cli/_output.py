@@ -13,7 +13,14 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from goldenpath.errors import GoldenpathError, all_error_classes
 
@@ -52,22 +59,28 @@ class Output:
             render(self.stdout)
 
     @contextlib.contextmanager
-    def working(self, title: str) -> Iterator[Callable[[str], None]]:
-        """Run library code: a spinner per step on a terminal (quiet elsewhere), anything the
-        libraries print kept off stdout, and goldenpath errors turned into exit codes."""
+    def working(self, title: str, steps: int | None = None) -> Iterator[Callable[[str], None]]:
+        """Run library code: a progress bar over its ``steps`` on a terminal (a spinner when the
+        count is unknown; quiet elsewhere), anything the libraries print kept off stdout, and
+        goldenpath errors turned into exit codes."""
         show = self.stderr.is_terminal and not self.json_mode
         progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=self.stderr,
             transient=True,
             disable=not show,
         )
-        task = progress.add_task(title, total=None)
+        task = progress.add_task(title, total=steps)
+        started = [0]
 
         def step(description: str) -> None:
-            progress.update(task, description=description)
+            # a new step starting means the one before it is done
+            progress.update(task, description=description, completed=started[0])
+            started[0] += 1
 
         try:
             with progress, contextlib.redirect_stdout(sys.stderr):

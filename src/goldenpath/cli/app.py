@@ -28,6 +28,10 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+# Steps the library reports through on_step (see training/run.py and training/reproduce.py).
+TRAIN_STEPS = 5
+REPRODUCE_STEPS = 6
+
 ProjectOption = Annotated[
     Path | None,
     typer.Option(
@@ -138,7 +142,7 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
     from goldenpath.training import train as train_project
 
     out = Output(json_output)
-    with out.working("Reading the spec") as step:
+    with out.working("Reading the spec", steps=TRAIN_STEPS) as step:
         proj = open_project(project)
         result = train_project(proj, on_step=step)
 
@@ -223,7 +227,7 @@ def reproduce(
     from goldenpath.training import reproduce as reproduce_run
 
     out = Output(json_output)
-    with out.working("Reading the spec") as step:
+    with out.working("Reading the spec", steps=REPRODUCE_STEPS) as step:
         proj = open_project(project)
         result = reproduce_run(
             proj, run, tolerance=tolerance, label_tolerance=label_tolerance, on_step=step

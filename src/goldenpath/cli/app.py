@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -186,20 +187,36 @@ def runs(
         if not found:
             console.print(f"No runs yet for [bold]{proj.name}[/]: `goldenpath train` makes one.")
             return
-        table = Table(title=f"Runs of {proj.name}")
-        for column in ("run id", "started (UTC)", "status", "version", "train time", "dataset"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("params", overflow="fold", min_width=20)
-        for run in found:
-            table.add_row(
+        # Run ids are what users copy into `reproduce`: never truncate them. A wide terminal
+        # gets a table; a narrow one (or a pipe) one line per run with its params below.
+        rows = [
+            (
                 run.run_id,
                 run.start_time.replace("+00:00", "").replace("T", " ")[:16],
-                run.status,
-                run.model_version or "-",
+                f"v{run.model_version}" if run.model_version else run.status.lower(),
                 "-" if run.duration_s is None else f"{run.duration_s:.2f} s",
-                (run.dataset_fingerprint or "-").removeprefix("sha256:")[:12],
+                (run.dataset_fingerprint or "-").removeprefix("sha256:")[:8],
                 " ".join(f"{k}={v}" for k, v in sorted(run.params.items()) if k != "entrypoint"),
             )
+            for run in found
+        ]
+        if console.width < 120:
+            console.print(
+                f"[bold]Runs of {proj.name}[/] (run id, started UTC, version, train time, dataset)"
+            )
+            for run_id, started, version, duration, dataset, params in rows:
+                console.print(
+                    f"{run_id}  {started}  v{version}  {duration}  {dataset}", highlight=False
+                )
+                console.print(f"  [dim]{params}[/]", highlight=False)
+            return
+        table = Table(title=f"Runs of {proj.name}", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("run id", no_wrap=True)
+        for column in ("started (UTC)", "version", "train time", "dataset"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("params", overflow="fold")
+        for row in rows:
+            table.add_row(*row)
         console.print(table)
 
     out.result([r.to_dict() for r in found], render)

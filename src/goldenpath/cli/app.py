@@ -206,7 +206,7 @@ def runs(
             )
             for run_id, started, version, duration, dataset, params in rows:
                 console.print(
-                    f"{run_id}  {started}  v{version}  {duration}  {dataset}", highlight=False
+                    f"{run_id}  {started}  {version}  {duration}  {dataset}", highlight=False
                 )
                 console.print(f"  [dim]{params}[/]", highlight=False)
             return

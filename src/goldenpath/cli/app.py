@@ -281,6 +281,9 @@ def schema(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Accepted for uniformity: the output is JSON anyway.")
+    ] = False,
 ) -> None:
     """Print the JSON Schema of goldenpath.yaml (for editor completion and CI checks)."""
     from goldenpath.spec import json_schema

@@ -1,0 +1,85 @@
+"""Group fairness of a binary classifier for each sensitive feature.
+
+Per group: selection rate (share predicted positive), true positive rate, false positive rate.
+Across groups: demographic parity difference (max - min selection rate) and ratio (min / max),
+and equalized odds difference (the larger of the TPR gap and the FPR gap). Definitions and
+values match Fairlearn's ``demographic_parity_difference``, ``demographic_parity_ratio`` and
+``equalized_odds_difference`` (a differential test checks them on the same data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["FairnessReport", "GroupRates", "fairness_report"]
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class GroupRates:
+    group: str
+    support: int
+    selection_rate: float
+    true_positive_rate: float | None  # None: the group has no positive rows
+    false_positive_rate: float | None  # None: the group has no negative rows
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FairnessReport:
+    feature: str
+    groups: tuple[GroupRates, ...]
+    demographic_parity_difference: float
+    demographic_parity_ratio: float
+    equalized_odds_difference: float | None  # None: some group lacks positives or negatives
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["groups"] = [g.to_dict() for g in self.groups]
+        return out
+
+
+def _rate(hits: Array, total: Array) -> Array:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(total > 0, hits / np.where(total > 0, total, 1), np.nan)
+
+
+def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> FairnessReport:
+    """Rates per group of ``groups`` (missing values form their own group, ``<missing>``) for
+    binary truth ``y`` and predictions ``pred`` (1 = positive)."""
+    labels = groups.astype(object).where(groups.notna(), "<missing>").astype(str).to_numpy()
+    names, index = np.unique(labels, return_inverse=True)
+    k = len(names)
+    positive, predicted = (y == 1), (pred == 1)
+    support = np.bincount(index, minlength=k).astype(float)
+    selected = np.bincount(index, weights=predicted, minlength=k)
+    pos = np.bincount(index, weights=positive, minlength=k)
+    true_pos = np.bincount(index, weights=positive & predicted, minlength=k)
+    false_pos = np.bincount(index, weights=~positive & predicted, minlength=k)
+    selection = _rate(selected, support)
+    tpr = _rate(true_pos, pos)
+    fpr = _rate(false_pos, support - pos)
+    ratio = float(selection.min() / selection.max()) if selection.max() > 0 else 0.0
+    gaps = [np.nanmax(r) - np.nanmin(r) for r in (tpr, fpr) if not np.isnan(r).any()]
+    return FairnessReport(
+        feature=feature,
+        groups=tuple(
+            GroupRates(
+                group=str(names[i]),
+                support=int(support[i]),
+                selection_rate=float(selection[i]),
+                true_positive_rate=None if np.isnan(tpr[i]) else float(tpr[i]),
+                false_positive_rate=None if np.isnan(fpr[i]) else float(fpr[i]),
+            )
+            for i in range(k)
+        ),
+        demographic_parity_difference=float(selection.max() - selection.min()),
+        demographic_parity_ratio=ratio,
+        equalized_odds_difference=float(max(gaps)) if len(gaps) == 2 else None,
+    )

@@ -1,0 +1,103 @@
+"""Every metric equals scikit-learn's on the same data, with and without sample weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from goldenpath.evaluation.metrics import METRICS, Metric, Scored, metrics_for
+
+
+def _binary(n: int = 2000, seed: int = 0, ties: bool = True) -> Scored:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    score = np.clip(rng.random(n) * 0.7 + y * 0.25, 0, 1)
+    if ties:
+        score = score.round(2)  # many tied scores: rank metrics must handle ties as sklearn
+    pred = (score >= 0.5).astype(int)
+    return Scored("binary_classification", y, pred, np.stack([1 - score, score], 1), ("n", "p"))
+
+
+def _multiclass(n: int = 2000, seed: int = 1) -> Scored:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    proba = rng.dirichlet(np.ones(4), n)
+    proba[np.arange(n), y] += 0.5
+    proba /= proba.sum(1, keepdims=True)
+    return Scored("multiclass_classification", y, proba.argmax(1), proba, ("a", "b", "c", "d"))
+
+
+def _regression(n: int = 2000, seed: int = 2) -> Scored:
+    rng = np.random.default_rng(seed)
+    y = rng.gamma(3.0, 10.0, n)
+    return Scored("regression", y, y + rng.normal(0, 5, n), None, ())
+
+
+def _ece(y: np.ndarray, score: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
+    """ECE written the textbook way, loop over bins: sum_b |B_b|/N * |mean(y) - mean(score)|."""
+    w = np.ones(len(y)) if sample_weight is None else sample_weight
+    bins = np.minimum((score * 10).astype(int), 9)
+    total = 0.0
+    for b in range(10):
+        m = bins == b
+        if w[m].sum() > 0:
+            gap = np.average(score[m], weights=w[m]) - np.average(y[m], weights=w[m])
+            total += w[m].sum() / w.sum() * abs(gap)
+    return total
+
+
+REFERENCE: dict[str, Callable[[Scored, np.ndarray | None], float]] = {
+    "roc_auc_score": lambda s, w: skm.roc_auc_score(s.y, s.proba[:, 1], sample_weight=w),
+    "pr_auc_score": lambda s, w: skm.average_precision_score(s.y, s.proba[:, 1], sample_weight=w),
+    "log_loss": lambda s, w: skm.log_loss(
+        s.y, s.proba, sample_weight=w, labels=range(len(s.classes))
+    ),
+    "brier_loss": lambda s, w: skm.brier_score_loss(s.y, s.proba[:, 1], sample_weight=w),
+    "accuracy_score": lambda s, w: skm.accuracy_score(s.y, s.pred, sample_weight=w),
+    "precision_score": lambda s, w: skm.precision_score(s.y, s.pred, sample_weight=w),
+    "recall_score": lambda s, w: skm.recall_score(s.y, s.pred, sample_weight=w),
+    "f1_score": lambda s, w: skm.f1_score(s.y, s.pred, sample_weight=w),
+    "expected_calibration_error": lambda s, w: _ece(s.y, s.proba[:, 1], w),
+    "macro_f1_score": lambda s, w: skm.f1_score(s.y, s.pred, average="macro", sample_weight=w),
+    "weighted_f1_score": lambda s, w: skm.f1_score(
+        s.y, s.pred, average="weighted", sample_weight=w
+    ),
+    "mean_absolute_error": lambda s, w: skm.mean_absolute_error(s.y, s.pred, sample_weight=w),
+    "root_mean_squared_error": lambda s, w: skm.root_mean_squared_error(
+        s.y, s.pred, sample_weight=w
+    ),
+    "r2_score": lambda s, w: skm.r2_score(s.y, s.pred, sample_weight=w),
+    "mean_absolute_percentage_error": lambda s, w: skm.mean_absolute_percentage_error(
+        s.y, s.pred, sample_weight=w
+    ),
+}
+
+
+def test_every_metric_has_a_reference() -> None:
+    assert {m.name for m in METRICS} == set(REFERENCE)
+
+
+def _cases() -> list[tuple[Metric, Scored]]:
+    data = [_binary(), _binary(ties=False, seed=5), _multiclass(), _regression()]
+    return [(m, s) for s in data for m in metrics_for(s)]
+
+
+@pytest.mark.parametrize(("metric", "scored"), _cases(), ids=lambda v: getattr(v, "name", ""))
+def test_metric_equals_scikit_learn(metric: Metric, scored: Scored) -> None:
+    assert metric.compute(scored) == pytest.approx(REFERENCE[metric.name](scored, None), rel=1e-9)
+
+
+@pytest.mark.parametrize(("metric", "scored"), _cases(), ids=lambda v: getattr(v, "name", ""))
+def test_weighted_metric_equals_scikit_learn(metric: Metric, scored: Scored) -> None:
+    # integer weights are what a bootstrap resample is: rows drawn 0, 1, 2 ... times
+    weights = np.random.default_rng(3).poisson(1.0, scored.n).astype(float)
+    expected = REFERENCE[metric.name](scored, weights)
+    assert metric.compute(scored, weights) == pytest.approx(expected, rel=1e-9)
+
+
+def test_higher_is_better_follows_the_name() -> None:
+    for metric in METRICS:
+        assert metric.greater_is_better == metric.name.endswith("_score"), metric.name

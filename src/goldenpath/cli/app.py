@@ -32,6 +32,7 @@ app = typer.Typer(
 # Steps the library reports through on_step (see training/run.py and training/reproduce.py).
 TRAIN_STEPS = 5
 REPRODUCE_STEPS = 6
+EVALUATE_STEPS = 8
 
 ProjectOption = Annotated[
     Path | None,
@@ -274,6 +275,95 @@ def reproduce(
     out.result(result.to_dict(), render)
     if not result.reproduced:
         raise typer.Exit(42)
+
+
+def _interval(estimate: dict[str, Any]) -> tuple[str, str]:
+    if estimate["value"] is None:
+        return f"undefined ({estimate['undefined']})", ""
+    if estimate["ci_low"] is None:
+        return f"{estimate['value']:.4f}", ""
+    return f"{estimate['value']:.4f}", f"[{estimate['ci_low']:.4f}, {estimate['ci_high']:.4f}]"
+
+
+@app.command()
+def evaluate(
+    model: Annotated[
+        str,
+        typer.Argument(
+            help="A run id, 'latest', name@alias (e.g. telco-churn@champion) or name/version."
+        ),
+    ] = "latest",
+    project: ProjectOption = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data", help="Evaluate on this CSV/Parquet file instead of the run's held-out rows."
+        ),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Evaluate a model: metrics with confidence intervals, slices, calibration, fairness.
+
+    Writes evaluation.json and a self-contained evaluation.html under .goldenpath/evaluations/
+    and logs both to the model's MLflow run.
+    """
+    from goldenpath.evaluation import evaluate as evaluate_model
+    from goldenpath.evaluation import record_evaluation
+    from goldenpath.project import open_project
+    from goldenpath.reports import render_evaluation_html
+
+    out = Output(json_output)
+    with out.working("Reading the spec", steps=EVALUATE_STEPS) as step:
+        proj = open_project(project)
+        source = None if data is None or ":" in data else str(Path(data).resolve())
+        result = evaluate_model(proj, model, data=source or data, on_step=step)
+        step("Writing the report")
+        document = result.to_dict()
+        html = render_evaluation_html(document, min_support=proj.spec.evaluation.min_slice_support)
+        saved = record_evaluation(proj, result, html=html)
+    document["files"] = {
+        "json": str(saved.json_path),
+        "html": str(saved.html_path),
+        "mlflow_artifacts": saved.artifact_path,
+    }
+
+    def render(console: Console) -> None:
+        m = result.model
+        console.print(
+            f"[bold]Evaluation of {m['name']} version {m['version']}[/] on "
+            f"{result.data['rows']:,} rows ({result.data['description']})"
+        )
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("metric", "value", "interval"):
+            table.add_column(column, no_wrap=True)
+        for name, estimate in result.metrics.items():
+            value, interval = _interval(estimate.to_dict())
+            star = " (primary)" if name == result.primary_metric else ""
+            table.add_row(name + star, value, interval)
+        console.print(table)
+        worst = [s for s in result.slices if s["harm"] is not None and s["harm"] > 0][:5]
+        if worst:
+            console.print(f"Most harmful slices by {result.primary_metric}:")
+            for s in worst:
+                value, interval = _interval(s["metrics"][result.primary_metric])
+                small = " (small)" if s["small"] else ""
+                console.print(
+                    f"  {s['name']}: {value} {interval}, {s['primary_difference']:+.4f} vs "
+                    f"overall, {s['support']:,} rows{small}",
+                    highlight=False,
+                )
+        for f in result.fairness:
+            eo = f["equalized_odds_difference"]
+            console.print(
+                f"Fairness {f['feature']}: demographic parity difference "
+                f"{f['demographic_parity_difference']:.4f}, equalized odds difference "
+                + ("undefined" if eo is None else f"{eo:.4f}"),
+                highlight=False,
+            )
+        console.print(f"Report: {saved.html_path}")
+        console.print(f"JSON:   {saved.json_path}")
+
+    out.result(document, render)
 
 
 @app.command()

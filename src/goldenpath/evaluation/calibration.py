@@ -16,7 +16,14 @@ import numpy as np
 
 from goldenpath.evaluation.metrics import ECE_BINS
 
-__all__ = ["Calibration", "ThresholdAnalysis", "calibration", "threshold_analysis"]
+__all__ = [
+    "Calibration",
+    "Curves",
+    "ThresholdAnalysis",
+    "calibration",
+    "curves",
+    "threshold_analysis",
+]
 
 Array = np.ndarray
 
@@ -122,4 +129,34 @@ def threshold_analysis(
         cost_false_negative=cost_false_negative,
         best_cost_threshold=best_cost_threshold,
         best_cost_per_row=best_cost,
+    )
+
+
+@dataclass(frozen=True)
+class Curves:
+    """ROC and precision-recall curves, thinned to at most ``points`` points each, so their
+    size does not grow with the number of rows."""
+
+    false_positive_rate: tuple[float, ...]
+    true_positive_rate: tuple[float, ...]
+    recall: tuple[float, ...]
+    precision: tuple[float, ...]
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def curves(score: Array, y: Array, points: int = 200) -> Curves:
+    _, tp, fp = _cumulative(score, y)
+    positives, negatives = float((y == 1).sum()), float((y != 1).sum())
+    keep = np.unique(np.linspace(0, len(tp) - 1, min(points, len(tp))).astype(int))
+    tp, fp = tp[keep], fp[keep]
+    tpr = tp / positives if positives else np.zeros_like(tp)
+    fpr = fp / negatives if negatives else np.zeros_like(fp)
+    precision = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 1.0)
+    return Curves(
+        false_positive_rate=(0.0, *(float(v) for v in fpr)),
+        true_positive_rate=(0.0, *(float(v) for v in tpr)),
+        recall=tuple(float(v) for v in tpr),
+        precision=tuple(float(v) for v in precision),
     )

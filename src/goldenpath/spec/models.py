@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = [
     "ColumnSpec",
     "ContractSpec",
+    "CostSpec",
     "DataSpec",
     "Dtype",
+    "EvaluationSpec",
     "ProjectSpec",
     "RiskTier",
     "SliceSpec",
@@ -201,6 +203,33 @@ class TrainingSpec(_Model):
     seed: int = Field(0, description="Seeds Python and NumPy; also passed as params['seed'].")
 
 
+class CostSpec(_Model):
+    """What a wrong decision costs, for the cost-optimal threshold (any currency or unit)."""
+
+    false_positive: float = Field(ge=0, description="Cost of one false positive.")
+    false_negative: float = Field(ge=0, description="Cost of one false negative.")
+
+
+class EvaluationSpec(_Model):
+    """How models are evaluated (every key has a default)."""
+
+    resamples: int = Field(1000, ge=0, le=100_000, description="Bootstrap resamples (0: none).")
+    confidence: float = Field(0.95, gt=0.0, lt=1.0, description="Confidence of the intervals.")
+    seed: int = Field(0, description="Seed of the bootstrap.")
+    threshold: float = Field(
+        0.5, gt=0.0, lt=1.0, description="Binary: predict positive when the score is >= this."
+    )
+    primary_metric: str | None = Field(
+        None,
+        description="Metric slices are ranked by (default: roc_auc_score for binary, "
+        "accuracy_score for multiclass, mean_absolute_error for regression).",
+    )
+    min_slice_support: int = Field(
+        30, ge=1, description="Slices with fewer rows are listed without intervals."
+    )
+    costs: CostSpec | None = Field(None, description="Costs of errors (binary only).")
+
+
 class Spec(_Model):
     """A whole ``goldenpath.yaml``."""
 
@@ -208,6 +237,7 @@ class Spec(_Model):
     task: TaskSpec
     data: DataSpec
     training: TrainingSpec
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:

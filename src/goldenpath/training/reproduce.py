@@ -40,7 +40,7 @@ from goldenpath.training.tracking import (
     open_tracking,
 )
 
-__all__ = ["DEFAULT_TOLERANCE", "ReproduceResult", "reproduce"]
+__all__ = ["DEFAULT_TOLERANCE", "ReproduceResult", "recorded_project", "reproduce"]
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -88,7 +88,7 @@ def reproduce(
             f"run {run_id} was not recorded by goldenpath train (no dataset fingerprint)",
             hint="reproduce a run listed by `goldenpath runs`",
         )
-    recorded = _recorded_project(project, client, run_id)
+    recorded = recorded_project(project, client, run_id)
     split_record = load_json_artifact(client, run_id, SPLIT_ARTIFACT)
     before = _recorded_predictions(client, run_id)
 
@@ -152,7 +152,7 @@ def reproduce(
     return result
 
 
-def _recorded_project(project: Project, client: Any, run_id: str) -> Project:
+def recorded_project(project: Project, client: Any, run_id: str) -> Project:
     """The project as it was when the run was trained (its spec snapshot), in the same folder."""
     with mlflow_boundary(f"reading the spec of run {run_id}"), tempfile.TemporaryDirectory() as tmp:
         local = Path(client.download_artifacts(run_id, SPEC_ARTIFACT, tmp))

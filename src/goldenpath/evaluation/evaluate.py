@@ -1,0 +1,338 @@
+"""``goldenpath evaluate``: the evidence every later decision stands on.
+
+It resolves a model (a run id, ``latest``, ``name@alias`` or ``name/version``), scores the
+run's recorded held-out rows (or any file that honours the contract), and computes metrics with
+bootstrap intervals overall and on every slice, calibration and thresholds, and fairness per
+sensitive feature. The result is a versioned JSON document (:data:`SCHEMA_VERSION`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goldenpath.data.dataset import Dataset, load_dataset
+from goldenpath.data.fingerprint import dataset_fingerprint
+from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecInvalid
+from goldenpath.evaluation.bootstrap import Estimate, bootstrap
+from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
+from goldenpath.evaluation.fairness import fairness_report
+from goldenpath.evaluation.metrics import METRICS, Metric, Scored, metrics_for
+from goldenpath.evaluation.slices import slice_groups
+from goldenpath.project import Project
+from goldenpath.spec.models import Spec
+from goldenpath.training.reproduce import recorded_project
+from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
+from goldenpath.training.tracking import (
+    TAG_PREFIX,
+    find_run,
+    fluent_tracking,
+    load_json_artifact,
+    mlflow_boundary,
+    open_tracking,
+    tracking_uri,
+)
+
+__all__ = ["SCHEMA_VERSION", "EvaluationResult", "evaluate", "resolve_model"]
+
+SCHEMA_VERSION = 1
+_DEFAULT_PRIMARY = {
+    "binary_classification": "roc_auc_score",
+    "multiclass_classification": "accuracy_score",
+    "regression": "mean_absolute_error",
+}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    run_id: str
+    name: str
+    version: str | None
+
+    @property
+    def uri(self) -> str:
+        if self.version is None:
+            return f"runs:/{self.run_id}/model"
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """A whole evaluation; :meth:`to_dict` is the documented ``evaluation.json``."""
+
+    evaluation_id: str
+    created_at: str
+    project: str
+    task: str
+    model: dict[str, object]
+    data: dict[str, object]
+    lineage: dict[str, object]
+    primary_metric: str
+    metrics: dict[str, Estimate]
+    slices: list[dict[str, Any]]
+    calibration: dict[str, object] | None = None
+    thresholds: dict[str, object] | None = None
+    curves: dict[str, object] | None = None
+    fairness: list[dict[str, object]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "evaluation_id": self.evaluation_id,
+            "created_at": self.created_at,
+            "project": self.project,
+            "task": self.task,
+            "model": self.model,
+            "data": self.data,
+            "lineage": self.lineage,
+            "primary_metric": self.primary_metric,
+            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
+            "slices": self.slices,
+            "calibration": self.calibration,
+            "thresholds": self.thresholds,
+            "curves": self.curves,
+            "fairness": self.fairness,
+        }
+
+
+def resolve_model(project: Project, ref: str) -> ModelRef:
+    """A run id or ``latest``, ``name@alias`` or ``name/version`` of this project's model."""
+    client = open_tracking(project, create=False)
+    if client is None:
+        raise RunNotFound(
+            f"project {project.name!r} has no runs yet",
+            hint="train one first with `goldenpath train`",
+        )
+    from mlflow.exceptions import MlflowException
+
+    if "@" in ref or "/" in ref:
+        name, alias = ref.split("@", 1) if "@" in ref else (ref, None)
+        version = None
+        if alias is None:
+            name, version = ref.split("/", 1)
+        try:
+            found = (
+                client.get_model_version_by_alias(name, alias)
+                if alias is not None
+                else client.get_model_version(name, version)
+            )
+        except MlflowException:
+            raise RunNotFound(
+                f"no registered model version {ref!r}",
+                hint="use a run id, `latest`, name@alias or name/version",
+            ) from None
+        return ModelRef(run_id=found.run_id, name=name, version=str(found.version))
+    run = find_run(project, ref)
+    return ModelRef(
+        run_id=run.info.run_id,
+        name=project.name,
+        version=run.data.tags.get(TAG_PREFIX + "model_version"),
+    )
+
+
+def _scored(model: Any, features: pd.DataFrame, target: pd.Series, spec: Spec) -> Scored:
+    """Encode truth and predictions for the metrics (binary: class 1 is the positive label)."""
+    task = spec.task.type
+    if task == "regression":
+        pred = np.asarray(model.predict(features), dtype="float64")
+        return Scored(task, target.to_numpy(dtype="float64"), pred, None, ())
+    has_proba = callable(getattr(model, "predict_proba", None))
+    classes = list(getattr(model, "classes_", []))
+    proba = np.asarray(model.predict_proba(features), dtype="float64") if has_proba else None
+    if task == "binary_classification":
+        positive = spec.task.positive_label
+        y = (target == positive).to_numpy().astype(int)
+        if proba is not None and positive in classes:
+            score = proba[:, classes.index(positive)]
+            pred = (score >= spec.evaluation.threshold).astype(int)
+            proba = np.stack([1.0 - score, score], axis=1)
+        else:
+            pred = (pd.Series(model.predict(features)) == positive).to_numpy().astype(int)
+            proba = None
+        negative = next((c for c in classes if c != positive), "other")
+        return Scored(task, y, pred, proba, (negative, positive))
+    if not classes:
+        classes = sorted(pd.unique(target).tolist(), key=str)
+    index = {c: i for i, c in enumerate(classes)}
+    unseen = sorted({str(v) for v in target.unique() if v not in index})
+    if unseen:
+        raise DataError(
+            f"the evaluation data has target values the model never saw: {', '.join(unseen)}",
+            hint="evaluate on data whose target classes the model was trained on",
+        )
+    y = target.map(index).to_numpy(dtype=int)
+    if proba is not None:
+        pred = proba.argmax(axis=1)
+    else:
+        pred = pd.Series(model.predict(features)).map(index).fillna(-1).to_numpy(dtype=int)
+    return Scored(task, y, pred, proba, tuple(classes))
+
+
+def _primary(spec: Spec, metrics: list[Metric]) -> Metric:
+    name = spec.evaluation.primary_metric or _DEFAULT_PRIMARY[spec.task.type]
+    available = {m.name: m for m in metrics}
+    if name not in available:
+        known = sorted(m.name for m in METRICS if spec.task.type in m.tasks)
+        raise SpecInvalid(
+            f"evaluation.primary_metric: {name!r} is not available for this model and task",
+            hint=f"use one of: {', '.join(known)}",
+        )
+    return available[name]
+
+
+def _slice_rows(
+    groups: list[tuple[str, str, np.ndarray]],
+    results: dict[str, dict[str, Estimate]],
+    overall: dict[str, Estimate],
+    primary: Metric,
+    min_support: int,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    base = overall[primary.name].value
+    for name, slice_name, positions in groups:
+        estimates = results[name]
+        value = estimates[primary.name].value
+        difference = None if value is None or base is None else value - base
+        harm = (
+            None
+            if difference is None
+            else (-difference if primary.greater_is_better else difference)
+        )
+        rows.append(
+            {
+                "name": name,
+                "slice": slice_name,
+                "support": len(positions),
+                "small": len(positions) < min_support,
+                "metrics": {k: v.to_dict() for k, v in estimates.items()},
+                "primary_difference": difference,
+                "harm": harm,
+            }
+        )
+    # most harmful first; slices where the primary metric is undefined last
+    rows.sort(key=lambda r: (r["harm"] is None, -(r["harm"] if r["harm"] is not None else 0.0)))
+    return rows
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def evaluate(
+    project: Project,
+    ref: str = "latest",
+    *,
+    data: str | None = None,
+    on_step: StepCallback = _noop,
+) -> EvaluationResult:
+    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source)."""
+    on_step("Resolving the model")
+    model_ref = resolve_model(project, ref)
+    client = open_tracking(project, create=False)
+    run = client.get_run(model_ref.run_id)
+    tags = run.data.tags
+    recorded = recorded_project(project, client, model_ref.run_id)
+    spec = recorded.spec
+    on_step("Reading and validating data")
+    dataset: Dataset = load_dataset(spec, recorded.root, source=data)
+    if data is None:
+        if dataset.fingerprint != tags.get(TAG_PREFIX + "dataset_fingerprint"):
+            raise FingerprintMismatch(
+                f"the data of run {model_ref.run_id} has changed since training, so its "
+                "held-out rows cannot be recovered",
+                hint="restore the data, or evaluate on a file with --data",
+            )
+        split = load_json_artifact(client, model_ref.run_id, SPLIT_ARTIFACT)
+        frame = dataset.rows(np.asarray(split["test_positions"], dtype=np.int64))
+        described = f"held-out rows of run {model_ref.run_id}"
+    else:
+        frame = dataset.frame
+        described = dataset.source
+    on_step("Loading the model")
+    import mlflow.sklearn
+
+    with fluent_tracking(tracking_uri(project)), mlflow_boundary(f"loading {model_ref.uri}"):
+        model = mlflow.sklearn.load_model(model_ref.uri)
+    on_step(f"Scoring {len(frame):,} rows")
+    scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
+    metrics = metrics_for(scored)
+    primary = _primary(spec, metrics)
+    groups = [(g.name, g.slice, g.rows) for g in slice_groups(spec, frame)]
+    settings = spec.evaluation
+    on_step(f"Bootstrapping {settings.resamples:,} resamples over {len(groups) + 1} row sets")
+    row_sets = {"overall": np.arange(scored.n), **{name: rows for name, _, rows in groups}}
+    results = bootstrap(
+        scored,
+        metrics,
+        row_sets,
+        n_resamples=settings.resamples,
+        confidence=settings.confidence,
+        seed=settings.seed,
+    )
+    on_step("Calibration, thresholds and fairness")
+    calibration_part = thresholds_part = curves_part = None
+    fairness_part: list[dict[str, object]] = []
+    if scored.task == "binary_classification":
+        if scored.positive_score is not None:
+            score = scored.positive_score
+            calibration_part = calibration(score, scored.y).to_dict()
+            curves_part = curves(score, scored.y).to_dict()
+            costs = settings.costs
+            thresholds_part = threshold_analysis(
+                score,
+                scored.y,
+                cost_false_positive=None if costs is None else costs.false_positive,
+                cost_false_negative=None if costs is None else costs.false_negative,
+            ).to_dict()
+        fairness_part = [
+            fairness_report(f, frame[f], scored.y, scored.pred).to_dict()
+            for f in spec.data.sensitive_features
+        ]
+    return EvaluationResult(
+        evaluation_id=uuid.uuid4().hex,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        project=spec.project.name,
+        task=spec.task.type,
+        model={
+            "name": model_ref.name,
+            "version": model_ref.version,
+            "run_id": model_ref.run_id,
+            "uri": model_ref.uri,
+        },
+        data={
+            "description": described,
+            "source": dataset.source,
+            "rows": scored.n,
+            "fingerprint": dataset_fingerprint(frame),
+        },
+        lineage={
+            "run_id": model_ref.run_id,
+            "model_version": model_ref.version,
+            "dataset_fingerprint": tags.get(TAG_PREFIX + "dataset_fingerprint"),
+            "train_fingerprint": tags.get(TAG_PREFIX + "train_fingerprint"),
+            "test_fingerprint": tags.get(TAG_PREFIX + "test_fingerprint"),
+            "evaluation_data_fingerprint": dataset_fingerprint(frame),
+            "git_commit": tags.get(TAG_PREFIX + "git_commit"),
+            "training_seed": run.data.params.get("seed"),
+            "bootstrap": {
+                "resamples": settings.resamples,
+                "confidence": settings.confidence,
+                "seed": settings.seed,
+            },
+            "threshold": settings.threshold,
+        },
+        primary_metric=primary.name,
+        metrics=results["overall"],
+        slices=_slice_rows(
+            groups, results, results["overall"], primary, settings.min_slice_support
+        ),
+        calibration=calibration_part,
+        thresholds=thresholds_part,
+        curves=curves_part,
+        fairness=fairness_part,
+    )

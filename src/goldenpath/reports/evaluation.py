@@ -1,0 +1,153 @@
+"""The evaluation report: one self-contained HTML file a risk reviewer can open offline.
+
+It is rendered from the evaluation's JSON document only (never from rows), so its size is
+bounded by what it shows: plotly.js embedded once (about 4.8 MB), plus tables and curves that
+are already aggregated (slices, bins, at most a few hundred curve points).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+__all__ = ["render_evaluation_html"]
+
+_TOP_SLICES = 25
+
+
+def _figures(e: dict[str, Any]) -> dict[str, Any]:
+    margin = {"l": 50, "r": 20, "t": 40, "b": 45}
+    layout: dict[str, Any] = {"margin": margin, "height": 340}
+    figures: dict[str, Any] = {}
+    primary = e["primary_metric"]
+    shown = [s for s in e["slices"] if s["metrics"][primary]["value"] is not None][:_TOP_SLICES]
+    if shown:
+        values = [s["metrics"][primary]["value"] for s in shown]
+        low = [
+            v - (s["metrics"][primary]["ci_low"] or v) for v, s in zip(values, shown, strict=True)
+        ]
+        high = [
+            (s["metrics"][primary]["ci_high"] or v) - v for v, s in zip(values, shown, strict=True)
+        ]
+        figures["slices"] = {
+            "data": [
+                {
+                    "type": "bar",
+                    "orientation": "h",
+                    "y": [s["name"] for s in shown],
+                    "x": values,
+                    "error_x": {
+                        "type": "data",
+                        "symmetric": False,
+                        "array": high,
+                        "arrayminus": low,
+                    },
+                }
+            ],
+            "layout": {
+                **layout,
+                "title": f"{primary} by slice (most harmful {len(shown)})",
+                "height": 120 + 22 * len(shown),
+                "yaxis": {"autorange": "reversed"},
+                "margin": {**margin, "l": 320},
+                "shapes": [
+                    {
+                        "type": "line",
+                        "yref": "paper",
+                        "y0": 0,
+                        "y1": 1,
+                        "x0": e["metrics"][primary]["value"],
+                        "x1": e["metrics"][primary]["value"],
+                        "line": {"dash": "dot"},
+                    }
+                ],
+            },
+        }
+    cal = e.get("calibration")
+    if cal:
+        figures["reliability"] = {
+            "data": [
+                {
+                    "type": "scatter",
+                    "x": [0, 1],
+                    "y": [0, 1],
+                    "mode": "lines",
+                    "name": "perfect",
+                    "line": {"dash": "dot", "color": "#8a93a3"},
+                },
+                {
+                    "type": "scatter",
+                    "x": cal["mean_score"],
+                    "y": cal["positive_rate"],
+                    "mode": "lines+markers",
+                    "name": "model",
+                    "text": cal["count"],
+                },
+            ],
+            "layout": {
+                **layout,
+                "title": "Reliability",
+                "xaxis": {"title": "mean score"},
+                "yaxis": {"title": "observed positive rate"},
+            },
+        }
+    th = e.get("thresholds")
+    if th:
+        figures["thresholds"] = {
+            "data": [
+                {"type": "scatter", "x": th["thresholds"], "y": th[k], "name": k}
+                for k in ("precision", "recall", "f1")
+            ],
+            "layout": {
+                **layout,
+                "title": "Precision, recall and F1 by threshold",
+                "xaxis": {"title": "threshold"},
+            },
+        }
+    cu = e.get("curves")
+    if cu:
+        figures["roc"] = {
+            "data": [
+                {
+                    "type": "scatter",
+                    "x": cu["false_positive_rate"],
+                    "y": cu["true_positive_rate"],
+                    "name": "ROC",
+                }
+            ],
+            "layout": {
+                **layout,
+                "title": "ROC",
+                "xaxis": {"title": "false positive rate"},
+                "yaxis": {"title": "true positive rate"},
+            },
+        }
+        figures["pr"] = {
+            "data": [{"type": "scatter", "x": cu["recall"], "y": cu["precision"], "name": "PR"}],
+            "layout": {
+                **layout,
+                "title": "Precision-recall",
+                "xaxis": {"title": "recall"},
+                "yaxis": {"title": "precision"},
+            },
+        }
+    return figures
+
+
+def render_evaluation_html(evaluation: dict[str, Any], *, min_support: int) -> str:
+    """The report for an ``evaluation.json`` document."""
+    import jinja2
+    from markupsafe import Markup
+    from plotly.offline import get_plotlyjs
+
+    source = resources.files("goldenpath.reports").joinpath("templates/evaluation.html.j2")
+    template = jinja2.Environment(autoescape=True).from_string(source.read_text("utf-8"))
+    figures = json.dumps(_figures(evaluation)).replace("</", "<\\/")
+    return template.render(
+        e=evaluation,
+        min_support=min_support,
+        plotly_js=Markup(get_plotlyjs()),
+        figures_json=Markup(figures),
+        slice_plot="slices" in _figures(evaluation),
+    )

@@ -30,6 +30,7 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) train
 	cd $(DEMO)/my-churn && $(GP) runs
 	cd $(DEMO)/my-churn && $(GP) reproduce latest
+	cd $(DEMO)/my-churn && $(GP) evaluate latest
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db)"
 
 lint: $(VENV)/.installed-dev

@@ -9,6 +9,7 @@ The library behind the ``goldenpath`` command; every command is one call here::
     result = goldenpath.train(project)                               # goldenpath train
     goldenpath.list_runs(project)                                    # goldenpath runs
     goldenpath.reproduce(project, result.run_id)                     # goldenpath reproduce
+    goldenpath.evaluate(project, result.run_id)                      # goldenpath evaluate
 
 Names are imported lazily so that ``goldenpath --help`` does not pay for pandas and MLflow.
 """
@@ -23,6 +24,7 @@ from goldenpath._version import __version__
 if TYPE_CHECKING:
     from goldenpath.data import Dataset, load_dataset
     from goldenpath.errors import GoldenpathError
+    from goldenpath.evaluation import EvaluationResult, evaluate
     from goldenpath.project import Project, open_project
     from goldenpath.scaffold import available_examples, init_project
     from goldenpath.spec import Spec, load_spec, parse_spec
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Dataset",
+    "EvaluationResult",
     "GoldenpathError",
     "Project",
     "ReproduceResult",
@@ -45,6 +48,7 @@ __all__ = [
     "TrainResult",
     "__version__",
     "available_examples",
+    "evaluate",
     "init_project",
     "list_runs",
     "load_dataset",
@@ -59,6 +63,8 @@ _LOCATIONS = {
     "Dataset": "goldenpath.data",
     "load_dataset": "goldenpath.data",
     "GoldenpathError": "goldenpath.errors",
+    "EvaluationResult": "goldenpath.evaluation",
+    "evaluate": "goldenpath.evaluation",
     "Project": "goldenpath.project",
     "open_project": "goldenpath.project",
     "available_examples": "goldenpath.scaffold",

@@ -237,3 +237,19 @@ def test_schema_is_json_schema_of_the_spec(tmp_path: Path) -> None:
     schema = json.loads(done.stdout)
     assert set(schema["required"]) == {"project", "task", "data", "training"}
     assert schema["additionalProperties"] is False
+
+
+def test_evaluate_writes_a_self_contained_report(make_project: MakeProject) -> None:
+    root = make_project()
+    assert run("train", cwd=root).returncode == 0
+    code, document = run_json("evaluate", cwd=root)
+    assert code == 0
+    assert document["schema_version"] == 1
+    assert document["metrics"]["roc_auc_score"]["ci_low"] is not None
+    html = Path(document["files"]["html"]).read_text()
+    assert html.count("<script>") == 2  # plotly.js embedded once, then the figures
+    assert "https://" not in html.split("<script>")[2]  # the figures load nothing remote
+    assert Path(document["files"]["json"]).is_file()
+    done = run("evaluate", "small@nobody", cwd=root)
+    assert done.returncode == 40
+    assert "Traceback" not in done.stderr

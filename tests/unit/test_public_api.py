@@ -11,6 +11,7 @@ import goldenpath
 
 EXPECTED = {
     "Dataset",
+    "EvaluationResult",
     "GoldenpathError",
     "Project",
     "ReproduceResult",
@@ -19,6 +20,7 @@ EXPECTED = {
     "TrainResult",
     "__version__",
     "available_examples",
+    "evaluate",
     "init_project",
     "list_runs",
     "load_dataset",

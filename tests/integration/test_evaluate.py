@@ -1,0 +1,142 @@
+"""goldenpath evaluate against a real MLflow store: values, slices, fairness, files, references."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from sklearn.metrics import f1_score, roc_auc_score
+
+import goldenpath
+from conftest import MakeProject, small_frame, small_spec
+from goldenpath.errors import FingerprintMismatch, RunNotFound
+from goldenpath.evaluation import evaluate, record_evaluation
+
+
+def _spec() -> dict[str, object]:
+    spec = small_spec()
+    spec["data"]["sensitive_features"] = ["plan"]  # type: ignore[index]
+    spec["data"]["slices"] = [  # type: ignore[index]
+        {"name": "plan", "column": "plan"},
+        {"name": "age", "column": "age", "bins": [0, 40, 60, 200]},
+        {"name": "plan_by_age", "cross": ["plan", "age"]},
+    ]
+    spec["evaluation"] = {
+        "resamples": 200,
+        "seed": 5,
+        "costs": {"false_positive": 1, "false_negative": 4},
+    }
+    return spec
+
+
+@pytest.fixture
+def trained(make_project: MakeProject) -> goldenpath.Project:
+    frame = small_frame(n=800)
+    project = goldenpath.open_project(make_project(frame=frame, spec=_spec()))
+    goldenpath.train(project)
+    return project
+
+
+def test_evaluation_of_held_out_rows_matches_scikit_learn(trained: goldenpath.Project) -> None:
+    result = evaluate(trained, "latest")
+    split = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}").download_artifacts(
+        str(result.model["run_id"]), "split.json"
+    )
+    test_ids = json.loads(Path(split).read_text())["test_ids"]
+    rows = small_frame(n=800).set_index("customer_id").loc[test_ids]
+    predictions = pd.read_parquet(
+        MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}").download_artifacts(
+            str(result.model["run_id"]), "predictions/test.parquet"
+        )
+    )
+    y = (rows["label"] == "yes").to_numpy()
+    score = predictions["score_yes"].to_numpy()
+    assert result.data["rows"] == 200
+    auc = result.metrics["roc_auc_score"]
+    assert auc.value == pytest.approx(roc_auc_score(y, score))
+    assert auc.ci_low < auc.value < auc.ci_high
+    assert result.metrics["f1_score"].value == pytest.approx(f1_score(y, score >= 0.5))
+    assert result.primary_metric == "roc_auc_score"
+    assert result.lineage["bootstrap"] == {"resamples": 200, "confidence": 0.95, "seed": 5}
+
+
+def test_slices_fairness_and_thresholds(trained: goldenpath.Project) -> None:
+    result = evaluate(trained, "latest")
+    names = {s["name"] for s in result.slices}
+    assert {"plan=basic", "plan=plus", "plan=pro", "age=[0, 40)", "age=[60, 200)"} <= names
+    assert "plan=pro & age=[40, 60)" in names
+    assert sum(s["support"] for s in result.slices if s["slice"] == "plan") == 200
+    harms = [s["harm"] for s in result.slices if s["harm"] is not None]
+    assert harms == sorted(harms, reverse=True)  # most harmful first
+    assert [f["feature"] for f in result.fairness] == ["plan"]
+    assert result.thresholds is not None
+    assert result.thresholds["best_cost_threshold"] is not None
+    assert result.calibration is not None
+    assert sum(result.calibration["count"]) == 200  # type: ignore[arg-type]
+
+
+def test_record_writes_json_and_html_and_logs_them(trained: goldenpath.Project) -> None:
+    result = evaluate(trained, "latest")
+    saved = record_evaluation(trained, result, html="<html>report</html>")
+    document = json.loads(saved.json_path.read_text())
+    assert document["schema_version"] == 1
+    assert document["evaluation_id"] == result.evaluation_id
+    assert saved.html_path.read_text() == "<html>report</html>"
+    client = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}")
+    logged = [
+        a.path for a in client.list_artifacts(str(result.model["run_id"]), saved.artifact_path)
+    ]
+    assert sorted(Path(p).name for p in logged) == ["evaluation.html", "evaluation.json"]
+    tags = client.get_run(str(result.model["run_id"])).data.tags
+    assert tags["goldenpath.last_evaluation"] == result.evaluation_id
+
+
+def test_alias_and_version_references_and_other_data(
+    trained: goldenpath.Project, tmp_path: Path
+) -> None:
+    client = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}")
+    client.set_registered_model_alias("small", "champion", "1")
+    by_alias = evaluate(trained, "small@champion")
+    by_version = evaluate(trained, "small/1")
+    assert by_alias.model["version"] == by_version.model["version"] == "1"
+    assert by_alias.metrics["roc_auc_score"] == by_version.metrics["roc_auc_score"]
+    with pytest.raises(RunNotFound, match="small@nobody"):
+        evaluate(trained, "small@nobody")
+    other = tmp_path / "fresh.csv"
+    small_frame(n=300, seed=42).to_csv(other, index=False)
+    fresh = evaluate(trained, "latest", data=str(other))
+    assert fresh.data["rows"] == 300
+    assert (
+        fresh.lineage["evaluation_data_fingerprint"]
+        != by_alias.lineage["evaluation_data_fingerprint"]
+    )
+
+
+def test_changed_data_cannot_give_held_out_rows(trained: goldenpath.Project) -> None:
+    data = trained.root / "data.csv"
+    frame = pd.read_csv(data)
+    frame.loc[0, "spend"] += 1
+    frame.to_csv(data, index=False)
+    with pytest.raises(FingerprintMismatch, match="held-out rows"):
+        evaluate(trained, "latest")
+
+
+def test_tiny_slice_and_one_class_slice_are_reported_not_crashing(
+    make_project: MakeProject,
+) -> None:
+    frame = small_frame(n=400)
+    frame.loc[frame["plan"] == "pro", "label"] = "no"  # the pro slice has one class only
+    spec = _spec()
+    root = make_project(frame=frame, spec=spec)
+    project = goldenpath.open_project(root)
+    goldenpath.train(project)
+    result = evaluate(project, "latest")
+    pro = next(s for s in result.slices if s["name"] == "plan=pro")
+    assert pro["metrics"]["roc_auc_score"]["value"] is None
+    assert pro["metrics"]["roc_auc_score"]["undefined"] == "no positive rows"
+    assert pro["harm"] is None
+    assert np.isfinite(pro["metrics"]["accuracy_score"]["value"])

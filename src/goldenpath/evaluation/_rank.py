@@ -2,7 +2,7 @@
 
 Grouping rows by distinct score turns both metrics into cumulative sums over those groups, which
 handles ties exactly as scikit-learn does and vectorises over bootstrap resamples: the counts of
-all resamples are one sparse product ``W @ S`` (S: rows x distinct scores).
+all resamples come from one sparse-dense product (see :class:`ScoreGroups`).
 """
 
 from __future__ import annotations
@@ -11,34 +11,42 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "ScoreGroups",
     "auc_from_counts",
     "average_precision_from_counts",
     "score_counts",
-    "score_groups",
 ]
 
 Array = np.ndarray
 
 
-def score_groups(score: Array, positive: Array) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Sparse (rows x distinct scores, ascending) indicators of positives and of negatives."""
-    _, group = np.unique(score, return_inverse=True)
-    n, u = len(score), int(group.max()) + 1 if len(score) else 0
-    rows = np.arange(n)
-    pos = positive.astype(bool)
+class ScoreGroups:
+    """Rows grouped by (distinct score, class), for weighted counts per distinct score.
 
-    def indicator(mask: Array) -> sp.csr_matrix:
-        data = np.ones(int(mask.sum()))
-        return sp.csr_matrix((data, (rows[mask], group[mask])), shape=(n, u))
+    One sparse indicator matrix (2 x distinct scores, rows) maps any weights (rows, resamples)
+    to the counts of every resample in one sparse-dense product.
+    """
 
-    return indicator(pos), indicator(~pos)
+    def __init__(self, score: Array, positive: Array) -> None:
+        distinct, group = np.unique(score, return_inverse=True)
+        self.n_scores = len(distinct)
+        n = len(score)
+        key = 2 * group.astype(np.int64) + positive.astype(np.int64)
+        self.indicator = sp.csr_matrix(
+            (np.ones(n, dtype=np.float32), (key, np.arange(n))), shape=(2 * self.n_scores, n)
+        )
+
+    def counts(self, weights: Array) -> tuple[Array, Array]:
+        """(positive, negative) weighted counts per distinct score (ascending) for weights of
+        shape (rows,) or (rows, resamples); the score axis comes last in the result."""
+        summed = np.asarray(self.indicator @ weights, dtype=np.float64)
+        return summed[1::2].T, summed[0::2].T
 
 
 def score_counts(score: Array, y: Array, weights: Array | None = None) -> tuple[Array, Array]:
     """(positive, negative) weighted counts per distinct score, ascending."""
-    pos, neg = score_groups(score, y == 1)
-    w = np.ones(len(score)) if weights is None else weights
-    return np.asarray(pos.T @ w), np.asarray(neg.T @ w)
+    w = np.ones(len(score)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return ScoreGroups(score, y == 1).counts(w)
 
 
 def auc_from_counts(pos: Array, neg: Array) -> Array:

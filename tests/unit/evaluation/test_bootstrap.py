@@ -25,9 +25,9 @@ def _binary(n: int, seed: int = 0) -> Scored:
 
 def test_resample_counts_are_multinomial_draws_of_n_rows() -> None:
     blocks = list(resample_blocks(n=50, n_resamples=300, seed=1))
-    counts = np.concatenate(blocks)
-    assert counts.shape == (300, 50)
-    assert (counts.sum(axis=1) == 50).all()
+    counts = np.concatenate(blocks, axis=1)
+    assert counts.shape == (50, 300)
+    assert (counts.sum(axis=0) == 50).all()
     assert counts.mean() == pytest.approx(1.0)
     assert counts.var() == pytest.approx(1 - 1 / 50, rel=0.1)  # multinomial variance
 
@@ -39,7 +39,7 @@ def test_vectorised_intervals_equal_a_naive_resampling_loop() -> None:
     # the same resamples, drawn the slow way: index vectors and scikit-learn
     naive = []
     for block in resample_blocks(400, 200, seed=7):
-        for counts in block:
+        for counts in block.T:
             idx = np.repeat(np.arange(400), counts.astype(int))
             naive.append(roc_auc_score(scored.y[idx], scored.proba[idx, 1]))
     estimate = result["roc_auc_score"]

@@ -140,3 +140,20 @@ def test_tiny_slice_and_one_class_slice_are_reported_not_crashing(
     assert pro["metrics"]["roc_auc_score"]["undefined"] == "no positive rows"
     assert pro["harm"] is None
     assert np.isfinite(pro["metrics"]["accuracy_score"]["value"])
+
+
+def test_judged_by_the_current_spec_and_only_this_projects_models(
+    trained: goldenpath.Project,
+) -> None:
+    import yaml
+
+    spec = yaml.safe_load(trained.spec_path.read_text())
+    spec["data"]["slices"] = [{"name": "spend", "column": "spend", "bins": [0, 50, 1000]}]
+    spec["evaluation"]["primary_metric"] = "f1_score"
+    trained.spec_path.write_text(yaml.safe_dump(spec))
+    current = goldenpath.open_project(trained.root)
+    result = evaluate(current, "latest")
+    assert result.primary_metric == "f1_score"
+    assert {s["slice"] for s in result.slices} == {"spend", "plan"}  # plan: sensitive feature
+    with pytest.raises(RunNotFound, match="not a model of project 'small'"):
+        evaluate(current, "other@champion")

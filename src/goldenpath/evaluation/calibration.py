@@ -149,7 +149,7 @@ class Curves:
 def curves(score: Array, y: Array, points: int = 200) -> Curves:
     _, tp, fp = _cumulative(score, y)
     positives, negatives = float((y == 1).sum()), float((y != 1).sum())
-    keep = np.unique(np.linspace(0, len(tp) - 1, min(points, len(tp))).astype(int))
+    keep = np.unique(np.linspace(0, len(tp) - 1, min(points - 1, len(tp))).astype(int))
     tp, fp = tp[keep], fp[keep]
     tpr = tp / positives if positives else np.zeros_like(tp)
     fpr = fp / negatives if negatives else np.zeros_like(fp)

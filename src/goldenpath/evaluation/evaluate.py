@@ -22,7 +22,7 @@ from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecI
 from goldenpath.evaluation.bootstrap import Estimate, bootstrap
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.fairness import fairness_report
-from goldenpath.evaluation.metrics import METRICS, Metric, Scored, metrics_for
+from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.slices import slice_groups
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
@@ -115,6 +115,11 @@ def resolve_model(project: Project, ref: str) -> ModelRef:
         version = None
         if alias is None:
             name, version = ref.split("/", 1)
+        if name != project.name:
+            raise RunNotFound(
+                f"{ref!r} is not a model of project {project.name!r}",
+                hint=f"name this project's model: {project.name}@ALIAS or {project.name}/VERSION",
+            )
         try:
             found = (
                 client.get_model_version_by_alias(name, alias)
@@ -174,13 +179,18 @@ def _scored(model: Any, features: pd.DataFrame, target: pd.Series, spec: Spec) -
 
 
 def _primary(spec: Spec, metrics: list[Metric]) -> Metric:
-    name = spec.evaluation.primary_metric or _DEFAULT_PRIMARY[spec.task.type]
+    """The spec's primary metric, or the task's default; a model without probabilities falls
+    back to the first label metric (F1 for binary tasks)."""
     available = {m.name: m for m in metrics}
+    name = spec.evaluation.primary_metric
+    if name is None:
+        for candidate in (_DEFAULT_PRIMARY[spec.task.type], "f1_score", "accuracy_score"):
+            if candidate in available:
+                return available[candidate]
     if name not in available:
-        known = sorted(m.name for m in METRICS if spec.task.type in m.tasks)
         raise SpecInvalid(
             f"evaluation.primary_metric: {name!r} is not available for this model and task",
-            hint=f"use one of: {', '.join(known)}",
+            hint=f"use one of: {', '.join(sorted(available))}",
         )
     return available[name]
 
@@ -237,7 +247,20 @@ def evaluate(
     run = client.get_run(model_ref.run_id)
     tags = run.data.tags
     recorded = recorded_project(project, client, model_ref.run_id)
-    spec = recorded.spec
+    # What the model is (contract, target, features, data source) is the run's; how to judge it
+    # (evaluation settings, slices, sensitive features) is the project's current spec, so that
+    # models trained at different times are judged alike.
+    spec = recorded.spec.model_copy(
+        update={
+            "evaluation": project.spec.evaluation,
+            "data": recorded.spec.data.model_copy(
+                update={
+                    "slices": project.spec.data.slices,
+                    "sensitive_features": project.spec.data.sensitive_features,
+                }
+            ),
+        }
+    )
     on_step("Reading and validating data")
     dataset: Dataset = load_dataset(spec, recorded.root, source=data)
     if data is None:
@@ -246,6 +269,10 @@ def evaluate(
                 f"the data of run {model_ref.run_id} has changed since training, so its "
                 "held-out rows cannot be recovered",
                 hint="restore the data, or evaluate on a file with --data",
+                details={
+                    "recorded": tags.get(TAG_PREFIX + "dataset_fingerprint"),
+                    "current": dataset.fingerprint,
+                },
             )
         split = load_json_artifact(client, model_ref.run_id, SPLIT_ARTIFACT)
         frame = dataset.rows(np.asarray(split["test_positions"], dtype=np.int64))
@@ -262,6 +289,17 @@ def evaluate(
     scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
     metrics = metrics_for(scored)
     primary = _primary(spec, metrics)
+    missing = sorted(
+        {s.column for s in spec.data.slices if s.column is not None}.union(
+            spec.data.sensitive_features
+        ).difference(frame.columns)
+    )
+    if missing:
+        raise SpecInvalid(
+            f"data.slices / data.sensitive_features name columns the model's data does not "
+            f"have: {', '.join(missing)}",
+            hint="slice by columns of the contract the model was trained with",
+        )
     groups = [(g.name, g.slice, g.rows) for g in slice_groups(spec, frame)]
     settings = spec.evaluation
     on_step(f"Bootstrapping {settings.resamples:,} resamples over {len(groups) + 1} row sets")
@@ -325,6 +363,7 @@ def evaluate(
                 "seed": settings.seed,
             },
             "threshold": settings.threshold,
+            "min_slice_support": settings.min_slice_support,
         },
         primary_metric=primary.name,
         metrics=results["overall"],

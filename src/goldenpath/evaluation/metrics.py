@@ -204,7 +204,10 @@ def _rmse(sums: Array) -> Array:
 
 
 def _r2_rows(s: Scored) -> Array:
-    return np.stack([(s.y - s.pred) ** 2, s.y, s.y**2, np.ones(s.n)], axis=1)
+    # The target is centred first: the total sum of squares is a difference of two large sums,
+    # which loses every digit in single precision when the target's mean dwarfs its spread.
+    centred = s.y - s.y.mean() if s.n else s.y
+    return np.stack([(s.y - s.pred) ** 2, centred, centred**2, np.ones(s.n)], axis=1)
 
 
 def _r2(sums: Array) -> Array:

@@ -225,7 +225,7 @@ class EvaluationSpec(_Model):
         "accuracy_score for multiclass, mean_absolute_error for regression).",
     )
     min_slice_support: int = Field(
-        30, ge=1, description="Slices with fewer rows are listed without intervals."
+        30, ge=1, description="Slices with fewer rows are flagged small (read their intervals)."
     )
     costs: CostSpec | None = Field(None, description="Costs of errors (binary only).")
 

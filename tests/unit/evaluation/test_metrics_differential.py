@@ -101,3 +101,16 @@ def test_weighted_metric_equals_scikit_learn(metric: Metric, scored: Scored) -> 
 def test_higher_is_better_follows_the_name() -> None:
     for metric in METRICS:
         assert metric.greater_is_better == metric.name.endswith("_score"), metric.name
+
+
+def test_r2_intervals_survive_a_large_target_mean() -> None:
+    from goldenpath.evaluation.bootstrap import bootstrap
+
+    rng = np.random.default_rng(0)
+    y = 100_000 + rng.normal(0, 1, 2000)
+    scored = Scored("regression", y, y + rng.normal(0, 0.5, 2000), None, ())
+    r2 = next(m for m in METRICS if m.name == "r2_score")
+    estimate = bootstrap(scored, [r2], {"all": np.arange(2000)}, n_resamples=200)["all"]["r2_score"]
+    assert estimate.value == pytest.approx(skm.r2_score(scored.y, scored.pred))
+    assert estimate.ci_low < estimate.value < estimate.ci_high
+    assert estimate.ci_high - estimate.ci_low < 0.05

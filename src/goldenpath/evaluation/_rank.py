@@ -27,13 +27,24 @@ class ScoreGroups:
     to the counts of every resample in one sparse-dense product.
     """
 
-    def __init__(self, score: Array, positive: Array) -> None:
+    def __init__(
+        self,
+        score: Array,
+        positive: Array,
+        *,
+        columns: Array | None = None,
+        n_columns: int | None = None,
+    ) -> None:
+        """``columns``: where each row sits in the weights the counts will be taken of (default:
+        in order), so a slice reads the full weight matrix without copying its rows out."""
         distinct, group = np.unique(score, return_inverse=True)
         self.n_scores = len(distinct)
         n = len(score)
         key = 2 * group.astype(np.int64) + positive.astype(np.int64)
+        cols = np.arange(n) if columns is None else np.asarray(columns)
+        width = n if n_columns is None else n_columns
         self.indicator = sp.csr_matrix(
-            (np.ones(n, dtype=np.float32), (key, np.arange(n))), shape=(2 * self.n_scores, n)
+            (np.ones(n, dtype=np.float32), (key, cols)), shape=(2 * self.n_scores, width)
         )
 
     def counts(self, weights: Array) -> tuple[Array, Array]:

@@ -101,42 +101,43 @@ def _why_undefined(metric: Metric, scored: Scored) -> str:
     return "undefined on these rows"
 
 
-class _Prepared:
-    """Per-slice matrices reused across resample blocks."""
+class _Cells:
+    """The rows partitioned by which row sets contain them.
 
-    def __init__(self, scored: Scored, rows: Array, metrics: list[Metric]) -> None:
-        self.rows = rows
-        sub = _subset(scored, rows)
-        self.sum_metrics = [m for m in metrics if m.rank is None]
-        self.rank_metrics = [m for m in metrics if m.rank is not None]
-        blocks = [m.stats(sub) for m in self.sum_metrics if m.stats is not None]
-        self.widths = [b.shape[1] for b in blocks]
-        self.stats = (
-            np.concatenate(blocks, axis=1).astype(np.float32)
-            if blocks
-            else np.zeros((len(rows), 0))
-        )
-        self.groups = (
-            ScoreGroups(sub.positive_score, sub.y == 1)
-            if self.rank_metrics and sub.positive_score is not None
-            else None
-        )
+    Slices overlap (a row is in "overall", in one region, one plan, ...), but every row set is a
+    union of *cells*: rows with the same membership. Sums over a block of resamples are taken
+    once per cell (one pass over the rows, whatever the number of slices) and added up per row
+    set, instead of one pass per row set.
+    """
 
-    def values(self, weights: Array) -> dict[str, Array]:
-        """Metric values for each resample of a (rows, block) weight matrix: (block,) each."""
-        out: dict[str, Array] = {}
-        sums = _weighted_sums(self.stats, weights).T
-        start = 0
-        for metric, width in zip(self.sum_metrics, self.widths, strict=True):
-            assert metric.value is not None
-            out[metric.name] = metric.value(sums[:, start : start + width])
-            start += width
-        if self.groups is not None:
-            pos_counts, neg_counts = self.groups.counts(weights)
-            for metric in self.rank_metrics:
-                fn = auc_from_counts if metric.rank == "roc_auc" else average_precision_from_counts
-                out[metric.name] = fn(pos_counts, neg_counts)
-        return out
+    def __init__(self, n: int, row_sets: list[Array]) -> None:
+        keys = np.random.default_rng(0x5EED).integers(1, 2**63, len(row_sets), dtype=np.uint64)
+        signature = np.zeros(n, dtype=np.uint64)
+        for key, rows in zip(keys, row_sets, strict=True):
+            signature[rows] += key  # wraps modulo 2**64: a hash of the membership
+        _, first, cell = np.unique(signature, return_index=True, return_inverse=True)
+        self.order = np.argsort(cell, kind="stable")
+        sorted_cell = cell[self.order]
+        self.starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
+        self.ends = np.r_[self.starts[1:], n]
+        membership = np.zeros((len(row_sets), len(first)), dtype=np.float64)
+        for i, rows in enumerate(row_sets):
+            inside = np.zeros(n, dtype=bool)
+            inside[rows] = True
+            membership[i] = inside[first]
+        self.membership = membership
+
+    def sums(self, stats_sorted: Array, weights: Array) -> Array:
+        """(row sets, k, block) weighted sums; ``stats_sorted`` is ``stats[self.order]``."""
+        ordered = weights[self.order]
+        per_cell = np.stack(
+            [
+                _weighted_sums(stats_sorted[a:b], ordered[a:b])
+                for a, b in zip(self.starts, self.ends, strict=True)
+            ]
+        )
+        summed: Array = np.einsum("sc,ckb->skb", self.membership, per_cell)
+        return summed
 
 
 def bootstrap(
@@ -149,18 +150,46 @@ def bootstrap(
     seed: int = 0,
 ) -> dict[str, dict[str, Estimate]]:
     """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices)."""
-    prepared = {name: _Prepared(scored, rows, metrics) for name, rows in row_sets.items()}
+    names = list(row_sets)
+    sum_metrics = [m for m in metrics if m.rank is None and m.stats is not None]
+    rank_metrics = [m for m in metrics if m.rank is not None]
     samples: dict[str, dict[str, list[Array]]] = {
-        name: {m.name: [] for m in metrics} for name in row_sets
+        name: {m.name: [] for m in metrics} for name in names
     }
     if n_resamples > 0 and scored.n > 0:
+        blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
+        widths = [b.shape[1] for b in blocks]
+        cells = _Cells(scored.n, [np.asarray(row_sets[name]) for name in names])
+        stats_sorted = (
+            np.concatenate(blocks, axis=1)[cells.order].astype(np.float32) if blocks else None
+        )
+        score = scored.positive_score
+        groups = {
+            name: ScoreGroups(score[rows], scored.y[rows] == 1, columns=rows, n_columns=scored.n)
+            for name, rows in row_sets.items()
+            if rank_metrics and score is not None and len(rows)
+        }
         for weights in resample_blocks(scored.n, n_resamples, seed):
-            for name, prep in prepared.items():
-                whole = len(prep.rows) == scored.n  # "overall": no copy of the block
-                for metric_name, values in prep.values(
-                    weights if whole else weights[prep.rows]
-                ).items():
-                    samples[name][metric_name].append(values)
+            if stats_sorted is not None:
+                set_sums = cells.sums(stats_sorted, weights)
+                for i, name in enumerate(names):
+                    sums = set_sums[i].T
+                    start = 0
+                    for metric, width in zip(sum_metrics, widths, strict=True):
+                        assert metric.value is not None
+                        samples[name][metric.name].append(
+                            metric.value(sums[:, start : start + width])
+                        )
+                        start += width
+            for name, group in groups.items():
+                pos, neg = group.counts(weights)
+                for metric in rank_metrics:
+                    fn = (
+                        auc_from_counts
+                        if metric.rank == "roc_auc"
+                        else average_precision_from_counts
+                    )
+                    samples[name][metric.name].append(fn(pos, neg))
     alpha = (1.0 - confidence) / 2.0
     results: dict[str, dict[str, Estimate]] = {}
     for name, rows in row_sets.items():

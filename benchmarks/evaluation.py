@@ -29,7 +29,7 @@ from goldenpath.spec import parse_spec
 from goldenpath.training._memory import track_peak_memory
 
 
-def _data(rows: int) -> tuple[pd.DataFrame, Scored]:
+def _data(rows: int, decimals: int | None) -> tuple[pd.DataFrame, Scored]:
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
         {
@@ -40,7 +40,9 @@ def _data(rows: int) -> tuple[pd.DataFrame, Scored]:
         }
     )
     y = rng.integers(0, 2, rows)
-    score = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1).round(4)
+    score = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
+    if decimals is not None:
+        score = score.round(decimals)
     proba = np.stack([1 - score, score], 1)
     scored = Scored("binary_classification", y, (score >= 0.5).astype(int), proba, ("n", "y"))
     frame["label"] = np.where(y == 1, "y", "n")
@@ -110,8 +112,14 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--peer-resamples", type=int, default=5)
+    parser.add_argument(
+        "--score-decimals",
+        type=int,
+        default=None,
+        help="round scores (fewer distinct values); default: continuous scores",
+    )
     args = parser.parse_args()
-    frame, scored = _data(args.rows)
+    frame, scored = _data(args.rows, args.score_decimals)
     with track_peak_memory() as memory:
         seconds, row_sets = _goldenpath(frame, scored, args.resamples)
     per_resample = _peer_per_resample(scored, args.peer_resamples)
@@ -121,8 +129,10 @@ def main() -> None:
     slice_rows = sum(len(g.rows) for g in slice_groups(parse_spec(yaml.safe_dump(SPEC)), frame))
     passes += slice_rows / scored.n
     peer = per_resample * args.resamples * passes
+    distinct = len(np.unique(scored.proba[:, 1]))  # type: ignore[index]
     print(
-        f"{args.rows:,} rows, {row_sets} row sets (overall + {row_sets - 1} slice groups), "
+        f"{args.rows:,} rows ({distinct:,} distinct scores), {row_sets} row sets "
+        f"(overall + {row_sets - 1} slice groups), "
         f"{args.resamples:,} resamples, 9 metrics each, binary"
     )
     print(

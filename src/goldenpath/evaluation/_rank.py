@@ -29,22 +29,23 @@ class ScoreGroups:
 
     def __init__(
         self,
-        score: Array,
+        group: Array,
         positive: Array,
         *,
+        n_groups: int,
         columns: Array | None = None,
         n_columns: int | None = None,
     ) -> None:
-        """``columns``: where each row sits in the weights the counts will be taken of (default:
+        """``group``: each row's distinct-score index (0 .. n_groups - 1, ascending scores);
+        ``columns``: where each row sits in the weights the counts will be taken of (default:
         in order), so a slice reads the full weight matrix without copying its rows out."""
-        distinct, group = np.unique(score, return_inverse=True)
-        self.n_scores = len(distinct)
-        n = len(score)
+        self.n_scores = n_groups
+        n = len(group)
         key = 2 * group.astype(np.int64) + positive.astype(np.int64)
         cols = np.arange(n) if columns is None else np.asarray(columns)
         width = n if n_columns is None else n_columns
         self.indicator = sp.csr_matrix(
-            (np.ones(n, dtype=np.float32), (key, cols)), shape=(2 * self.n_scores, width)
+            (np.ones(n, dtype=np.float32), (key, cols)), shape=(2 * n_groups, width)
         )
 
     def counts(self, weights: Array) -> tuple[Array, Array]:
@@ -57,7 +58,8 @@ class ScoreGroups:
 def score_counts(score: Array, y: Array, weights: Array | None = None) -> tuple[Array, Array]:
     """(positive, negative) weighted counts per distinct score, ascending."""
     w = np.ones(len(score)) if weights is None else np.asarray(weights, dtype=np.float64)
-    return ScoreGroups(score, y == 1).counts(w)
+    distinct, group = np.unique(score, return_inverse=True)
+    return ScoreGroups(group, y == 1, n_groups=len(distinct)).counts(w)
 
 
 def auc_from_counts(pos: Array, neg: Array) -> Array:

@@ -30,6 +30,7 @@ __all__ = ["DEFAULT_RESAMPLES", "Estimate", "bootstrap", "resample_blocks"]
 DEFAULT_RESAMPLES = 1000
 _BLOCK_CELLS = 24_000_000  # resample weights held at once (float32): ~100 MB
 _ROW_CHUNK = 65_536
+MAX_SCORE_GROUPS = 4096
 
 Array = np.ndarray
 
@@ -71,6 +72,17 @@ def _weighted_sums(stats: Array, weights: Array) -> Array:
         chunk = slice(start, start + _ROW_CHUNK)
         out += stats[chunk].T @ weights[chunk]
     return out
+
+
+def _score_groups(score: Array, groups: int) -> tuple[Array, int]:
+    """Each row's score group (ascending) and the number of groups: the distinct scores when
+    there are at most ``groups`` of them, else equal-count quantile groups (ties together)."""
+    distinct, index = np.unique(score, return_inverse=True)
+    if len(distinct) <= groups:
+        return index, len(distinct)
+    counts = np.bincount(index)
+    below = np.cumsum(counts) - counts  # rows under each distinct score
+    return (below * groups // len(score))[index], groups
 
 
 def _subset(scored: Scored, rows: Array) -> Scored:
@@ -148,14 +160,22 @@ def bootstrap(
     n_resamples: int = DEFAULT_RESAMPLES,
     confidence: float = 0.95,
     seed: int = 0,
+    max_score_groups: int = MAX_SCORE_GROUPS,
 ) -> dict[str, dict[str, Estimate]]:
-    """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices)."""
+    """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices).
+
+    Rank metrics are resampled on scores grouped into at most ``max_score_groups`` quantile
+    groups (their cost grows with the number of distinct scores), and the resampled values are
+    shifted by the difference between the exact and the grouped statistic on the data. Point
+    values are always exact.
+    """
     names = list(row_sets)
     sum_metrics = [m for m in metrics if m.rank is None and m.stats is not None]
     rank_metrics = [m for m in metrics if m.rank is not None]
     samples: dict[str, dict[str, list[Array]]] = {
         name: {m.name: [] for m in metrics} for name in names
     }
+    binned_points: dict[str, dict[str, float]] = {name: {} for name in names}
     if n_resamples > 0 and scored.n > 0:
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
         widths = [b.shape[1] for b in blocks]
@@ -164,11 +184,25 @@ def bootstrap(
             np.concatenate(blocks, axis=1)[cells.order].astype(np.float32) if blocks else None
         )
         score = scored.positive_score
-        groups = {
-            name: ScoreGroups(score[rows], scored.y[rows] == 1, columns=rows, n_columns=scored.n)
-            for name, rows in row_sets.items()
-            if rank_metrics and score is not None and len(rows)
-        }
+        groups: dict[str, ScoreGroups] = {}
+        if rank_metrics and score is not None:
+            score_group, n_groups = _score_groups(score, max_score_groups)
+            groups = {
+                name: ScoreGroups(
+                    score_group[rows],
+                    scored.y[rows] == 1,
+                    n_groups=n_groups,
+                    columns=rows,
+                    n_columns=scored.n,
+                )
+                for name, rows in row_sets.items()
+                if len(rows)
+            }
+        for name, group in groups.items():  # the binned statistic on the data itself
+            pos, neg = group.counts(np.ones(scored.n, dtype=np.float32))
+            for metric in rank_metrics:
+                fn = auc_from_counts if metric.rank == "roc_auc" else average_precision_from_counts
+                binned_points[name][metric.name] = float(fn(pos, neg))
         for weights in resample_blocks(scored.n, n_resamples, seed):
             if stats_sorted is not None:
                 set_sums = cells.sums(stats_sorted, weights)
@@ -203,6 +237,8 @@ def bootstrap(
                 )
                 continue
             drawn = np.concatenate(samples[name][metric.name]) if n_resamples else np.array([])
+            # rank metrics on binned scores: shift the resamples by the binning's offset
+            drawn = drawn + (value - binned_points[name].get(metric.name, value))
             drawn = drawn[np.isfinite(drawn)]
             low, high = (
                 (float(np.quantile(drawn, alpha)), float(np.quantile(drawn, 1 - alpha)))

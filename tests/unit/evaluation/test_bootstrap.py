@@ -120,3 +120,18 @@ def test_regression_and_multiclass_paths() -> None:
     multi = Scored("multiclass_classification", k, proba.argmax(1), proba, ("a", "b", "c"))
     out = bootstrap(multi, metrics_for(multi), {"all": np.arange(300)}, n_resamples=100)["all"]
     assert set(out) == {"log_loss", "accuracy_score", "macro_f1_score", "weighted_f1_score"}
+
+
+def test_grouped_scores_give_the_intervals_of_exact_scores() -> None:
+    scored = _binary(20_000, seed=11)  # continuous scores: ~20,000 distinct values
+    rank = [m for m in METRICS if m.rank is not None]
+    rows = {"all": np.arange(20_000), "part": np.arange(0, 20_000, 3)}
+    exact = bootstrap(scored, rank, rows, n_resamples=200, seed=2, max_score_groups=10**9)
+    grouped = bootstrap(scored, rank, rows, n_resamples=200, seed=2, max_score_groups=512)
+    for name in rows:
+        for metric in ("roc_auc_score", "pr_auc_score"):
+            a, b = exact[name][metric], grouped[name][metric]
+            assert a.value == b.value  # point values are always exact
+            width = a.ci_high - a.ci_low
+            assert abs(a.ci_low - b.ci_low) < 0.1 * width, (name, metric)
+            assert abs(a.ci_high - b.ci_high) < 0.1 * width, (name, metric)

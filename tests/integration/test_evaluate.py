@@ -157,3 +157,27 @@ def test_judged_by_the_current_spec_and_only_this_projects_models(
     assert {s["slice"] for s in result.slices} == {"spend", "plan"}  # plan: sensitive feature
     with pytest.raises(RunNotFound, match="not a model of project 'small'"):
         evaluate(current, "other@champion")
+
+
+def test_against_an_earlier_version_is_paired_on_the_same_rows(
+    trained: goldenpath.Project,
+) -> None:
+    import yaml
+
+    spec = yaml.safe_load(trained.spec_path.read_text())
+    spec["training"]["params"]["C"] = 0.0001  # a much weaker second model
+    trained.spec_path.write_text(yaml.safe_dump(spec))
+    project = goldenpath.open_project(trained.root)
+    goldenpath.train(project)
+    client = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}")
+    client.set_registered_model_alias("small", "champion", "1")
+    result = evaluate(project, "small/2", against="champion")
+    comparison = result.comparison
+    assert comparison is not None
+    assert comparison["against"]["version"] == "1"
+    auc = comparison["metrics"]["roc_auc_score"]
+    assert auc["candidate"] == result.metrics["roc_auc_score"].value
+    assert auc["difference"] == pytest.approx(auc["candidate"] - auc["reference"])
+    assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"]
+    assert comparison["reference_trained_on_rows"] == 0  # same data, same split seed
+    assert {s["name"] for s in comparison["slices"]} >= {"plan=basic", "plan=pro"}

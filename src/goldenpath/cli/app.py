@@ -32,7 +32,7 @@ app = typer.Typer(
 # Steps the library reports through on_step (see training/run.py and training/reproduce.py).
 TRAIN_STEPS = 5
 REPRODUCE_STEPS = 6
-EVALUATE_STEPS = 8
+EVALUATE_STEPS = 9  # one more with --against
 
 ProjectOption = Annotated[
     Path | None,
@@ -300,6 +300,14 @@ def evaluate(
             "--data", help="Evaluate on this CSV/Parquet file instead of the run's held-out rows."
         ),
     ] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Compare with this model on the same rows: champion, challenger, name@alias, "
+            "name/version or a run id (paired bootstrap).",
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Evaluate a model: metrics with confidence intervals, slices, calibration, fairness.
@@ -313,10 +321,10 @@ def evaluate(
     from goldenpath.reports import render_evaluation_html
 
     out = Output(json_output)
-    with out.working("Reading the spec", steps=EVALUATE_STEPS) as step:
+    with out.working("Reading the spec", steps=EVALUATE_STEPS - (against is None)) as step:
         proj = open_project(project)
         source = None if data is None or ":" in data else str(Path(data).resolve())
-        result = evaluate_model(proj, model, data=source or data, on_step=step)
+        result = evaluate_model(proj, model, data=source or data, against=against, on_step=step)
         step("Writing the report")
         document = result.to_dict()
         html = render_evaluation_html(document, min_support=proj.spec.evaluation.min_slice_support)
@@ -360,6 +368,27 @@ def evaluate(
                 + ("undefined" if eo is None else f"{eo:.4f}"),
                 highlight=False,
             )
+        if result.comparison is not None:
+            ref = result.comparison["against"]
+            console.print(
+                f"Against {ref['name']} version {ref['version']} ({ref['reference']}), "
+                "paired on the same rows:",
+                highlight=False,
+            )
+            for name, d in result.comparison["metrics"].items():
+                if d["difference"] is None:
+                    continue
+                console.print(
+                    f"  {name}: {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+                    f" {d['verdict']}",
+                    highlight=False,
+                )
+            seen = result.comparison["reference_trained_on_rows"]
+            if seen:
+                console.print(
+                    f"  [yellow]note:[/] the reference model was trained on {seen:,} of these "
+                    "rows, which favours it"
+                )
         console.print(f"Report: {saved.html_path}")
         console.print(f"JSON:   {saved.json_path}")
 

@@ -13,7 +13,7 @@ Intervals are percentile intervals at the requested confidence; the seed is reco
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,7 +25,14 @@ from goldenpath.evaluation._rank import (
 )
 from goldenpath.evaluation.metrics import Metric, Scored
 
-__all__ = ["DEFAULT_RESAMPLES", "Estimate", "bootstrap", "resample_blocks"]
+__all__ = [
+    "DEFAULT_RESAMPLES",
+    "Difference",
+    "Estimate",
+    "bootstrap",
+    "paired_differences",
+    "resample_blocks",
+]
 
 DEFAULT_RESAMPLES = 1000
 _BLOCK_CELLS = 24_000_000  # resample weights held at once (float32): ~100 MB
@@ -152,30 +159,44 @@ class _Cells:
         return summed
 
 
-def bootstrap(
+def _rank_fn(metric: Metric) -> Callable[[Array, Array], Array]:
+    return auc_from_counts if metric.rank == "roc_auc" else average_precision_from_counts
+
+
+def _draws(
     scored: Scored,
     metrics: list[Metric],
     row_sets: Mapping[str, Array],
     *,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = 0.95,
-    seed: int = 0,
-    max_score_groups: int = MAX_SCORE_GROUPS,
-) -> dict[str, dict[str, Estimate]]:
-    """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices).
+    n_resamples: int,
+    seed: int,
+    max_score_groups: int,
+) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, Array]]]:
+    """Point estimates (no intervals yet) and every resample's value, per row set and metric.
 
-    Rank metrics are resampled on scores grouped into at most ``max_score_groups`` quantile
-    groups (their cost grows with the number of distinct scores), and the resampled values are
-    shifted by the difference between the exact and the grouped statistic on the data. Point
-    values are always exact.
+    Resample values of rank metrics on grouped scores are already shifted onto the exact
+    statistic. The resamples depend only on (number of rows, n_resamples, seed), so two models
+    scored on the same rows with the same seed see the very same resamples: the basis of the
+    paired comparison.
     """
     names = list(row_sets)
     sum_metrics = [m for m in metrics if m.rank is None and m.stats is not None]
     rank_metrics = [m for m in metrics if m.rank is not None]
-    samples: dict[str, dict[str, list[Array]]] = {
+    collected: dict[str, dict[str, list[Array]]] = {
         name: {m.name: [] for m in metrics} for name in names
     }
-    binned_points: dict[str, dict[str, float]] = {name: {} for name in names}
+    shift: dict[str, dict[str, float]] = {name: {} for name in names}
+    points: dict[str, dict[str, Estimate]] = {}
+    for name, rows in row_sets.items():
+        sub = _subset(scored, rows)
+        points[name] = {}
+        for metric in metrics:
+            value = metric.compute(sub) if len(rows) else float("nan")
+            points[name][metric.name] = (
+                Estimate(float(value), None, None, len(rows))
+                if np.isfinite(value)
+                else Estimate(None, None, None, len(rows), _why_undefined(metric, sub))
+            )
     if n_resamples > 0 and scored.n > 0:
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
         widths = [b.shape[1] for b in blocks]
@@ -198,11 +219,12 @@ def bootstrap(
                 for name, rows in row_sets.items()
                 if len(rows)
             }
-        for name, group in groups.items():  # the binned statistic on the data itself
+        for name, group in groups.items():  # grouped statistic on the data itself
             pos, neg = group.counts(np.ones(scored.n, dtype=np.float32))
             for metric in rank_metrics:
-                fn = auc_from_counts if metric.rank == "roc_auc" else average_precision_from_counts
-                binned_points[name][metric.name] = float(fn(pos, neg))
+                exact = points[name][metric.name].value
+                if exact is not None:
+                    shift[name][metric.name] = exact - float(_rank_fn(metric)(pos, neg))
         for weights in resample_blocks(scored.n, n_resamples, seed):
             if stats_sorted is not None:
                 set_sums = cells.sums(stats_sorted, weights)
@@ -211,39 +233,125 @@ def bootstrap(
                     start = 0
                     for metric, width in zip(sum_metrics, widths, strict=True):
                         assert metric.value is not None
-                        samples[name][metric.name].append(
+                        collected[name][metric.name].append(
                             metric.value(sums[:, start : start + width])
                         )
                         start += width
             for name, group in groups.items():
                 pos, neg = group.counts(weights)
                 for metric in rank_metrics:
-                    fn = (
-                        auc_from_counts
-                        if metric.rank == "roc_auc"
-                        else average_precision_from_counts
-                    )
-                    samples[name][metric.name].append(fn(pos, neg))
+                    values = _rank_fn(metric)(pos, neg) + shift[name].get(metric.name, 0.0)
+                    collected[name][metric.name].append(values)
+    draws = {
+        name: {
+            metric.name: np.concatenate(collected[name][metric.name])
+            if collected[name][metric.name]
+            else np.full(n_resamples, np.nan)
+            for metric in metrics
+        }
+        for name in names
+    }
+    return points, draws
+
+
+def _interval(values: Array, confidence: float) -> tuple[float | None, float | None]:
     alpha = (1.0 - confidence) / 2.0
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return None, None
+    return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))
+
+
+def bootstrap(
+    scored: Scored,
+    metrics: list[Metric],
+    row_sets: Mapping[str, Array],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+    max_score_groups: int = MAX_SCORE_GROUPS,
+) -> dict[str, dict[str, Estimate]]:
+    """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices).
+
+    Rank metrics are resampled on scores grouped into at most ``max_score_groups`` quantile
+    groups (their cost grows with the number of distinct scores), and the resampled values are
+    shifted by the difference between the exact and the grouped statistic on the data. Point
+    values are always exact.
+    """
+    points, draws = _draws(
+        scored,
+        metrics,
+        row_sets,
+        n_resamples=n_resamples,
+        seed=seed,
+        max_score_groups=max_score_groups,
+    )
     results: dict[str, dict[str, Estimate]] = {}
-    for name, rows in row_sets.items():
-        sub = _subset(scored, rows)
+    for name in row_sets:
         results[name] = {}
         for metric in metrics:
-            value = metric.compute(sub) if len(rows) else float("nan")
-            if not np.isfinite(value):
-                results[name][metric.name] = Estimate(
-                    None, None, None, len(rows), _why_undefined(metric, sub)
+            point = points[name][metric.name]
+            if point.value is None:
+                results[name][metric.name] = point
+                continue
+            low, high = _interval(draws[name][metric.name], confidence)
+            results[name][metric.name] = Estimate(point.value, low, high, point.support)
+    return results
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``candidate - reference`` of one metric on the same rows, with a paired interval."""
+
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    candidate: float | None
+    reference: float | None
+    support: int
+    verdict: str  # "better", "worse", "no clear difference" or "undefined"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def paired_differences(
+    candidate: Scored,
+    reference: Scored,
+    metrics: list[Metric],
+    row_sets: Mapping[str, Array],
+    *,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+    max_score_groups: int = MAX_SCORE_GROUPS,
+) -> dict[str, dict[str, Difference]]:
+    """Paired bootstrap of ``candidate - reference`` for every metric and row set: both models
+    are judged on the same resamples of the same rows, so what the rows share cancels out."""
+    if candidate.n != reference.n:
+        raise ValueError("a paired comparison needs both models scored on the same rows")
+    kwargs = {"n_resamples": n_resamples, "seed": seed, "max_score_groups": max_score_groups}
+    points_a, draws_a = _draws(candidate, metrics, row_sets, **kwargs)
+    points_b, draws_b = _draws(reference, metrics, row_sets, **kwargs)
+    out: dict[str, dict[str, Difference]] = {}
+    for name in row_sets:
+        out[name] = {}
+        for metric in metrics:
+            a, b = points_a[name][metric.name], points_b[name][metric.name]
+            if a.value is None or b.value is None:
+                out[name][metric.name] = Difference(
+                    None, None, None, a.value, b.value, a.support, "undefined"
                 )
                 continue
-            drawn = np.concatenate(samples[name][metric.name]) if n_resamples else np.array([])
-            # rank metrics on binned scores: shift the resamples by the binning's offset
-            drawn = drawn + (value - binned_points[name].get(metric.name, value))
-            drawn = drawn[np.isfinite(drawn)]
-            low, high = (
-                (float(np.quantile(drawn, alpha)), float(np.quantile(drawn, 1 - alpha)))
-                if len(drawn)
-                else (None, None)
+            low, high = _interval(
+                draws_a[name][metric.name] - draws_b[name][metric.name], confidence
             )
-            results[name][metric.name] = Estimate(float(value), low, high, len(rows))
-    return results
+            verdict = "no clear difference"
+            if low is not None and high is not None and (low > 0 or high < 0):
+                improved = (low > 0) == metric.greater_is_better
+                verdict = "better" if improved else "worse"
+            out[name][metric.name] = Difference(
+                a.value - b.value, low, high, a.value, b.value, a.support, verdict
+            )
+    return out

@@ -19,7 +19,7 @@ import pandas as pd
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecInvalid
-from goldenpath.evaluation.bootstrap import Estimate, bootstrap
+from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
@@ -79,6 +79,7 @@ class EvaluationResult:
     thresholds: dict[str, object] | None = None
     curves: dict[str, object] | None = None
     fairness: list[dict[str, object]] = field(default_factory=list)
+    comparison: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -97,6 +98,7 @@ class EvaluationResult:
             "thresholds": self.thresholds,
             "curves": self.curves,
             "fairness": self.fairness,
+            "comparison": self.comparison,
         }
 
 
@@ -229,6 +231,76 @@ def _slice_rows(
     return rows
 
 
+def _compare(
+    project: Project,
+    against: str,
+    *,
+    candidate: ModelRef,
+    scored: Scored,
+    frame: pd.DataFrame,
+    spec: Spec,
+    metrics: list[Metric],
+    row_sets: dict[str, np.ndarray],
+    held_out: bool,
+    client: Any,
+) -> dict[str, Any]:
+    """The candidate against another model, paired on the same rows and resamples."""
+    ref = (
+        f"{project.name}@{against}"
+        if "@" not in against and "/" not in against and (against in ("champion", "challenger"))
+        else against
+    )
+    reference = resolve_model(project, ref)
+    recorded = recorded_project(project, client, reference.run_id).spec
+    missing = sorted(set(recorded.feature_columns) - set(frame.columns))
+    if missing:
+        raise DataError(
+            f"{ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
+            hint="compare models trained on the same contract, or pass --data with all columns",
+        )
+    import mlflow.sklearn
+
+    with fluent_tracking(tracking_uri(project)), mlflow_boundary(f"loading {reference.uri}"):
+        model = mlflow.sklearn.load_model(reference.uri)
+    other = _scored(model, frame[recorded.feature_columns], frame[spec.task.target], spec)
+    shared = [m for m in metrics if m.applies_to(other)]
+    settings = spec.evaluation
+    differences = paired_differences(
+        scored,
+        other,
+        shared,
+        row_sets,
+        n_resamples=settings.resamples,
+        confidence=settings.confidence,
+        seed=settings.seed,
+    )
+    # rows the reference model was trained on are no fair test of it: count them
+    seen: int | None = None
+    reference_tags = client.get_run(reference.run_id).data.tags
+    candidate_tags = client.get_run(candidate.run_id).data.tags
+    fingerprint = TAG_PREFIX + "dataset_fingerprint"
+    if held_out and reference_tags.get(fingerprint) == candidate_tags.get(fingerprint):
+        ours = load_json_artifact(client, candidate.run_id, SPLIT_ARTIFACT)["test_positions"]
+        theirs = load_json_artifact(client, reference.run_id, SPLIT_ARTIFACT)["train_positions"]
+        seen = len(set(ours) & set(theirs))
+    return {
+        "against": {
+            "reference": against,
+            "name": reference.name,
+            "version": reference.version,
+            "run_id": reference.run_id,
+            "uri": reference.uri,
+        },
+        "reference_trained_on_rows": seen,
+        "metrics": {k: v.to_dict() for k, v in differences["overall"].items()},
+        "slices": [
+            {"name": name, "metrics": {k: v.to_dict() for k, v in values.items()}}
+            for name, values in differences.items()
+            if name != "overall"
+        ],
+    }
+
+
 def _noop(_: str) -> None:
     return None
 
@@ -238,9 +310,12 @@ def evaluate(
     ref: str = "latest",
     *,
     data: str | None = None,
+    against: str | None = None,
     on_step: StepCallback = _noop,
 ) -> EvaluationResult:
-    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source)."""
+    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source);
+    with ``against`` (``champion``, an alias, a version or a run), also compare it, paired on
+    the same rows and resamples, with that model."""
     on_step("Resolving the model")
     model_ref = resolve_model(project, ref)
     client = open_tracking(project, create=False)
@@ -312,6 +387,21 @@ def evaluate(
         confidence=settings.confidence,
         seed=settings.seed,
     )
+    comparison = None
+    if against is not None:
+        on_step(f"Comparing with {against}")
+        comparison = _compare(
+            project,
+            against,
+            candidate=model_ref,
+            scored=scored,
+            frame=frame,
+            spec=spec,
+            metrics=metrics,
+            row_sets=row_sets,
+            held_out=data is None,
+            client=client,
+        )
     on_step("Calibration, thresholds and fairness")
     calibration_part = thresholds_part = curves_part = None
     fairness_part: list[dict[str, object]] = []
@@ -374,4 +464,5 @@ def evaluate(
         thresholds=thresholds_part,
         curves=curves_part,
         fairness=fairness_part,
+        comparison=comparison,
     )

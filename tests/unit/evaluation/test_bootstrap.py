@@ -135,3 +135,54 @@ def test_grouped_scores_give_the_intervals_of_exact_scores() -> None:
             width = a.ci_high - a.ci_low
             assert abs(a.ci_low - b.ci_low) < 0.1 * width, (name, metric)
             assert abs(a.ci_high - b.ci_high) < 0.1 * width, (name, metric)
+
+
+def test_paired_difference_of_a_model_with_itself_is_exactly_zero() -> None:
+    from goldenpath.evaluation.bootstrap import paired_differences
+
+    scored = _binary(500)
+    out = paired_differences(
+        scored, scored, metrics_for(scored), {"all": np.arange(500)}, n_resamples=100
+    )["all"]
+    for name, d in out.items():
+        assert d.difference == 0.0, name
+        assert d.ci_low == 0.0, name
+        assert d.ci_high == 0.0, name
+        assert d.verdict == "no clear difference"
+
+
+def test_paired_difference_finds_the_better_model_and_matches_a_naive_loop() -> None:
+    from goldenpath.evaluation.bootstrap import paired_differences
+
+    rng = np.random.default_rng(4)
+    n = 1500
+    y = rng.integers(0, 2, n)
+    good = np.clip(rng.normal(0.3 + 0.4 * y, 0.2), 0, 1)
+    weak = np.clip(good + rng.normal(0, 0.25, n), 0, 1)
+
+    def scored_of(score: np.ndarray) -> Scored:
+        return Scored(
+            "binary_classification",
+            y,
+            (score >= 0.5).astype(int),
+            np.stack([1 - score, score], 1),
+            ("n", "p"),
+        )
+
+    auc = [m for m in METRICS if m.name == "roc_auc_score"]
+    out = paired_differences(
+        scored_of(good), scored_of(weak), auc, {"all": np.arange(n)}, n_resamples=300, seed=9
+    )["all"]["roc_auc_score"]
+    assert out.verdict == "better"
+    assert out.difference == pytest.approx(roc_auc_score(y, good) - roc_auc_score(y, weak))
+    naive = []
+    for block in resample_blocks(n, 300, seed=9):
+        for counts in block.T:
+            idx = np.repeat(np.arange(n), counts.astype(int))
+            naive.append(roc_auc_score(y[idx], good[idx]) - roc_auc_score(y[idx], weak[idx]))
+    assert out.ci_low == pytest.approx(np.quantile(naive, 0.025), rel=1e-6)
+    assert out.ci_high == pytest.approx(np.quantile(naive, 0.975), rel=1e-6)
+    reverse = paired_differences(
+        scored_of(weak), scored_of(good), auc, {"all": np.arange(n)}, n_resamples=300, seed=9
+    )["all"]["roc_auc_score"]
+    assert reverse.verdict == "worse"

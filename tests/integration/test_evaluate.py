@@ -181,3 +181,14 @@ def test_against_an_earlier_version_is_paired_on_the_same_rows(
     assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"]
     assert comparison["reference_trained_on_rows"] == 0  # same data, same split seed
     assert {s["name"] for s in comparison["slices"]} >= {"plan=basic", "plan=pro"}
+
+
+def test_operational_profile_is_measured(trained: goldenpath.Project) -> None:
+    ops = evaluate(trained, "latest").operations
+    assert ops is not None
+    assert 0 < ops["single_row_p50_ms"] <= ops["single_row_p95_ms"]
+    assert 0 < ops["batch_p50_ms"] <= ops["batch_p95_ms"]
+    assert ops["batch_size"] == 256
+    assert ops["model_size_bytes"] > 1000  # the MLflow model folder (MLmodel, skops file ...)
+    expected = ops["cpu_ms_per_prediction"] / 1000 * 1000 / 3600 * ops["price_per_cpu_hour"]
+    assert ops["cost_per_1000_predictions"] == pytest.approx(expected)

@@ -32,7 +32,7 @@ app = typer.Typer(
 # Steps the library reports through on_step (see training/run.py and training/reproduce.py).
 TRAIN_STEPS = 5
 REPRODUCE_STEPS = 6
-EVALUATE_STEPS = 9  # one more with --against
+EVALUATE_STEPS = 10  # one more with --against
 
 ProjectOption = Annotated[
     Path | None,
@@ -389,6 +389,15 @@ def evaluate(
                     f"  [yellow]note:[/] the reference model was trained on {seen:,} of these "
                     "rows, which favours it"
                 )
+        ops = result.operations
+        if ops is not None:
+            console.print(
+                f"Latency: one row p50 {ops['single_row_p50_ms']:.2f} ms, p95 "
+                f"{ops['single_row_p95_ms']:.2f} ms; {ops['batch_size']} rows p50 "
+                f"{ops['batch_p50_ms']:.2f} ms; {ops['cost_per_1000_predictions']:.2g} per 1,000 "
+                f"predictions at {ops['price_per_cpu_hour']} per CPU-hour",
+                highlight=False,
+            )
         console.print(f"Report: {saved.html_path}")
         console.print(f"JSON:   {saved.json_path}")
 

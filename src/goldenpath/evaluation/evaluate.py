@@ -8,9 +8,11 @@ sensitive feature. The result is a versioned JSON document (:data:`SCHEMA_VERSIO
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differen
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
+from goldenpath.evaluation.operations import directory_size, operational_profile
 from goldenpath.evaluation.slices import slice_groups
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
@@ -80,6 +83,7 @@ class EvaluationResult:
     curves: dict[str, object] | None = None
     fairness: list[dict[str, object]] = field(default_factory=list)
     comparison: dict[str, Any] | None = None
+    operations: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -99,6 +103,7 @@ class EvaluationResult:
             "curves": self.curves,
             "fairness": self.fairness,
             "comparison": self.comparison,
+            "operations": self.operations,
         }
 
 
@@ -258,10 +263,7 @@ def _compare(
             f"{ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
             hint="compare models trained on the same contract, or pass --data with all columns",
         )
-    import mlflow.sklearn
-
-    with fluent_tracking(tracking_uri(project)), mlflow_boundary(f"loading {reference.uri}"):
-        model = mlflow.sklearn.load_model(reference.uri)
+    model, _ = _load_model(project, reference)
     other = _scored(model, frame[recorded.feature_columns], frame[spec.task.target], spec)
     shared = [m for m in metrics if m.applies_to(other)]
     settings = spec.evaluation
@@ -299,6 +301,20 @@ def _compare(
             if name != "overall"
         ],
     }
+
+
+def _load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
+    """The model as scikit-learn estimator, and the size of its MLflow artefact in bytes."""
+    import mlflow.artifacts
+    import mlflow.sklearn
+
+    with (
+        fluent_tracking(tracking_uri(project)),
+        mlflow_boundary(f"loading {ref.uri}"),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp))
+        return mlflow.sklearn.load_model(str(local)), directory_size(local)
 
 
 def _noop(_: str) -> None:
@@ -356,10 +372,7 @@ def evaluate(
         frame = dataset.frame
         described = dataset.source
     on_step("Loading the model")
-    import mlflow.sklearn
-
-    with fluent_tracking(tracking_uri(project)), mlflow_boundary(f"loading {model_ref.uri}"):
-        model = mlflow.sklearn.load_model(model_ref.uri)
+    model, model_size = _load_model(project, model_ref)
     on_step(f"Scoring {len(frame):,} rows")
     scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
     metrics = metrics_for(scored)
@@ -402,6 +415,14 @@ def evaluate(
             held_out=data is None,
             client=client,
         )
+    on_step("Measuring latency, size and cost")
+    operations = operational_profile(
+        model,
+        frame[spec.feature_columns],
+        price_per_cpu_hour=settings.price_per_cpu_hour,
+        model_size_bytes=model_size,
+        seed=settings.seed,
+    ).to_dict()
     on_step("Calibration, thresholds and fairness")
     calibration_part = thresholds_part = curves_part = None
     fairness_part: list[dict[str, object]] = []
@@ -465,4 +486,5 @@ def evaluate(
         curves=curves_part,
         fairness=fairness_part,
         comparison=comparison,
+        operations=operations,
     )

@@ -228,6 +228,9 @@ class EvaluationSpec(_Model):
         30, ge=1, description="Slices with fewer rows are flagged small (read their intervals)."
     )
     costs: CostSpec | None = Field(None, description="Costs of errors (binary only).")
+    price_per_cpu_hour: float = Field(
+        0.05, ge=0, description="Price of one CPU-hour, for the cost per 1,000 predictions."
+    )
 
 
 class Spec(_Model):

@@ -192,3 +192,17 @@ def test_operational_profile_is_measured(trained: goldenpath.Project) -> None:
     assert ops["model_size_bytes"] > 1000  # the MLflow model folder (MLmodel, skops file ...)
     expected = ops["cpu_ms_per_prediction"] / 1000 * 1000 / 3600 * ops["price_per_cpu_hour"]
     assert ops["cost_per_1000_predictions"] == pytest.approx(expected)
+
+
+def test_robustness_and_failure_rules_are_in_the_document(trained: goldenpath.Project) -> None:
+    result = evaluate(trained, "latest")
+    assert [p["name"] for p in result.robustness] == [
+        "gaussian_noise",
+        "missing_values",
+        "unseen_categories",
+    ]
+    for p in result.robustness:
+        assert p["error"] is not None or 0.0 <= p["flip_rate"] <= 1.0
+    for rule in result.failures:
+        assert rule["error_rate"] > rule["overall_error_rate"]
+        assert rule["rows"] >= 30

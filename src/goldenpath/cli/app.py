@@ -32,7 +32,7 @@ app = typer.Typer(
 # Steps the library reports through on_step (see training/run.py and training/reproduce.py).
 TRAIN_STEPS = 5
 REPRODUCE_STEPS = 6
-EVALUATE_STEPS = 10  # one more with --against
+EVALUATE_STEPS = 11  # one more with --against
 
 ProjectOption = Annotated[
     Path | None,
@@ -389,6 +389,24 @@ def evaluate(
                     f"  [yellow]note:[/] the reference model was trained on {seen:,} of these "
                     "rows, which favours it"
                 )
+        for p in result.robustness:
+            if p["error"] is not None:
+                console.print(
+                    f"Robustness {p['name']}: the model fails ({p['error']})",
+                    highlight=False,
+                    markup=False,
+                )
+            else:
+                change = p["metric_change"]
+                console.print(
+                    f"Robustness {p['name']}: {p['flip_rate']:.1%} of predictions change, "
+                    f"{p['metric']} " + ("undefined" if change is None else f"{change:+.4f}"),
+                    highlight=False,
+                )
+        if result.failures:
+            console.print("Where errors concentrate:")
+            for rule in result.failures[:3]:
+                console.print(f"  {rule['text']}", highlight=False, markup=False)
         ops = result.operations
         if ops is not None:
             console.print(

@@ -23,9 +23,11 @@ from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecInvalid
 from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
+from goldenpath.evaluation.failures import failure_rules
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
+from goldenpath.evaluation.robustness import robustness
 from goldenpath.evaluation.slices import slice_groups
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
@@ -84,6 +86,8 @@ class EvaluationResult:
     fairness: list[dict[str, object]] = field(default_factory=list)
     comparison: dict[str, Any] | None = None
     operations: dict[str, object] | None = None
+    robustness: list[dict[str, object]] = field(default_factory=list)
+    failures: list[dict[str, object]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -104,6 +108,8 @@ class EvaluationResult:
             "fairness": self.fairness,
             "comparison": self.comparison,
             "operations": self.operations,
+            "robustness": self.robustness,
+            "failures": self.failures,
         }
 
 
@@ -423,6 +429,27 @@ def evaluate(
         model_size_bytes=model_size,
         seed=settings.seed,
     ).to_dict()
+    on_step("Robustness and failure analysis")
+    features = frame[spec.feature_columns]
+    target = frame[spec.task.target]
+    robust = [
+        p.to_dict()
+        for p in robustness(
+            features,
+            lambda damaged: _scored(model, damaged, target, spec),
+            scored,
+            primary,
+            seed=settings.seed,
+        )
+    ]
+    if scored.task == "regression":
+        absolute = np.abs(scored.y - scored.pred)
+        errors = absolute > np.median(absolute)
+    else:
+        errors = scored.y != scored.pred
+    rules = [
+        r.to_dict() for r in failure_rules(features, errors, min_rows=settings.min_slice_support)
+    ]
     on_step("Calibration, thresholds and fairness")
     calibration_part = thresholds_part = curves_part = None
     fairness_part: list[dict[str, object]] = []
@@ -487,4 +514,6 @@ def evaluate(
         fairness=fairness_part,
         comparison=comparison,
         operations=operations,
+        robustness=robust,
+        failures=rules,
     )

@@ -206,3 +206,15 @@ def test_robustness_and_failure_rules_are_in_the_document(trained: goldenpath.Pr
     for rule in result.failures:
         assert rule["error_rate"] > rule["overall_error_rate"]
         assert rule["rows"] >= 30
+
+
+def test_discovered_slices_carry_tests_and_intervals(trained: goldenpath.Project) -> None:
+    result = evaluate(trained, "latest")
+    assert result.discovered_slices
+    rates = [d["error_rate"] for d in result.discovered_slices]
+    assert rates == sorted(rates, reverse=True)
+    for d in result.discovered_slices:
+        assert 0.0 <= d["p_value"] <= d["q_value"] <= 1.0
+        assert d["significant"] == (d["q_value"] < 0.05)
+        assert d["rows"] >= 30
+        assert "value" in d["primary"]

@@ -403,6 +403,16 @@ def evaluate(
                     f"{p['metric']} " + ("undefined" if change is None else f"{change:+.4f}"),
                     highlight=False,
                 )
+        significant = [d for d in result.discovered_slices if d["significant"]]
+        if significant:
+            console.print("Discovered slices with significantly more errors (BH-adjusted):")
+            for d in significant[:3]:
+                console.print(
+                    f"  {d['rule']}: error rate {d['error_rate']:.0%}, {d['rows']:,} rows, "
+                    f"q = {d['q_value']:.2g}",
+                    highlight=False,
+                    markup=False,
+                )
         if result.failures:
             console.print("Where errors concentrate:")
             for rule in result.failures[:3]:

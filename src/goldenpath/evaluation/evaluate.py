@@ -23,7 +23,7 @@ from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecInvalid
 from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
-from goldenpath.evaluation.failures import failure_rules
+from goldenpath.evaluation.failures import candidates, failure_rules, worst_candidates
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
@@ -46,6 +46,8 @@ from goldenpath.training.tracking import (
 __all__ = ["SCHEMA_VERSION", "EvaluationResult", "evaluate", "resolve_model"]
 
 SCHEMA_VERSION = 1
+_DISCOVERED = "discovered: "
+_DISCOVERED_TOP = 10
 _DEFAULT_PRIMARY = {
     "binary_classification": "roc_auc_score",
     "multiclass_classification": "accuracy_score",
@@ -88,6 +90,7 @@ class EvaluationResult:
     operations: dict[str, object] | None = None
     robustness: list[dict[str, object]] = field(default_factory=list)
     failures: list[dict[str, object]] = field(default_factory=list)
+    discovered_slices: list[dict[str, object]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -110,6 +113,7 @@ class EvaluationResult:
             "operations": self.operations,
             "robustness": self.robustness,
             "failures": self.failures,
+            "discovered_slices": self.discovered_slices,
         }
 
 
@@ -398,6 +402,17 @@ def evaluate(
     settings = spec.evaluation
     on_step(f"Bootstrapping {settings.resamples:,} resamples over {len(groups) + 1} row sets")
     row_sets = {"overall": np.arange(scored.n), **{name: rows for name, _, rows in groups}}
+    # Worst-slice discovery: every feature and pair of features, tested for excess errors with
+    # multiple-testing control; the worst few also get the primary metric with its interval.
+    features = frame[spec.feature_columns]
+    if scored.task == "regression":
+        absolute = np.abs(scored.y - scored.pred)
+        errors = absolute > np.median(absolute)
+    else:
+        errors = scored.y != scored.pred
+    tested = candidates(features, errors, min_rows=settings.min_slice_support)
+    discovered = worst_candidates(tested, top=_DISCOVERED_TOP)
+    row_sets.update({f"{_DISCOVERED}{c.rule}": np.flatnonzero(c.mask) for c in discovered})
     results = bootstrap(
         scored,
         metrics,
@@ -430,7 +445,6 @@ def evaluate(
         seed=settings.seed,
     ).to_dict()
     on_step("Robustness and failure analysis")
-    features = frame[spec.feature_columns]
     target = frame[spec.task.target]
     robust = [
         p.to_dict()
@@ -442,13 +456,22 @@ def evaluate(
             seed=settings.seed,
         )
     ]
-    if scored.task == "regression":
-        absolute = np.abs(scored.y - scored.pred)
-        errors = absolute > np.median(absolute)
-    else:
-        errors = scored.y != scored.pred
     rules = [
-        r.to_dict() for r in failure_rules(features, errors, min_rows=settings.min_slice_support)
+        r.to_dict()
+        for r in failure_rules(features, errors, min_rows=settings.min_slice_support, tested=tested)
+    ]
+    discovered_part: list[dict[str, object]] = [
+        {
+            "rule": c.rule,
+            "rows": c.rows,
+            "error_rate": c.errors / c.rows,
+            "overall_error_rate": float(errors.mean()) if len(errors) else None,
+            "p_value": c.p_value,
+            "q_value": c.q_value,
+            "significant": c.q_value < 1 - settings.confidence,
+            "primary": results[f"{_DISCOVERED}{c.rule}"][primary.name].to_dict(),
+        }
+        for c in discovered
     ]
     on_step("Calibration, thresholds and fairness")
     calibration_part = thresholds_part = curves_part = None
@@ -516,4 +539,5 @@ def evaluate(
         operations=operations,
         robustness=robust,
         failures=rules,
+        discovered_slices=discovered_part,
     )

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["FailureRule", "failure_rules"]
+__all__ = ["Candidate", "FailureRule", "candidates", "failure_rules"]
 
 _MAX_CATEGORIES = 20
 _QUANTILES = (0.25, 0.5, 0.75)
@@ -64,8 +64,80 @@ def _conditions(features: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
     return found
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """A condition with its rows and its errors, tested against the rest of the rows."""
+
+    rule: str
+    mask: np.ndarray
+    rows: int
+    errors: float
+    p_value: float
+    q_value: float  # Benjamini-Hochberg adjusted over every candidate tested
+
+
+def candidates(features: pd.DataFrame, errors: np.ndarray, *, min_rows: int) -> list[Candidate]:
+    """Every single condition and pair of conditions on different features with at least
+    ``min_rows`` rows, with a one-sided two-proportion z-test of "more errors here than in the
+    other rows" and Benjamini-Hochberg q-values across all of them (the multiple testing)."""
+    from scipy.stats import false_discovery_control, norm
+
+    n = len(errors)
+    if n == 0:
+        return []
+    singles = [c for c in _conditions(features) if min_rows <= c[2].sum() <= 0.95 * n]
+    found: list[tuple[str, np.ndarray]] = [(text, mask) for _, text, mask in singles]
+    for (fa, ta, ma), (fb, tb, mb) in itertools.combinations(singles, 2):
+        if fa != fb:
+            both = ma & mb
+            if min_rows <= both.sum() <= 0.95 * n:
+                found.append((f"{ta} and {tb}", both))
+    if not found:
+        return []
+    masks = np.stack([m for _, m in found])
+    support = masks.sum(axis=1).astype(np.float64)
+    hits = (masks.astype(np.float32) @ errors.astype(np.float32)).astype(np.float64)
+    total = float(errors.sum())
+    rest = n - support
+    inside, outside = hits / support, (total - hits) / np.maximum(rest, 1)
+    pooled = total / n
+    se = np.sqrt(
+        np.maximum(pooled * (1 - pooled) * (1 / support + 1 / np.maximum(rest, 1)), 1e-300)
+    )
+    p_values = norm.sf((inside - outside) / se)
+    q_values = false_discovery_control(p_values, method="bh")
+    return [
+        Candidate(
+            text, mask, int(support[i]), float(hits[i]), float(p_values[i]), float(q_values[i])
+        )
+        for i, (text, mask) in enumerate(found)
+    ]
+
+
+def _distinct(ranked: list[Candidate], top: int) -> list[Candidate]:
+    """The first ``top`` candidates, skipping one whose rows are mostly (80%) those of a
+    candidate already kept: two names for the same rows say nothing new."""
+    kept: list[Candidate] = []
+    for c in ranked:
+        if len(kept) == top:
+            break
+        if not any((c.mask & k.mask).sum() > 0.8 * c.rows for k in kept):
+            kept.append(c)
+    return kept
+
+
+def worst_candidates(tested: list[Candidate], *, top: int) -> list[Candidate]:
+    """Distinct candidates with the highest error rates, worst first."""
+    return _distinct(sorted(tested, key=lambda c: -c.errors / c.rows), top)
+
+
 def failure_rules(
-    features: pd.DataFrame, errors: np.ndarray, *, min_rows: int, top: int = 5
+    features: pd.DataFrame,
+    errors: np.ndarray,
+    *,
+    min_rows: int,
+    top: int = 5,
+    tested: list[Candidate] | None = None,
 ) -> list[FailureRule]:
     """The ``top`` conditions (single or pairs) with the most excess errors and at least
     ``min_rows`` rows, skipping a rule whose rows are mostly those of a better one."""
@@ -73,34 +145,18 @@ def failure_rules(
     if n == 0 or not errors.any():
         return []
     overall = float(errors.mean())
-    # a condition must select something and leave something out to say anything
-    singles = [c for c in _conditions(features) if min_rows <= c[2].sum() <= 0.95 * n]
-    candidates: list[tuple[str, np.ndarray]] = [(text, mask) for _, text, mask in singles]
-    for (fa, ta, ma), (fb, tb, mb) in itertools.combinations(singles, 2):
-        if fa != fb:
-            both = ma & mb
-            if both.sum() >= min_rows:
-                candidates.append((f"{ta} and {tb}", both))
-    masks = np.stack([m for _, m in candidates]) if candidates else np.zeros((0, n), bool)
-    support = masks.sum(axis=1)
-    hits = masks.astype(np.float32) @ errors.astype(np.float32)
-    excess = hits - support * overall
-    chosen: list[FailureRule] = []
-    taken: list[np.ndarray] = []
-    for i in np.argsort(-excess):
-        if excess[i] <= 0 or len(chosen) == top:
-            break
-        mask = masks[i]
-        if any((mask & other).sum() > 0.8 * mask.sum() for other in taken):
-            continue  # mostly the same rows as a rule already listed
-        taken.append(mask)
-        chosen.append(
-            FailureRule(
-                rule=candidates[i][0],
-                rows=int(support[i]),
-                error_rate=float(hits[i] / support[i]),
-                overall_error_rate=overall,
-                excess_errors=float(excess[i]),
-            )
+    pool = candidates(features, errors, min_rows=min_rows) if tested is None else tested
+    ranked = sorted(
+        (c for c in pool if c.errors - c.rows * overall > 0),
+        key=lambda c: -(c.errors - c.rows * overall),
+    )
+    return [
+        FailureRule(
+            rule=c.rule,
+            rows=c.rows,
+            error_rate=c.errors / c.rows,
+            overall_error_rate=overall,
+            excess_errors=c.errors - c.rows * overall,
         )
-    return chosen
+        for c in _distinct(ranked, top)
+    ]

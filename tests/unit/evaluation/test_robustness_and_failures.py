@@ -57,3 +57,27 @@ def test_robustness_reports_flips_metric_change_and_failures() -> None:
     assert out["missing_values"].error == "ValueError: cannot handle this input"
     assert out["missing_values"].flip_rate is None
     assert out["unseen_categories"].flip_rate == 0.0  # this model ignores 'kind'
+
+
+def test_discovery_flags_the_planted_slice_and_controls_false_discoveries() -> None:
+    from goldenpath.evaluation.failures import candidates, worst_candidates
+
+    rng = np.random.default_rng(5)
+    n = 6000
+    frame = pd.DataFrame(
+        {
+            "region": rng.choice(list("abcdef"), n),
+            "tier": rng.choice(["x", "y", "z"], n),
+            "score": rng.normal(size=n),
+        }
+    )
+    planted = ((frame["region"] == "c") & (frame["tier"] == "z")).to_numpy()
+    errors = np.where(planted, rng.random(n) < 0.5, rng.random(n) < 0.15)
+    tested = candidates(frame, errors, min_rows=30)
+    worst = worst_candidates(tested, top=5)
+    assert worst[0].rule == "region = c and tier = z"
+    assert worst[0].q_value < 0.001
+    # with no real effect, Benjamini-Hochberg keeps false discoveries rare
+    null_errors = rng.random(n) < 0.15
+    flagged = [c for c in candidates(frame, null_errors, min_rows=30) if c.q_value < 0.05]
+    assert len(flagged) <= 2

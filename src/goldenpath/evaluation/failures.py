@@ -69,48 +69,68 @@ class Candidate:
     """A condition with its rows and its errors, tested against the rest of the rows."""
 
     rule: str
-    mask: np.ndarray
+    parts: tuple[np.ndarray, ...]  # the single conditions' masks it is the AND of
     rows: int
     errors: float
     p_value: float
     q_value: float  # Benjamini-Hochberg adjusted over every candidate tested
 
+    @property
+    def mask(self) -> np.ndarray:
+        mask = self.parts[0]
+        for part in self.parts[1:]:
+            mask = mask & part
+        return mask
+
 
 def candidates(features: pd.DataFrame, errors: np.ndarray, *, min_rows: int) -> list[Candidate]:
     """Every single condition and pair of conditions on different features with at least
     ``min_rows`` rows, with a one-sided two-proportion z-test of "more errors here than in the
-    other rows" and Benjamini-Hochberg q-values across all of them (the multiple testing)."""
+    other rows" and Benjamini-Hochberg q-values across all of them (the multiple testing).
+
+    Pair counts come from two matrix products of the single conditions' indicators (no pair
+    mask is ever built), so memory stays at one indicator row per single condition.
+    """
     from scipy.stats import false_discovery_control, norm
 
     n = len(errors)
     if n == 0:
         return []
     singles = [c for c in _conditions(features) if min_rows <= c[2].sum() <= 0.95 * n]
-    found: list[tuple[str, np.ndarray]] = [(text, mask) for _, text, mask in singles]
-    for (fa, ta, ma), (fb, tb, mb) in itertools.combinations(singles, 2):
-        if fa != fb:
-            both = ma & mb
-            if min_rows <= both.sum() <= 0.95 * n:
-                found.append((f"{ta} and {tb}", both))
-    if not found:
+    if not singles:
         return []
-    masks = np.stack([m for _, m in found])
-    support = masks.sum(axis=1).astype(np.float64)
-    hits = (masks.astype(np.float32) @ errors.astype(np.float32)).astype(np.float64)
+    indicator = np.stack([m for _, _, m in singles]).astype(np.float64)  # exact counts
+    pair_rows = indicator @ indicator.T
+    pair_errors = (indicator * errors.astype(np.float64)) @ indicator.T
+    found: list[tuple[str, tuple[np.ndarray, ...], float, float]] = [
+        (text, (mask,), float(pair_rows[i, i]), float(pair_errors[i, i]))
+        for i, (_, text, mask) in enumerate(singles)
+    ]
+    for i, j in itertools.combinations(range(len(singles)), 2):
+        (fa, ta, ma), (fb, tb, mb) = singles[i], singles[j]
+        if fa != fb and min_rows <= pair_rows[i, j] <= 0.95 * n:
+            found.append(
+                (f"{ta} and {tb}", (ma, mb), float(pair_rows[i, j]), float(pair_errors[i, j]))
+            )
+    support = np.array([f[2] for f in found])
+    hits = np.array([f[3] for f in found])
     total = float(errors.sum())
-    rest = n - support
-    inside, outside = hits / support, (total - hits) / np.maximum(rest, 1)
+    rest = np.maximum(n - support, 1)
+    inside, outside = hits / support, (total - hits) / rest
     pooled = total / n
-    se = np.sqrt(
-        np.maximum(pooled * (1 - pooled) * (1 / support + 1 / np.maximum(rest, 1)), 1e-300)
-    )
+    se = np.sqrt(np.maximum(pooled * (1 - pooled) * (1 / support + 1 / rest), 1e-300))
     p_values = norm.sf((inside - outside) / se)
     q_values = false_discovery_control(p_values, method="bh")
     return [
         Candidate(
-            text, mask, int(support[i]), float(hits[i]), float(p_values[i]), float(q_values[i])
+            text,
+            parts,
+            round(float(support[i])),
+            float(hits[i]),
+            float(p_values[i]),
+            float(q_values[i]),
         )
-        for i, (text, mask) in enumerate(found)
+        for i, (text, parts, _, _) in enumerate(found)
     ]
 
 

@@ -218,3 +218,53 @@ def test_discovered_slices_carry_tests_and_intervals(trained: goldenpath.Project
         assert d["significant"] == (d["q_value"] < 0.05)
         assert d["rows"] >= 30
         assert "value" in d["primary"]
+
+
+NO_PROBA_MODEL = """
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+from sklearn.svm import LinearSVC
+from sklearn.linear_model import Ridge
+
+
+def train(frame, params):
+    numbers = ColumnTransformer([("n", "passthrough", ["age", "spend"])])
+    return Pipeline([("n", numbers), ("m", LinearSVC())]).fit(frame, frame["label"])
+
+
+def regress(frame, params):
+    numbers = ColumnTransformer([("n", "passthrough", ["age"])])
+    return Pipeline([("n", numbers), ("m", Ridge())]).fit(frame, frame["spend"])
+"""
+
+
+def test_a_model_without_probabilities_is_judged_on_labels(make_project: MakeProject) -> None:
+    root = make_project(spec=small_spec(**{"training.entrypoint": "plain_model:train"}))
+    (root / "plain_model.py").write_text(NO_PROBA_MODEL)
+    project = goldenpath.open_project(root)
+    goldenpath.train(project)
+    result = evaluate(project, "latest")
+    assert result.primary_metric == "f1_score"
+    assert "roc_auc_score" not in result.metrics
+    assert result.calibration is None
+    assert result.metrics["accuracy_score"].ci_low is not None
+
+
+def test_regression_evaluation(make_project: MakeProject) -> None:
+    spec = small_spec(**{"training.entrypoint": "plain_model:regress"})
+    spec["task"] = {"type": "regression", "target": "spend"}
+    root = make_project(spec=spec)
+    (root / "plain_model.py").write_text(NO_PROBA_MODEL)
+    project = goldenpath.open_project(root)
+    goldenpath.train(project)
+    result = evaluate(project, "latest")
+    assert result.primary_metric == "mean_absolute_error"
+    assert set(result.metrics) == {
+        "mean_absolute_error",
+        "root_mean_squared_error",
+        "r2_score",
+        "mean_absolute_percentage_error",
+    }
+    assert result.fairness == []
+    assert result.robustness[0]["flip_rate"] is not None
+    assert all(s["metrics"]["mean_absolute_error"]["value"] is not None for s in result.slices)

@@ -450,7 +450,7 @@ def evaluate(
         p.to_dict()
         for p in robustness(
             features,
-            lambda damaged: _scored(model, damaged, target, spec),
+            lambda damaged: _scored(model, damaged, target.loc[damaged.index], spec),
             scored,
             primary,
             seed=settings.seed,
@@ -492,6 +492,9 @@ def evaluate(
             fairness_report(f, frame[f], scored.y, scored.pred).to_dict()
             for f in spec.data.sensitive_features
         ]
+    rows_fingerprint = (
+        dataset.fingerprint if len(frame) == dataset.n_rows else dataset_fingerprint(frame)
+    )
     return EvaluationResult(
         evaluation_id=uuid.uuid4().hex,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -507,7 +510,7 @@ def evaluate(
             "description": described,
             "source": dataset.source,
             "rows": scored.n,
-            "fingerprint": dataset_fingerprint(frame),
+            "fingerprint": rows_fingerprint,
         },
         lineage={
             "run_id": model_ref.run_id,
@@ -515,7 +518,7 @@ def evaluate(
             "dataset_fingerprint": tags.get(TAG_PREFIX + "dataset_fingerprint"),
             "train_fingerprint": tags.get(TAG_PREFIX + "train_fingerprint"),
             "test_fingerprint": tags.get(TAG_PREFIX + "test_fingerprint"),
-            "evaluation_data_fingerprint": dataset_fingerprint(frame),
+            "evaluation_data_fingerprint": rows_fingerprint,
             "git_commit": tags.get(TAG_PREFIX + "git_commit"),
             "training_seed": run.data.params.get("seed"),
             "bootstrap": {

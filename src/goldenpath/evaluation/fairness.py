@@ -53,8 +53,11 @@ def _rate(hits: Array, total: Array) -> Array:
 def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> FairnessReport:
     """Rates per group of ``groups`` (missing values form their own group, ``<missing>``) for
     binary truth ``y`` and predictions ``pred`` (1 = positive)."""
-    labels = groups.astype(object).where(groups.notna(), "<missing>").astype(str).to_numpy()
-    names, index = np.unique(labels, return_inverse=True)
+    codes, uniques = pd.factorize(groups, sort=True, use_na_sentinel=True)
+    names = np.array([*(str(u) for u in uniques), "<missing>"], dtype=object)
+    index = np.where(codes < 0, len(uniques), codes)
+    if not (codes < 0).any():
+        names = names[:-1]
     k = len(names)
     positive, predicted = (y == 1), (pred == 1)
     support = np.bincount(index, minlength=k).astype(float)

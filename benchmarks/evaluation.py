@@ -1,7 +1,8 @@
 """Evaluation at scale: 1,000,000 rows, 20 declared slices, 1,000 resamples for every metric.
 
 goldenpath computes every binary metric with a bootstrap interval overall and on every slice
-group, plus calibration, thresholds, curves and fairness, from scores already predicted (the
+group, plus calibration, thresholds, curves, fairness, worst-slice discovery (with intervals for
+the 10 worst) and failure rules, from scores already predicted (the
 model's own predict time is not the evaluation's). The peer is the usual way: a loop over
 resamples drawing row indices and calling scikit-learn's metric functions; it is timed on a few
 resamples of the overall set only and extrapolated linearly to the same work (resamples x row
@@ -22,6 +23,7 @@ from sklearn import metrics as skm
 
 from goldenpath.evaluation.bootstrap import bootstrap
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
+from goldenpath.evaluation.failures import candidates, failure_rules, worst_candidates
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Scored, metrics_for
 from goldenpath.evaluation.slices import slice_groups
@@ -86,6 +88,18 @@ def _goldenpath(frame: pd.DataFrame, scored: Scored, resamples: int) -> tuple[fl
     threshold_analysis(score, scored.y, cost_false_positive=1, cost_false_negative=5)
     curves(score, scored.y)
     fairness_report("gender", frame["gender"], scored.y, scored.pred)
+    errors = scored.y != scored.pred
+    features = frame.drop(columns=["label"])
+    tested = candidates(features, errors, min_rows=30)
+    worst = worst_candidates(tested, top=10)
+    bootstrap(
+        scored,
+        metrics_for(scored)[:1],
+        {c.rule: np.flatnonzero(c.mask) for c in worst},
+        n_resamples=resamples,
+        seed=1,
+    )
+    failure_rules(features, errors, min_rows=30, tested=tested)
     return time.perf_counter() - started, len(row_sets)
 
 

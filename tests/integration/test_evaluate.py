@@ -268,3 +268,30 @@ def test_regression_evaluation(make_project: MakeProject) -> None:
     assert result.fairness == []
     assert result.robustness[0]["flip_rate"] is not None
     assert all(s["metrics"]["mean_absolute_error"]["value"] is not None for s in result.slices)
+
+
+def test_against_without_resamples_and_bare_aliases(make_project: MakeProject) -> None:
+    import subprocess
+    import sys
+
+    spec = _spec()
+    spec["evaluation"]["resamples"] = 0  # type: ignore[index]
+    root = make_project(frame=small_frame(n=400), spec=spec)
+    project = goldenpath.open_project(root)
+    goldenpath.train(project)
+    client = MlflowClient(f"sqlite:///{project.state_dir / 'mlflow.db'}")
+    client.set_registered_model_alias("small", "staging", "1")
+    result = evaluate(project, "latest", against="staging")  # a bare alias of this project
+    assert result.comparison is not None
+    assert result.comparison["metrics"]["roc_auc_score"]["ci_low"] is None
+    cli = str(Path(sys.executable).parent / "goldenpath")
+    done = subprocess.run(
+        [cli, "evaluate", "--against", "staging"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "(no interval)" in done.stdout

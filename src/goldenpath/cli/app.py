@@ -277,6 +277,18 @@ def reproduce(
         raise typer.Exit(42)
 
 
+def _model_label(model: dict[str, Any]) -> str:
+    if model.get("version") is None:
+        return f"{model['name']} run {model['run_id']}"
+    return f"{model['name']} version {model['version']}"
+
+
+def _signed_interval(d: dict[str, Any]) -> str:
+    if d["ci_low"] is None or d["ci_high"] is None:
+        return "(no interval)"
+    return f"[{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
+
+
 def _interval(estimate: dict[str, Any]) -> tuple[str, str]:
     if estimate["value"] is None:
         return f"undefined ({estimate['undefined']})", ""
@@ -338,7 +350,7 @@ def evaluate(
     def render(console: Console) -> None:
         m = result.model
         console.print(
-            f"[bold]Evaluation of {m['name']} version {m['version']}[/] on "
+            f"[bold]Evaluation of {_model_label(m)}[/] on "
             f"{result.data['rows']:,} rows ({result.data['description']})"
         )
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
@@ -371,16 +383,14 @@ def evaluate(
         if result.comparison is not None:
             ref = result.comparison["against"]
             console.print(
-                f"Against {ref['name']} version {ref['version']} ({ref['reference']}), "
-                "paired on the same rows:",
+                f"Against {_model_label(ref)} ({ref['reference']}), paired on the same rows:",
                 highlight=False,
             )
             for name, d in result.comparison["metrics"].items():
                 if d["difference"] is None:
                     continue
                 console.print(
-                    f"  {name}: {d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]"
-                    f" {d['verdict']}",
+                    f"  {name}: {d['difference']:+.4f} {_signed_interval(d)} {d['verdict']}",
                     highlight=False,
                 )
             seen = result.comparison["reference_trained_on_rows"]

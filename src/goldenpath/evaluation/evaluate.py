@@ -8,6 +8,7 @@ sensitive feature. The result is a versioned JSON document (:data:`SCHEMA_VERSIO
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -260,11 +261,10 @@ def _compare(
     client: Any,
 ) -> dict[str, Any]:
     """The candidate against another model, paired on the same rows and resamples."""
-    ref = (
-        f"{project.name}@{against}"
-        if "@" not in against and "/" not in against and (against in ("champion", "challenger"))
-        else against
-    )
+    # a bare word that is not a run id (32 hex digits) or "latest" is an alias of this project
+    bare = "@" not in against and "/" not in against and against != "latest"
+    is_run_id = re.fullmatch(r"[0-9a-f]{32}", against) is not None
+    ref = f"{project.name}@{against}" if bare and not is_run_id else against
     reference = resolve_model(project, ref)
     recorded = recorded_project(project, client, reference.run_id).spec
     missing = sorted(set(recorded.feature_columns) - set(frame.columns))

@@ -128,7 +128,7 @@ def robustness(
                     description,
                     None,
                     primary.name,
-                    before,
+                    float(before) if np.isfinite(before) else None,
                     None,
                     None,
                     f"{type(exc).__name__}: {exc}"[:300],

@@ -120,6 +120,27 @@ def _why_undefined(metric: Metric, scored: Scored) -> str:
     return "undefined on these rows"
 
 
+_MAX_CELLS = 1024
+
+
+def _split_for_cells(n: int, row_sets: list[Array]) -> tuple[list[int], list[int]]:
+    """Indices of the row sets that go into the cell partition (in order, while it stays under
+    ``_MAX_CELLS`` cells) and of those summed directly."""
+    keys = np.random.default_rng(0x5EED).integers(1, 2**63, len(row_sets), dtype=np.uint64)
+    signature = np.zeros(n, dtype=np.uint64)
+    in_cells: list[int] = []
+    direct: list[int] = []
+    for i, rows in enumerate(row_sets):
+        trial = signature.copy()
+        trial[rows] += keys[i]
+        if i == 0 or len(np.unique(trial)) <= _MAX_CELLS:
+            signature = trial
+            in_cells.append(i)
+        else:
+            direct.append(i)
+    return in_cells, direct
+
+
 class _Cells:
     """The rows partitioned by which row sets contain them.
 
@@ -200,10 +221,12 @@ def _draws(
     if n_resamples > 0 and scored.n > 0:
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
         widths = [b.shape[1] for b in blocks]
-        cells = _Cells(scored.n, [np.asarray(row_sets[name]) for name in names])
-        stats_sorted = (
-            np.concatenate(blocks, axis=1)[cells.order].astype(np.float32) if blocks else None
-        )
+        stats = np.concatenate(blocks, axis=1).astype(np.float32) if blocks else None
+        # Row sets join the cell partition while it stays small; the others (typically small,
+        # overlapping discovered slices) are summed directly from their own rows.
+        in_cells, direct = _split_for_cells(scored.n, [np.asarray(row_sets[nm]) for nm in names])
+        cells = _Cells(scored.n, [np.asarray(row_sets[names[i]]) for i in in_cells])
+        stats_sorted = None if stats is None else stats[cells.order]
         score = scored.positive_score
         groups: dict[str, ScoreGroups] = {}
         if rank_metrics and score is not None:
@@ -228,8 +251,12 @@ def _draws(
         for weights in resample_blocks(scored.n, n_resamples, seed):
             if stats_sorted is not None:
                 set_sums = cells.sums(stats_sorted, weights)
-                for i, name in enumerate(names):
-                    sums = set_sums[i].T
+                by_set = {names[i]: set_sums[k].T for k, i in enumerate(in_cells)}
+                for i in direct:
+                    rows = np.asarray(row_sets[names[i]])
+                    by_set[names[i]] = _weighted_sums(stats[rows], weights[rows]).T  # type: ignore[index]
+                for name in names:
+                    sums = by_set[name]
                     start = 0
                     for metric, width in zip(sum_metrics, widths, strict=True):
                         assert metric.value is not None

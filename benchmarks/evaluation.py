@@ -1,12 +1,13 @@
 """Evaluation at scale: 1,000,000 rows, 20 declared slices, 1,000 resamples for every metric.
 
 goldenpath computes every binary metric with a bootstrap interval overall and on every slice
-group, plus calibration, thresholds, curves, fairness, worst-slice discovery (with intervals for
-the 10 worst), failure rules and robustness (with a stand-in model), from scores already
-predicted (the model's own predict time is not the evaluation's). The peer is the usual way: a loop over
-resamples drawing row indices and calling scikit-learn's metric functions; it is timed on a few
-resamples of the overall set only and extrapolated linearly to the same work (resamples x row
-sets), which flatters the peer (its per-call overhead on small slices is ignored).
+group, plus calibration, thresholds, curves, fairness, worst-slice discovery (with intervals
+for the 10 worst), failure rules and robustness (with a stand-in model), from scores already
+predicted (the model's own predict time is not the evaluation's). The peer is the usual way:
+a loop over resamples drawing row indices and calling scikit-learn's metric functions; it is
+timed on a few resamples of the overall set only and extrapolated linearly to the same work
+(resamples x row sets), which flatters the peer (its per-call overhead on small slices is
+ignored).
 
     python benchmarks/evaluation.py [--rows 1000000] [--resamples 1000] [--peer-resamples 5]
 """

@@ -123,24 +123,6 @@ def _why_undefined(metric: Metric, scored: Scored) -> str:
 _MAX_CELLS = 1024
 
 
-def _split_for_cells(n: int, row_sets: list[Array]) -> tuple[list[int], list[int]]:
-    """Indices of the row sets that go into the cell partition (in order, while it stays under
-    ``_MAX_CELLS`` cells) and of those summed directly."""
-    keys = np.random.default_rng(0x5EED).integers(1, 2**63, len(row_sets), dtype=np.uint64)
-    signature = np.zeros(n, dtype=np.uint64)
-    in_cells: list[int] = []
-    direct: list[int] = []
-    for i, rows in enumerate(row_sets):
-        trial = signature.copy()
-        trial[rows] += keys[i]
-        if i == 0 or len(np.unique(trial)) <= _MAX_CELLS:
-            signature = trial
-            in_cells.append(i)
-        else:
-            direct.append(i)
-    return in_cells, direct
-
-
 class _Cells:
     """The rows partitioned by which row sets contain them.
 
@@ -151,20 +133,31 @@ class _Cells:
     """
 
     def __init__(self, n: int, row_sets: list[Array]) -> None:
+        """Row sets join the partition in order while it stays under ``_MAX_CELLS`` cells
+        (``self.included``); the others (typically small, overlapping discovered slices) are
+        left to be summed from their own rows (``self.direct``)."""
         keys = np.random.default_rng(0x5EED).integers(1, 2**63, len(row_sets), dtype=np.uint64)
         signature = np.zeros(n, dtype=np.uint64)
-        for key, rows in zip(keys, row_sets, strict=True):
-            signature[rows] += key  # wraps modulo 2**64: a hash of the membership
+        self.included: list[int] = []
+        self.direct: list[int] = []
+        for i, rows in enumerate(row_sets):
+            trial = signature.copy()
+            trial[rows] += keys[i]  # wraps modulo 2**64: a hash of the membership
+            if i == 0 or len(np.unique(trial)) <= _MAX_CELLS:
+                signature = trial
+                self.included.append(i)
+            else:
+                self.direct.append(i)
         _, first, cell = np.unique(signature, return_index=True, return_inverse=True)
         self.order = np.argsort(cell, kind="stable")
         sorted_cell = cell[self.order]
         self.starts = np.flatnonzero(np.r_[True, sorted_cell[1:] != sorted_cell[:-1]])
         self.ends = np.r_[self.starts[1:], n]
-        membership = np.zeros((len(row_sets), len(first)), dtype=np.float64)
-        for i, rows in enumerate(row_sets):
+        membership = np.zeros((len(self.included), len(first)), dtype=np.float64)
+        for k, i in enumerate(self.included):
             inside = np.zeros(n, dtype=bool)
-            inside[rows] = True
-            membership[i] = inside[first]
+            inside[row_sets[i]] = True
+            membership[k] = inside[first]
         self.membership = membership
 
     def sums(self, stats_sorted: Array, weights: Array) -> Array:
@@ -222,10 +215,7 @@ def _draws(
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
         widths = [b.shape[1] for b in blocks]
         stats = np.concatenate(blocks, axis=1).astype(np.float32) if blocks else None
-        # Row sets join the cell partition while it stays small; the others (typically small,
-        # overlapping discovered slices) are summed directly from their own rows.
-        in_cells, direct = _split_for_cells(scored.n, [np.asarray(row_sets[nm]) for nm in names])
-        cells = _Cells(scored.n, [np.asarray(row_sets[names[i]]) for i in in_cells])
+        cells = _Cells(scored.n, [np.asarray(row_sets[nm]) for nm in names])
         stats_sorted = None if stats is None else stats[cells.order]
         score = scored.positive_score
         groups: dict[str, ScoreGroups] = {}
@@ -251,8 +241,8 @@ def _draws(
         for weights in resample_blocks(scored.n, n_resamples, seed):
             if stats_sorted is not None:
                 set_sums = cells.sums(stats_sorted, weights)
-                by_set = {names[i]: set_sums[k].T for k, i in enumerate(in_cells)}
-                for i in direct:
+                by_set = {names[i]: set_sums[k].T for k, i in enumerate(cells.included)}
+                for i in cells.direct:
                     rows = np.asarray(row_sets[names[i]])
                     by_set[names[i]] = _weighted_sums(stats[rows], weights[rows]).T  # type: ignore[index]
                 for name in names:

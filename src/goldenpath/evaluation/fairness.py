@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from goldenpath.evaluation._math import ratio
+
 __all__ = ["FairnessReport", "GroupRates", "fairness_report"]
 
 Array = np.ndarray
@@ -45,11 +47,6 @@ class FairnessReport:
         return out
 
 
-def _rate(hits: Array, total: Array) -> Array:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(total > 0, hits / np.where(total > 0, total, 1), np.nan)
-
-
 def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> FairnessReport:
     """Rates per group of ``groups`` (missing values form their own group, ``<missing>``) for
     binary truth ``y`` and predictions ``pred`` (1 = positive)."""
@@ -65,10 +62,10 @@ def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> F
     pos = np.bincount(index, weights=positive, minlength=k)
     true_pos = np.bincount(index, weights=positive & predicted, minlength=k)
     false_pos = np.bincount(index, weights=~positive & predicted, minlength=k)
-    selection = _rate(selected, support)
-    tpr = _rate(true_pos, pos)
-    fpr = _rate(false_pos, support - pos)
-    ratio = float(selection.min() / selection.max()) if selection.max() > 0 else 0.0
+    selection = ratio(selected, support)
+    tpr = ratio(true_pos, pos)
+    fpr = ratio(false_pos, support - pos)
+    parity_ratio = float(selection.min() / selection.max()) if selection.max() > 0 else 0.0
     gaps = [np.nanmax(r) - np.nanmin(r) for r in (tpr, fpr) if not np.isnan(r).any()]
     return FairnessReport(
         feature=feature,
@@ -83,6 +80,6 @@ def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> F
             for i in range(k)
         ),
         demographic_parity_difference=float(selection.max() - selection.min()),
-        demographic_parity_ratio=ratio,
+        demographic_parity_ratio=parity_ratio,
         equalized_odds_difference=float(max(gaps)) if len(gaps) == 2 else None,
     )

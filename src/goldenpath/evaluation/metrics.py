@@ -17,7 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from goldenpath.evaluation._rank import auc_from_counts, average_precision_from_counts
+from goldenpath.evaluation._math import ratio
+from goldenpath.evaluation._rank import (
+    auc_from_counts,
+    average_precision_from_counts,
+    score_counts,
+)
 from goldenpath.spec.models import TaskType
 
 __all__ = ["ECE_BINS", "METRICS", "Metric", "Scored", "metrics_for"]
@@ -74,8 +79,6 @@ class Metric:
     def compute(self, scored: Scored, weights: Array | None = None) -> float:
         """The metric on these rows (optionally weighted), as a float (NaN when undefined)."""
         if self.rank is not None:
-            from goldenpath.evaluation._rank import score_counts
-
             score = scored.positive_score
             assert score is not None
             counts = score_counts(score, scored.y, weights)
@@ -88,13 +91,6 @@ class Metric:
         return float(self.value(sums))
 
 
-def _divide(numerator: Array, denominator: Array) -> Array:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(
-            denominator > 0, numerator / np.where(denominator > 0, denominator, 1), np.nan
-        )
-
-
 # ----------------------------------------------------------------------------- classification
 
 
@@ -103,7 +99,7 @@ def _correct(s: Scored) -> Array:
 
 
 def _mean(sums: Array) -> Array:
-    return _divide(sums[..., 0], sums[..., 1])
+    return ratio(sums[..., 0], sums[..., 1])
 
 
 def _binary_confusion(s: Scored) -> Array:
@@ -112,15 +108,15 @@ def _binary_confusion(s: Scored) -> Array:
 
 
 def _precision(sums: Array) -> Array:
-    return _divide(sums[..., 0], sums[..., 0] + sums[..., 1])
+    return ratio(sums[..., 0], sums[..., 0] + sums[..., 1])
 
 
 def _recall(sums: Array) -> Array:
-    return _divide(sums[..., 0], sums[..., 0] + sums[..., 2])
+    return ratio(sums[..., 0], sums[..., 0] + sums[..., 2])
 
 
 def _f1(sums: Array) -> Array:
-    return _divide(2 * sums[..., 0], 2 * sums[..., 0] + sums[..., 1] + sums[..., 2])
+    return ratio(2 * sums[..., 0], 2 * sums[..., 0] + sums[..., 1] + sums[..., 2])
 
 
 def _log_loss_rows(s: Scored) -> Array:
@@ -150,7 +146,7 @@ def _ece_rows(s: Scored) -> Array:
 def _ece(sums: Array) -> Array:
     counts, gaps = sums[..., :ECE_BINS], sums[..., ECE_BINS:]
     total = counts.sum(axis=-1)
-    return _divide(np.abs(gaps).sum(axis=-1), total)
+    return ratio(np.abs(gaps).sum(axis=-1), total)
 
 
 def _per_class_confusion(s: Scored) -> Array:
@@ -179,12 +175,12 @@ def _macro_f1(sums: Array) -> Array:
     k = f1.shape[-1]
     tp, fp, fn = (sums[..., i * k : (i + 1) * k] for i in range(3))
     present = (2 * tp + fp + fn) > 0
-    return _divide(np.where(present, f1, 0.0).sum(axis=-1), present.sum(axis=-1))
+    return ratio(np.where(present, f1, 0.0).sum(axis=-1), present.sum(axis=-1))
 
 
 def _weighted_f1(sums: Array) -> Array:
     f1, support = _class_f1(sums)
-    return _divide((f1 * support).sum(axis=-1), support.sum(axis=-1))
+    return ratio((f1 * support).sum(axis=-1), support.sum(axis=-1))
 
 
 # ----------------------------------------------------------------------------- regression
@@ -212,8 +208,8 @@ def _r2_rows(s: Scored) -> Array:
 
 def _r2(sums: Array) -> Array:
     sse, sy, syy, w = (sums[..., i] for i in range(4))
-    sst = syy - _divide(sy**2, w)
-    return np.where(sst > 0, 1 - _divide(sse, sst), np.nan)
+    sst = syy - ratio(sy**2, w)
+    return np.where(sst > 0, 1 - ratio(sse, sst), np.nan)
 
 
 def _ape_rows(s: Scored) -> Array:

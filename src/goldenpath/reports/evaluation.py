@@ -143,11 +143,12 @@ def render_evaluation_html(evaluation: dict[str, Any], *, min_support: int) -> s
 
     source = resources.files("goldenpath.reports").joinpath("templates/evaluation.html.j2")
     template = jinja2.Environment(autoescape=True).from_string(source.read_text("utf-8"))
-    figures = json.dumps(_figures(evaluation)).replace("</", "<\\/")
+    figures = _figures(evaluation)
+    figures_json = json.dumps(figures).replace("</", "<\\/")
     return template.render(
         e=evaluation,
         min_support=min_support,
         plotly_js=Markup(get_plotlyjs()),
-        figures_json=Markup(figures),
-        slice_plot="slices" in _figures(evaluation),
+        figures_json=Markup(figures_json),
+        slice_plot="slices" in figures,
     )

@@ -25,9 +25,19 @@ translated into this tree at the boundary where they occur::
     │   ├── FingerprintMismatch            41  fingerprint_mismatch
     │   └── NotReproducible                42  not_reproducible
     ├── TrackingError                      50  tracking_failed
-    └── ScaffoldError
-        ├── UnknownExample                 60  unknown_example
-        └── DestinationExists              61  destination_exists
+    ├── ScaffoldError
+    │   ├── UnknownExample                 60  unknown_example
+    │   └── DestinationExists              61  destination_exists
+    └── GovernanceError
+        ├── StoreError                     70  store_failed
+        ├── PermissionDenied               71  permission_denied
+        ├── GatesFailed                    72  gates_failed
+        ├── PromotionRefused               73  promotion_refused
+        ├── PromotionConflict              74  promotion_conflict
+        ├── ApprovalRefused                75  approval_refused
+        ├── RecordNotFound                 76  record_not_found
+        ├── AuditChainBroken               77  audit_chain_broken
+        └── RegistryDrift                  78  registry_drift
 
 Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
 """
@@ -37,6 +47,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ApprovalRefused",
+    "AuditChainBroken",
     "ContractViolation",
     "DataError",
     "DataReadError",
@@ -46,9 +58,16 @@ __all__ = [
     "EntrypointFailed",
     "EntrypointNotFound",
     "FingerprintMismatch",
+    "GatesFailed",
     "GoldenpathError",
+    "GovernanceError",
     "NotAModel",
     "NotReproducible",
+    "PermissionDenied",
+    "PromotionConflict",
+    "PromotionRefused",
+    "RecordNotFound",
+    "RegistryDrift",
     "RunError",
     "RunNotFound",
     "ScaffoldError",
@@ -58,6 +77,7 @@ __all__ = [
     "SpecSyntaxError",
     "SpecUnknownKey",
     "SplitError",
+    "StoreError",
     "TrackingError",
     "UnknownExample",
     "all_error_classes",
@@ -235,6 +255,74 @@ class DestinationExists(ScaffoldError):
     code = "destination_exists"
     exit_code = 61
     status = 409
+
+
+class GovernanceError(GoldenpathError):
+    """Gates, promotions, approvals, users or the audit trail refused an operation."""
+
+    code = "governance_error"
+    exit_code = 70
+    status = 409
+
+
+class StoreError(GovernanceError):
+    """goldenpath's own store (SQLite or PostgreSQL) cannot be opened, migrated or written."""
+
+    code = "store_failed"
+    exit_code = 70
+    status = 503
+
+
+class PermissionDenied(GovernanceError):
+    code = "permission_denied"
+    exit_code = 71
+    status = 403
+
+
+class GatesFailed(GovernanceError):
+    """A decision was recorded and its verdict is fail (a blocking rule failed)."""
+
+    code = "gates_failed"
+    exit_code = 72
+    status = 422
+
+
+class PromotionRefused(GovernanceError):
+    code = "promotion_refused"
+    exit_code = 73
+
+
+class PromotionConflict(GovernanceError):
+    """Another promotion of the same model is in progress, or the champion moved meanwhile."""
+
+    code = "promotion_conflict"
+    exit_code = 74
+
+
+class ApprovalRefused(GovernanceError):
+    code = "approval_refused"
+    exit_code = 75
+
+
+class RecordNotFound(GovernanceError):
+    """A decision, evaluation, user or model version named on the command line does not exist."""
+
+    code = "record_not_found"
+    exit_code = 76
+    status = 404
+
+
+class AuditChainBroken(GovernanceError):
+    code = "audit_chain_broken"
+    exit_code = 77
+    status = 500
+
+
+class RegistryDrift(GovernanceError):
+    """An MLflow alias points somewhere the store's promotion history does not."""
+
+    code = "registry_drift"
+    exit_code = 78
 
 
 def all_error_classes() -> list[type[GoldenpathError]]:

@@ -3,18 +3,46 @@ stores are, who the user is). Everything about the model lives in ``goldenpath.y
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["TRACKING_URI_VAR", "restored_environment", "tracking_uri_override"]
+__all__ = [
+    "STORE_URI_VAR",
+    "TRACKING_URI_VAR",
+    "USER_VAR",
+    "current_user",
+    "restored_environment",
+    "store_uri_override",
+    "tracking_uri_override",
+]
 
 TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
+STORE_URI_VAR = "GOLDENPATH_STORE_URI"
+USER_VAR = "GOLDENPATH_USER"
 
 
 def tracking_uri_override() -> str | None:
     """``MLFLOW_TRACKING_URI`` when set: a shared MLflow server instead of the embedded store."""
     return os.environ.get(TRACKING_URI_VAR) or None
+
+
+def store_uri_override() -> str | None:
+    """``GOLDENPATH_STORE_URI`` when set: a shared PostgreSQL store instead of the project's
+    SQLite file (``postgresql+psycopg://user@host:5432/db``)."""
+    return os.environ.get(STORE_URI_VAR) or None
+
+
+def current_user() -> str:
+    """Who is acting: ``GOLDENPATH_USER`` when set, else the operating-system user."""
+    name = os.environ.get(USER_VAR, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid-{os.getuid()}"
 
 
 @contextmanager

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from goldenpath.spec.gates import GatesSpec
+
 __all__ = [
     "ColumnSpec",
     "ContractSpec",
@@ -53,6 +55,16 @@ class ProjectSpec(_Model):
     owners: list[str] = Field(min_length=1, description="People or teams accountable for it.")
     risk_tier: RiskTier = Field("medium", description="How much evidence a promotion needs.")
     description: str = Field("", description="One paragraph for the model card.")
+    intended_use: str = Field(
+        "", description="Model card: who should use the model's predictions, and for what."
+    )
+    out_of_scope_use: list[str] = Field(
+        default_factory=list, description="Model card: uses the model must not be put to."
+    )
+    caveats: list[str] = Field(
+        default_factory=list,
+        description="Model card: known limitations and recommendations for its users.",
+    )
 
 
 class TaskSpec(_Model):
@@ -241,6 +253,7 @@ class Spec(_Model):
     data: DataSpec
     training: TrainingSpec
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    gates: GatesSpec = Field(default_factory=GatesSpec)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:

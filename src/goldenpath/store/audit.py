@@ -1,0 +1,205 @@
+"""The audit trail: every state change, hash-chained so that editing it is detectable.
+
+Event ``seq`` stores ``hash = sha256(prev_hash + canonical JSON of the event)`` where
+``prev_hash`` is the hash of event ``seq - 1`` (64 zeros for the first). Editing any field of
+any event, deleting an event or inserting one in the middle breaks the chain at that event,
+and :func:`verify_chain` names the first broken link. What a chain alone cannot show: removal
+of the newest events, or events appended with correctly recomputed hashes by someone with write
+access to the database. Compare the head (:attr:`ChainReport.head_hash`) with a copy kept
+elsewhere to cover those.
+
+Events are appended inside the caller's transaction, so a state change and its audit event
+commit together or not at all. Appends are serialised (an exclusive table lock on PostgreSQL,
+``BEGIN IMMEDIATE`` on SQLite), so two writers can never fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from goldenpath.store.schema import audit_events
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEvent",
+    "ChainReport",
+    "append_event",
+    "canonical_json",
+    "list_events",
+    "now",
+    "verify_chain",
+]
+
+GENESIS_HASH = "0" * 64
+
+
+def now() -> str:
+    """The store's timestamps: ISO-8601 UTC with microseconds, as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, no whitespace, UTF-8 kept: the same text for the same value, everywhere."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    seq: int
+    at: str
+    actor: str
+    action: str
+    project: str
+    subject: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _digest(prev_hash: str, seq: int, at: str, actor: str, action: str, project: str,
+            subject: str, payload_text: str) -> str:  # fmt: skip
+    body = canonical_json(
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "project": project,
+            "subject": subject,
+            "payload": payload_text,
+        }
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def append_event(
+    connection: Connection,
+    *,
+    actor: str,
+    action: str,
+    project: str,
+    subject: str,
+    payload: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in ``connection``'s transaction."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE gp_audit_events IN EXCLUSIVE MODE")
+    last = connection.execute(
+        select(audit_events.c.seq, audit_events.c.hash)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    ).first()
+    seq = 1 if last is None else int(last.seq) + 1
+    prev_hash = GENESIS_HASH if last is None else str(last.hash)
+    at = now()
+    payload_text = canonical_json(payload or {})
+    digest = _digest(prev_hash, seq, at, actor, action, project, subject, payload_text)
+    connection.execute(
+        audit_events.insert().values(
+            seq=seq,
+            at=at,
+            actor=actor,
+            action=action,
+            project=project,
+            subject=subject,
+            payload=payload_text,
+            prev_hash=prev_hash,
+            hash=digest,
+        )
+    )
+    return AuditEvent(seq, at, actor, action, project, subject, payload or {}, prev_hash, digest)
+
+
+def _event(row: Any) -> AuditEvent:
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        payload = {"unreadable": row.payload}
+    return AuditEvent(
+        int(row.seq),
+        row.at,
+        row.actor,
+        row.action,
+        row.project,
+        row.subject,
+        payload if isinstance(payload, dict) else {"value": payload},
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def list_events(
+    connection: Connection, *, project: str | None = None, limit: int | None = None
+) -> list[AuditEvent]:
+    """Events newest first (optionally of one project only)."""
+    query = select(audit_events).order_by(audit_events.c.seq.desc())
+    if project is not None:
+        query = query.where(audit_events.c.project == project)
+    if limit is not None:
+        query = query.limit(limit)
+    return [_event(row) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of checking the whole chain."""
+
+    ok: bool
+    events: int
+    head_seq: int | None
+    head_hash: str | None
+    broken_at: int | None = None  # seq of the first event that does not chain
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def verify_chain(connection: Connection) -> ChainReport:
+    """Recompute every hash in order and report the first link that does not hold."""
+    count = connection.execute(select(func.count()).select_from(audit_events)).scalar_one()
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    head: tuple[int, str] | None = None
+    rows = connection.execute(select(audit_events).order_by(audit_events.c.seq))
+    for row in rows:
+        seq = int(row.seq)
+
+        def broken(reason: str, at: int = seq) -> ChainReport:
+            return ChainReport(False, int(count), *(head or (None, None)), at, reason)
+
+        if seq != expected_seq:
+            return broken(
+                f"event {expected_seq} is missing (the next stored event is {seq}): "
+                "an event was deleted",
+                expected_seq,
+            )
+        if row.prev_hash != expected_prev:
+            return broken(
+                f"event {seq} does not point at the hash of event {seq - 1}: an event before "
+                "it was deleted, replaced or inserted"
+            )
+        digest = _digest(
+            row.prev_hash,
+            seq,
+            row.at,
+            row.actor,
+            row.action,
+            row.project,
+            row.subject,
+            row.payload,
+        )
+        if digest != row.hash:
+            return broken(f"event {seq} was edited: its content no longer matches its hash")
+        expected_prev, expected_seq = row.hash, seq + 1
+        head = (seq, row.hash)
+    return ChainReport(True, int(count), *(head or (None, None)))

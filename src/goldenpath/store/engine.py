@@ -1,0 +1,162 @@
+"""Opening goldenpath's store: the project's SQLite file, or PostgreSQL by URL.
+
+The schema is brought to the latest Alembic revision on open (cheaply: the current revision is
+read first and the migrations run only when it is behind). Write transactions on SQLite begin
+``IMMEDIATE`` so concurrent writers queue on the file lock instead of failing half-way, and every
+database error leaves as a :class:`~goldenpath.errors.StoreError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from goldenpath.errors import StoreError
+from goldenpath.project import Project
+from goldenpath.settings import store_uri_override
+
+__all__ = ["Store", "open_store", "store_uri"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_VERSION_TABLE = "gp_alembic_version"
+_SQLITE_BUSY_MS = 30_000
+
+
+def store_uri(project: Project) -> str:
+    """``GOLDENPATH_STORE_URI`` when set, else ``sqlite:///<project>/.goldenpath/goldenpath.db``."""
+    return store_uri_override() or f"sqlite:///{project.state_dir / 'goldenpath.db'}"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A migrated store. :meth:`transaction` is the only way to reach the database."""
+
+    engine: Engine
+    uri: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back when it raises.
+        Integrity errors propagate unchanged (callers turn them into domain errors: a
+        concurrent promotion, a duplicate approval); other database errors become StoreError."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"the store at {_redacted(self.uri)} failed: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}",
+                hint="check that the database is reachable and writable",
+            ) from None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _redacted(uri: str) -> str:
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:
+        return uri
+
+
+def _sqlite_engine(uri: str) -> Engine:
+    path = make_url(uri).database
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(uri, poolclass=NullPool)
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # transactions are begun below, explicitly
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _engine(uri: str) -> Engine:
+    try:
+        url = make_url(uri)
+    except ArgumentError:
+        raise StoreError(
+            f"GOLDENPATH_STORE_URI is not a database URL: {uri!r}",
+            hint="use postgresql+psycopg://user@host:5432/dbname or sqlite:///path/to/file.db",
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(uri)
+    try:
+        return create_engine(uri, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        raise StoreError(
+            f"the driver for {url.drivername} is not installed ({exc.name})",
+            hint="install PostgreSQL support with: pip install 'goldenpath[postgres]'",
+        ) from None
+    except (ArgumentError, SQLAlchemyError) as exc:
+        raise StoreError(f"cannot use store {_redacted(uri)}: {exc}") from None
+
+
+def _migrate(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
+        if context.get_current_revision() == head:
+            return
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except SQLAlchemyError:
+        # another process may have migrated at the same moment: fine if the store is at head now
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection, opts={"version_table": _VERSION_TABLE}
+            )
+            if context.get_current_revision() != head:
+                raise
+
+
+def open_store(project: Project | None = None, *, uri: str | None = None) -> Store:
+    """The store of ``project`` (or at ``uri``), migrated to the latest schema."""
+    if uri is None:
+        if project is None:
+            raise ValueError("open_store needs a project or a uri")
+        uri = store_uri(project)
+    engine = _engine(uri)
+    try:
+        _migrate(engine)
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StoreError(
+            f"cannot open the store at {_redacted(uri)}: {str(exc).splitlines()[0]}",
+            hint="check that the database is running and that the URL's user may create tables",
+        ) from None
+    return Store(engine=engine, uri=uri)

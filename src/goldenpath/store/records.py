@@ -1,0 +1,231 @@
+"""Repositories over the store's tables: they take a connection (the caller's transaction) and
+return frozen dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, select, update
+
+from goldenpath.store.schema import approvals, decisions, promotions, users
+
+__all__ = [
+    "ROLES",
+    "Approval",
+    "Decision",
+    "Promotion",
+    "Role",
+    "User",
+    "add_approval",
+    "add_user",
+    "approvals_of",
+    "current_version",
+    "decisions_of",
+    "end_promotion",
+    "get_decision",
+    "get_user",
+    "insert_decision",
+    "list_users",
+    "pending_promotions",
+    "promotion_history",
+    "set_role",
+    "start_promotion",
+]
+
+Role = Literal["viewer", "developer", "approver", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "developer", "approver", "admin")  # each includes the last
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: Role
+    created_at: str
+    created_by: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def get_user(connection: Connection, name: str) -> User | None:
+    row = connection.execute(select(users).where(users.c.name == name)).first()
+    return None if row is None else User(row.name, row.role, row.created_at, row.created_by)
+
+
+def list_users(connection: Connection) -> list[User]:
+    rows = connection.execute(select(users).order_by(users.c.name))
+    return [User(r.name, r.role, r.created_at, r.created_by) for r in rows]
+
+
+def add_user(connection: Connection, user: User) -> None:
+    connection.execute(users.insert().values(**asdict(user)))
+
+
+def set_role(connection: Connection, name: str, role: Role) -> None:
+    connection.execute(update(users).where(users.c.name == name).values(role=role))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gates' verdict on one evaluation of one model version, with every rule."""
+
+    decision_id: str
+    project: str
+    model_name: str
+    model_version: str
+    run_id: str
+    evaluation_id: str
+    evaluation_sha256: str
+    compared_with: str | None  # the champion version the evaluation was compared with
+    verdict: str  # pass, warn or fail
+    rules: list[dict[str, Any]]
+    gates_sha256: str
+    actor: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def failing(self) -> list[dict[str, Any]]:
+        return [r for r in self.rules if r["outcome"] == "fail"]
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        return [r for r in self.rules if r["outcome"] == "warn"]
+
+
+def _decision(row: Any) -> Decision:
+    values = dict(row._mapping)
+    values["rules"] = json.loads(values["rules"])
+    return Decision(**values)
+
+
+def insert_decision(connection: Connection, decision: Decision) -> None:
+    values = asdict(decision)
+    values["rules"] = json.dumps(decision.rules, sort_keys=True, default=str)
+    connection.execute(decisions.insert().values(**values))
+
+
+def get_decision(connection: Connection, decision_id: str) -> Decision | None:
+    row = connection.execute(
+        select(decisions).where(decisions.c.decision_id == decision_id)
+    ).first()
+    return None if row is None else _decision(row)
+
+
+def decisions_of(connection: Connection, model_name: str, version: str) -> list[Decision]:
+    """Decisions on one model version, newest first."""
+    rows = connection.execute(
+        select(decisions)
+        .where(decisions.c.model_name == model_name, decisions.c.model_version == version)
+        .order_by(decisions.c.created_at.desc())
+    )
+    return [_decision(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class Approval:
+    decision_id: str
+    approver: str
+    comment: str
+    created_at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def add_approval(connection: Connection, approval: Approval) -> None:
+    connection.execute(approvals.insert().values(**asdict(approval)))
+
+
+def approvals_of(connection: Connection, decision_id: str) -> list[Approval]:
+    rows = connection.execute(
+        select(approvals)
+        .where(approvals.c.decision_id == decision_id)
+        .order_by(approvals.c.created_at)
+    )
+    return [Approval(r.decision_id, r.approver, r.comment, r.created_at) for r in rows]
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """One move of an alias: ``pending`` (intent recorded), then ``completed`` or
+    ``abandoned``."""
+
+    id: int
+    project: str
+    model_name: str
+    alias: str
+    from_version: str | None
+    to_version: str
+    kind: str  # promote or rollback
+    decision_id: str | None
+    actor: str
+    reason: str
+    state: str
+    owner: str  # host:pid of the process that started it
+    created_at: str
+    completed_at: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _promotion(row: Any) -> Promotion:
+    values = dict(row._mapping)
+    values.pop("lock")
+    return Promotion(**values)
+
+
+def start_promotion(connection: Connection, **values: Any) -> int:
+    """Record the intent; the unique ``lock`` (the model name) makes a second pending
+    promotion of the same model fail with an IntegrityError."""
+    result = connection.execute(
+        promotions.insert().values(state="pending", lock=values["model_name"], **values)
+    )
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def end_promotion(connection: Connection, promotion_id: int, state: str, at: str) -> None:
+    connection.execute(
+        update(promotions)
+        .where(promotions.c.id == promotion_id)
+        .values(state=state, lock=None, completed_at=at)
+    )
+
+
+def pending_promotions(connection: Connection, model_name: str) -> list[Promotion]:
+    rows = connection.execute(
+        select(promotions).where(
+            promotions.c.model_name == model_name, promotions.c.state == "pending"
+        )
+    )
+    return [_promotion(r) for r in rows]
+
+
+def promotion_history(connection: Connection, model_name: str) -> list[Promotion]:
+    """Every promotion of the model (any state), oldest first."""
+    rows = connection.execute(
+        select(promotions).where(promotions.c.model_name == model_name).order_by(promotions.c.id)
+    )
+    return [_promotion(r) for r in rows]
+
+
+def current_version(connection: Connection, model_name: str, alias: str) -> str | None:
+    """The version the store says ``alias`` points at: the last completed move."""
+    row = connection.execute(
+        select(promotions.c.to_version)
+        .where(
+            promotions.c.model_name == model_name,
+            promotions.c.alias == alias,
+            promotions.c.state == "completed",
+        )
+        .order_by(promotions.c.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else str(row.to_version)

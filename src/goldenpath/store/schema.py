@@ -1,0 +1,102 @@
+"""The tables of goldenpath's own store (SQLAlchemy Core).
+
+Every table is prefixed ``gp_`` so that the store can share a PostgreSQL database with an MLflow
+tracking server without clashing. Times are ISO-8601 UTC text and JSON payloads are canonical
+text, so a row reads back byte-for-byte the same from SQLite and PostgreSQL (the audit chain's
+hashes depend on it). The Alembic migrations in ``migrations/`` create exactly these tables; a
+test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = ["approvals", "audit_events", "decisions", "metadata", "promotions", "users"]
+
+metadata = MetaData()
+
+users = Table(
+    "gp_users",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("role", String(20), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(200), nullable=False),
+)
+
+decisions = Table(
+    "gp_decisions",
+    metadata,
+    Column("decision_id", String(32), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", String(40), nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("evaluation_id", String(64), nullable=False),
+    Column("evaluation_sha256", String(64), nullable=False),
+    Column("compared_with", String(40)),
+    Column("verdict", String(10), nullable=False),
+    Column("rules", Text, nullable=False),
+    Column("gates_sha256", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Index("ix_gp_decisions_version", "model_name", "model_version"),
+)
+
+approvals = Table(
+    "gp_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("decision_id", String(32), ForeignKey("gp_decisions.decision_id"), nullable=False),
+    Column("approver", String(200), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    UniqueConstraint("decision_id", "approver", name="uq_gp_approvals_decision_approver"),
+)
+
+promotions = Table(
+    "gp_promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(200), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("alias", String(40), nullable=False),
+    Column("from_version", String(40)),
+    Column("to_version", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("decision_id", String(32), ForeignKey("gp_decisions.decision_id")),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(20), nullable=False),
+    # set while the promotion is pending, cleared when it ends: at most one pending promotion per
+    # model (NULLs never collide in a unique index, on SQLite as on PostgreSQL)
+    Column("lock", String(200), unique=True),
+    Column("owner", String(200), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("completed_at", String(40)),
+    Index("ix_gp_promotions_model", "model_name", "alias", "state"),
+)
+
+audit_events = Table(
+    "gp_audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("project", String(200), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)

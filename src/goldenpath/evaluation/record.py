@@ -3,16 +3,19 @@ the same two files as artefacts of the model's MLflow run, and a tag pointing at
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from goldenpath.errors import RunNotFound, TrackingError
 from goldenpath.evaluation.evaluate import EvaluationResult
 from goldenpath.project import Project
 from goldenpath.training.tracking import TAG_PREFIX, mlflow_boundary, open_tracking
 
-__all__ = ["RecordedEvaluation", "record_evaluation"]
+__all__ = ["LoadedEvaluation", "RecordedEvaluation", "load_evaluation", "record_evaluation"]
 
 JSON_NAME = "evaluation.json"
 HTML_NAME = "evaluation.html"
@@ -47,3 +50,42 @@ def record_evaluation(
             client.log_artifacts(run_id, tmp, artifact_path)
         client.set_tag(run_id, TAG_PREFIX + "last_evaluation", result.evaluation_id)
     return RecordedEvaluation(folder / JSON_NAME, folder / HTML_NAME, artifact_path)
+
+
+@dataclass(frozen=True)
+class LoadedEvaluation:
+    """An evaluation document as logged to MLflow, and the SHA-256 of its bytes."""
+
+    evaluation_id: str
+    document: dict[str, Any]
+    sha256: str
+
+
+def load_evaluation(
+    project: Project, run_id: str, evaluation_id: str | None = None
+) -> LoadedEvaluation:
+    """Evaluation ``evaluation_id`` of run ``run_id`` (default: the run's latest), read from the
+    run's MLflow artefacts: the copy logged with the run is the evidence, not the local file."""
+    client = open_tracking(project, create=False)
+    if client is None:
+        raise RunNotFound(f"project {project.name!r} has no runs yet")
+    if evaluation_id is None:
+        with mlflow_boundary(f"reading run {run_id}"):
+            evaluation_id = client.get_run(run_id).data.tags.get(TAG_PREFIX + "last_evaluation")
+        if evaluation_id is None:
+            raise RunNotFound(
+                f"run {run_id} has never been evaluated",
+                hint="evaluate it first: goldenpath evaluate <model> [--against champion]",
+            )
+    path = f"evaluations/{evaluation_id}/{JSON_NAME}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            with mlflow_boundary(f"reading evaluation {evaluation_id}"):
+                local = Path(client.download_artifacts(run_id, path, tmp))
+        except (TrackingError, OSError) as exc:  # a missing artefact
+            raise RunNotFound(
+                f"run {run_id} has no evaluation {evaluation_id}",
+                hint="list a run's evaluations in MLflow under evaluations/, or omit --evaluation",
+            ) from exc
+        raw = local.read_bytes()
+    return LoadedEvaluation(evaluation_id, json.loads(raw), hashlib.sha256(raw).hexdigest())

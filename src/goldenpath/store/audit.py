@@ -65,19 +65,12 @@ class AuditEvent:
         return asdict(self)
 
 
-def _digest(prev_hash: str, seq: int, at: str, actor: str, action: str, project: str,
-            subject: str, payload_text: str) -> str:  # fmt: skip
-    body = canonical_json(
-        {
-            "seq": seq,
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "project": project,
-            "subject": subject,
-            "payload": payload_text,
-        }
-    )
+_HASHED = ("seq", "at", "actor", "action", "project", "subject", "payload")
+
+
+def _digest(prev_hash: str, fields: dict[str, object]) -> str:
+    """sha256(prev_hash + canonical JSON of the event's fields; the payload as stored text)."""
+    body = canonical_json({key: fields[key] for key in _HASHED})
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
@@ -94,15 +87,22 @@ def append_event(
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("LOCK TABLE gp_audit_events IN EXCLUSIVE MODE")
     last = connection.execute(
-        select(audit_events.c.seq, audit_events.c.hash)
-        .order_by(audit_events.c.seq.desc())
-        .limit(1)
+        select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
     ).first()
     seq = 1 if last is None else int(last.seq) + 1
     prev_hash = GENESIS_HASH if last is None else str(last.hash)
     at = now()
     payload_text = canonical_json(payload or {})
-    digest = _digest(prev_hash, seq, at, actor, action, project, subject, payload_text)
+    fields: dict[str, object] = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "project": project,
+        "subject": subject,
+        "payload": payload_text,
+    }
+    digest = _digest(prev_hash, fields)
     connection.execute(
         audit_events.insert().values(
             seq=seq,
@@ -173,33 +173,24 @@ def verify_chain(connection: Connection) -> ChainReport:
     rows = connection.execute(select(audit_events).order_by(audit_events.c.seq))
     for row in rows:
         seq = int(row.seq)
-
-        def broken(reason: str, at: int = seq) -> ChainReport:
-            return ChainReport(False, int(count), *(head or (None, None)), at, reason)
-
+        reason = None
         if seq != expected_seq:
-            return broken(
+            reason = (
                 f"event {expected_seq} is missing (the next stored event is {seq}): "
-                "an event was deleted",
-                expected_seq,
+                "an event was deleted"
             )
-        if row.prev_hash != expected_prev:
-            return broken(
+            seq = expected_seq
+        elif row.prev_hash != expected_prev:
+            reason = (
                 f"event {seq} does not point at the hash of event {seq - 1}: an event before "
                 "it was deleted, replaced or inserted"
             )
-        digest = _digest(
-            row.prev_hash,
-            seq,
-            row.at,
-            row.actor,
-            row.action,
-            row.project,
-            row.subject,
-            row.payload,
-        )
-        if digest != row.hash:
-            return broken(f"event {seq} was edited: its content no longer matches its hash")
+        elif _digest(row.prev_hash, dict(row._mapping) | {"seq": seq}) != row.hash:
+            reason = f"event {seq} was edited: its content no longer matches its hash"
+        if reason is not None:
+            head_seq, head_hash = head or (None, None)
+            return ChainReport(False, int(count), head_seq, head_hash, seq, reason)
         expected_prev, expected_seq = row.hash, seq + 1
         head = (seq, row.hash)
-    return ChainReport(True, int(count), *(head or (None, None)))
+    head_seq, head_hash = head or (None, None)
+    return ChainReport(True, int(count), head_seq, head_hash)

@@ -137,9 +137,7 @@ def _migrate(engine: Engine) -> None:
     except SQLAlchemyError:
         # another process may have migrated at the same moment: fine if the store is at head now
         with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"version_table": _VERSION_TABLE}
-            )
+            context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
             if context.get_current_revision() != head:
                 raise
 

@@ -10,8 +10,6 @@ from goldenpath.store.schema import metadata
 VERSION_TABLE = "gp_alembic_version"
 
 connection = context.config.attributes["connection"]
-context.configure(
-    connection=connection, target_metadata=metadata, version_table=VERSION_TABLE
-)
+context.configure(connection=connection, target_metadata=metadata, version_table=VERSION_TABLE)
 with context.begin_transaction():
     context.run_migrations()

@@ -53,9 +53,7 @@ def upgrade() -> None:
         sa.Column("approver", sa.String(200), nullable=False),
         sa.Column("comment", sa.Text, nullable=False),
         sa.Column("created_at", sa.String(40), nullable=False),
-        sa.UniqueConstraint(
-            "decision_id", "approver", name="uq_gp_approvals_decision_approver"
-        ),
+        sa.UniqueConstraint("decision_id", "approver", name="uq_gp_approvals_decision_approver"),
     )
     op.create_table(
         "gp_promotions",
@@ -75,9 +73,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.String(40), nullable=False),
         sa.Column("completed_at", sa.String(40)),
     )
-    op.create_index(
-        "ix_gp_promotions_model", "gp_promotions", ["model_name", "alias", "state"]
-    )
+    op.create_index("ix_gp_promotions_model", "gp_promotions", ["model_name", "alias", "state"])
     op.create_table(
         "gp_audit_events",
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),

@@ -1,0 +1,99 @@
+"""``goldenpath gate``: judge one evaluation of a model version by the spec's gates and record
+the decision (every rule with its evidence, and the verdict) in the store, audited."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+from goldenpath.errors import RecordNotFound
+from goldenpath.evaluation.evaluate import resolve_model
+from goldenpath.evaluation.record import load_evaluation
+from goldenpath.gates.rules import apply_gates, verdict
+from goldenpath.project import Project
+from goldenpath.registry.access import authorize, record
+from goldenpath.settings import current_user
+from goldenpath.store import Decision, Store, open_store
+from goldenpath.store.audit import canonical_json, now
+from goldenpath.store.records import current_version, insert_decision
+from goldenpath.training.tracking import mlflow_boundary, open_tracking
+
+__all__ = ["gate", "gates_fingerprint"]
+
+
+def gates_fingerprint(project: Project) -> str:
+    """SHA-256 of the rules in force (the gates and the risk tier they depend on): a decision
+    taken under other rules does not count for promotion."""
+    spec = project.spec
+    text = canonical_json(
+        {"gates": spec.gates.model_dump(mode="json"), "risk_tier": spec.project.risk_tier}
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def gate(
+    project: Project,
+    ref: str,
+    *,
+    evaluation_id: str | None = None,
+    store: Store | None = None,
+) -> Decision:
+    """Apply the spec's gates to evaluation ``evaluation_id`` (default: the latest) of model
+    version ``ref`` (``name/version``, ``name@alias`` or a run id) and record the decision."""
+    store = store or open_store(project)
+    actor = current_user()
+    with store.transaction() as connection:  # fail fast, before reading MLflow
+        authorize(connection, actor, "developer", project=project.name, action="gate a model")
+    model = resolve_model(project, ref)
+    if model.version is None:
+        raise RecordNotFound(
+            f"{ref} is a run without a registered model version; gates judge versions",
+            hint=f"name the version: {project.name}/VERSION",
+        )
+    loaded = load_evaluation(project, model.run_id, evaluation_id)
+    client = open_tracking(project, create=False)
+    with mlflow_boundary(f"reading run {model.run_id}"):
+        tags = dict(client.get_run(model.run_id).data.tags)
+    with store.transaction() as connection:
+        authorize(connection, actor, "developer", project=project.name, action="gate a model")
+        champion = current_version(connection, model.name, "champion")
+        results = apply_gates(
+            project.spec.gates,
+            loaded.document,
+            run_tags=tags,
+            risk_tier=project.spec.project.risk_tier,
+            champion=champion,
+        )
+        comparison = loaded.document.get("comparison") or {}
+        decision = Decision(
+            decision_id=uuid.uuid4().hex,
+            project=project.name,
+            model_name=model.name,
+            model_version=model.version,
+            run_id=model.run_id,
+            evaluation_id=loaded.evaluation_id,
+            evaluation_sha256=loaded.sha256,
+            compared_with=(comparison.get("against") or {}).get("version"),
+            verdict=verdict(results),
+            rules=[r.to_dict() for r in results],
+            gates_sha256=gates_fingerprint(project),
+            actor=actor,
+            created_at=now(),
+        )
+        insert_decision(connection, decision)
+        record(
+            connection,
+            actor=actor,
+            action="gate",
+            project=project.name,
+            subject=f"{model.name}/{model.version}",
+            payload={
+                "decision_id": decision.decision_id,
+                "verdict": decision.verdict,
+                "evaluation_id": decision.evaluation_id,
+                "evaluation_sha256": decision.evaluation_sha256,
+                "failing": [r["rule"] for r in decision.failing],
+                "warnings": [r["rule"] for r in decision.warnings],
+            },
+        )
+    return decision

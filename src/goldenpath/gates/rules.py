@@ -1,0 +1,437 @@
+"""Apply the spec's gates to an evaluation document: one :class:`RuleResult` per rule, each with
+the observed value, the bound, where in ``evaluation.json`` the evidence is, and the outcome.
+
+A violated rule's outcome is its severity's (``fail`` for ``block``, ``warn`` for ``warn``); a
+value the evaluation could not compute counts as violated (the evidence is missing), except for
+single slices, which are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from goldenpath.errors import SpecInvalid
+from goldenpath.evaluation.metrics import METRICS
+from goldenpath.spec.gates import Bound, GatesSpec, Severity
+from goldenpath.spec.models import RiskTier
+
+__all__ = ["RuleResult", "apply_gates", "verdict"]
+
+_GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS}
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    kind: str
+    severity: Severity
+    observed: float | str | None
+    bound: str
+    evidence: str
+    outcome: str  # pass, warn, fail or skipped
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def verdict(results: list[RuleResult]) -> str:
+    outcomes = {r.outcome for r in results}
+    return "fail" if "fail" in outcomes else "warn" if "warn" in outcomes else "pass"
+
+
+def _violated(severity: Severity) -> str:
+    return "fail" if severity == "block" else "warn"
+
+
+def _bound_text(bound: Bound | Any) -> str:
+    parts = []
+    if bound.min is not None:
+        parts.append(f">= {bound.min:g}")
+    if bound.max is not None:
+        parts.append(f"<= {bound.max:g}")
+    return " and ".join(parts)
+
+
+def _within(value: float, bound: Bound | Any) -> bool:
+    return (bound.min is None or value >= bound.min) and (bound.max is None or value <= bound.max)
+
+
+def _metric_name(name: str, available: Mapping[str, object], key: str) -> str:
+    """``name`` as the evaluation spells it (``roc_auc`` is ``roc_auc_score``)."""
+    known = [m.name for m in METRICS]
+    for candidate in (name, f"{name}_score"):
+        if candidate in available or candidate in known:
+            return candidate
+    raise SpecInvalid(
+        f"{key}: unknown metric {name!r}",
+        hint=f"use one of: {', '.join(sorted(available) or known)}",
+    )
+
+
+def _judge(
+    *,
+    rule: str,
+    kind: str,
+    severity: Severity,
+    observed: float | None,
+    bound: Bound | Any,
+    evidence: str,
+    missing: str = "",
+) -> RuleResult:
+    text = _bound_text(bound)
+    if observed is None:
+        detail = missing or "the evaluation has no value here"
+        return RuleResult(rule, kind, severity, None, text, evidence, _violated(severity), detail)
+    ok = _within(observed, bound)
+    return RuleResult(
+        rule, kind, severity, observed, text, evidence, "pass" if ok else _violated(severity)
+    )
+
+
+def _metric_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    out = []
+    metrics = doc["metrics"]
+    for name, gate in gates.metrics.items():
+        metric = _metric_name(name, metrics, f"gates.metrics.{name}")
+        estimate = metrics.get(metric)
+        observed = None if estimate is None else estimate.get(gate.on)
+        missing = (
+            f"{metric} was not computed for this model"
+            if estimate is None
+            else f"undefined: {estimate.get('undefined') or 'no interval (resamples: 0?)'}"
+        )
+        out.append(
+            _judge(
+                rule=f"{metric} {gate.on} {_bound_text(gate)}",
+                kind="metric",
+                severity=gate.severity,
+                observed=observed,
+                bound=gate,
+                evidence=f"metrics.{metric}.{gate.on}",
+                missing=missing,
+            )
+        )
+    return out
+
+
+def _non_regression_rules(
+    gates: GatesSpec, doc: Mapping[str, Any], *, champion: str | None, version: str | None
+) -> list[RuleResult]:
+    out = []
+    comparison = doc.get("comparison")
+    for name, gate in gates.non_regression.items():
+        metric = _metric_name(name, doc["metrics"], f"gates.non_regression.{name}")
+        rule = f"{metric} drop vs champion <= {gate.max_drop:g} ({gate.on})"
+        bound_text = f"change >= -{gate.max_drop:g}"
+        evidence = f"comparison.metrics.{metric}"
+
+        def result(
+            outcome: str,
+            detail: str,
+            *,
+            rule: str = rule,
+            severity: Severity = gate.severity,
+            evidence: str = evidence,
+            bound: str = bound_text,
+        ) -> RuleResult:
+            return RuleResult(
+                rule, "non_regression", severity, None, bound, evidence, outcome, detail
+            )
+
+        if champion is None:
+            out.append(result("skipped", "no champion yet: nothing to regress against"))
+            continue
+        if champion == version:
+            out.append(result("skipped", "this version is the champion"))
+            continue
+        if comparison is None:
+            out.append(
+                result(
+                    _violated(gate.severity),
+                    f"the evaluation was not compared with the champion (v{champion}): "
+                    "evaluate with --against champion",
+                )
+            )
+            continue
+        against = comparison["against"].get("version")
+        if against != champion:
+            out.append(
+                result(
+                    _violated(gate.severity),
+                    f"the evaluation was compared with v{against}, but the champion is "
+                    f"v{champion}: evaluate again with --against champion",
+                )
+            )
+            continue
+        diff = comparison["metrics"].get(metric)
+        if diff is None or diff.get("difference") is None:
+            out.append(result(_violated(gate.severity), f"{metric}: no paired difference"))
+            continue
+        sign = 1.0 if _GREATER_IS_BETTER.get(metric, True) else -1.0
+        if gate.on == "value":
+            change = sign * diff["difference"]
+            suffix = "difference"
+        else:  # the pessimistic end of the interval, in the "better is positive" direction
+            low, high = diff.get("ci_low"), diff.get("ci_high")
+            if low is None or high is None:
+                out.append(result(_violated(gate.severity), "the difference has no interval"))
+                continue
+            change = min(sign * low, sign * high)
+            suffix = "ci_low" if sign > 0 else "ci_high"
+        ok = change >= -gate.max_drop
+        out.append(
+            RuleResult(
+                rule,
+                "non_regression",
+                gate.severity,
+                change,
+                bound_text,
+                f"{evidence}.{suffix}",
+                "pass" if ok else _violated(gate.severity),
+                f"candidate {diff['candidate']:.4g} vs champion {diff['reference']:.4g}",
+            )
+        )
+    return out
+
+
+def _slice_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    out = []
+    for i, gate in enumerate(gates.slices):
+        metric = _metric_name(gate.metric, doc["metrics"], f"gates.slices[{i}].metric")
+        judged = []
+        for s in doc["slices"]:
+            estimate = s["metrics"].get(metric)
+            if s["support"] >= gate.min_support and estimate and estimate.get(gate.on) is not None:
+                judged.append((s["name"], float(estimate[gate.on])))
+        rule = (
+            f"every slice with >= {gate.min_support} rows: {metric} {gate.on} {_bound_text(gate)}"
+        )
+        if not judged:
+            out.append(
+                RuleResult(
+                    rule,
+                    "slices",
+                    gate.severity,
+                    None,
+                    _bound_text(gate),
+                    "slices",
+                    "skipped",
+                    f"no slice has {gate.min_support}+ rows and a defined {metric}",
+                )
+            )
+            continue
+        failing = [(n, v) for n, v in judged if not _within(v, gate)]
+        # the observed value is the worst judged slice's (or the worst violator's)
+        pool = failing or judged
+        greater = gate.min is not None
+        name, value = (
+            min(pool, key=lambda nv: nv[1]) if greater else max(pool, key=lambda nv: nv[1])
+        )
+        detail = (
+            f"{len(failing)} of {len(judged)} slices outside: "
+            + ", ".join(f"{n} ({v:.4g})" for n, v in failing[:5])
+            + (" ..." if len(failing) > 5 else "")
+            if failing
+            else f"{len(judged)} slices judged, worst {name} ({value:.4g})"
+        )
+        out.append(
+            RuleResult(
+                rule,
+                "slices",
+                gate.severity,
+                value,
+                _bound_text(gate),
+                f"slices[name={name}].metrics.{metric}.{gate.on}",
+                _violated(gate.severity) if failing else "pass",
+                detail,
+            )
+        )
+    return out
+
+
+def _worst_slice_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    gate = gates.worst_slice
+    if gate is None:
+        return []
+    found = [
+        s for s in doc.get("discovered_slices", []) if s["significant"] or not gate.significant_only
+    ]
+    rule = f"worst discovered slice error rate <= {gate.max_error_rate:g}"
+    bound = f"<= {gate.max_error_rate:g}"
+    if not found:
+        detail = "no significant discovered slice" if gate.significant_only else "none found"
+        return [RuleResult(rule, "worst_slice", gate.severity, None, bound, "discovered_slices",
+                           "pass", detail)]  # fmt: skip
+    worst = max(found, key=lambda s: s["error_rate"])
+    ok = worst["error_rate"] <= gate.max_error_rate
+    return [
+        RuleResult(
+            rule,
+            "worst_slice",
+            gate.severity,
+            worst["error_rate"],
+            bound,
+            f"discovered_slices[rule={worst['rule']}].error_rate",
+            "pass" if ok else _violated(gate.severity),
+            f"{worst['rule']}: {worst['rows']} rows",
+        )
+    ]
+
+
+def _fairness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    out = []
+    reports = {r["feature"]: r for r in doc.get("fairness", [])}
+    for metric, bound in gates.fairness.items():
+        if not reports:
+            out.append(
+                RuleResult(
+                    f"{metric} {_bound_text(bound)}",
+                    "fairness",
+                    bound.severity,
+                    None,
+                    _bound_text(bound),
+                    "fairness",
+                    "skipped",
+                    "no fairness report (no sensitive features, or not a binary task)",
+                )
+            )
+        for feature, report in reports.items():
+            out.append(
+                _judge(
+                    rule=f"{metric} for {feature} {_bound_text(bound)}",
+                    kind="fairness",
+                    severity=bound.severity,
+                    observed=report.get(metric),
+                    bound=bound,
+                    evidence=f"fairness[feature={feature}].{metric}",
+                    missing="undefined: a group lacks positive or negative rows",
+                )
+            )
+    return out
+
+
+def _robustness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    gate = gates.robustness
+    if gate is None:
+        return []
+    limit = Bound(max=gate.max_flip_rate, severity=gate.severity)
+    return [
+        _judge(
+            rule=f"flip rate under {p['name']} <= {gate.max_flip_rate:g}",
+            kind="robustness",
+            severity=gate.severity,
+            observed=p.get("flip_rate"),
+            bound=limit,
+            evidence=f"robustness[name={p['name']}].flip_rate",
+            missing=f"not measured: {p.get('error') or 'no value'}",
+        )
+        for p in doc.get("robustness", [])
+    ]
+
+
+def _calibration_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    gate = gates.calibration
+    if gate is None:
+        return []
+    estimate = doc["metrics"].get("expected_calibration_error")
+    return [
+        _judge(
+            rule=f"expected_calibration_error {gate.on} <= {gate.max_ece:g}",
+            kind="calibration",
+            severity=gate.severity,
+            observed=None if estimate is None else estimate.get(gate.on),
+            bound=Bound(max=gate.max_ece, severity=gate.severity),
+            evidence=f"metrics.expected_calibration_error.{gate.on}",
+            missing="no calibration (not a binary classifier with probabilities)",
+        )
+    ]
+
+
+def _operations_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+    gate = gates.operations
+    if gate is None:
+        return []
+    profile = doc.get("operations") or {}
+    checks = [
+        ("single_row_p95_ms", "single-row p95 latency (ms)", gate.max_p95_latency_ms),
+        ("cost_per_1000_predictions", "cost per 1,000 predictions", gate.max_cost_per_1000),
+    ]
+    return [
+        _judge(
+            rule=f"{label} <= {limit:g}",
+            kind="operations",
+            severity=gate.severity,
+            observed=profile.get(key),
+            bound=Bound(max=limit, severity=gate.severity),
+            evidence=f"operations.{key}",
+            missing="no operational profile in the evaluation",
+        )
+        for key, label, limit in checks
+        if limit is not None
+    ]
+
+
+def _lineage_rules(
+    gates: GatesSpec, tags: Mapping[str, str], risk_tier: RiskTier
+) -> list[RuleResult]:
+    gate = gates.lineage
+    clean_git = gate.clean_git if gate.clean_git is not None else risk_tier == "high"
+    checks = [
+        (gate.contract_validated, "contract validated", "contract_validated", "true"),
+        (gate.reproduced, "reproduced (goldenpath reproduce)", "reproducible", "true"),
+        (clean_git, "trained from a clean git tree", "git_dirty", "false"),
+    ]
+    out = []
+    for required, label, tag, wanted in checks:
+        if not required:
+            continue
+        value = tags.get(f"goldenpath.{tag}")
+        ok = value == wanted
+        detail = ""
+        if not ok:
+            detail = {
+                "reproducible": "run `goldenpath reproduce` on the run",
+                "git_dirty": "commit the project (and train again)"
+                if value == "true"
+                else "the project is not in a git repository",
+            }.get(tag, "")
+        out.append(
+            RuleResult(
+                label,
+                "lineage",
+                gate.severity,
+                value,
+                f"== {wanted}",
+                f"run.tags.goldenpath.{tag}",
+                "pass" if ok else _violated(gate.severity),
+                detail,
+            )
+        )
+    return out
+
+
+def apply_gates(
+    gates: GatesSpec,
+    evaluation: Mapping[str, Any],
+    *,
+    run_tags: Mapping[str, str],
+    risk_tier: RiskTier,
+    champion: str | None,
+) -> list[RuleResult]:
+    """Every rule of ``gates`` judged on ``evaluation`` (an ``evaluation.json`` document), the
+    run's tags (lineage) and the current champion version (non-regression)."""
+    version = evaluation["model"].get("version")
+    return [
+        *_metric_rules(gates, evaluation),
+        *_non_regression_rules(gates, evaluation, champion=champion, version=version),
+        *_slice_rules(gates, evaluation),
+        *_worst_slice_rule(gates, evaluation),
+        *_fairness_rules(gates, evaluation),
+        *_robustness_rules(gates, evaluation),
+        *_calibration_rule(gates, evaluation),
+        *_operations_rules(gates, evaluation),
+        *_lineage_rules(gates, run_tags, risk_tier),
+    ]

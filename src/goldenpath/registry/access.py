@@ -1,0 +1,150 @@
+"""Who may do what: users and roles kept in the store, and the audit of every mutation.
+
+Roles are ordered, each including the ones before it: ``viewer`` (read), ``developer`` (train,
+evaluate, gate, promote, roll back, write cards), ``approver`` (approve decisions), ``admin``
+(manage users). The acting user is ``GOLDENPATH_USER`` or the operating-system user.
+
+A store without users is unclaimed: the first user to act on it becomes its ``admin`` (an
+audited ``users.bootstrap`` event), so a new project works at once and every later user is
+added by that admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import IntegrityError
+
+from goldenpath.errors import PermissionDenied, RecordNotFound
+from goldenpath.project import Project
+from goldenpath.settings import current_user
+from goldenpath.store import ROLES, Role, Store, User, append_event, open_store
+from goldenpath.store.audit import now
+from goldenpath.store.records import add_user, get_user, list_users, set_role
+from goldenpath.store.schema import users as users_table
+
+__all__ = ["add_member", "authorize", "authorized_actor", "grant", "members", "record"]
+
+_RANK = {role: i for i, role in enumerate(ROLES)}
+
+
+def authorize(
+    connection: Connection, actor: str, needed: Role, *, project: str, action: str
+) -> User:
+    """The acting user, if their role includes ``needed``; else :class:`PermissionDenied`."""
+    user = get_user(connection, actor)
+    if user is None:
+        count = connection.execute(select(func.count()).select_from(users_table)).scalar_one()
+        if count == 0:
+            user = User(actor, "admin", now(), actor)
+            add_user(connection, user)
+            append_event(
+                connection,
+                actor=actor,
+                action="users.bootstrap",
+                project=project,
+                subject=actor,
+                payload={"role": "admin", "why": "first user of an unclaimed store"},
+            )
+            return user
+        raise PermissionDenied(
+            f"{actor!r} is not a user of this goldenpath store, so cannot {action}",
+            hint=f"ask an admin to run: goldenpath users add {actor} --role {needed} "
+            "(or set GOLDENPATH_USER to your registered name)",
+        )
+    if _RANK[user.role] < _RANK[needed]:
+        raise PermissionDenied(
+            f"{action} needs role {needed}; {actor!r} has role {user.role}",
+            hint=f"ask an admin to run: goldenpath users grant {actor} {needed}",
+        )
+    return user
+
+
+def record(
+    connection: Connection,
+    *,
+    actor: str,
+    action: str,
+    project: str,
+    subject: str,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """One audit event in the caller's transaction."""
+    append_event(
+        connection, actor=actor, action=action, project=project, subject=subject, payload=payload
+    )
+
+
+def authorized_actor(
+    project: Project, action: str, needed: Role = "developer", *, store: Store | None = None
+) -> str:
+    """Check, before work starts, that the current user may ``action``; returns their name.
+    Used by commands whose work happens outside the store (train, evaluate, reproduce)."""
+    store = store or open_store(project)
+    actor = current_user()
+    with store.transaction() as connection:
+        authorize(connection, actor, needed, project=project.name, action=action)
+    return actor
+
+
+def members(store: Store) -> list[User]:
+    with store.transaction() as connection:
+        return list_users(connection)
+
+
+def add_member(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:
+    """Add user ``name`` with ``role`` (admins only)."""
+    store = store or open_store(project)
+    actor = current_user()
+    try:
+        with store.transaction() as connection:
+            authorize(connection, actor, "admin", project=project.name, action="add users")
+            if get_user(connection, name) is not None:
+                raise PermissionDenied(
+                    f"user {name!r} already exists",
+                    hint=f"change their role with: goldenpath users grant {name} ROLE",
+                )
+            user = User(name, role, now(), actor)
+            add_user(connection, user)
+            record(
+                connection,
+                actor=actor,
+                action="users.add",
+                project=project.name,
+                subject=name,
+                payload={"role": role},
+            )
+    except IntegrityError:
+        raise PermissionDenied(f"user {name!r} already exists") from None
+    return user
+
+
+def grant(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:
+    """Give user ``name`` the role ``role`` (admins only); the last admin cannot be demoted."""
+    store = store or open_store(project)
+    actor = current_user()
+    with store.transaction() as connection:
+        authorize(connection, actor, "admin", project=project.name, action="change roles")
+        user = get_user(connection, name)
+        if user is None:
+            raise RecordNotFound(
+                f"no user {name!r}",
+                hint=f"add them with: goldenpath users add {name} --role {role}",
+            )
+        admins = [u for u in list_users(connection) if u.role == "admin"]
+        if user.role == "admin" and role != "admin" and len(admins) == 1:
+            raise PermissionDenied(
+                f"{name!r} is the last admin; demoting them would leave nobody to manage users",
+                hint="grant admin to someone else first",
+            )
+        set_role(connection, name, role)
+        record(
+            connection,
+            actor=actor,
+            action="users.grant",
+            project=project.name,
+            subject=name,
+            payload={"from": user.role, "to": role},
+        )
+    return User(name, role, user.created_at, user.created_by)

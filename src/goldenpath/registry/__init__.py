@@ -1,0 +1,32 @@
+"""The protected registry: users and roles, approvals, promotions, rollback and alias checks."""
+
+from __future__ import annotations
+
+from goldenpath.registry.access import add_member, authorized_actor, grant, members
+from goldenpath.registry.approvals import approve
+from goldenpath.registry.promotion import (
+    ALIASES,
+    Drift,
+    check_aliases,
+    history,
+    promote,
+    recover,
+    rollback,
+    verified_alias,
+)
+
+__all__ = [
+    "ALIASES",
+    "Drift",
+    "add_member",
+    "approve",
+    "authorized_actor",
+    "check_aliases",
+    "grant",
+    "history",
+    "members",
+    "promote",
+    "recover",
+    "rollback",
+    "verified_alias",
+]

@@ -1,0 +1,60 @@
+"""Approvals: a second person's recorded consent to a decision (four-eyes).
+
+Risk tier ``high`` needs one before a version becomes champion; ``medium`` records one when
+given. An approver cannot approve a decision they took themselves, nor a failing decision.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from goldenpath.errors import ApprovalRefused, RecordNotFound
+from goldenpath.project import Project
+from goldenpath.registry.access import authorize, record
+from goldenpath.settings import current_user
+from goldenpath.store import Approval, Store, open_store
+from goldenpath.store.audit import now
+from goldenpath.store.records import add_approval, get_decision
+
+__all__ = ["approve"]
+
+
+def approve(
+    project: Project, decision_id: str, *, comment: str = "", store: Store | None = None
+) -> Approval:
+    """Approve decision ``decision_id`` as the current user (role approver or admin)."""
+    store = store or open_store(project)
+    actor = current_user()
+    try:
+        with store.transaction() as connection:
+            authorize(connection, actor, "approver", project=project.name, action="approve")
+            decision = get_decision(connection, decision_id)
+            if decision is None or decision.project != project.name:
+                raise RecordNotFound(
+                    f"no decision {decision_id!r} in project {project.name!r}",
+                    hint="decision ids are printed by goldenpath gate and in goldenpath history",
+                )
+            if decision.actor == actor:
+                raise ApprovalRefused(
+                    f"{actor} took decision {decision_id} and cannot also approve it (four-eyes)",
+                    hint="another approver must approve it",
+                )
+            if decision.verdict == "fail":
+                raise ApprovalRefused(
+                    f"decision {decision_id} failed its gates; a failing decision cannot be "
+                    "approved",
+                    details={"failing": decision.failing},
+                )
+            approval = Approval(decision_id, actor, comment, now())
+            add_approval(connection, approval)
+            record(
+                connection,
+                actor=actor,
+                action="approve",
+                project=project.name,
+                subject=f"{decision.model_name}/{decision.model_version}",
+                payload={"decision_id": decision_id, "comment": comment},
+            )
+    except IntegrityError:
+        raise ApprovalRefused(f"{actor} has already approved decision {decision_id}") from None
+    return approval

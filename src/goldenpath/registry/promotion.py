@@ -1,0 +1,475 @@
+"""Promotion and rollback: moving ``champion`` / ``challenger`` only on evidence, crash-safely.
+
+The store is the source of truth; the MLflow alias is the pointer serving systems read. A move
+is a small state machine, each step its own transaction:
+
+1. *intent*: a ``pending`` promotion row holding the model's lock (a unique column, so a second
+   concurrent promotion of the same model fails at once), plus a ``promotion.requested`` audit
+   event. Inside the same transaction the alias is re-read: if it moved since the checks, the
+   promotion is a conflict (no lost update).
+2. *alias moved*: ``set_registered_model_alias`` in MLflow.
+3. *completed*: the row is marked ``completed``, the lock released, and the ``promote`` (or
+   ``rollback``) event appended, in one transaction.
+
+A process killed between steps leaves a ``pending`` row whose owner is dead. Every registry
+command first runs :func:`recover`: if the MLflow alias already points at the new version the
+move is completed, otherwise it is abandoned (the alias never moved); both are audited, so
+alias, history and audit agree again.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import psutil
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from goldenpath.errors import (
+    PromotionConflict,
+    PromotionRefused,
+    RecordNotFound,
+    RegistryDrift,
+)
+from goldenpath.evaluation.evaluate import resolve_model
+from goldenpath.gates.decision import gates_fingerprint
+from goldenpath.project import Project
+from goldenpath.registry.access import authorize, record
+from goldenpath.settings import current_user
+from goldenpath.store import Decision, Promotion, Store, open_store
+from goldenpath.store.audit import now
+from goldenpath.store.records import (
+    approvals_of,
+    current_version,
+    decisions_of,
+    end_promotion,
+    pending_promotions,
+    promotion_history,
+    start_promotion,
+)
+from goldenpath.training.tracking import mlflow_boundary, open_tracking
+
+__all__ = [
+    "ALIASES",
+    "Alias",
+    "Drift",
+    "check_aliases",
+    "history",
+    "promote",
+    "recover",
+    "rollback",
+    "verified_alias",
+]
+
+Alias = Literal["champion", "challenger"]
+ALIASES: tuple[Alias, ...] = ("champion", "challenger")
+_FOREIGN_OWNER_GRACE = timedelta(minutes=15)  # a pending move from another host: presumed alive
+
+StepCallback = Callable[[str], None]
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def _owner() -> str:
+    process = psutil.Process()
+    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.3f}"
+
+
+def _owner_alive(owner: str, created_at: str) -> bool:
+    host, pid, started = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        age = datetime.now(UTC) - datetime.fromisoformat(created_at)
+        return age < _FOREIGN_OWNER_GRACE
+    try:
+        return f"{psutil.Process(int(pid)).create_time():.3f}" == started
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def _alias_target(client: Any, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
+
+
+def recover(project: Project, store: Store, client: Any) -> list[Promotion]:
+    """Finish or abandon promotions left pending by a process that died mid-way."""
+    with store.transaction() as connection:
+        stale = [
+            p
+            for p in pending_promotions(connection, project.name)
+            if not _owner_alive(p.owner, p.created_at)
+        ]
+    settled = []
+    for promotion in stale:
+        with mlflow_boundary("reading the registry's aliases"):
+            target = _alias_target(client, promotion.model_name, promotion.alias)
+        state = "completed" if target == promotion.to_version else "abandoned"
+        with store.transaction() as connection:
+            end_promotion(connection, promotion.id, state, now())
+            record(
+                connection,
+                actor=promotion.actor,
+                action=promotion.kind if state == "completed" else "promotion.abandoned",
+                project=project.name,
+                subject=f"{promotion.model_name}@{promotion.alias}",
+                payload={
+                    **_move_payload(promotion),
+                    "recovered": True,
+                    "recovered_by": current_user(),
+                    "alias_found_at": target,
+                },
+            )
+        settled.append(promotion)
+    return settled
+
+
+def _move_payload(p: Promotion) -> dict[str, object]:
+    return {
+        "promotion_id": p.id,
+        "alias": p.alias,
+        "from_version": p.from_version,
+        "to_version": p.to_version,
+        "kind": p.kind,
+        "decision_id": p.decision_id,
+        "reason": p.reason,
+    }
+
+
+def _rule_lines(rules: list[dict[str, Any]]) -> str:
+    return "\n".join(
+        f"  - {r['rule']}: observed {r['observed']}, needs {r['bound']}"
+        + (f" ({r['detail']})" if r.get("detail") else "")
+        for r in rules
+    )
+
+
+def _check_promotable(
+    connection: Connection,
+    project: Project,
+    *,
+    version: str,
+    alias: Alias,
+    actor: str,
+) -> Decision:
+    """The decision that allows ``version`` to become ``alias``; PromotionRefused otherwise."""
+    name = project.name
+    target = f"{name}/{version}"
+    if current_version(connection, name, alias) == version:
+        raise PromotionRefused(f"{target} is already the {alias}")
+    found = decisions_of(connection, name, version)
+    if not found:
+        raise PromotionRefused(
+            f"{target} has no gate decision, so it cannot become {alias}",
+            hint=f"evaluate it (with --against champion once there is one), then: "
+            f"goldenpath gate {target}",
+        )
+    decision = found[0]
+    if decision.gates_sha256 != gates_fingerprint(project):
+        raise PromotionRefused(
+            f"the latest decision on {target} ({decision.decision_id}) was taken under other "
+            "gates (the spec's gates or risk tier changed since)",
+            hint=f"gate it again: goldenpath gate {target}",
+        )
+    if decision.verdict == "fail":
+        raise PromotionRefused(
+            f"{target} cannot become {alias}: decision {decision.decision_id} failed "
+            f"{len(decision.failing)} blocking rule(s):\n{_rule_lines(decision.failing)}",
+            hint="fix the model or the data, train and evaluate again; gates are in the spec",
+            details={"decision_id": decision.decision_id, "failing": decision.failing},
+        )
+    champion = current_version(connection, name, "champion")
+    if champion is not None and champion not in (version, decision.compared_with):
+        compared = (
+            "was not compared with any model"
+            if decision.compared_with is None
+            else f"was compared with v{decision.compared_with}"
+        )
+        raise PromotionRefused(
+            f"{target} cannot become {alias}: the evaluation behind decision "
+            f"{decision.decision_id} {compared}, but the champion is v{champion}",
+            hint=f"goldenpath evaluate {target} --against champion, then goldenpath gate {target}",
+            details={"decision_id": decision.decision_id, "champion": champion},
+        )
+    if alias == "champion" and project.spec.project.risk_tier == "high":
+        approvers = [a.approver for a in approvals_of(connection, decision.decision_id)]
+        if not [a for a in approvers if a != actor]:
+            raise PromotionRefused(
+                f"{target} cannot become champion yet: risk tier high needs an approval of "
+                f"decision {decision.decision_id} by someone other than {actor}",
+                hint=f"an approver runs: goldenpath approve {decision.decision_id}",
+                details={"decision_id": decision.decision_id, "approved_by": approvers},
+            )
+    return decision
+
+
+def _move(
+    project: Project,
+    store: Store,
+    client: Any,
+    *,
+    alias: Alias,
+    expected_from: str | None,
+    to_version: str,
+    kind: str,
+    decision_id: str | None,
+    actor: str,
+    reason: str,
+    on_step: StepCallback,
+    audit_extra: dict[str, object],
+) -> Promotion:
+    name = project.name
+    values: dict[str, Any] = {
+        "project": project.name,
+        "model_name": name,
+        "alias": alias,
+        "from_version": expected_from,
+        "to_version": to_version,
+        "kind": kind,
+        "decision_id": decision_id,
+        "actor": actor,
+        "reason": reason,
+        "owner": _owner(),
+        "created_at": now(),
+        "completed_at": None,
+    }
+    try:
+        with store.transaction() as connection:
+            promotion_id = start_promotion(connection, **values)
+            moved_to = current_version(connection, name, alias)
+            if moved_to != expected_from:
+                raise PromotionConflict(
+                    f"the {alias} of {name} moved to v{moved_to} while this promotion was "
+                    "being checked",
+                    hint="look at `goldenpath history` and decide again",
+                )
+            record(
+                connection,
+                actor=actor,
+                action="promotion.requested",
+                project=project.name,
+                subject=f"{name}@{alias}",
+                payload={"promotion_id": promotion_id, **values, **audit_extra},
+            )
+    except IntegrityError:
+        with store.transaction() as connection:
+            busy = pending_promotions(connection, name)
+        who = f" ({busy[0].actor}, since {busy[0].created_at})" if busy else ""
+        raise PromotionConflict(
+            f"another promotion of {name} is in progress{who}",
+            hint="wait for it to finish and look at `goldenpath history`; a promotion whose "
+            "process died is finished or undone by the next goldenpath command",
+        ) from None
+    promotion = Promotion(id=promotion_id, state="pending", **values)
+    on_step("intent recorded")
+    try:
+        with mlflow_boundary(f"moving {name}@{alias} to version {to_version}"):
+            client.set_registered_model_alias(name, alias, to_version)
+    except BaseException:
+        with store.transaction() as connection:
+            end_promotion(connection, promotion_id, "abandoned", now())
+            record(
+                connection,
+                actor=actor,
+                action="promotion.abandoned",
+                project=project.name,
+                subject=f"{name}@{alias}",
+                payload={**_move_payload(promotion), "why": "moving the MLflow alias failed"},
+            )
+        raise
+    on_step("alias moved")
+    completed_at = now()
+    with store.transaction() as connection:
+        end_promotion(connection, promotion_id, "completed", completed_at)
+        record(
+            connection,
+            actor=actor,
+            action=kind,
+            project=project.name,
+            subject=f"{name}@{alias}",
+            payload={**_move_payload(promotion), **audit_extra},
+        )
+    on_step("completed")
+    return Promotion(**{**asdict(promotion), "state": "completed", "completed_at": completed_at})
+
+
+def _open(project: Project, store: Store | None) -> tuple[Store, Any, str]:
+    store = store or open_store(project)
+    client = open_tracking(project, create=False)
+    if client is None:
+        raise RecordNotFound(
+            f"project {project.name!r} has no models yet", hint="train one: goldenpath train"
+        )
+    return store, client, current_user()
+
+
+def promote(
+    project: Project,
+    ref: str,
+    *,
+    to: Alias = "champion",
+    reason: str = "",
+    store: Store | None = None,
+    on_step: StepCallback = _noop,
+) -> Promotion:
+    """Move alias ``to`` to model version ``ref``, if its latest gate decision allows it."""
+    store, client, actor = _open(project, store)
+    with store.transaction() as connection:
+        authorize(connection, actor, "developer", project=project.name, action=f"promote to {to}")
+    recover(project, store, client)
+    model = resolve_model(project, ref)
+    if model.version is None:
+        raise RecordNotFound(
+            f"{ref} is a run without a registered model version",
+            hint=f"name the version: {project.name}/VERSION",
+        )
+    with store.transaction() as connection:
+        decision = _check_promotable(
+            connection, project, version=model.version, alias=to, actor=actor
+        )
+        expected_from = current_version(connection, project.name, to)
+        approvers = [a.approver for a in approvals_of(connection, decision.decision_id)]
+    return _move(
+        project,
+        store,
+        client,
+        alias=to,
+        expected_from=expected_from,
+        to_version=model.version,
+        kind="promote",
+        decision_id=decision.decision_id,
+        actor=actor,
+        reason=reason,
+        on_step=on_step,
+        audit_extra={
+            "verdict": decision.verdict,
+            "warnings": [r["rule"] for r in decision.warnings],
+            "approved_by": approvers,
+        },
+    )
+
+
+def rollback(
+    project: Project,
+    *,
+    to: str | None = None,
+    reason: str = "",
+    store: Store | None = None,
+    on_step: StepCallback = _noop,
+) -> Promotion:
+    """Move the champion back to the version it replaced (or to ``to``, any former champion)."""
+    store, client, actor = _open(project, store)
+    with store.transaction() as connection:
+        authorize(connection, actor, "developer", project=project.name, action="roll back")
+    recover(project, store, client)
+    with store.transaction() as connection:
+        moves = [
+            p
+            for p in promotion_history(connection, project.name)
+            if p.alias == "champion" and p.state == "completed"
+        ]
+    if not moves:
+        raise PromotionRefused(f"{project.name} has no champion to roll back")
+    current = moves[-1].to_version
+    former = {p.to_version for p in moves} - {current}
+    target = moves[-1].from_version if to is None else to.rsplit("/", 1)[-1].lstrip("v")
+    if target is None:
+        raise PromotionRefused(
+            f"v{current} is the first champion of {project.name}: there is nothing to roll back to"
+        )
+    if target not in former:
+        raise PromotionRefused(
+            f"v{target} was never the champion of {project.name} (or is the champion now)",
+            hint="roll back to a former champion: "
+            + (", ".join(f"v{v}" for v in sorted(former, key=int)) or "there is none"),
+        )
+    decision_id = next(p.decision_id for p in reversed(moves) if p.to_version == target)
+    return _move(
+        project,
+        store,
+        client,
+        alias="champion",
+        expected_from=current,
+        to_version=target,
+        kind="rollback",
+        decision_id=decision_id,
+        actor=actor,
+        reason=reason,
+        on_step=on_step,
+        audit_extra={},
+    )
+
+
+def history(project: Project, *, store: Store | None = None) -> list[Promotion]:
+    """Every move of the project's aliases (completed, abandoned or pending), newest first."""
+    store = store or open_store(project)
+    client = open_tracking(project, create=False)
+    if client is not None:
+        recover(project, store, client)
+    with store.transaction() as connection:
+        return list(reversed(promotion_history(connection, project.name)))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """An alias whose MLflow target differs from the store's promotion history."""
+
+    alias: str
+    store_version: str | None
+    mlflow_version: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @property
+    def message(self) -> str:
+        expected = "unset" if self.store_version is None else f"v{self.store_version}"
+        found = "unset" if self.mlflow_version is None else f"v{self.mlflow_version}"
+        return (
+            f"@{self.alias} points at {found} in MLflow, but goldenpath's history says "
+            f"{expected}: it was moved outside goldenpath"
+        )
+
+
+def check_aliases(project: Project, *, store: Store | None = None) -> list[Drift]:
+    """Compare each alias in MLflow with the store; an empty list means they agree."""
+    store = store or open_store(project)
+    client = open_tracking(project, create=False)
+    if client is None:
+        return []
+    recover(project, store, client)
+    drift = []
+    with store.transaction() as connection:
+        expected = {a: current_version(connection, project.name, a) for a in ALIASES}
+    for alias in ALIASES:
+        with mlflow_boundary("reading the registry's aliases"):
+            found = _alias_target(client, project.name, alias)
+        if found != expected[alias]:
+            drift.append(Drift(alias, expected[alias], found))
+    return drift
+
+
+def verified_alias(project: Project, alias: Alias, *, store: Store | None = None) -> str | None:
+    """The version ``alias`` points at, when MLflow and the store agree (what a server may
+    load); :class:`RegistryDrift` when the alias was moved outside goldenpath."""
+    for drift in check_aliases(project, store=store):
+        if drift.alias == alias:
+            raise RegistryDrift(
+                drift.message,
+                hint="move it back with goldenpath promote or rollback (see history --check)",
+                details=drift.to_dict(),
+            )
+    store = store or open_store(project)
+    with store.transaction() as connection:
+        return current_version(connection, project.name, alias)

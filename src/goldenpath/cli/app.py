@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from goldenpath._version import __version__
+from goldenpath.cli import governance
+from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
 from goldenpath.cli._output import Output, exit_codes_help
 
 __all__ = ["app", "main"]
@@ -34,20 +36,6 @@ TRAIN_STEPS = 5
 REPRODUCE_STEPS = 6
 EVALUATE_STEPS = 11  # one more with --against
 
-ProjectOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--project",
-        "-p",
-        help="Project folder (default: the folder holding goldenpath.yaml, searched upwards).",
-        file_okay=True,
-        dir_okay=True,
-    ),
-]
-JsonOption = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout and nothing else.")
-]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -63,15 +51,6 @@ def _root(
     ] = False,
 ) -> None:
     """goldenpath command line."""
-
-
-def _kv_table(rows: dict[str, Any], title: str | None = None) -> Table:
-    table = Table(show_header=False, title=title, box=None, pad_edge=False)
-    table.add_column(style="bold")
-    table.add_column(overflow="fold")
-    for key, value in rows.items():
-        table.add_row(key, str(value))
-    return table
 
 
 @app.command()
@@ -132,7 +111,7 @@ def validate(
 
     def render(console: Console) -> None:
         console.print(f"[green]✓[/] {dataset.source} honours the contract of [bold]{proj.name}[/]")
-        console.print(_kv_table({k: v for k, v in result.items() if k != "valid"}))
+        console.print(kv_table({k: v for k, v in result.items() if k != "valid"}))
 
     out.result(result, render)
 
@@ -146,7 +125,17 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
     out = Output(json_output)
     with out.working("Reading the spec", steps=TRAIN_STEPS) as step:
         proj = open_project(project)
+        from goldenpath.registry.access import audit, authorized_actor
+
+        actor = authorized_actor(proj, "train")
         result = train_project(proj, on_step=step)
+        audit(
+            proj,
+            actor,
+            "train",
+            f"{result.model_name}/{result.model_version}",
+            {"run_id": result.run_id, "dataset_fingerprint": result.dataset_fingerprint},
+        )
 
     def render(console: Console) -> None:
         console.print(
@@ -154,7 +143,7 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
             f"[bold]{result.model_version}[/] (run {result.run_id})"
         )
         console.print(
-            _kv_table(
+            kv_table(
                 {
                     "model": result.model_uri,
                     "rows": f"{result.n_train:,} train / {result.n_test:,} test",
@@ -247,16 +236,20 @@ def reproduce(
     out = Output(json_output)
     with out.working("Reading the spec", steps=REPRODUCE_STEPS) as step:
         proj = open_project(project)
+        from goldenpath.registry.access import audit, authorized_actor
+
+        actor = authorized_actor(proj, "reproduce a run")
         result = reproduce_run(
             proj, run, tolerance=tolerance, label_tolerance=label_tolerance, on_step=step
         )
+        audit(proj, actor, "reproduce", result.run_id, {"reproduced": result.reproduced})
 
     def render(console: Console) -> None:
         mark = "[green]✓ reproduced[/]" if result.reproduced else "[red]✗ not reproduced[/]"
         console.print(f"{mark}: run {result.run_id}")
         changed = result.changed_label_share
         console.print(
-            _kv_table(
+            kv_table(
                 {
                     "rows compared": f"{result.rows_compared:,}",
                     "max |score diff|": (
@@ -335,12 +328,27 @@ def evaluate(
     out = Output(json_output)
     with out.working("Reading the spec", steps=EVALUATE_STEPS - (against is None)) as step:
         proj = open_project(project)
+        from goldenpath.registry.access import audit, authorized_actor
+
+        actor = authorized_actor(proj, "evaluate")
         source = None if data is None or ":" in data else str(Path(data).resolve())
         result = evaluate_model(proj, model, data=source or data, against=against, on_step=step)
         step("Writing the report")
         document = result.to_dict()
         html = render_evaluation_html(document, min_support=proj.spec.evaluation.min_slice_support)
         saved = record_evaluation(proj, result, html=html)
+        audit(
+            proj,
+            actor,
+            "evaluate",
+            _model_label(result.model),
+            {
+                "evaluation_id": result.evaluation_id,
+                "run_id": result.model["run_id"],
+                "data": result.data["fingerprint"],
+                "against": None if result.comparison is None else result.comparison["against"],
+            },
+        )
     document["files"] = {
         "json": str(saved.json_path),
         "html": str(saved.html_path),
@@ -463,6 +471,19 @@ def schema(
     except OSError as exc:
         message = f"cannot write {output}: {exc.strerror}"
         raise typer.BadParameter(message, param_hint="--output") from None
+
+
+for _command in (
+    governance.gate,
+    governance.promote,
+    governance.approve,
+    governance.rollback,
+    governance.history,
+    governance.card,
+):
+    app.command()(_command)
+app.add_typer(governance.users_app, name="users")
+app.add_typer(governance.audit_app, name="audit")
 
 
 def main() -> None:

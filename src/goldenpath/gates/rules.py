@@ -263,8 +263,11 @@ def _worst_slice_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResu
     bound = f"<= {gate.max_error_rate:g}"
     if not found:
         detail = "no significant discovered slice" if gate.significant_only else "none found"
-        return [RuleResult(rule, "worst_slice", gate.severity, None, bound, "discovered_slices",
-                           "pass", detail)]  # fmt: skip
+        return [
+            RuleResult(
+                rule, "worst_slice", gate.severity, None, bound, "discovered_slices", "pass", detail
+            )
+        ]
     worst = max(found, key=lambda s: s["error_rate"])
     ok = worst["error_rate"] <= gate.max_error_rate
     return [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from goldenpath.registry.access import add_member, authorized_actor, grant, members
+from goldenpath.registry.access import add_member, audit, authorized_actor, grant, members
 from goldenpath.registry.approvals import approve
 from goldenpath.registry.promotion import (
     ALIASES,
@@ -20,6 +20,7 @@ __all__ = [
     "Drift",
     "add_member",
     "approve",
+    "audit",
     "authorized_actor",
     "check_aliases",
     "grant",

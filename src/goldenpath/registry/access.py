@@ -24,7 +24,7 @@ from goldenpath.store.audit import now
 from goldenpath.store.records import add_user, get_user, list_users, set_role
 from goldenpath.store.schema import users as users_table
 
-__all__ = ["add_member", "authorize", "authorized_actor", "grant", "members", "record"]
+__all__ = ["add_member", "audit", "authorize", "authorized_actor", "grant", "members", "record"]
 
 _RANK = {role: i for i, role in enumerate(ROLES)}
 
@@ -148,3 +148,26 @@ def grant(project: Project, name: str, role: Role, *, store: Store | None = None
             payload={"from": user.role, "to": role},
         )
     return User(name, role, user.created_at, user.created_by)
+
+
+def audit(
+    project: Project,
+    actor: str,
+    action: str,
+    subject: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    store: Store | None = None,
+) -> None:
+    """Append one audit event in a transaction of its own (for work done outside the store,
+    such as a training run, recorded once it has succeeded)."""
+    store = store or open_store(project)
+    with store.transaction() as connection:
+        record(
+            connection,
+            actor=actor,
+            action=action,
+            project=project.name,
+            subject=subject,
+            payload=payload,
+        )

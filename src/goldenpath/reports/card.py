@@ -118,8 +118,18 @@ def _tag(c: CardContext, key: str) -> str | None:
     return c.run_tags.get(_TAG + key) or None
 
 
+def _lineage(c: CardContext, key: str) -> str | None:
+    """A run tag, or the same value as the evaluation recorded it in its lineage."""
+    value = _tag(c, key) or ((c.evaluation or {}).get("lineage") or {}).get(key)
+    return str(value) if value else None
+
+
+def _first_line(text: object) -> str:
+    return str(text).strip().split("\n", 1)[0]
+
+
 def _code_version(c: CardContext) -> str:
-    commit = _tag(c, "git_commit")
+    commit = _lineage(c, "git_commit")
     if commit is None:
         return "unknown"
     dirty = _tag(c, "git_dirty")
@@ -235,9 +245,9 @@ def _training_data(c: CardContext) -> list[dict[str, Any]]:
     duration = m.get("training_duration_s")
     return [
         _row("Source", _tag(c, "data_source") or c.spec.data.source, code=True),
-        _row("Dataset fingerprint", _tag(c, "dataset_fingerprint"), code=True),
-        _row("Training rows fingerprint", _tag(c, "train_fingerprint"), code=True),
-        _row("Held-out rows fingerprint", _tag(c, "test_fingerprint"), code=True),
+        _row("Dataset fingerprint", _lineage(c, "dataset_fingerprint"), code=True),
+        _row("Training rows fingerprint", _lineage(c, "train_fingerprint"), code=True),
+        _row("Held-out rows fingerprint", _lineage(c, "test_fingerprint"), code=True),
         _row("Schema hash", _tag(c, "schema_hash"), code=True),
         _row("Rows (all validated)", rows_of("rows", "n_rows")),
         _row("Training rows", rows_of("train_rows", "n_train")),
@@ -255,7 +265,7 @@ def _evaluation_data(c: CardContext, e: dict[str, Any]) -> list[dict[str, Any]]:
         _row("Rows", _count(data.get("rows"))),
         _row("Fingerprint", data.get("fingerprint"), code=True),
     ]
-    test_fp = _tag(c, "test_fingerprint")
+    test_fp = _lineage(c, "test_fingerprint")
     if test_fp and data.get("fingerprint"):
         same = data["fingerprint"] == test_fp
         rows.append(_row("The run's held-out rows", "yes" if same else "no: other rows"))
@@ -344,7 +354,7 @@ def _robustness(e: dict[str, Any]) -> list[dict[str, Any]]:
             "flip_rate": _pct(p.get("flip_rate")),
             "metric": p.get("metric") or e.get("primary_metric"),
             "change": _signed(p.get("metric_change")),
-            "error": p.get("error") or "",
+            "error": _first_line(p["error"]) if p.get("error") else "",
         }
         for p in e.get("robustness") or []
     ]
@@ -501,15 +511,18 @@ def _caveats(c: CardContext) -> list[str]:
                 )
         for p in e.get("robustness") or []:
             if p.get("error"):
-                out.append(f"The model fails under {_words(p.get('name'))}: {p['error']}")
+                out.append(
+                    f"The model fails under {_words(p.get('name'))} "
+                    f"({p.get('description')}): {_first_line(p['error'])}"
+                )
     if d is None:
         out.append("No gate decision yet: the model has not been through the gates.")
     else:
         for r in d.get("rules") or []:
             if r.get("outcome") in ("fail", "warn"):
-                verb = "fails" if r["outcome"] == "fail" else "warns"
+                verb = "failed" if r["outcome"] == "fail" else "warned"
                 detail = f": {r['detail']}" if r.get("detail") else ""
-                out.append(f"Gate rule {r.get('rule')} {verb} ({r.get('severity')}){detail}.")
+                out.append(f"Gate rule `{r.get('rule')}` {verb}{detail}.")
         if e is not None and d.get("evaluation_id") not in (None, e.get("evaluation_id")):
             out.append(
                 f"The gate decision judged evaluation {d.get('evaluation_id')}, not the one "

@@ -1,0 +1,397 @@
+"""Governance commands: gate, promote, approve, rollback, history, card, users, audit.
+
+Each is a thin shell over :mod:`goldenpath.gates`, :mod:`goldenpath.registry` and
+:mod:`goldenpath.store`; the acting user is ``GOLDENPATH_USER`` or the OS user.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from goldenpath.cli._options import JsonOption, ProjectOption
+from goldenpath.cli._output import Output
+
+__all__ = [
+    "approve",
+    "audit_app",
+    "card",
+    "gate",
+    "history",
+    "promote",
+    "rollback",
+    "users_app",
+]
+
+users_app = typer.Typer(
+    help="Users of the store and their roles (viewer, developer, approver, admin).",
+    no_args_is_help=True,
+)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+
+_OUTCOME_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "skipped": "dim"}
+_VERDICT_MARK = {"pass": "[green]✓ pass[/]", "warn": "[yellow]! warn[/]", "fail": "[red]✗ fail[/]"}
+
+ModelArgument = Annotated[
+    str, typer.Argument(help="name/version (e.g. telco-churn/2), name@alias or a run id.")
+]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", "-r", help="Why: recorded in the history and the audit trail.")
+]
+
+
+def _observed(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "-" if value is None else str(value)
+
+
+def _rules_table(rules: list[dict[str, Any]]) -> Table:
+    table = Table(show_lines=False, pad_edge=False)
+    for column in ("rule", "observed", "bound", "outcome", "detail"):
+        table.add_column(column, overflow="fold")
+    for r in rules:
+        style = _OUTCOME_STYLE.get(r["outcome"], "")
+        table.add_row(
+            r["rule"],
+            _observed(r["observed"]),
+            r["bound"],
+            f"[{style}]{r['outcome']}[/]",
+            r["detail"],
+        )
+    return table
+
+
+def gate(
+    model: ModelArgument,
+    project: ProjectOption = None,
+    evaluation: Annotated[
+        str | None,
+        typer.Option("--evaluation", help="Evaluation id (default: the version's latest)."),
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Apply the spec's gates to an evaluation and record the decision.
+
+    Exits with 72 (gates_failed) when a blocking rule fails; the decision is recorded anyway.
+    """
+    from goldenpath.errors import GatesFailed
+    from goldenpath.gates import gate as gate_model
+    from goldenpath.project import open_project
+
+    out = Output(json_output)
+    with out.working("Applying the gates"):
+        proj = open_project(project)
+        decision = gate_model(proj, model, evaluation_id=evaluation)
+
+    def render(console: Console) -> None:
+        console.print(
+            f"{_VERDICT_MARK[decision.verdict]}: {decision.model_name}/{decision.model_version}"
+            f", decision [bold]{decision.decision_id}[/] on evaluation {decision.evaluation_id}"
+            + (
+                f" (compared with v{decision.compared_with})"
+                if decision.compared_with
+                else " (no comparison)"
+            ),
+            highlight=False,
+        )
+        console.print(_rules_table(decision.rules))
+
+    out.result(decision.to_dict(), render)
+    if decision.verdict == "fail":
+        raise typer.Exit(GatesFailed.exit_code)
+
+
+def promote(
+    model: ModelArgument,
+    to: Annotated[
+        str, typer.Option("--to", help="The alias to move: champion or challenger.")
+    ] = "champion",
+    reason: ReasonOption = "",
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Move champion (or challenger) to a version that passed its gates.
+
+    Refuses, listing the reasons, without a non-failing decision on an evaluation compared with
+    the current champion, or (risk tier high, champion) without another user's approval.
+    """
+    from goldenpath.project import open_project
+    from goldenpath.registry import promote as promote_version
+
+    if to not in ("champion", "challenger"):
+        raise typer.BadParameter("must be champion or challenger", param_hint="--to")
+    out = Output(json_output)
+    with out.working("Promoting") as step:
+        proj = open_project(project)
+        moved = promote_version(proj, model, to=to, reason=reason, on_step=step)  # type: ignore[arg-type]
+    out.result(
+        moved.to_dict(),
+        lambda c: c.print(
+            f"[green]✓[/] {moved.model_name}@{moved.alias}: "
+            f"{'(none)' if moved.from_version is None else 'v' + moved.from_version} → "
+            f"v{moved.to_version} (decision {moved.decision_id}, by {moved.actor})",
+            highlight=False,
+        ),
+    )
+
+
+def rollback(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="A former champion version (default: the previous one)."),
+    ] = None,
+    reason: ReasonOption = "",
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Move the champion back to the previous (or a named former) champion."""
+    from goldenpath.project import open_project
+    from goldenpath.registry import rollback as rollback_champion
+
+    out = Output(json_output)
+    with out.working("Rolling back") as step:
+        proj = open_project(project)
+        moved = rollback_champion(proj, to=to, reason=reason, on_step=step)
+    out.result(
+        moved.to_dict(),
+        lambda c: c.print(
+            f"[green]✓[/] rolled back {moved.model_name}@champion: v{moved.from_version} → "
+            f"v{moved.to_version} (by {moved.actor})",
+            highlight=False,
+        ),
+    )
+
+
+def approve(
+    decision: Annotated[str, typer.Argument(help="The decision id printed by goldenpath gate.")],
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Recorded with it.")] = "",
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Approve a gate decision (role approver; not the user who took the decision)."""
+    from goldenpath.project import open_project
+    from goldenpath.registry import approve as approve_decision
+
+    out = Output(json_output)
+    with out.working("Approving"):
+        proj = open_project(project)
+        approval = approve_decision(proj, decision, comment=comment)
+    out.result(
+        approval.to_dict(),
+        lambda c: c.print(
+            f"[green]✓[/] {approval.approver} approved decision {approval.decision_id}",
+            highlight=False,
+        ),
+    )
+
+
+def history(
+    project: ProjectOption = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Also compare MLflow's aliases with the history; exits 78 (registry_drift) "
+            "when one was moved outside goldenpath.",
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Who moved which alias when, and why (newest first)."""
+    from goldenpath.errors import RegistryDrift
+    from goldenpath.project import open_project
+    from goldenpath.registry import check_aliases
+    from goldenpath.registry import history as alias_history
+
+    out = Output(json_output)
+    with out.working("Reading the history"):
+        proj = open_project(project)
+        moves = alias_history(proj)
+        drift = check_aliases(proj) if check else []
+
+    def render(console: Console) -> None:
+        if not moves:
+            console.print(f"No promotions yet for [bold]{proj.name}[/].")
+        table = Table(pad_edge=False)
+        for column in ("when", "alias", "move", "kind", "state", "by", "decision", "reason"):
+            table.add_column(column, overflow="fold")
+        for m in moves:
+            table.add_row(
+                (m.completed_at or m.created_at)[:19].replace("T", " "),
+                m.alias,
+                f"{'-' if m.from_version is None else 'v' + m.from_version} → v{m.to_version}",
+                m.kind,
+                m.state,
+                m.actor,
+                m.decision_id or "-",
+                m.reason,
+            )
+        if moves:
+            console.print(table)
+        if check:
+            if drift:
+                for d in drift:
+                    console.print(f"[red]✗[/] {d.message}", highlight=False)
+            else:
+                console.print("[green]✓[/] MLflow's aliases agree with the history")
+
+    out.result(
+        {"history": [m.to_dict() for m in moves], "drift": [d.to_dict() for d in drift]},
+        render,
+    )
+    if drift:
+        raise typer.Exit(RegistryDrift.exit_code)
+
+
+def card(
+    model: ModelArgument,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Write the model card (Markdown and HTML) from the evidence, and log it to MLflow."""
+    from goldenpath.project import open_project
+    from goldenpath.reports.model_card import write_model_card
+
+    out = Output(json_output)
+    with out.working("Writing the model card"):
+        proj = open_project(project)
+        written = write_model_card(proj, model)
+    out.result(
+        written.to_dict(),
+        lambda c: c.print(
+            f"[green]✓[/] Model card of {written.model}: {written.markdown_path}\n"
+            f"  HTML: {written.html_path}",
+            highlight=False,
+        ),
+    )
+
+
+RoleArgument = Annotated[str, typer.Argument(help="viewer, developer, approver or admin.")]
+
+
+def _role(value: str) -> Any:
+    from goldenpath.store import ROLES
+
+    if value not in ROLES:
+        raise typer.BadParameter(f"must be one of {', '.join(ROLES)}", param_hint="ROLE")
+    return value
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="The user's name (as GOLDENPATH_USER gives it).")],
+    role: Annotated[str, typer.Option("--role", help="viewer, developer, approver or admin.")],
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add a user with a role (admins only)."""
+    from goldenpath.project import open_project
+    from goldenpath.registry import add_member
+
+    checked = _role(role)
+    out = Output(json_output)
+    with out.working("Adding the user"):
+        user = add_member(open_project(project), name, checked)
+    out.result(user.to_dict(), lambda c: c.print(f"[green]✓[/] added {user.name} as {user.role}"))
+
+
+@users_app.command("grant")
+def users_grant(
+    name: Annotated[str, typer.Argument(help="An existing user.")],
+    role: RoleArgument,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change a user's role (admins only)."""
+    from goldenpath.project import open_project
+    from goldenpath.registry import grant
+
+    checked = _role(role)
+    out = Output(json_output)
+    with out.working("Changing the role"):
+        user = grant(open_project(project), name, checked)
+    out.result(user.to_dict(), lambda c: c.print(f"[green]✓[/] {user.name} is now {user.role}"))
+
+
+@users_app.command("list")
+def users_list(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """List the users and their roles."""
+    from goldenpath.project import open_project
+    from goldenpath.registry import members
+    from goldenpath.store import open_store
+
+    out = Output(json_output)
+    with out.working("Reading users"):
+        found = members(open_store(open_project(project)))
+
+    def render(console: Console) -> None:
+        if not found:
+            console.print("No users yet: the first user to act on the store becomes its admin.")
+        for u in found:
+            console.print(f"{u.name}  {u.role}  (added by {u.created_by}, {u.created_at[:10]})")
+
+    out.result([u.to_dict() for u in found], render)
+
+
+@audit_app.command("verify")
+def audit_verify(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """Recompute the audit chain; exits 77 (audit_chain_broken) at the first broken link."""
+    from goldenpath.errors import AuditChainBroken
+    from goldenpath.project import open_project
+    from goldenpath.store import open_store, verify_chain
+
+    out = Output(json_output)
+    with out.working("Verifying the audit chain"):
+        store = open_store(open_project(project))
+        with store.transaction() as connection:
+            report = verify_chain(connection)
+
+    def render(console: Console) -> None:
+        if report.ok:
+            console.print(
+                f"[green]✓[/] audit chain intact: {report.events:,} events, head "
+                f"{report.head_seq} {report.head_hash}",
+                highlight=False,
+            )
+        else:
+            console.print(
+                f"[red]✗[/] audit chain broken at event {report.broken_at}: {report.reason}",
+                highlight=False,
+            )
+
+    out.result(report.to_dict(), render)
+    if not report.ok:
+        raise typer.Exit(AuditChainBroken.exit_code)
+
+
+@audit_app.command("list")
+def audit_list(
+    project: ProjectOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N events.")] = 20,
+    json_output: JsonOption = False,
+) -> None:
+    """The newest audit events of this project."""
+    from goldenpath.project import open_project
+    from goldenpath.store import open_store
+    from goldenpath.store.audit import list_events
+
+    out = Output(json_output)
+    with out.working("Reading the audit trail"):
+        proj = open_project(project)
+        with open_store(proj).transaction() as connection:
+            events = list_events(connection, project=proj.name, limit=limit)
+
+    def render(console: Console) -> None:
+        for e in events:
+            console.print(
+                f"{e.seq:>5} {e.at[:19].replace('T', ' ')} {e.actor:<12} {e.action:<20} "
+                f"{e.subject}",
+                highlight=False,
+                markup=False,
+            )
+
+    out.result([e.to_dict() for e in events], render)

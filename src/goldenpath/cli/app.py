@@ -341,7 +341,9 @@ def evaluate(
             proj,
             actor,
             "evaluate",
-            _model_label(result.model),
+            f"{result.model['name']}/{result.model['version']}"
+            if result.model.get("version") is not None
+            else str(result.model["run_id"]),
             {
                 "evaluation_id": result.evaluation_id,
                 "run_id": result.model["run_id"],

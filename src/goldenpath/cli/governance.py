@@ -227,7 +227,7 @@ def history(
                 m.kind,
                 m.state,
                 m.actor,
-                m.decision_id or "-",
+                (m.decision_id or "-")[:8],
                 m.reason,
             )
         if moves:

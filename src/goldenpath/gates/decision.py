@@ -11,9 +11,9 @@ from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.gates.rules import apply_gates, verdict
 from goldenpath.project import Project
-from goldenpath.registry.access import authorize, record
 from goldenpath.settings import current_user
 from goldenpath.store import Decision, Store, open_store
+from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, now
 from goldenpath.store.records import current_version, insert_decision
 from goldenpath.training.tracking import mlflow_boundary, open_tracking

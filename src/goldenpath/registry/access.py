@@ -13,67 +13,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import IntegrityError
 
 from goldenpath.errors import PermissionDenied, RecordNotFound
 from goldenpath.project import Project
 from goldenpath.settings import current_user
-from goldenpath.store import ROLES, Role, Store, User, append_event, open_store
+from goldenpath.store import Role, Store, User, open_store
+from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import add_user, get_user, list_users, set_role
-from goldenpath.store.schema import users as users_table
 
-__all__ = ["add_member", "audit", "authorize", "authorized_actor", "grant", "members", "record"]
-
-_RANK = {role: i for i, role in enumerate(ROLES)}
-
-
-def authorize(
-    connection: Connection, actor: str, needed: Role, *, project: str, action: str
-) -> User:
-    """The acting user, if their role includes ``needed``; else :class:`PermissionDenied`."""
-    user = get_user(connection, actor)
-    if user is None:
-        count = connection.execute(select(func.count()).select_from(users_table)).scalar_one()
-        if count == 0:
-            user = User(actor, "admin", now(), actor)
-            add_user(connection, user)
-            append_event(
-                connection,
-                actor=actor,
-                action="users.bootstrap",
-                project=project,
-                subject=actor,
-                payload={"role": "admin", "why": "first user of an unclaimed store"},
-            )
-            return user
-        raise PermissionDenied(
-            f"{actor!r} is not a user of this goldenpath store, so cannot {action}",
-            hint=f"ask an admin to run: goldenpath users add {actor} --role {needed} "
-            "(or set GOLDENPATH_USER to your registered name)",
-        )
-    if _RANK[user.role] < _RANK[needed]:
-        raise PermissionDenied(
-            f"{action} needs role {needed}; {actor!r} has role {user.role}",
-            hint=f"ask an admin to run: goldenpath users grant {actor} {needed}",
-        )
-    return user
-
-
-def record(
-    connection: Connection,
-    *,
-    actor: str,
-    action: str,
-    project: str,
-    subject: str,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    """One audit event in the caller's transaction."""
-    append_event(
-        connection, actor=actor, action=action, project=project, subject=subject, payload=payload
-    )
+__all__ = ["add_member", "audit", "authorized_actor", "grant", "members"]
 
 
 def authorized_actor(

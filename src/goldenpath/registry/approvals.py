@@ -10,9 +10,9 @@ from sqlalchemy.exc import IntegrityError
 
 from goldenpath.errors import ApprovalRefused, RecordNotFound
 from goldenpath.project import Project
-from goldenpath.registry.access import authorize, record
 from goldenpath.settings import current_user
 from goldenpath.store import Approval, Store, open_store
+from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import add_approval, get_decision
 

@@ -38,9 +38,9 @@ from goldenpath.errors import (
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.project import Project
-from goldenpath.registry.access import authorize, record
 from goldenpath.settings import current_user
 from goldenpath.store import Decision, Promotion, Store, open_store
+from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import (
     approvals_of,

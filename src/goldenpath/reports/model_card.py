@@ -12,10 +12,10 @@ from goldenpath.errors import RecordNotFound, RunNotFound
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.project import Project
-from goldenpath.registry.access import authorize, record
 from goldenpath.reports.card import CardContext, render_card_html, render_card_markdown
 from goldenpath.settings import current_user
 from goldenpath.store import Store, open_store
+from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import approvals_of, decisions_of, promotion_history
 from goldenpath.training.tracking import mlflow_boundary, open_tracking

@@ -8,7 +8,7 @@ or ``warn`` (recorded and shown, promotion goes on). Metric names are the evalua
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +35,14 @@ FairnessMetric = Literal[
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on_key(cls, data: Any) -> Any:
+        # YAML 1.1 reads a bare `on:` key as the boolean true: take it back as "on".
+        if isinstance(data, dict) and True in data and "on" in cls.model_fields:
+            return {("on" if key is True else key): value for key, value in data.items()}
+        return data
 
 
 class Bound(_Model):

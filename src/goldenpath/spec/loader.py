@@ -183,7 +183,8 @@ def _unknown_keys(
     fields = model.model_fields
     found: list[tuple[_Path, str | None]] = []
     for key, value in raw.items():
-        name = str(key)
+        # YAML 1.1 reads a bare `on:` key as true; the gates' models take it back as "on"
+        name = "on" if key is True and "on" in fields else str(key)
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.5)
             found.append(((*path, name), close[0] if close else None))

@@ -134,3 +134,47 @@ def _isolated_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
 def tree(root: Path) -> set[str]:
     """Every file and folder below ``root``, relative, to check that nothing was written."""
     return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_schema() -> str:
+    """A fresh schema in the local PostgreSQL (skips the test when it does not answer)."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    name = f"gp_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=test", connect_timeout=3
+        ) as connection:
+            connection.execute(f'CREATE SCHEMA "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL is not answering at 127.0.0.1:5432: {exc}")
+    return name
+
+
+def _drop_postgres_schema(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test") as connection:
+        connection.execute(f'DROP SCHEMA "{name}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_uri(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """A new, empty goldenpath store on SQLite and on PostgreSQL (its own schema), also set as
+    GOLDENPATH_STORE_URI so that library calls and subprocesses use it."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'store' / 'goldenpath.db'}"
+        monkeypatch.setenv("GOLDENPATH_STORE_URI", uri)
+        yield uri
+        return
+    schema = _postgres_schema()
+    uri = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    monkeypatch.setenv("GOLDENPATH_STORE_URI", uri)
+    yield uri
+    _drop_postgres_schema(schema)

@@ -167,7 +167,13 @@ def rollback(
 
 
 def approve(
-    decision: Annotated[str, typer.Argument(help="The decision id printed by goldenpath gate.")],
+    decision: Annotated[
+        str,
+        typer.Argument(
+            help="The decision id printed by goldenpath gate, or name/version for that "
+            "version's latest decision."
+        ),
+    ],
     comment: Annotated[str, typer.Option("--comment", "-m", help="Recorded with it.")] = "",
     project: ProjectOption = None,
     json_output: JsonOption = False,

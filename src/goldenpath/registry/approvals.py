@@ -9,22 +9,37 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from goldenpath.errors import ApprovalRefused, RecordNotFound
+from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.project import Project
 from goldenpath.settings import current_user
 from goldenpath.store import Approval, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
-from goldenpath.store.records import add_approval, get_decision
+from goldenpath.store.records import add_approval, decisions_of, get_decision
 
 __all__ = ["approve"]
+
+
+def _latest_decision_of(project: Project, ref: str, store: Store) -> str:
+    model = resolve_model(project, ref)
+    with store.transaction() as connection:
+        found = decisions_of(connection, model.name, model.version or "")
+    if not found:
+        raise RecordNotFound(
+            f"{ref} has no gate decision to approve", hint=f"gate it first: goldenpath gate {ref}"
+        )
+    return found[0].decision_id
 
 
 def approve(
     project: Project, decision_id: str, *, comment: str = "", store: Store | None = None
 ) -> Approval:
-    """Approve decision ``decision_id`` as the current user (role approver or admin)."""
+    """Approve decision ``decision_id`` (or the latest decision on a model version named as
+    ``name/version`` or ``name@alias``) as the current user (role approver or admin)."""
     store = store or open_store(project)
     actor = current_user()
+    if "/" in decision_id or "@" in decision_id:
+        decision_id = _latest_decision_of(project, decision_id, store)
     try:
         with store.transaction() as connection:
             authorize(connection, actor, "approver", project=project.name, action="approve")

@@ -107,7 +107,8 @@ def _engine(uri: str) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(uri)
     try:
-        return create_engine(uri, pool_pre_ping=True)
+        # no pool: a command opens a connection per transaction, and nothing idles open
+        return create_engine(uri, poolclass=NullPool)
     except ModuleNotFoundError as exc:
         raise StoreError(
             f"the driver for {url.drivername} is not installed ({exc.name})",
@@ -115,6 +116,11 @@ def _engine(uri: str) -> Engine:
         ) from None
     except (ArgumentError, SQLAlchemyError) as exc:
         raise StoreError(f"cannot use store {_redacted(uri)}: {exc}") from None
+
+
+def _sqlite_file_missing(uri: str) -> bool:
+    url = make_url(uri)
+    return url.get_backend_name() == "sqlite" and not Path(url.database or "").exists()
 
 
 def _migrate(engine: Engine) -> None:
@@ -142,6 +148,9 @@ def _migrate(engine: Engine) -> None:
                 raise
 
 
+_MIGRATED: set[str] = set()  # URIs this process has brought to the latest revision
+
+
 def open_store(project: Project | None = None, *, uri: str | None = None) -> Store:
     """The store of ``project`` (or at ``uri``), migrated to the latest schema."""
     if uri is None:
@@ -149,8 +158,11 @@ def open_store(project: Project | None = None, *, uri: str | None = None) -> Sto
             raise ValueError("open_store needs a project or a uri")
         uri = store_uri(project)
     engine = _engine(uri)
+    if uri in _MIGRATED and not _sqlite_file_missing(uri):
+        return Store(engine=engine, uri=uri)
     try:
         _migrate(engine)
+        _MIGRATED.add(uri)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(

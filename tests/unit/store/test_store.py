@@ -46,7 +46,9 @@ def test_intact_chain_verifies_and_links_every_event(store_uri: str) -> None:
     with store.transaction() as connection:
         report = verify_chain(connection)
         events = list(reversed(list_events(connection)))
-    assert report.ok and report.events == 5 and report.head_seq == 5
+    assert report.ok
+    assert report.events == 5
+    assert report.head_seq == 5
     assert events[0].prev_hash == GENESIS_HASH
     assert [e.prev_hash for e in events[1:]] == [e.hash for e in events[:-1]]
     assert report.head_hash == events[-1].hash
@@ -116,7 +118,8 @@ def test_concurrent_appends_never_fork_the_chain(store_uri: str) -> None:
     assert errors == []
     with open_store(uri=store_uri).transaction() as connection:
         report = verify_chain(connection)
-    assert report.ok and report.events == 40
+    assert report.ok
+    assert report.events == 40
 
 
 def test_first_actor_becomes_admin_and_strangers_are_refused(store_uri: str) -> None:

@@ -148,8 +148,11 @@ def _move_payload(p: Promotion) -> dict[str, object]:
 
 
 def _rule_lines(rules: list[dict[str, Any]]) -> str:
+    def shown(value: object) -> str:
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
+
     return "\n".join(
-        f"  - {r['rule']}: observed {r['observed']}, needs {r['bound']}"
+        f"  - {r['rule']}: observed {shown(r['observed'])}, needs {r['bound']}"
         + (f" ({r['detail']})" if r.get("detail") else "")
         for r in rules
     )

@@ -1,0 +1,482 @@
+"""Gates, promotion, approvals, rollback, roles, drift, crash recovery and concurrency, on a real
+MLflow registry and the goldenpath store on SQLite and PostgreSQL (``store_uri``).
+
+Two versions are trained and evaluated once per module (version 2 also against version 1 as
+champion); every test starts with a new, empty store and no aliases in MLflow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+import goldenpath
+from conftest import SMALL_MODEL, small_frame, small_spec
+from goldenpath.errors import (
+    ApprovalRefused,
+    PermissionDenied,
+    PromotionConflict,
+    PromotionRefused,
+    RecordNotFound,
+    RegistryDrift,
+)
+from goldenpath.evaluation import evaluate, record_evaluation
+from goldenpath.gates import gate
+from goldenpath.registry import (
+    add_member,
+    approve,
+    check_aliases,
+    grant,
+    history,
+    promote,
+    rollback,
+    verified_alias,
+)
+from goldenpath.reports.model_card import write_model_card
+from goldenpath.store import open_store, verify_chain
+from goldenpath.store.audit import list_events
+
+NAME = "small"
+GATES: dict[str, Any] = {
+    "metrics": {"roc_auc": {"min": 0.5, "on": "value"}},
+    "non_regression": {"roc_auc": {"max_drop": 0.05}},
+    "slices": [{"metric": "roc_auc", "min": 0.3, "min_support": 20, "severity": "warn"}],
+    "lineage": {"clean_git": False},
+}
+
+
+@dataclass(frozen=True)
+class Trained:
+    root: Path
+    evaluation_v1: str  # version 1, no comparison
+    evaluation_v2: str  # version 2 against version 1 as champion
+    evaluation_v2_alone: str  # version 2, no comparison
+
+
+def _write_spec(
+    root: Path, *, risk_tier: str = "medium", gates: dict[str, Any] | None = None
+) -> None:
+    spec = small_spec()
+    spec["project"]["risk_tier"] = risk_tier
+    spec["evaluation"] = {"resamples": 50, "seed": 1}
+    spec["gates"] = GATES if gates is None else gates
+    (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
+
+
+def _client(project: goldenpath.Project) -> MlflowClient:
+    return MlflowClient(f"sqlite:///{project.state_dir / 'mlflow.db'}")
+
+
+def _clear_aliases(project: goldenpath.Project) -> None:
+    client = _client(project)
+    for alias in ("champion", "challenger"):
+        with contextlib.suppress(Exception):  # absent alias
+            client.delete_registered_model_alias(NAME, alias)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    root = tmp_path_factory.mktemp("governance") / "project"
+    root.mkdir()
+    _write_spec(root)
+    small_frame(n=600).to_csv(root / "data.csv", index=False)
+    (root / "small_model.py").write_text(textwrap.dedent(SMALL_MODEL))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    project = goldenpath.open_project(root)
+    goldenpath.train(project)
+    goldenpath.train(project)
+
+    def evaluated(ref: str, against: str | None = None) -> str:
+        result = evaluate(project, ref, against=against)
+        record_evaluation(project, result, html="<html></html>")
+        return result.evaluation_id
+
+    first = evaluated(f"{NAME}/1")
+    _client(project).set_registered_model_alias(NAME, "champion", "1")
+    second = evaluated(f"{NAME}/2", against="champion")
+    _clear_aliases(project)
+    alone = evaluated(f"{NAME}/2")
+    return Trained(root, first, second, alone)
+
+
+@pytest.fixture
+def project(
+    trained: Trained, store_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[goldenpath.Project]:
+    """The trained project with a new store, medium risk, no aliases, acting as alice (admin)."""
+    _write_spec(trained.root)
+    monkeypatch.setenv("GOLDENPATH_USER", "alice")
+    loaded = goldenpath.open_project(trained.root)
+    _clear_aliases(loaded)
+    yield loaded
+    _clear_aliases(loaded)
+
+
+def _as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
+    monkeypatch.setenv("GOLDENPATH_USER", user)
+
+
+def _alias(project: goldenpath.Project, alias: str = "champion") -> str | None:
+    try:
+        return str(_client(project).get_model_version_by_alias(NAME, alias).version)
+    except Exception:
+        return None
+
+
+def _champion_v1(project: goldenpath.Project, trained: Trained) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    promote(project, f"{NAME}/1", reason="first")
+
+
+def _actions(project: goldenpath.Project) -> list[str]:
+    with open_store(project).transaction() as connection:
+        return [e.action for e in reversed(list_events(connection, project=project.name))]
+
+
+# ------------------------------------------------------------------------------------- gates
+
+
+def test_gate_records_every_rule_with_its_evidence(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    decision = gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    rules = {r["kind"]: r for r in decision.rules}
+    assert decision.verdict == "pass"
+    assert rules["metric"]["evidence"] == "metrics.roc_auc_score.value"
+    assert rules["metric"]["outcome"] == "pass"
+    assert rules["non_regression"]["outcome"] == "skipped"  # no champion yet
+    assert rules["slices"]["evidence"].startswith("slices[name=plan=")
+    assert rules["lineage"]["observed"] == "true"
+    assert decision.compared_with is None
+    assert _actions(project) == ["users.bootstrap", "gate"]
+
+
+def test_a_blocking_failure_fails_the_decision_and_refuses_promotion(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _write_spec(trained.root, gates={"metrics": {"roc_auc": {"min": 0.99, "on": "ci_low"}}})
+    strict = goldenpath.open_project(trained.root)
+    decision = gate(strict, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert decision.verdict == "fail"
+    assert [r["rule"] for r in decision.failing] == ["roc_auc_score ci_low >= 0.99"]
+    with pytest.raises(
+        PromotionRefused,
+        match=r"(?s)failed 1 blocking rule.*roc_auc_score ci_low >= 0.99: observed 0.6",
+    ):
+        promote(strict, f"{NAME}/1")
+    assert _alias(strict) is None
+
+
+def test_a_warning_is_recorded_but_does_not_block(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _write_spec(
+        trained.root,
+        gates={"metrics": {"roc_auc": {"min": 0.99, "severity": "warn"}}, "lineage": {}},
+    )
+    lenient = goldenpath.open_project(trained.root)
+    decision = gate(lenient, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert decision.verdict == "warn"
+    moved = promote(lenient, f"{NAME}/1", to="challenger")
+    assert (moved.state, _alias(lenient, "challenger")) == ("completed", "1")
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def test_promotion_without_a_decision_is_refused(project: goldenpath.Project) -> None:
+    with pytest.raises(PromotionRefused, match="has no gate decision"):
+        promote(project, f"{NAME}/1")
+
+
+def test_first_promotion_needs_no_comparison(project: goldenpath.Project, trained: Trained) -> None:
+    _champion_v1(project, trained)
+    assert _alias(project) == "1"
+    assert verified_alias(project, "champion") == "1"
+    assert _actions(project)[-2:] == ["promotion.requested", "promote"]
+
+
+def test_a_challenger_must_be_compared_with_the_current_champion(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _champion_v1(project, trained)
+    decision = gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2_alone)
+    assert decision.verdict == "fail"  # non-regression cannot be judged without a comparison
+    gate_lenient = {**GATES, "non_regression": {}}
+    _write_spec(trained.root, gates=gate_lenient)
+    lenient = goldenpath.open_project(trained.root)
+    gate(lenient, f"{NAME}/2", evaluation_id=trained.evaluation_v2_alone)
+    with pytest.raises(PromotionRefused, match="was not compared with any model"):
+        promote(lenient, f"{NAME}/2")
+    gate(lenient, f"{NAME}/2", evaluation_id=trained.evaluation_v2)
+    assert promote(lenient, f"{NAME}/2").from_version == "1"
+    assert _alias(lenient) == "2"
+
+
+def test_a_decision_under_other_gates_is_refused(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    _write_spec(trained.root, gates={**GATES, "metrics": {"roc_auc": {"min": 0.6}}})
+    changed = goldenpath.open_project(trained.root)
+    with pytest.raises(PromotionRefused, match="taken under other gates"):
+        promote(changed, f"{NAME}/1")
+
+
+def test_promoting_the_current_champion_again_is_refused(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _champion_v1(project, trained)
+    with pytest.raises(PromotionRefused, match="already the champion"):
+        promote(project, f"{NAME}/1")
+
+
+# ------------------------------------------------------------------- approvals and roles
+
+
+def test_high_risk_needs_a_second_person(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    with pytest.raises(PromotionRefused, match=r"needs an approval .* by someone other than alice"):
+        promote(high, f"{NAME}/1")
+    with pytest.raises(ApprovalRefused, match="four-eyes"):
+        approve(high, decision.decision_id)  # alice is admin, but took the decision
+    add_member(high, "bob", "approver")
+    _as(monkeypatch, "bob")
+    approve(high, f"{NAME}/1", comment="read the card")  # the version's latest decision
+    with pytest.raises(ApprovalRefused, match="already approved"):
+        approve(high, decision.decision_id)
+    with pytest.raises(PromotionRefused, match="by someone other than bob"):
+        promote(high, f"{NAME}/1")  # an approver may promote, but not on his own approval
+    _as(monkeypatch, "alice")
+    moved = promote(high, f"{NAME}/1")
+    assert (moved.state, _alias(high)) == ("completed", "1")
+
+
+def test_a_failing_decision_cannot_be_approved(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_spec(trained.root, gates={"metrics": {"roc_auc": {"min": 0.99}}})
+    strict = goldenpath.open_project(trained.root)
+    decision = gate(strict, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    add_member(strict, "bob", "approver")
+    _as(monkeypatch, "bob")
+    with pytest.raises(ApprovalRefused, match="cannot be approved"):
+        approve(strict, decision.decision_id)
+    with pytest.raises(RecordNotFound, match="no decision"):
+        approve(strict, "0" * 32)
+
+
+def test_roles_are_checked_for_every_mutation(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # alice: bootstrap admin
+    add_member(project, "carol", "viewer")
+    add_member(project, "dan", "developer")
+    _as(monkeypatch, "carol")
+    with pytest.raises(PermissionDenied, match="needs role developer; 'carol' has role viewer"):
+        gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    with pytest.raises(PermissionDenied, match="needs role developer"):
+        promote(project, f"{NAME}/1")
+    with pytest.raises(PermissionDenied, match="needs role developer"):
+        rollback(project)
+    _as(monkeypatch, "mallory")
+    with pytest.raises(PermissionDenied, match="'mallory' is not a user"):
+        promote(project, f"{NAME}/1")
+    _as(monkeypatch, "dan")
+    with pytest.raises(PermissionDenied, match="approve needs role approver"):
+        approve(project, f"{NAME}/1")
+    with pytest.raises(PermissionDenied, match="needs role admin"):
+        add_member(project, "eve", "admin")
+    with pytest.raises(PermissionDenied, match="needs role admin"):
+        grant(project, "dan", "admin")
+    _as(monkeypatch, "alice")
+    with pytest.raises(PermissionDenied, match="last admin"):
+        grant(project, "alice", "developer")
+    assert grant(project, "dan", "approver").role == "approver"
+    assert _alias(project) is None
+    assert "users.grant" in _actions(project)
+
+
+# --------------------------------------------------------------------- rollback, history
+
+
+def test_rollback_returns_to_the_previous_champion(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    with pytest.raises(PromotionRefused, match="no champion"):
+        rollback(project)
+    _champion_v1(project, trained)
+    with pytest.raises(PromotionRefused, match="nothing to roll back to"):
+        rollback(project)
+    gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2)
+    promote(project, f"{NAME}/2", reason="better")
+    with pytest.raises(PromotionRefused, match="v3 was never the champion"):
+        rollback(project, to="3")
+    back = rollback(project, reason="incident 42")
+    assert (back.from_version, back.to_version, back.kind) == ("2", "1", "rollback")
+    assert _alias(project) == "1"
+    moves = history(project)
+    assert [(m.kind, m.to_version, m.state) for m in moves] == [
+        ("rollback", "1", "completed"),
+        ("promote", "2", "completed"),
+        ("promote", "1", "completed"),
+    ]
+    assert moves[0].reason == "incident 42"
+    assert check_aliases(project) == []
+
+
+def test_an_alias_moved_outside_goldenpath_is_detected(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _champion_v1(project, trained)
+    _client(project).set_registered_model_alias(NAME, "champion", "2")  # e.g. the MLflow UI
+    drift = check_aliases(project)
+    assert [(d.alias, d.store_version, d.mlflow_version) for d in drift] == [("champion", "1", "2")]
+    with pytest.raises(RegistryDrift, match="moved outside goldenpath"):
+        verified_alias(project, "champion")
+
+
+# ------------------------------------------------------------ crash safety, concurrency
+
+
+_KILLER = """
+import os, signal, sys
+import goldenpath
+from goldenpath.registry import promote
+
+project = goldenpath.open_project(sys.argv[1])
+
+def die(stage):
+    if stage == sys.argv[2]:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+promote(project, "small/1", reason="killed", on_step=die)
+"""
+
+
+@pytest.mark.parametrize(
+    ("stage", "outcome", "alias"),
+    [("intent recorded", "promotion.abandoned", None), ("alias moved", "promote", "1")],
+)
+def test_a_promotion_killed_between_steps_is_finished_or_undone(
+    project: goldenpath.Project, trained: Trained, stage: str, outcome: str, alias: str | None
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLER, str(trained.root), stage],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert _alias(project) == alias
+    assert _actions(project)[-1] == "promotion.requested"  # died mid-way
+    with open_store(project).transaction() as connection:
+        assert verify_chain(connection).ok
+    moves = history(project)  # the next command recovers
+    assert [m.state for m in moves] == ["completed" if alias else "abandoned"]
+    events = _actions(project)
+    assert events[-1] == outcome
+    assert check_aliases(project) == []  # alias, history and audit agree
+    with open_store(project).transaction() as connection:
+        assert verify_chain(connection).ok
+        recovered = list_events(connection, limit=1)[0]
+    assert recovered.payload["recovered"] is True
+    if alias is None:  # undone: promoting again works
+        assert promote(project, f"{NAME}/1").state == "completed"
+
+
+def test_concurrent_promotions_one_wins_the_other_fails_clearly(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2_alone)
+    failures: list[Exception] = []
+
+    def meanwhile(stage: str) -> None:
+        if stage == "intent recorded":  # the first holds the lock: the second must fail
+            try:
+                promote(project, f"{NAME}/2")
+            except PromotionConflict as exc:
+                failures.append(exc)
+
+    winner = promote(project, f"{NAME}/1", on_step=meanwhile)
+    assert winner.state == "completed"
+    assert len(failures) == 1
+    assert "another promotion of small is in progress (alice" in failures[0].message
+    assert _alias(project) == "1"
+    assert [m.to_version for m in history(project)] == ["1"]
+
+
+def test_racing_processes_never_lose_an_update(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2_alone)
+    script = textwrap.dedent(
+        """
+        import sys, goldenpath
+        from goldenpath.errors import GoldenpathError
+        from goldenpath.registry import promote
+        try:
+            promote(goldenpath.open_project(sys.argv[1]), sys.argv[2])
+            print("won")
+        except GoldenpathError as exc:
+            print(exc.code)
+        """
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(trained.root), f"{NAME}/{v}"],
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for v in ("1", "2")
+    ]
+    results = sorted(r.communicate(timeout=120)[0].strip() for r in racers)
+    # exactly one wins; the other meets the lock or finds the champion moved under it
+    assert results.count("won") == 1, results
+    assert results[0] in ("promotion_conflict", "promotion_refused"), results
+    moves = [m for m in history(project) if m.state == "completed"]
+    assert len(moves) == 1
+    assert _alias(project) == moves[0].to_version
+
+
+# ------------------------------------------------------------------------------- card
+
+
+def test_model_card_is_written_from_the_evidence_and_logged(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    _champion_v1(project, trained)
+    card = write_model_card(project, f"{NAME}/1")
+    markdown = card.markdown_path.read_text()
+    decision = history(project)[0].decision_id
+    assert decision is not None
+    assert decision in markdown
+    assert "roc_auc_score" in markdown
+    assert card.html_path.read_text().lower().startswith("<!doctype html>")
+    logged = _client(project).list_artifacts(
+        _client(project).get_model_version(NAME, "1").run_id, "model_card"
+    )
+    assert sorted(Path(a.path).name for a in logged) == ["model_card.html", "model_card.md"]
+    assert _actions(project)[-1] == "card"

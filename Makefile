@@ -23,15 +23,41 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	touch $@ $(VENV)/.installed
 
+# The demo acts as two people: you (the first user of the new store, so its admin) and an
+# approver, because the telco example's risk tier (high) asks for four eyes on a champion.
+DEMO_GIT = git -c user.name=goldenpath-demo -c user.email=demo@example.com
+APPROVER = GOLDENPATH_USER=approver-bob
+
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
 	$(GP) init $(DEMO)/my-churn --example telco-churn
+	@# risk tier high: the gates ask for a clean git tree
+	cd $(DEMO)/my-churn && git init -q && git add -A && $(DEMO_GIT) commit -qm "telco churn example"
 	cd $(DEMO)/my-churn && $(GP) validate
 	cd $(DEMO)/my-churn && $(GP) train
 	cd $(DEMO)/my-churn && $(GP) runs
 	cd $(DEMO)/my-churn && $(GP) reproduce latest
-	cd $(DEMO)/my-churn && $(GP) evaluate latest
-	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db)"
+	cd $(DEMO)/my-churn && $(GP) evaluate telco-churn/1
+	cd $(DEMO)/my-churn && $(GP) gate telco-churn/1
+	cd $(DEMO)/my-churn && $(GP) users add approver-bob --role approver
+	@echo "--- promoting without a second person's approval is refused (expected):"
+	cd $(DEMO)/my-churn && ! $(GP) promote telco-churn/1 --to champion
+	cd $(DEMO)/my-churn && $(APPROVER) $(GP) approve telco-churn/1 --comment "evidence reviewed"
+	cd $(DEMO)/my-churn && $(GP) promote telco-churn/1 --to champion --reason "first model"
+	@echo "--- a second candidate: logistic regression, judged against the champion"
+	cd $(DEMO)/my-churn && sed -i 's/model: hist_gradient_boosting/model: logistic_regression/' goldenpath.yaml
+	cd $(DEMO)/my-churn && $(DEMO_GIT) commit -qam "try logistic regression"
+	cd $(DEMO)/my-churn && $(GP) train
+	cd $(DEMO)/my-churn && $(GP) reproduce latest
+	cd $(DEMO)/my-churn && $(GP) evaluate telco-churn/2 --against champion
+	cd $(DEMO)/my-churn && $(GP) gate telco-churn/2
+	cd $(DEMO)/my-churn && $(APPROVER) $(GP) approve telco-churn/2 --comment "no regression"
+	cd $(DEMO)/my-churn && $(GP) promote telco-churn/2 --to champion --reason "simpler model"
+	cd $(DEMO)/my-churn && $(GP) card telco-churn/2
+	cd $(DEMO)/my-churn && $(GP) rollback --reason "demo: back to the previous champion"
+	cd $(DEMO)/my-churn && $(GP) history --check
+	cd $(DEMO)/my-churn && $(GP) audit verify
+	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks

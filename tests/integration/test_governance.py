@@ -158,7 +158,7 @@ def test_gate_records_every_rule_with_its_evidence(
     assert rules["metric"]["outcome"] == "pass"
     assert rules["non_regression"]["outcome"] == "skipped"  # no champion yet
     assert rules["slices"]["evidence"].startswith("slices[name=plan=")
-    assert rules["lineage"]["observed"] == "true"
+    assert rules["lineage"]["observed"] == "yes"
     assert decision.compared_with is None
     assert _actions(project) == ["users.bootstrap", "gate"]
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from goldenpath.cli._options import JsonOption, ProjectOption
@@ -49,20 +50,20 @@ def _observed(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def _rules_table(rules: list[dict[str, Any]]) -> Table:
-    table = Table(show_lines=False, pad_edge=False)
-    for column in ("rule", "observed", "bound", "outcome", "detail"):
-        table.add_column(column, overflow="fold")
+_OUTCOME_MARK = {"pass": "✓", "warn": "!", "fail": "✗", "skipped": "-"}
+
+
+def _print_rules(console: Console, rules: list[dict[str, Any]]) -> None:
+    """One line per rule (they stay readable on a narrow terminal or in a CI log)."""
     for r in rules:
         style = _OUTCOME_STYLE.get(r["outcome"], "")
-        table.add_row(
-            r["rule"],
-            _observed(r["observed"]),
-            r["bound"],
-            f"[{style}]{r['outcome']}[/]",
-            r["detail"],
-        )
-    return table
+        mark = _OUTCOME_MARK.get(r["outcome"], "?")
+        line = f"[{style}]{mark} {r['outcome']:<7}[/] {escape(r['rule'])}"
+        if r["observed"] is not None:
+            line += f": {escape(_observed(r['observed']))}"
+        if r["detail"] and r["outcome"] != "pass":
+            line += f" [dim]({escape(r['detail'])})[/]"
+        console.print(line, highlight=False)
 
 
 def gate(
@@ -98,7 +99,7 @@ def gate(
             ),
             highlight=False,
         )
-        console.print(_rules_table(decision.rules))
+        _print_rules(console, decision.rules)
 
     out.result(decision.to_dict(), render)
     if decision.verdict == "fail":
@@ -227,7 +228,7 @@ def history(
             table.add_column(column, overflow="fold")
         for m in moves:
             table.add_row(
-                (m.completed_at or m.created_at)[:19].replace("T", " "),
+                (m.completed_at or m.created_at)[:16].replace("T", " "),
                 m.alias,
                 f"{'-' if m.from_version is None else 'v' + m.from_version} → v{m.to_version}",
                 m.kind,

@@ -382,35 +382,49 @@ def _lineage_rules(
 ) -> list[RuleResult]:
     gate = gates.lineage
     clean_git = gate.clean_git if gate.clean_git is not None else risk_tier == "high"
+    dirty = tags.get("goldenpath.git_dirty")
+    reproduced = tags.get("goldenpath.reproducible")
+    # (required, rule, observed, wanted, evidence tag, how to fix)
     checks = [
-        (gate.contract_validated, "contract validated", "contract_validated", "true"),
-        (gate.reproduced, "reproduced (goldenpath reproduce)", "reproducible", "true"),
-        (clean_git, "trained from a clean git tree", "git_dirty", "false"),
+        (
+            gate.contract_validated,
+            "training data validated by its contract",
+            "yes" if tags.get("goldenpath.contract_validated") == "true" else "no",
+            "contract_validated",
+            "train with goldenpath train (it validates the contract)",
+        ),
+        (
+            gate.reproduced,
+            "run reproduced (goldenpath reproduce)",
+            {"true": "yes", "false": "no"}.get(reproduced or "", "not checked"),
+            "reproducible",
+            "run goldenpath reproduce on the run",
+        ),
+        (
+            clean_git,
+            "trained from committed code (clean git tree)",
+            {"false": "yes", "true": "no (uncommitted changes)"}.get(
+                dirty or "", "no (not a git repository)"
+            ),
+            "git_dirty",
+            "commit the project, then train again",
+        ),
     ]
     out = []
-    for required, label, tag, wanted in checks:
+    for required, rule, observed, tag, fix in checks:
         if not required:
             continue
-        value = tags.get(f"goldenpath.{tag}")
-        ok = value == wanted
-        detail = ""
-        if not ok:
-            detail = {
-                "reproducible": "run `goldenpath reproduce` on the run",
-                "git_dirty": "commit the project (and train again)"
-                if value == "true"
-                else "the project is not in a git repository",
-            }.get(tag, "")
+        ok = observed == "yes"
         out.append(
             RuleResult(
-                label,
+                rule,
                 "lineage",
                 gate.severity,
-                value,
-                f"== {wanted}",
+                observed,
+                "yes",
                 f"run.tags.goldenpath.{tag}",
                 "pass" if ok else _violated(gate.severity),
-                detail,
+                "" if ok else fix,
             )
         )
     return out

@@ -87,11 +87,13 @@ def validate(
 ) -> None:
     """Check the spec, and the data against the spec's contract (all failures at once)."""
     from goldenpath.data import load_dataset
+    from goldenpath.gates import check_gates
     from goldenpath.project import open_project
 
     out = Output(json_output)
     with out.working("Reading the spec") as step:
         proj = open_project(project)
+        check_gates(proj.spec)
         step("Reading and validating data")
         # --data is a path from where the user stands; data.source is relative to the project.
         source = None if data is None or ":" in data else str(Path(data).resolve())

@@ -9,7 +9,7 @@ import uuid
 from goldenpath.errors import RecordNotFound
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
-from goldenpath.gates.rules import apply_gates, verdict
+from goldenpath.gates.rules import apply_gates, check_gates, verdict
 from goldenpath.project import Project
 from goldenpath.settings import current_user
 from goldenpath.store import Decision, Store, open_store
@@ -40,6 +40,7 @@ def gate(
 ) -> Decision:
     """Apply the spec's gates to evaluation ``evaluation_id`` (default: the latest) of model
     version ``ref`` (``name/version``, ``name@alias`` or a run id) and record the decision."""
+    check_gates(project.spec)
     store = store or open_store(project)
     actor = current_user()
     with store.transaction() as connection:  # fail fast, before reading MLflow

@@ -15,9 +15,9 @@ from typing import Any
 from goldenpath.errors import SpecInvalid
 from goldenpath.evaluation.metrics import METRICS
 from goldenpath.spec.gates import Bound, GatesSpec, Severity
-from goldenpath.spec.models import RiskTier
+from goldenpath.spec.models import RiskTier, Spec
 
-__all__ = ["RuleResult", "apply_gates", "verdict"]
+__all__ = ["RuleResult", "apply_gates", "check_gates", "verdict"]
 
 _GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS}
 
@@ -428,6 +428,32 @@ def _lineage_rules(
             )
         )
     return out
+
+
+def check_gates(spec: Spec) -> None:
+    """Every metric the gates name exists for the spec's task (``goldenpath validate`` and
+    ``goldenpath gate`` call this, so a typo is caught before any evaluation)."""
+    task = spec.task.type
+    for_task = {m.name: m for m in METRICS if task in m.tasks}
+    gates = spec.gates
+    named = [
+        *((f"gates.metrics.{n}", n) for n in gates.metrics),
+        *((f"gates.non_regression.{n}", n) for n in gates.non_regression),
+        *((f"gates.slices[{i}].metric", g.metric) for i, g in enumerate(gates.slices)),
+    ]
+    problems = []
+    for key, name in named:
+        if name not in for_task and f"{name}_score" not in for_task:
+            problems.append(f"{key}: {name!r} is not a metric of a {task} model")
+    if task != "binary_classification":
+        if gates.fairness:
+            problems.append("gates.fairness: fairness is assessed for binary classification only")
+        if gates.calibration is not None:
+            problems.append("gates.calibration: calibration is assessed for binary classification")
+    if problems:
+        raise SpecInvalid(
+            "; ".join(problems), hint=f"metrics of a {task} model: {', '.join(sorted(for_task))}"
+        )
 
 
 def apply_gates(

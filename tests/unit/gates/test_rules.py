@@ -1,0 +1,247 @@
+"""The semantics of every gate kind, on small hand-made evaluation documents."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import small_spec
+from goldenpath.errors import SpecInvalid
+from goldenpath.gates import apply_gates, check_gates, verdict
+from goldenpath.spec import parse_spec
+from goldenpath.spec.gates import GatesSpec
+
+CLEAN = {
+    "goldenpath.contract_validated": "true",
+    "goldenpath.git_dirty": "false",
+    "goldenpath.reproducible": "true",
+}
+
+
+def _estimate(value: float | None, low: float | None = None, high: float | None = None) -> dict:
+    return {"value": value, "ci_low": low, "ci_high": high, "support": 500, "undefined": None}
+
+
+DOC: dict[str, Any] = {
+    "model": {"name": "m", "version": "2"},
+    "metrics": {
+        "roc_auc_score": _estimate(0.84, 0.81, 0.87),
+        "log_loss": _estimate(0.40, 0.38, 0.43),
+        "expected_calibration_error": _estimate(0.03, 0.02, 0.06),
+    },
+    "slices": [
+        {"name": "plan=basic", "support": 300, "metrics": {"roc_auc_score": _estimate(0.70)}},
+        {"name": "plan=pro", "support": 150, "metrics": {"roc_auc_score": _estimate(0.55)}},
+        {"name": "plan=rare", "support": 20, "metrics": {"roc_auc_score": _estimate(0.10)}},
+        {"name": "plan=one", "support": 200, "metrics": {"roc_auc_score": _estimate(None)}},
+    ],
+    "discovered_slices": [
+        {"rule": "a = 1", "rows": 40, "error_rate": 0.7, "significant": False},
+        {"rule": "b = 2", "rows": 90, "error_rate": 0.45, "significant": True},
+    ],
+    "fairness": [
+        {"feature": "gender", "equalized_odds_difference": 0.12, "demographic_parity_ratio": 0.7},
+        {"feature": "age", "equalized_odds_difference": None, "demographic_parity_ratio": 0.9},
+    ],
+    "robustness": [
+        {"name": "noise", "flip_rate": 0.02, "error": None},
+        {"name": "missing", "flip_rate": 0.2, "error": None},
+        {"name": "unseen", "flip_rate": None, "error": "ValueError: unknown category"},
+    ],
+    "operations": {"single_row_p95_ms": 12.0, "cost_per_1000_predictions": 0.002},
+    "comparison": {
+        "against": {"version": "1"},
+        "metrics": {
+            "roc_auc_score": {
+                "difference": -0.004,
+                "ci_low": -0.012,
+                "ci_high": 0.004,
+                "candidate": 0.84,
+                "reference": 0.844,
+            },
+            "log_loss": {
+                "difference": 0.01,
+                "ci_low": -0.002,
+                "ci_high": 0.03,
+                "candidate": 0.40,
+                "reference": 0.39,
+            },
+        },
+    },
+}
+
+
+def _judge(
+    gates: dict[str, Any],
+    doc: dict[str, Any] | None = None,
+    *,
+    tags: dict[str, str] | None = None,
+    risk: str = "medium",
+    champion: str | None = "1",
+) -> list[dict[str, Any]]:
+    results = apply_gates(
+        GatesSpec.model_validate(gates),
+        DOC if doc is None else doc,
+        run_tags=CLEAN if tags is None else tags,
+        risk_tier=risk,  # type: ignore[arg-type]
+        champion=champion,
+    )
+    return [r.to_dict() for r in results if r.kind != "lineage" or "lineage" in gates]
+
+
+def test_metric_bounds_on_value_and_interval_ends() -> None:
+    results = _judge(
+        {
+            "metrics": {
+                "roc_auc": {"min": 0.80, "on": "ci_low"},
+                "roc_auc_score": {"min": 0.82, "on": "ci_low", "severity": "warn"},
+                "log_loss": {"max": 0.42, "on": "ci_high"},
+            }
+        }
+    )
+    assert [(r["observed"], r["outcome"]) for r in results] == [
+        (0.81, "pass"),
+        (0.81, "warn"),
+        (0.43, "fail"),
+    ]
+    assert results[2]["evidence"] == "metrics.log_loss.ci_high"
+
+
+def test_an_undefined_or_missing_metric_violates_its_gate() -> None:
+    doc = copy.deepcopy(DOC)
+    doc["metrics"]["roc_auc_score"] = {**_estimate(None), "undefined": "no positive rows"}
+    results = _judge({"metrics": {"roc_auc": {"min": 0.5}, "pr_auc": {"min": 0.1}}}, doc)
+    assert [r["outcome"] for r in results] == ["fail", "fail"]
+    assert "no positive rows" in results[0]["detail"]
+    assert "not computed" in results[1]["detail"]
+
+
+def test_an_unknown_metric_name_is_a_spec_error() -> None:
+    with pytest.raises(SpecInvalid, match=r"gates\.metrics\.auroc: unknown metric"):
+        _judge({"metrics": {"auroc": {"min": 0.5}}})
+
+
+def test_non_regression_uses_the_pessimistic_end_in_the_metrics_direction() -> None:
+    gates = {
+        "non_regression": {
+            "roc_auc": {"max_drop": 0.01},  # ci_low -0.012: drop could be 0.012 > 0.01
+            "log_loss": {"max_drop": 0.02},  # lower is better: ci_high +0.03 is a 0.03 loss
+        }
+    }
+    results = _judge(gates)
+    assert [(r["observed"], r["outcome"]) for r in results] == [
+        (-0.012, "fail"),
+        (-0.03, "fail"),
+    ]
+    assert [r["evidence"] for r in results] == [
+        "comparison.metrics.roc_auc_score.ci_low",
+        "comparison.metrics.log_loss.ci_high",
+    ]
+    lenient = _judge({"non_regression": {"roc_auc": {"max_drop": 0.01, "on": "value"}}})
+    assert (lenient[0]["observed"], lenient[0]["outcome"]) == (-0.004, "pass")
+
+
+def test_non_regression_needs_a_comparison_with_the_current_champion() -> None:
+    gates = {"non_regression": {"roc_auc": {"max_drop": 0.05}}}
+    assert _judge(gates, champion=None)[0]["outcome"] == "skipped"
+    assert _judge(gates, champion="2")[0]["detail"] == "this version is the champion"
+    moved = _judge(gates, champion="3")[0]
+    assert moved["outcome"] == "fail"
+    assert "compared with v1, but the champion is v3" in moved["detail"]
+    alone = {k: v for k, v in DOC.items() if k != "comparison"}
+    assert "--against champion" in _judge(gates, alone)[0]["detail"]
+
+
+def test_slice_floor_judges_supported_defined_slices_and_names_the_worst() -> None:
+    (result,) = _judge({"slices": [{"metric": "roc_auc", "min": 0.6, "min_support": 100}]})
+    assert result["outcome"] == "warn"  # slices default to severity warn
+    assert result["observed"] == 0.55
+    assert result["evidence"] == "slices[name=plan=pro].metrics.roc_auc_score.value"
+    assert result["detail"].startswith("1 of 2 slices outside")  # rare: too small; one: undefined
+    (passing,) = _judge({"slices": [{"metric": "roc_auc", "min": 0.5, "min_support": 100}]})
+    assert (passing["outcome"], passing["observed"]) == ("pass", 0.55)
+
+
+def test_worst_discovered_slice_counts_significant_slices_by_default() -> None:
+    (significant,) = _judge({"worst_slice": {"max_error_rate": 0.5}})
+    assert (significant["observed"], significant["outcome"]) == (0.45, "pass")
+    (every,) = _judge({"worst_slice": {"max_error_rate": 0.5, "significant_only": False}})
+    assert (every["observed"], every["outcome"]) == (0.7, "warn")
+
+
+def test_fairness_per_sensitive_feature() -> None:
+    results = _judge(
+        {
+            "fairness": {
+                "equalized_odds_difference": {"max": 0.1},
+                "demographic_parity_ratio": {"min": 0.8, "severity": "warn"},
+            }
+        }
+    )
+    assert [(r["rule"], r["outcome"]) for r in results] == [
+        ("equalized_odds_difference for gender <= 0.1", "fail"),
+        ("equalized_odds_difference for age <= 0.1", "fail"),  # undefined: no evidence
+        ("demographic_parity_ratio for gender >= 0.8", "warn"),
+        ("demographic_parity_ratio for age >= 0.8", "pass"),
+    ]
+
+
+def test_robustness_calibration_and_operations() -> None:
+    results = _judge(
+        {
+            "robustness": {"max_flip_rate": 0.1},
+            "calibration": {"max_ece": 0.05, "on": "ci_high"},
+            "operations": {"max_p95_latency_ms": 10, "max_cost_per_1000": 0.01},
+        }
+    )
+    assert [(r["kind"], r["observed"], r["outcome"]) for r in results] == [
+        ("robustness", 0.02, "pass"),
+        ("robustness", 0.2, "warn"),
+        ("robustness", None, "warn"),
+        ("calibration", 0.06, "warn"),
+        ("operations", 12.0, "fail"),
+        ("operations", 0.002, "pass"),
+    ]
+
+
+def test_lineage_clean_git_is_required_for_high_risk_by_default() -> None:
+    dirty = {**CLEAN, "goldenpath.git_dirty": "true", "goldenpath.reproducible": "false"}
+    medium = _judge({"lineage": {}}, tags=dirty)
+    assert [r["rule"] for r in medium] == ["training data validated by its contract"]
+    high = _judge({"lineage": {"reproduced": True}}, tags=dirty, risk="high")
+    assert [(r["observed"], r["outcome"]) for r in high] == [
+        ("yes", "pass"),
+        ("no", "fail"),
+        ("no (uncommitted changes)", "fail"),
+    ]
+    no_git = {k: v for k, v in CLEAN.items() if k != "goldenpath.git_dirty"}
+    assert _judge({"lineage": {}}, tags=no_git, risk="high")[-1]["observed"] == (
+        "no (not a git repository)"
+    )
+
+
+def test_verdict_is_the_worst_outcome() -> None:
+    results = apply_gates(
+        GatesSpec.model_validate({"metrics": {"roc_auc": {"min": 0.9, "severity": "warn"}}}),
+        DOC,
+        run_tags=CLEAN,
+        risk_tier="low",
+        champion=None,
+    )
+    assert verdict(results) == "warn"
+    assert verdict([]) == "pass"
+
+
+def test_yaml_on_key_and_gate_names_are_checked_in_the_spec() -> None:
+    spec = small_spec()
+    text = yaml.safe_dump(spec) + "gates:\n  metrics:\n    roc_auc: {min: 0.8, on: ci_low}\n"
+    assert parse_spec(text).gates.metrics["roc_auc"].on == "ci_low"  # not the boolean true
+    spec["gates"] = {"metrics": {"mean_absolute_error": {"max": 3}}, "fairness": {}}
+    with pytest.raises(SpecInvalid, match="not a metric of a binary_classification model"):
+        check_gates(parse_spec(yaml.safe_dump(spec)))
+    spec["gates"] = {"metrics": {"roc_auc": {}}}
+    with pytest.raises(SpecInvalid, match="needs min or max"):
+        parse_spec(yaml.safe_dump(spec))

@@ -10,6 +10,12 @@ The library behind the ``goldenpath`` command; every command is one call here::
     goldenpath.list_runs(project)                                    # goldenpath runs
     goldenpath.reproduce(project, result.run_id)                     # goldenpath reproduce
     goldenpath.evaluate(project, result.run_id)                      # goldenpath evaluate
+    decision = goldenpath.gate(project, "my-churn/1")                # goldenpath gate
+    goldenpath.approve(project, decision.decision_id)                # goldenpath approve
+    goldenpath.promote(project, "my-churn/1", to="champion")         # goldenpath promote
+    goldenpath.rollback(project)                                     # goldenpath rollback
+    goldenpath.history(project)                                      # goldenpath history
+    goldenpath.write_model_card(project, "my-churn/1")               # goldenpath card
 
 Names are imported lazily so that ``goldenpath --help`` does not pay for pandas and MLflow.
 """
@@ -25,9 +31,13 @@ if TYPE_CHECKING:
     from goldenpath.data import Dataset, load_dataset
     from goldenpath.errors import GoldenpathError
     from goldenpath.evaluation import EvaluationResult, evaluate
+    from goldenpath.gates import gate
     from goldenpath.project import Project, open_project
+    from goldenpath.registry import approve, history, promote, rollback
+    from goldenpath.reports.model_card import write_model_card
     from goldenpath.scaffold import available_examples, init_project
     from goldenpath.spec import Spec, load_spec, parse_spec
+    from goldenpath.store import Decision, Promotion
     from goldenpath.training import (
         ReproduceResult,
         RunSummary,
@@ -39,24 +49,32 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Dataset",
+    "Decision",
     "EvaluationResult",
     "GoldenpathError",
     "Project",
+    "Promotion",
     "ReproduceResult",
     "RunSummary",
     "Spec",
     "TrainResult",
     "__version__",
+    "approve",
     "available_examples",
     "evaluate",
+    "gate",
+    "history",
     "init_project",
     "list_runs",
     "load_dataset",
     "load_spec",
     "open_project",
     "parse_spec",
+    "promote",
     "reproduce",
+    "rollback",
     "train",
+    "write_model_card",
 ]
 
 _LOCATIONS = {
@@ -78,6 +96,14 @@ _LOCATIONS = {
     "list_runs": "goldenpath.training",
     "reproduce": "goldenpath.training",
     "train": "goldenpath.training",
+    "gate": "goldenpath.gates",
+    "approve": "goldenpath.registry",
+    "history": "goldenpath.registry",
+    "promote": "goldenpath.registry",
+    "rollback": "goldenpath.registry",
+    "write_model_card": "goldenpath.reports.model_card",
+    "Decision": "goldenpath.store",
+    "Promotion": "goldenpath.store",
 }
 
 

@@ -10,6 +10,14 @@ import pytest
 import goldenpath
 
 EXPECTED = {
+    "Decision",
+    "Promotion",
+    "approve",
+    "gate",
+    "history",
+    "promote",
+    "rollback",
+    "write_model_card",
     "Dataset",
     "EvaluationResult",
     "GoldenpathError",

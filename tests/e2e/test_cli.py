@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -47,9 +49,31 @@ def test_help_documents_every_exit_code_and_version(tmp_path: Path) -> None:
         "32 not_a_model",
         "41 fingerprint_mismatch",
         "42 not_reproducible",
+        "71 permission_denied",
+        "72 gates_failed",
+        "73 promotion_refused",
+        "74 promotion_conflict",
+        "77 audit_chain_broken",
+        "78 registry_drift",
     ):
         assert code in text
-    for command in ("init", "validate", "train", "runs", "reproduce", "schema"):
+    for command in (
+        "init",
+        "validate",
+        "train",
+        "runs",
+        "reproduce",
+        "schema",
+        "evaluate",
+        "gate",
+        "promote",
+        "approve",
+        "rollback",
+        "history",
+        "card",
+        "users",
+        "audit",
+    ):
         assert command in done.stdout
     assert run("--version", cwd=tmp_path).stdout.startswith("goldenpath ")
 
@@ -253,3 +277,61 @@ def test_evaluate_writes_a_self_contained_report(make_project: MakeProject) -> N
     done = run("evaluate", "small@nobody", cwd=root)
     assert done.returncode == 40
     assert "Traceback" not in done.stderr
+
+
+def test_governance_commands_decide_refuse_promote_and_audit(make_project: MakeProject) -> None:
+    spec = small_spec()
+    spec["project"]["risk_tier"] = "medium"
+    spec["evaluation"] = {"resamples": 50}
+    spec["gates"] = {"metrics": {"roc_auc": {"min": 0.5}}, "lineage": {"clean_git": False}}
+    root = make_project(spec=spec)
+    assert run("train", cwd=root).returncode == 0  # the first user (this one) becomes admin
+    assert run("evaluate", "small/1", cwd=root).returncode == 0
+
+    code, decision = run_json("gate", "small/1", cwd=root)
+    assert code == 0
+    assert decision["verdict"] == "pass"
+    assert decision["rules"][0]["evidence"] == "metrics.roc_auc_score.value"
+
+    stranger = {**os.environ, "GOLDENPATH_USER": "mallory"}
+    denied = run("promote", "small/1", cwd=root, env=stranger)
+    assert denied.returncode == 71
+    assert "'mallory' is not a user" in denied.stderr
+
+    code, moved = run_json("promote", "small/1", "--to", "champion", "--reason", "first", cwd=root)
+    assert code == 0
+    assert (moved["to_version"], moved["state"]) == ("1", "completed")
+
+    spec["gates"]["metrics"]["roc_auc"] = {"min": 0.99}
+    (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
+    failed = run("gate", "small/1", cwd=root)
+    assert failed.returncode == 72
+    assert "✗ fail" in failed.stdout
+    code, refused = run_json("promote", "small/1", "--to", "challenger", cwd=root)
+    assert code == 73
+    assert refused["error"]["code"] == "promotion_refused"
+    assert refused["error"]["details"]["failing"][0]["rule"] == "roc_auc_score value >= 0.99"
+
+    code, history = run_json("history", "--check", cwd=root)
+    assert code == 0
+    assert [m["to_version"] for m in history["history"]] == ["1"]
+    assert history["drift"] == []
+    code, chain = run_json("audit", "verify", cwd=root)
+    assert (code, chain["ok"]) == (0, True)
+    code, events = run_json("audit", "list", cwd=root)
+    assert [e["action"] for e in reversed(events)] == [
+        "users.bootstrap",
+        "train",
+        "evaluate",
+        "gate",
+        "promotion.requested",
+        "promote",
+        "gate",
+    ]
+    store = root / ".goldenpath" / "goldenpath.db"
+    with sqlite3.connect(store) as connection:
+        connection.execute("UPDATE gp_audit_events SET actor = 'mallory' WHERE seq = 4")
+    broken = run("audit", "verify", cwd=root)
+    assert broken.returncode == 77
+    assert "broken at event 4" in broken.stdout
+    assert "Traceback" not in broken.stderr

@@ -21,6 +21,7 @@ from goldenpath.settings import current_user
 from goldenpath.store import Role, Store, User, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
+from goldenpath.store.engine import store_exists
 from goldenpath.store.records import add_user, get_user, list_users, set_role
 
 __all__ = ["add_member", "audit", "authorized_actor", "grant", "members"]
@@ -30,11 +31,15 @@ def authorized_actor(
     project: Project, action: str, needed: Role = "developer", *, store: Store | None = None
 ) -> str:
     """Check, before work starts, that the current user may ``action``; returns their name.
-    Used by commands whose work happens outside the store (train, evaluate, reproduce)."""
-    store = store or open_store(project)
+    For commands whose work happens outside the store (train, evaluate, reproduce): nothing is
+    written here (not even a new store file), so bad input still changes nothing; the work is
+    recorded afterwards with :func:`audit`."""
     actor = current_user()
+    if store is None and not store_exists(project):
+        return actor  # an unclaimed store: whoever acts first becomes its admin on audit
+    store = store or open_store(project)
     with store.transaction() as connection:
-        authorize(connection, actor, needed, project=project.name, action=action)
+        authorize(connection, actor, needed, project=project.name, action=action, claim=False)
     return actor
 
 
@@ -107,12 +112,14 @@ def audit(
     subject: str,
     payload: dict[str, Any] | None = None,
     *,
+    needed: Role = "developer",
     store: Store | None = None,
 ) -> None:
-    """Append one audit event in a transaction of its own (for work done outside the store,
-    such as a training run, recorded once it has succeeded)."""
+    """Record work done outside the store (a training run, once it has succeeded): the role is
+    checked again (claiming an unclaimed store) and the event appended, in one transaction."""
     store = store or open_store(project)
     with store.transaction() as connection:
+        authorize(connection, actor, needed, project=project.name, action=action)
         record(
             connection,
             actor=actor,

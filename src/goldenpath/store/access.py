@@ -23,14 +23,24 @@ _RANK = {role: i for i, role in enumerate(ROLES)}
 
 
 def authorize(
-    connection: Connection, actor: str, needed: Role, *, project: str, action: str
+    connection: Connection,
+    actor: str,
+    needed: Role,
+    *,
+    project: str,
+    action: str,
+    claim: bool = True,
 ) -> User:
-    """The acting user, if their role includes ``needed``; else :class:`PermissionDenied`."""
+    """The acting user, if their role includes ``needed``; else :class:`PermissionDenied`.
+    On an unclaimed store the actor becomes its admin; with ``claim=False`` only provisionally
+    (nothing is written: a check before work that may still fail on bad input)."""
     user = get_user(connection, actor)
     if user is None:
         count = connection.execute(select(func.count()).select_from(users_table)).scalar_one()
         if count == 0:
             user = User(actor, "admin", now(), actor)
+            if not claim:
+                return user
             add_user(connection, user)
             append_event(
                 connection,

@@ -23,7 +23,7 @@ from goldenpath.errors import StoreError
 from goldenpath.project import Project
 from goldenpath.settings import store_uri_override
 
-__all__ = ["Store", "open_store", "store_uri"]
+__all__ = ["Store", "open_store", "store_exists", "store_uri"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _VERSION_TABLE = "gp_alembic_version"
@@ -33,6 +33,11 @@ _SQLITE_BUSY_MS = 30_000
 def store_uri(project: Project) -> str:
     """``GOLDENPATH_STORE_URI`` when set, else ``sqlite:///<project>/.goldenpath/goldenpath.db``."""
     return store_uri_override() or f"sqlite:///{project.state_dir / 'goldenpath.db'}"
+
+
+def store_exists(project: Project) -> bool:
+    """Whether the project's store exists (a server database always counts as existing)."""
+    return not _sqlite_file_missing(store_uri(project))
 
 
 @dataclass(frozen=True)

@@ -322,7 +322,7 @@ def test_rollback_returns_to_the_previous_champion(
     with pytest.raises(PromotionRefused, match="no champion"):
         rollback(project)
     _champion_v1(project, trained)
-    with pytest.raises(PromotionRefused, match="nothing to roll back to"):
+    with pytest.raises(PromotionRefused, match="no earlier champion"):
         rollback(project)
     gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2)
     promote(project, f"{NAME}/2", reason="better")
@@ -339,6 +339,10 @@ def test_rollback_returns_to_the_previous_champion(
     ]
     assert moves[0].reason == "incident 42"
     assert check_aliases(project) == []
+    with pytest.raises(PromotionRefused, match="v1 has no earlier champion"):
+        rollback(project)  # back through the champions, not forth to the one rolled back
+    again = rollback(project, to="small/2", reason="fixed")
+    assert (again.from_version, again.to_version) == ("1", "2")
 
 
 def test_an_alias_moved_outside_goldenpath_is_detected(
@@ -348,8 +352,12 @@ def test_an_alias_moved_outside_goldenpath_is_detected(
     _client(project).set_registered_model_alias(NAME, "champion", "2")  # e.g. the MLflow UI
     drift = check_aliases(project)
     assert [(d.alias, d.store_version, d.mlflow_version) for d in drift] == [("champion", "1", "2")]
-    with pytest.raises(RegistryDrift, match="moved outside goldenpath"):
+    with pytest.raises(RegistryDrift, match=r"restore it: goldenpath promote small/1"):
         verified_alias(project, "champion")
+    restored = promote(project, f"{NAME}/1")
+    assert (restored.kind, restored.to_version, _alias(project)) == ("restore", "1", "1")
+    assert check_aliases(project) == []
+    assert _actions(project)[-1] == "restore"
 
 
 # ------------------------------------------------------------ crash safety, concurrency

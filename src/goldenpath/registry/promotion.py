@@ -57,6 +57,7 @@ __all__ = [
     "ALIASES",
     "Alias",
     "Drift",
+    "champion_lineage",
     "check_aliases",
     "history",
     "promote",
@@ -117,7 +118,8 @@ def recover(project: Project, store: Store, client: Any) -> list[Promotion]:
             target = _alias_target(client, promotion.model_name, promotion.alias)
         state = "completed" if target == promotion.to_version else "abandoned"
         with store.transaction() as connection:
-            end_promotion(connection, promotion.id, state, now())
+            if not end_promotion(connection, promotion.id, state, now()):
+                continue  # another command settled it meanwhile
             record(
                 connection,
                 actor=promotion.actor,
@@ -280,16 +282,7 @@ def _move(
         with mlflow_boundary(f"moving {name}@{alias} to version {to_version}"):
             client.set_registered_model_alias(name, alias, to_version)
     except BaseException:
-        with store.transaction() as connection:
-            end_promotion(connection, promotion_id, "abandoned", now())
-            record(
-                connection,
-                actor=actor,
-                action="promotion.abandoned",
-                project=project.name,
-                subject=f"{name}@{alias}",
-                payload={**_move_payload(promotion), "why": "moving the MLflow alias failed"},
-            )
+        _settle_after_failure(project, store, client, promotion)
         raise
     on_step("alias moved")
     completed_at = now()
@@ -305,6 +298,31 @@ def _move(
         )
     on_step("completed")
     return Promotion(**{**asdict(promotion), "state": "completed", "completed_at": completed_at})
+
+
+def _settle_after_failure(project: Project, store: Store, client: Any, p: Promotion) -> None:
+    """Moving the alias raised (MLflow down, a timeout, Ctrl-C): the alias may or may not have
+    moved. Read it and settle the promotion accordingly; if even that fails, leave it pending
+    for :func:`recover` (the next command, once this process has ended)."""
+    try:
+        target = _alias_target(client, p.model_name, p.alias)
+    except Exception:  # MLflow unreachable: recovery settles it later
+        return
+    state = "completed" if target == p.to_version else "abandoned"
+    with store.transaction() as connection:
+        if end_promotion(connection, p.id, state, now()):
+            record(
+                connection,
+                actor=p.actor,
+                action=p.kind if state == "completed" else "promotion.abandoned",
+                project=project.name,
+                subject=f"{p.model_name}@{p.alias}",
+                payload={
+                    **_move_payload(p),
+                    "why": "moving the MLflow alias raised",
+                    "alias_found_at": target,
+                },
+            )
 
 
 def _open(project: Project, store: Store | None) -> tuple[Store, Any, str]:
@@ -326,7 +344,10 @@ def promote(
     store: Store | None = None,
     on_step: StepCallback = _noop,
 ) -> Promotion:
-    """Move alias ``to`` to model version ``ref``, if its latest gate decision allows it."""
+    """Move alias ``to`` to model version ``ref``, if its latest gate decision allows it.
+
+    Promoting the version the store already has as ``to`` while MLflow's alias points elsewhere
+    (moved outside goldenpath) restores the alias (an audited ``restore``)."""
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action=f"promote to {to}")
@@ -337,6 +358,26 @@ def promote(
             f"{ref} is a run without a registered model version",
             hint=f"name the version: {project.name}/VERSION",
         )
+    with store.transaction() as connection:
+        stored = current_version(connection, project.name, to)
+    if stored == model.version:
+        with mlflow_boundary("reading the registry's aliases"):
+            pointed = _alias_target(client, project.name, to)
+        if pointed != stored:  # moved outside goldenpath: put the alias back where it belongs
+            return _move(
+                project,
+                store,
+                client,
+                alias=to,
+                expected_from=stored,
+                to_version=stored,
+                kind="restore",
+                decision_id=None,
+                actor=actor,
+                reason=reason or f"@{to} was moved outside goldenpath (to {pointed})",
+                on_step=on_step,
+                audit_extra={"alias_found_at": pointed},
+            )
     with store.transaction() as connection:
         decision = _check_promotable(
             connection, project, version=model.version, alias=to, actor=actor
@@ -384,13 +425,19 @@ def rollback(
         ]
     if not moves:
         raise PromotionRefused(f"{project.name} has no champion to roll back")
-    current = moves[-1].to_version
+    lineage = champion_lineage(moves)
+    current = lineage[-1]
     former = {p.to_version for p in moves} - {current}
-    target = moves[-1].from_version if to is None else to.rsplit("/", 1)[-1].lstrip("v")
-    if target is None:
-        raise PromotionRefused(
-            f"v{current} is the first champion of {project.name}: there is nothing to roll back to"
-        )
+    if to is None:
+        if len(lineage) < 2:
+            raise PromotionRefused(
+                f"v{current} has no earlier champion to roll back to",
+                hint="name a former champion with --to"
+                + (f": {', '.join(f'v{v}' for v in sorted(former, key=int))}" if former else ""),
+            )
+        target = lineage[-2]
+    else:
+        target = to.rsplit("/", 1)[-1].lstrip("v")
     if target not in former:
         raise PromotionRefused(
             f"v{target} was never the champion of {project.name} (or is the champion now)",
@@ -412,6 +459,19 @@ def rollback(
         on_step=on_step,
         audit_extra={},
     )
+
+
+def champion_lineage(moves: list[Promotion]) -> list[str]:
+    """The champions a rollback walks back through, oldest first: a promotion pushes its
+    version, a rollback returns to an earlier one (dropping those above it, or pushing a former
+    champion that is no longer on the stack)."""
+    stack: list[str] = []
+    for move in moves:
+        if move.kind == "rollback" and move.to_version in stack:
+            del stack[stack.index(move.to_version) + 1 :]
+        elif not stack or stack[-1] != move.to_version:
+            stack.append(move.to_version)
+    return stack
 
 
 def history(project: Project, *, store: Store | None = None) -> list[Promotion]:
@@ -470,7 +530,12 @@ def verified_alias(project: Project, alias: Alias, *, store: Store | None = None
         if drift.alias == alias:
             raise RegistryDrift(
                 drift.message,
-                hint="move it back with goldenpath promote or rollback (see history --check)",
+                hint=(
+                    f"restore it: goldenpath promote {project.name}/{drift.store_version} "
+                    f"--to {alias}"
+                    if drift.store_version
+                    else "see goldenpath history --check"
+                ),
                 details=drift.to_dict(),
             )
     store = store or open_store(project)

@@ -191,12 +191,14 @@ def start_promotion(connection: Connection, **values: Any) -> int:
     return int(key[0])
 
 
-def end_promotion(connection: Connection, promotion_id: int, state: str, at: str) -> None:
-    connection.execute(
+def end_promotion(connection: Connection, promotion_id: int, state: str, at: str) -> bool:
+    """End a pending promotion; False when it had already ended (someone else settled it)."""
+    result = connection.execute(
         update(promotions)
-        .where(promotions.c.id == promotion_id)
+        .where(promotions.c.id == promotion_id, promotions.c.state == "pending")
         .values(state=state, lock=None, completed_at=at)
     )
+    return bool(result.rowcount)
 
 
 def pending_promotions(connection: Connection, model_name: str) -> list[Promotion]:

@@ -358,7 +358,9 @@ def audit_verify(project: ProjectOption = None, json_output: JsonOption = False)
             report = verify_chain(connection)
 
     def render(console: Console) -> None:
-        if report.ok:
+        if report.ok and report.head_seq is None:
+            console.print("[green]✓[/] audit chain empty: nothing recorded yet")
+        elif report.ok:
             console.print(
                 f"[green]✓[/] audit chain intact: {report.events:,} events, head "
                 f"{report.head_seq} {report.head_hash}",

@@ -348,7 +348,9 @@ def _calibration_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResu
             observed=None if estimate is None else estimate.get(gate.on),
             bound=Bound(max=gate.max_ece, severity=gate.severity),
             evidence=f"metrics.expected_calibration_error.{gate.on}",
-            missing="no calibration (not a binary classifier with probabilities)",
+            missing="not computed (the model gives no probabilities)"
+            if estimate is None
+            else f"undefined: {estimate.get('undefined') or 'no interval (resamples: 0?)'}",
         )
     ]
 

@@ -38,6 +38,8 @@ def approve(
     ``name/version`` or ``name@alias``) as the current user (role approver or admin)."""
     store = store or open_store(project)
     actor = current_user()
+    with store.transaction() as connection:  # refuse before reading anything else
+        authorize(connection, actor, "approver", project=project.name, action="approve")
     if "/" in decision_id or "@" in decision_id:
         decision_id = _latest_decision_of(project, decision_id, store)
     try:

@@ -151,6 +151,8 @@ def _move_payload(p: Promotion) -> dict[str, object]:
 
 def _rule_lines(rules: list[dict[str, Any]]) -> str:
     def shown(value: object) -> str:
+        if value is None:
+            return "nothing (no evidence)"
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     return "\n".join(
@@ -191,7 +193,8 @@ def _check_promotable(
         raise PromotionRefused(
             f"{target} cannot become {alias}: decision {decision.decision_id} failed "
             f"{len(decision.failing)} blocking rule(s):\n{_rule_lines(decision.failing)}",
-            hint="fix the model or the data, train and evaluate again; gates are in the spec",
+            hint="each rule says what it needs; change what it names (the model, the data, the "
+            "evaluation or the spec's gates), then evaluate and gate again",
             details={"decision_id": decision.decision_id, "failing": decision.failing},
         )
     champion = current_version(connection, name, "champion")

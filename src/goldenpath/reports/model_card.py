@@ -1,6 +1,7 @@
 """``goldenpath card``: gather a version's evidence (spec, run lineage, latest decision and its
 evaluation, approvals, alias history), render the model card, write it under
-``.goldenpath/cards/<version>/`` and log it to the version's MLflow run (``model_card/``)."""
+``.goldenpath/cards/<name>-v<version>/`` and log it to the version's MLflow run
+(``model_card/``)."""
 
 from __future__ import annotations
 

@@ -85,21 +85,12 @@ class NonRegressionGate(_Model):
     severity: Severity = "block"
 
 
-class SliceGate(_Model):
+class SliceGate(MetricGate):
     """Every slice with at least ``min_support`` rows meets a bound on ``metric``."""
 
     metric: str = Field(description="Metric judged on each slice.")
-    min: float | None = None
-    max: float | None = None
-    on: Literal["value", "ci_low", "ci_high"] = "value"
     min_support: int = Field(100, ge=1, description="Slices with fewer rows are not judged.")
-    severity: Severity = "warn"
-
-    @model_validator(mode="after")
-    def _some_bound(self) -> SliceGate:
-        if self.min is None and self.max is None:
-            raise ValueError("a slice gate needs min or max (or both)")
-        return self
+    severity: Severity = Field("warn", description="block: fails the decision; warn: noted.")
 
 
 class WorstSliceGate(_Model):
@@ -135,6 +126,12 @@ class OperationsGate(_Model):
         None, ge=0, description="Cost per 1,000 predictions (evaluation.price_per_cpu_hour)."
     )
     severity: Severity = "block"
+
+    @model_validator(mode="after")
+    def _some_budget(self) -> OperationsGate:
+        if self.max_p95_latency_ms is None and self.max_cost_per_1000 is None:
+            raise ValueError("an operations gate needs max_p95_latency_ms or max_cost_per_1000")
+        return self
 
 
 class LineageGate(_Model):

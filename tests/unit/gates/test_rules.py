@@ -245,3 +245,19 @@ def test_yaml_on_key_and_gate_names_are_checked_in_the_spec() -> None:
     spec["gates"] = {"metrics": {"roc_auc": {}}}
     with pytest.raises(SpecInvalid, match="needs min or max"):
         parse_spec(yaml.safe_dump(spec))
+
+
+@pytest.mark.parametrize(
+    ("gates", "message"),
+    [
+        ({"slices": [{"metric": "roc_auc", "min": 0.9, "max": 0.5}]}, "greater than max"),
+        ({"slices": [{"metric": "roc_auc"}]}, "needs min or max"),
+        ({"operations": {}}, "needs max_p95_latency_ms or max_cost_per_1000"),
+        ({"non_regression": {"roc_auc": {"max_drop": -0.1}}}, "greater than or equal to 0"),
+    ],
+)
+def test_inconsistent_gates_are_spec_errors(gates: dict[str, Any], message: str) -> None:
+    spec = small_spec()
+    spec["gates"] = gates
+    with pytest.raises(SpecInvalid, match=message):
+        parse_spec(yaml.safe_dump(spec))

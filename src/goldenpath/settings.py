@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = [
+    "SERVE_PROJECT_VAR",
     "STORE_URI_VAR",
     "TRACKING_URI_VAR",
     "USER_VAR",
     "current_user",
     "restored_environment",
+    "served_project",
     "store_uri_override",
     "tracking_uri_override",
 ]
@@ -21,6 +23,7 @@ __all__ = [
 TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
 STORE_URI_VAR = "GOLDENPATH_STORE_URI"
 USER_VAR = "GOLDENPATH_USER"
+SERVE_PROJECT_VAR = "GOLDENPATH_SERVE_PROJECT"  # set by `goldenpath serve` for its workers
 
 
 def tracking_uri_override() -> str | None:
@@ -32,6 +35,11 @@ def store_uri_override() -> str | None:
     """``GOLDENPATH_STORE_URI`` when set: a shared PostgreSQL store instead of the project's
     SQLite file (``postgresql+psycopg://user@host:5432/db``)."""
     return os.environ.get(STORE_URI_VAR) or None
+
+
+def served_project() -> str | None:
+    """The project folder ``goldenpath serve`` hands to its worker processes."""
+    return os.environ.get(SERVE_PROJECT_VAR) or None
 
 
 def current_user() -> str:

@@ -477,6 +477,54 @@ def schema(
         raise typer.BadParameter(message, param_hint="--output") from None
 
 
+@app.command()
+def serve(
+    project: ProjectOption = None,
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Server processes (each batches alone).")
+    ] = 1,
+) -> None:
+    """Serve the champion (and the challenger, as the spec's serving section says) over HTTP.
+
+    POST /predict, /invocations (MLflow), /v2/models/NAME/infer (Open Inference Protocol),
+    /feedback; GET /metrics (Prometheus), /version, /docs. Stops gracefully on SIGTERM/Ctrl-C,
+    writing every buffered prediction log record first.
+    """
+    import os
+
+    import uvicorn
+
+    from goldenpath.project import open_project
+    from goldenpath.serving import create_app
+    from goldenpath.settings import SERVE_PROJECT_VAR
+
+    out = Output(False)
+    with out.working("Reading the spec"):
+        proj = open_project(project)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 30,
+    }
+    out.stderr.print(
+        f"Serving [bold]{proj.name}[/] on http://{host}:{port} "
+        f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, metrics at /metrics"
+    )
+    if workers == 1:
+        uvicorn.run(create_app(proj), **options)
+    else:
+        os.environ[SERVE_PROJECT_VAR] = str(proj.root)
+        uvicorn.run(
+            "goldenpath.serving.app:app_from_environment", factory=True, workers=workers, **options
+        )
+
+
 for _command in (
     governance.gate,
     governance.promote,

@@ -44,7 +44,14 @@ from goldenpath.training.tracking import (
     tracking_uri,
 )
 
-__all__ = ["SCHEMA_VERSION", "EvaluationResult", "evaluate", "resolve_model"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "EvaluationResult",
+    "ModelRef",
+    "evaluate",
+    "load_model",
+    "resolve_model",
+]
 
 SCHEMA_VERSION = 1
 _DISCOVERED = "discovered: "
@@ -273,7 +280,7 @@ def _compare(
             f"{ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
             hint="compare models trained on the same contract, or pass --data with all columns",
         )
-    model, _ = _load_model(project, reference)
+    model, _ = load_model(project, reference)
     other = _scored(model, frame[recorded.feature_columns], frame[spec.task.target], spec)
     shared = [m for m in metrics if m.applies_to(other)]
     settings = spec.evaluation
@@ -313,7 +320,7 @@ def _compare(
     }
 
 
-def _load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
+def load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
     """The model as scikit-learn estimator, and the size of its MLflow artefact in bytes."""
     import mlflow.artifacts
     import mlflow.sklearn
@@ -382,7 +389,7 @@ def evaluate(
         frame = dataset.frame
         described = dataset.source
     on_step("Loading the model")
-    model, model_size = _load_model(project, model_ref)
+    model, model_size = load_model(project, model_ref)
     on_step(f"Scoring {len(frame):,} rows")
     scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
     metrics = metrics_for(scored)

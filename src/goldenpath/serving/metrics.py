@@ -1,0 +1,147 @@
+"""Prometheus metrics of the server, in a registry of its own (several apps in one process, as
+in tests, never collide), plus SLO gauges computed over a sliding window."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from goldenpath.spec.serving import SloSpec
+
+__all__ = ["ServerMetrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+
+
+class ServerMetrics:
+    def __init__(self, slo: SloSpec) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "goldenpath_requests_total",
+            "Requests answered, by endpoint, route, model version and HTTP status.",
+            ["endpoint", "route", "version", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "goldenpath_request_latency_seconds",
+            "Request latency from receipt to answer.",
+            ["endpoint", "route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "goldenpath_batch_rows",
+            "Rows per predict call.",
+            ["version"],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.predict_seconds = Histogram(
+            "goldenpath_predict_seconds",
+            "Time of one predict call (one batch).",
+            ["version"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "goldenpath_queue_depth", "Requests waiting for a model.", ["version"], registry=r
+        )
+        self.shed = Counter(
+            "goldenpath_shed_requests_total", "Requests refused with 503: queue full.", registry=r
+        )
+        self.fallbacks = Counter(
+            "goldenpath_fallbacks_total",
+            "Answers given by a fallback, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.model_load_seconds = Histogram(
+            "goldenpath_model_load_seconds",
+            "Download, load and warm-up time of a model version.",
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
+        self.model_load_failures = Counter(
+            "goldenpath_model_load_failures_total",
+            "Versions that could not be loaded or were refused, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.serving_version = Gauge(
+            "goldenpath_serving_version",
+            "1 for the version each role serves.",
+            ["role", "version"],
+            registry=r,
+        )
+        self.log_rows = Counter(
+            "goldenpath_prediction_log_rows_total",
+            "Rows written to the prediction log.",
+            registry=r,
+        )
+        self.slo_target_p95 = Gauge(
+            "goldenpath_slo_latency_p95_target_seconds", "The p95 latency objective.", registry=r
+        )
+        self.slo_p95 = Gauge(
+            "goldenpath_slo_latency_p95_seconds",
+            "Observed p95 latency of /predict over the SLO window.",
+            registry=r,
+        )
+        self.slo_target_availability = Gauge(
+            "goldenpath_slo_availability_target", "The availability objective.", registry=r
+        )
+        self.slo_availability = Gauge(
+            "goldenpath_slo_availability",
+            "Share of requests without a 5xx over the SLO window.",
+            registry=r,
+        )
+        self.slo_burn_rate = Gauge(
+            "goldenpath_slo_error_budget_burn_rate",
+            "Error rate over the window divided by the error budget (1 - availability target); "
+            "above 1 the budget runs out before the period ends.",
+            registry=r,
+        )
+        self.slo = slo
+        self.slo_target_p95.set(slo.p95_latency_ms / 1000)
+        self.slo_target_availability.set(slo.availability)
+        self._window: deque[tuple[float, float, bool]] = deque()
+        self._lock = threading.Lock()
+
+    def observe_request(
+        self, endpoint: str, route: str, version: str, status: int, seconds: float
+    ) -> None:
+        self.requests.labels(endpoint, route, version, str(status)).inc()
+        self.latency.labels(endpoint, route).observe(seconds)
+        if endpoint == "predict":
+            with self._lock:
+                self._window.append((time.monotonic(), seconds, status >= 500))
+
+    def refresh_slo(self) -> None:
+        """Recompute the SLO gauges (called when /metrics is scraped)."""
+        horizon = time.monotonic() - self.slo.window_seconds
+        with self._lock:
+            while self._window and self._window[0][0] < horizon:
+                self._window.popleft()
+            latencies = sorted(s for _, s, _ in self._window)
+            errors = sum(1 for _, _, bad in self._window if bad)
+            n = len(self._window)
+        if not n:
+            return
+        self.slo_p95.set(latencies[min(n - 1, int(0.95 * n))])
+        availability = 1 - errors / n
+        self.slo_availability.set(availability)
+        self.slo_burn_rate.set((errors / n) / (1 - self.slo.availability))
+
+    def exposition(self) -> bytes:
+        self.refresh_slo()
+        return generate_latest(self.registry)

@@ -1,0 +1,121 @@
+"""A served model: one registered version, loaded, warmed, with its own batcher.
+
+:func:`predictor` turns an estimator into the function the batcher calls: predictions as the
+task's labels (binary: the positive label when the score reaches the spec's threshold, as in
+evaluation) and scores (the positive-class probability for binary tasks, the top probability for
+multiclass, none for regression), as plain JSON-ready Python values.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goldenpath.evaluation.evaluate import ModelRef, load_model
+from goldenpath.project import Project
+from goldenpath.serving.batcher import Batcher, Outputs, PredictFn
+from goldenpath.serving.validation import RowValidator
+from goldenpath.spec.models import Spec
+
+__all__ = ["ServedModel", "constant_predictor", "load_served", "predictor", "warm_frame"]
+
+
+def predictor(model: Any, spec: Spec) -> PredictFn:
+    task = spec.task.type
+    if task == "regression":
+
+        def regress(frame: pd.DataFrame) -> Outputs:
+            values = np.asarray(model.predict(frame), dtype="float64").tolist()
+            return Outputs(values, [None] * len(values))
+
+        return regress
+    classes = list(getattr(model, "classes_", []))
+    has_proba = callable(getattr(model, "predict_proba", None)) and bool(classes)
+    positive = spec.task.positive_label
+    threshold = spec.evaluation.threshold
+    if task == "binary_classification" and has_proba and positive in classes:
+        index = classes.index(positive)
+        negative = next((c for c in classes if c != positive), None)
+
+        def binary(frame: pd.DataFrame) -> Outputs:
+            score = np.asarray(model.predict_proba(frame))[:, index]
+            labels = [positive if s >= threshold else negative for s in score.tolist()]
+            return Outputs(_plain(labels), score.tolist())
+
+        return binary
+    if has_proba:
+
+        def multiclass(frame: pd.DataFrame) -> Outputs:
+            proba = np.asarray(model.predict_proba(frame))
+            top = proba.argmax(axis=1)
+            return Outputs(_plain([classes[i] for i in top]), proba.max(axis=1).tolist())
+
+        return multiclass
+
+    def labels_only(frame: pd.DataFrame) -> Outputs:
+        values = _plain(list(model.predict(frame)))
+        return Outputs(values, [None] * len(values))
+
+    return labels_only
+
+
+def constant_predictor(value: Any) -> PredictFn:
+    def constant(frame: pd.DataFrame) -> Outputs:
+        return Outputs([value] * len(frame), [None] * len(frame))
+
+    return constant
+
+
+def _plain(values: list[Any]) -> list[Any]:
+    """numpy scalars to Python ones (JSON-ready)."""
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def warm_frame(validator: RowValidator) -> pd.DataFrame:
+    """One valid row made from the contract alone (first allowed value, a value in range), to
+    run a new model once before it takes traffic."""
+    row: dict[str, Any] = {}
+    for column, spec in validator.specs.items():
+        if spec.allowed:
+            row[column] = spec.allowed[0]
+        elif spec.dtype in ("int", "float"):
+            value = spec.min if spec.min is not None else (spec.max if spec.max is not None else 0)
+            row[column] = int(value) if spec.dtype == "int" else float(value)
+        elif spec.dtype == "bool":
+            row[column] = False
+        elif spec.dtype == "datetime":
+            row[column] = "2024-01-01T00:00:00"
+        else:
+            row[column] = ""
+    return validator.frame(validator.rows([row]))
+
+
+@dataclass
+class ServedModel:
+    """A version ready for traffic."""
+
+    version: str
+    batcher: Batcher
+    load_seconds: float
+    constant: bool = False
+
+
+def load_served(
+    project: Project,
+    spec: Spec,
+    version: str,
+    validator: RowValidator,
+    make_batcher: Callable[[str, PredictFn], Batcher],
+) -> ServedModel:
+    """Download, load and warm ``version`` (blocking: run it on a thread)."""
+    started = time.perf_counter()
+    ref = ModelRef(run_id="", name=project.name, version=version)
+    model, _ = load_model(project, ref)
+    predict = predictor(model, spec)
+    predict(warm_frame(validator))  # a model that cannot predict never takes traffic
+    return ServedModel(version, make_batcher(version, predict), time.perf_counter() - started)

@@ -1,0 +1,90 @@
+"""The ``serving`` section of the spec: how ``goldenpath serve`` routes, batches, logs and
+degrades. Every key has a default that works for a first deployment."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["FallbackSpec", "LogSpec", "ServingSpec", "SloSpec"]
+
+Scalar = str | int | float | bool
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FallbackSpec(_Model):
+    """What answers when the champion fails: another version, or a constant prediction."""
+
+    version: str | None = Field(None, description="A registered version of this project's model.")
+    constant: Scalar | None = Field(
+        None, description="A fixed prediction (a class label or a number)."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FallbackSpec:
+        if (self.version is None) == (self.constant is None):
+            raise ValueError("a fallback is either a version or a constant, not both or neither")
+        return self
+
+
+class LogSpec(_Model):
+    """The prediction log: Parquet files under ``.goldenpath/logs/``."""
+
+    flush_rows: int = Field(5000, ge=1, description="Write a file once this many rows wait.")
+    flush_seconds: float = Field(
+        2.0, gt=0, description="Write waiting rows at least this often (the crash window)."
+    )
+    pii: Literal["hash", "drop"] = Field(
+        "hash", description="PII columns (contract pii: true): SHA-256 hashed, or left out."
+    )
+
+
+class SloSpec(_Model):
+    """Service-level objectives, exported as Prometheus gauges with their burn rate."""
+
+    p95_latency_ms: float = Field(50.0, gt=0, description="Target p95 latency of /predict.")
+    availability: float = Field(
+        0.999, gt=0, lt=1, description="Target share of requests answered without a 5xx."
+    )
+    window_seconds: float = Field(300.0, gt=0, description="The sliding window of the gauges.")
+
+
+class ServingSpec(_Model):
+    """How ``goldenpath serve`` serves the champion (and the challenger)."""
+
+    challenger: Literal["none", "canary", "shadow"] = Field(
+        "none",
+        description="none; canary: the challenger answers a share of traffic; shadow: it is "
+        "called on a copy of traffic and only logged.",
+    )
+    canary_share: float = Field(
+        0.1, ge=0, le=1, description="Share of requests the canary challenger answers."
+    )
+    max_batch_size: int = Field(
+        64, ge=1, le=4096, description="Most rows coalesced into one predict call."
+    )
+    max_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="Extra wait to fill a batch; 0: batch only what queued while the model "
+        "was busy (no added latency when idle).",
+    )
+    max_queue: int = Field(
+        2048, ge=1, description="Requests waiting for the model; beyond, 503 with Retry-After."
+    )
+    timeout_ms: float = Field(
+        5000.0, gt=0, description="A request not answered in time gets 504 (or the fallback)."
+    )
+    fallback: FallbackSpec | None = Field(
+        None, description="Answers when the champion fails (the response says degraded: true)."
+    )
+    poll_seconds: float = Field(
+        2.0, gt=0, description="How often the server checks the registry for a new champion."
+    )
+    log: LogSpec = Field(default_factory=LogSpec)
+    slo: SloSpec = Field(default_factory=SloSpec)

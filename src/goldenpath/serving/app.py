@@ -207,24 +207,19 @@ class Server:
         when = datetime.now(UTC)
         validator = self.deployment.validator
         columns = validator.rows(records)
-        frame = validator.frame(columns)
-        answer = await self.deployment.answer(frame, self.deployment.route(key))
+        answer = await self.deployment.answer(columns, self.deployment.route(key))
         latency_ms = (time.perf_counter() - started) * 1000
         self.log(request_id, columns, answer, kind="served", latency_ms=latency_ms, when=when)
         self.answered += 1
         if self.project.spec.serving.challenger == "shadow":
-            task = asyncio.get_running_loop().create_task(
-                self._shadow(frame, columns, request_id, when)
-            )
+            task = asyncio.get_running_loop().create_task(self._shadow(columns, request_id, when))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         return answer, columns
 
-    async def _shadow(
-        self, frame: Any, columns: dict[str, list[Any]], rid: str, when: datetime
-    ) -> None:
+    async def _shadow(self, columns: dict[str, list[Any]], rid: str, when: datetime) -> None:
         started = time.perf_counter()
-        result = await self.deployment.shadow(frame)
+        result = await self.deployment.shadow(columns)
         if result is not None:
             outputs, version = result
             latency = (time.perf_counter() - started) * 1000

@@ -26,11 +26,10 @@ import hashlib
 import logging
 import random
 from dataclasses import dataclass
-from typing import Any
 
 from goldenpath.errors import GoldenpathError
 from goldenpath.project import Project
-from goldenpath.serving.batcher import Batcher, Outputs, Overloaded, PredictFn
+from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.models import ServedModel, constant_predictor, load_served
 from goldenpath.serving.validation import RowValidator
@@ -86,6 +85,7 @@ class Deployment:
             max_wait_ms=s.max_wait_ms,
             max_queue=s.max_queue,
             observe=observe,
+            threads=s.model_threads,
         )
 
     async def _load(self, role: str, version: str) -> ServedModel | None:
@@ -178,17 +178,20 @@ class Deployment:
         draw = _bucket(key) if key is not None else self._rng.random()
         return "challenger" if draw < self.settings.canary_share else "champion"
 
-    async def _ask(self, served: ServedModel, frame: Any) -> Outputs:
+    async def _ask(self, served: ServedModel, columns: Columns) -> Outputs:
         timeout = self.settings.timeout_ms / 1000
-        return await asyncio.wait_for(served.batcher.submit(frame), timeout)
+        rows = len(next(iter(columns.values()), []))
+        return await asyncio.wait_for(served.batcher.submit(columns, rows), timeout)
 
-    async def answer(self, frame: Any, route: str) -> Answer:
+    async def answer(self, columns: Columns, route: str) -> Answer:
         """Predict ``frame`` on ``route``, falling back as the module says. Overloaded
         propagates (shedding is not a failure to hide); NoModel when nothing can answer."""
         challenger = self.challenger
         if route == "challenger" and challenger is not None:
             try:
-                return Answer(await self._ask(challenger, frame), challenger.version, route, False)
+                return Answer(
+                    await self._ask(challenger, columns), challenger.version, route, False
+                )
             except Overloaded:
                 raise
             except Exception as exc:
@@ -201,7 +204,9 @@ class Deployment:
         champion = self.champion
         if champion is not None:
             try:
-                return Answer(await self._ask(champion, frame), champion.version, "champion", False)
+                return Answer(
+                    await self._ask(champion, columns), champion.version, "champion", False
+                )
             except Overloaded:
                 raise
             except Exception as exc:
@@ -212,20 +217,20 @@ class Deployment:
         if fallback is None:
             raise NoModel("no champion is loaded and no fallback is configured")
         try:
-            outputs = await self._ask(fallback, frame)
+            outputs = await self._ask(fallback, columns)
         except Overloaded:
             raise
         except Exception as exc:
             raise NoModel(f"the fallback failed too ({type(exc).__name__})") from exc
         return Answer(outputs, fallback.version, "fallback", True)
 
-    async def shadow(self, frame: Any) -> tuple[Outputs, str] | None:
+    async def shadow(self, columns: Columns) -> tuple[Outputs, str] | None:
         """The challenger's answer on a copy of the request, or None (never raises)."""
         challenger = self.challenger
         if self.settings.challenger != "shadow" or challenger is None:
             return None
         try:
-            return await self._ask(challenger, frame), challenger.version
+            return await self._ask(challenger, columns), challenger.version
         except Exception:
             self.metrics.fallbacks.labels("shadow_failed").inc()
             return None

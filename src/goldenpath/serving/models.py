@@ -18,14 +18,17 @@ import pandas as pd
 
 from goldenpath.evaluation.evaluate import ModelRef, load_model
 from goldenpath.project import Project
-from goldenpath.serving.batcher import Batcher, Outputs, PredictFn
+from goldenpath.serving.batcher import Batcher, Columns, Outputs, PredictFn
 from goldenpath.serving.validation import RowValidator
 from goldenpath.spec.models import Spec
 
 __all__ = ["ServedModel", "constant_predictor", "load_served", "predictor", "warm_frame"]
 
 
-def predictor(model: Any, spec: Spec) -> PredictFn:
+FramePredictFn = Callable[[pd.DataFrame], Outputs]
+
+
+def predictor(model: Any, spec: Spec) -> FramePredictFn:
     task = spec.task.type
     if task == "regression":
 
@@ -65,8 +68,9 @@ def predictor(model: Any, spec: Spec) -> PredictFn:
 
 
 def constant_predictor(value: Any) -> PredictFn:
-    def constant(frame: pd.DataFrame) -> Outputs:
-        return Outputs([value] * len(frame), [None] * len(frame))
+    def constant(columns: Columns) -> Outputs:
+        n = len(next(iter(columns.values()), []))
+        return Outputs([value] * n, [None] * n)
 
     return constant
 
@@ -116,6 +120,10 @@ def load_served(
     started = time.perf_counter()
     ref = ModelRef(run_id="", name=project.name, version=version)
     model, _ = load_model(project, ref)
-    predict = predictor(model, spec)
-    predict(warm_frame(validator))  # a model that cannot predict never takes traffic
+    on_frame = predictor(model, spec)
+    on_frame(warm_frame(validator))  # a model that cannot predict never takes traffic
+
+    def predict(columns: Columns) -> Outputs:
+        return on_frame(validator.frame(columns))
+
     return ServedModel(version, make_batcher(version, predict), time.perf_counter() - started)

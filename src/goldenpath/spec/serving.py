@@ -83,6 +83,12 @@ class ServingSpec(_Model):
     fallback: FallbackSpec | None = Field(
         None, description="Answers when the champion fails (the response says degraded: true)."
     )
+    model_threads: int = Field(
+        1,
+        ge=1,
+        description="Native threads (OpenMP, BLAS) a predict call may use; batching, not "
+        "threads, is what makes a server fast.",
+    )
     poll_seconds: float = Field(
         2.0, gt=0, description="How often the server checks the registry for a new champion."
     )

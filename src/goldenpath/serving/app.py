@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -266,7 +268,15 @@ def create_app(project: Project) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The predict thread holds the GIL through scikit-learn's Python code; by default the
+        # event loop would wait up to 5 ms for it at every switch. 0.5 ms keeps tails short.
+        sys.setswitchinterval(0.0005)
         await server.deployment.refresh()
+        # Everything loaded so far (libraries, the models) lives as long as the server: keep it
+        # out of the garbage collector's full passes, which otherwise scan it all and stalled
+        # predictions by 80-230 ms each under load.
+        gc.collect()
+        gc.freeze()
         watcher = asyncio.get_running_loop().create_task(server.deployment.watch())
         try:
             yield

@@ -22,6 +22,7 @@ fails or times out by the configured fallback (another version or a constant), w
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import random
@@ -144,6 +145,7 @@ class Deployment:
         if served is None:
             return
         old = getattr(self, role)
+        gc.freeze()  # the new model lives long: out of the collector's full passes (see app)
         setattr(self, role, served)  # the atomic switch: later requests see the new version
         self.metrics.serving_version.labels(role, version).set(1)
         if old is not None:

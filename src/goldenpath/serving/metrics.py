@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 
+import numpy as np
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -21,6 +21,7 @@ __all__ = ["ServerMetrics"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+_WINDOW_CAPACITY = 65_536
 
 
 class ServerMetrics:
@@ -114,7 +115,12 @@ class ServerMetrics:
         self.slo = slo
         self.slo_target_p95.set(slo.p95_latency_ms / 1000)
         self.slo_target_availability.set(slo.availability)
-        self._window: deque[tuple[float, float, bool]] = deque()
+        # the SLO window: a ring of the latest requests in NumPy arrays, not Python objects
+        # (hundreds of thousands of tuples would make every full garbage collection slower)
+        self._at = np.full(_WINDOW_CAPACITY, -np.inf)
+        self._seconds = np.zeros(_WINDOW_CAPACITY)
+        self._bad = np.zeros(_WINDOW_CAPACITY, dtype=bool)
+        self._next = 0
         self._lock = threading.Lock()
 
     def observe_request(
@@ -124,22 +130,27 @@ class ServerMetrics:
         self.latency.labels(endpoint, route).observe(seconds)
         if endpoint == "predict":
             with self._lock:
-                self._window.append((time.monotonic(), seconds, status >= 500))
+                i = self._next % _WINDOW_CAPACITY
+                self._at[i], self._seconds[i], self._bad[i] = (
+                    time.monotonic(),
+                    seconds,
+                    status >= 500,
+                )
+                self._next += 1
 
     def refresh_slo(self) -> None:
-        """Recompute the SLO gauges (called when /metrics is scraped)."""
+        """Recompute the SLO gauges over the window (called when /metrics is scraped; the
+        window holds at most the latest 65,536 requests)."""
         horizon = time.monotonic() - self.slo.window_seconds
         with self._lock:
-            while self._window and self._window[0][0] < horizon:
-                self._window.popleft()
-            latencies = sorted(s for _, s, _ in self._window)
-            errors = sum(1 for _, _, bad in self._window if bad)
-            n = len(self._window)
+            inside = self._at >= horizon
+            latencies = self._seconds[inside]
+            errors = int(self._bad[inside].sum())
+        n = len(latencies)
         if not n:
             return
-        self.slo_p95.set(latencies[min(n - 1, int(0.95 * n))])
-        availability = 1 - errors / n
-        self.slo_availability.set(availability)
+        self.slo_p95.set(float(np.quantile(latencies, 0.95)))
+        self.slo_availability.set(1 - errors / n)
         self.slo_burn_rate.set((errors / n) / (1 - self.slo.availability))
 
     def exposition(self) -> bytes:

@@ -497,7 +497,7 @@ def serve(
     import uvicorn
 
     from goldenpath.project import open_project
-    from goldenpath.serving import create_app
+    from goldenpath.serving import asgi_app, create_app
     from goldenpath.settings import SERVE_PROJECT_VAR
 
     out = Output(False)
@@ -517,7 +517,7 @@ def serve(
         f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, metrics at /metrics"
     )
     if workers == 1:
-        uvicorn.run(create_app(proj), **options)
+        uvicorn.run(asgi_app(create_app(proj)), **options)
     else:
         os.environ[SERVE_PROJECT_VAR] = str(proj.root)
         uvicorn.run(

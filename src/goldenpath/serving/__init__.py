@@ -3,6 +3,6 @@ against the contract, logged and measured."""
 
 from __future__ import annotations
 
-from goldenpath.serving.app import create_app
+from goldenpath.serving.app import asgi_app, create_app
 
-__all__ = ["create_app"]
+__all__ = ["asgi_app", "create_app"]

@@ -27,6 +27,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 # approver, because the telco example's risk tier (high) asks for four eyes on a champion.
 DEMO_GIT = git -c user.name=goldenpath-demo -c user.email=demo@example.com
 APPROVER = GOLDENPATH_USER=approver-bob
+DEMO_PORT ?= 8765
 
 demo: $(VENV)/.installed
 	rm -rf $(DEMO)
@@ -57,11 +58,13 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) rollback --reason "demo: back to the previous champion"
 	cd $(DEMO)/my-churn && $(GP) history --check
 	cd $(DEMO)/my-churn && $(GP) audit verify
+	@echo "--- serving: champion with a canary challenger, replayed traffic, a hot swap on promotion"
+	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_serving.py) $(GP) $(DEMO_PORT)
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy --strict src

@@ -525,6 +525,70 @@ def serve(
         )
 
 
+@app.command()
+def replay(
+    url: Annotated[
+        str, typer.Option("--url", help="The server's address.")
+    ] = "http://127.0.0.1:8000",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", help="Whose held-out rows to send (a run, name@alias, name/version)."
+        ),
+    ] = "latest",
+    data: Annotated[
+        str | None, typer.Option("--data", help="Send this CSV/Parquet file's rows instead.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Send at most N rows.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Parallel senders.")] = 4,
+    feedback_share: Annotated[
+        float,
+        typer.Option("--feedback-share", min=0.0, max=1.0, help="Share of answers given labels."),
+    ] = 0.25,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Send rows to a running server as traffic (keyed by the id column), with feedback."""
+    from goldenpath.project import open_project
+    from goldenpath.serving.replay import replay as replay_rows
+
+    out = Output(json_output)
+    with out.working("Replaying rows"):
+        proj = open_project(project)
+        source = None if data is None or ":" in data else str(Path(data).resolve())
+        result = replay_rows(
+            proj,
+            url,
+            ref=model,
+            data=source or data,
+            limit=limit,
+            concurrency=concurrency,
+            feedback_share=feedback_share,
+        )
+
+    def render(console: Console) -> None:
+        console.print(
+            f"[green]✓[/] replayed {result.rows:,} rows to {result.url} in {result.seconds:.1f} s"
+        )
+        p50, p95 = result.latency_p50_ms, result.latency_p95_ms
+        console.print(
+            kv_table(
+                {
+                    "statuses": result.statuses,
+                    "routes": result.routes,
+                    "versions": result.versions,
+                    "degraded": result.degraded,
+                    "latency": "-" if p50 is None else f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
+                    "feedback sent": result.feedback_sent,
+                }
+            )
+        )
+
+    out.result(result.to_dict(), render)
+
+
 for _command in (
     governance.gate,
     governance.promote,

@@ -246,6 +246,7 @@ def test_every_protocol_answers_and_bad_input_gets_4xx(root: Path) -> None:
             for line in requests
         )
         assert "goldenpath_batch_rows_bucket" in metrics
+        assert 'goldenpath_queue_depth{version="2"} 0.0' in metrics
         assert "goldenpath_slo_error_budget_burn_rate" in metrics
         assert 'status="422"' in metrics
 

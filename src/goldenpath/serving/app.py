@@ -207,6 +207,10 @@ def create_app(project: Project) -> FastAPI:
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
+        d = server.deployment
+        for served in (d.champion, d.challenger, d.fallback):
+            if served is not None:
+                m.queue_depth.labels(served.version).set(served.batcher.depth)
         return Response(m.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/version", summary="What this server serves")

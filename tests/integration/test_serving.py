@@ -396,3 +396,26 @@ def test_fuzzing_the_openapi_finds_no_server_error(root: Path) -> None:
         assert failures == []
         assert len(statuses) >= 100  # the fuzzer really called the server
         assert {400, 422} & set(statuses)  # and reached the validation paths
+
+
+def test_replay_sends_held_out_rows_with_feedback(root: Path) -> None:
+    from goldenpath.serving.replay import replay
+
+    project = goldenpath.open_project(root)
+    started = time.time()
+    with serving(root) as (base, _):
+        result = replay(project, base, ref="small/2", limit=60, feedback_share=0.5, seed=1)
+    assert result.rows == 60
+    assert result.statuses == {"200": 60}
+    assert result.versions == {"2": 60}
+    assert 15 < result.feedback_sent < 45
+    feedback = [
+        row
+        for f in (root / ".goldenpath" / "logs" / "feedback").rglob("*.parquet")
+        if f.stat().st_mtime >= started
+        for row in pq.read_table(f).to_pylist()
+    ]
+    assert len(feedback) == result.feedback_sent
+    assert {r["label"] for r in feedback} <= {"yes", "no"}
+    served = {r["request_id"] for r in _logged(root, started)}
+    assert {r["request_id"] for r in feedback} <= served

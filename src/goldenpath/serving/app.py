@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
@@ -107,6 +108,13 @@ def create_app(project: Project) -> FastAPI:
         # event loop would wait up to 5 ms for it at every switch. 0.5 ms keeps tails short.
         sys.setswitchinterval(0.0005)
         await server.deployment.refresh()
+        if server.deployment.champion is None:
+            logging.getLogger("goldenpath.serving").warning(
+                "no champion of %s could be loaded (%s): /predict answers 503 until one is "
+                "promoted",
+                project.name,
+                server.deployment.last_error or "none promoted yet",
+            )
         # Everything loaded so far (libraries, the models) lives as long as the server: keep it
         # out of the garbage collector's full passes, which otherwise scan it all and stalled
         # predictions by 80-230 ms each under load.

@@ -28,16 +28,18 @@ translated into this tree at the boundary where they occur::
     ├── ScaffoldError
     │   ├── UnknownExample                 60  unknown_example
     │   └── DestinationExists              61  destination_exists
-    └── GovernanceError
-        ├── StoreError                     70  store_failed
-        ├── PermissionDenied               71  permission_denied
-        ├── GatesFailed                    72  gates_failed
-        ├── PromotionRefused               73  promotion_refused
-        ├── PromotionConflict              74  promotion_conflict
-        ├── ApprovalRefused                75  approval_refused
-        ├── RecordNotFound                 76  record_not_found
-        ├── AuditChainBroken               77  audit_chain_broken
-        └── RegistryDrift                  78  registry_drift
+    ├── GovernanceError
+    │   ├── StoreError                     70  store_failed
+    │   ├── PermissionDenied               71  permission_denied
+    │   ├── GatesFailed                    72  gates_failed
+    │   ├── PromotionRefused               73  promotion_refused
+    │   ├── PromotionConflict              74  promotion_conflict
+    │   ├── ApprovalRefused                75  approval_refused
+    │   ├── RecordNotFound                 76  record_not_found
+    │   ├── AuditChainBroken               77  audit_chain_broken
+    │   └── RegistryDrift                  78  registry_drift
+    └── ServingError
+        └── ServerUnreachable              80  server_unreachable
 
 Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
 """
@@ -71,6 +73,8 @@ __all__ = [
     "RunError",
     "RunNotFound",
     "ScaffoldError",
+    "ServerUnreachable",
+    "ServingError",
     "SpecError",
     "SpecInvalid",
     "SpecNotFound",
@@ -323,6 +327,19 @@ class RegistryDrift(GovernanceError):
 
     code = "registry_drift"
     exit_code = 78
+
+
+class ServingError(GoldenpathError):
+    """A running goldenpath server could not be used."""
+
+    code = "serving_error"
+    exit_code = 80
+    status = 502
+
+
+class ServerUnreachable(ServingError):
+    code = "server_unreachable"
+    exit_code = 80
 
 
 def all_error_classes() -> list[type[GoldenpathError]]:

@@ -518,10 +518,12 @@ def check_aliases(project: Project, *, store: Store | None = None) -> list[Drift
     drift = []
     with store.transaction() as connection:
         expected = {a: current_version(connection, project.name, a) for a in ALIASES}
+        moving = {(p.alias, p.to_version) for p in pending_promotions(connection, project.name)}
     for alias in ALIASES:
         with mlflow_boundary("reading the registry's aliases"):
             found = _alias_target(client, project.name, alias)
-        if found != expected[alias]:
+        # a promotion in progress has moved the alias but not yet recorded its completion
+        if found != expected[alias] and (alias, found) not in moving:
             drift.append(Drift(alias, expected[alias], found))
     return drift
 

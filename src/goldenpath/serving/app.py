@@ -191,6 +191,8 @@ def create_app(project: Project) -> FastAPI:
         except RequestInvalid as exc:
             return _reply(server.failure(exc))
         items = body if isinstance(body, list) else [body]
+        if not items:
+            return _error(422, "invalid_feedback", "no feedback items")
         rows: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
         now = datetime.now(UTC)
         for i, item in enumerate(items):
@@ -272,7 +274,11 @@ def create_app(project: Project) -> FastAPI:
                     for c in validator.features
                 ],
                 "outputs": [
-                    {"name": "predict", "datatype": "BYTES", "shape": [-1]},
+                    {
+                        "name": "predict",
+                        "datatype": "FP64" if project.spec.task.type == "regression" else "BYTES",
+                        "shape": [-1],
+                    },
                     {"name": "score", "datatype": "FP64", "shape": [-1]},
                 ],
             }

@@ -11,14 +11,13 @@ queued while the model was busy: batch size adapts to load. A full queue sheds l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Batcher", "Columns", "Outputs", "Overloaded"]
+__all__ = ["Batcher", "Columns", "Outputs", "Overloaded", "Retired"]
 
 
 def _limit_threads(threads: int) -> None:
@@ -32,6 +31,10 @@ def _limit_threads(threads: int) -> None:
 
 class Overloaded(Exception):
     """The queue is full: the request is refused before any work."""
+
+
+class Retired(Exception):
+    """The batcher's model was replaced: ask the current one (see Deployment.answer)."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,11 @@ class Batcher:
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
-        self.queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=max_queue)
+        # unbounded underneath: the bound is enforced in submit, so close() can always enqueue
+        # its stop marker behind the waiting work
+        self.queue: asyncio.Queue[_Job | None] = asyncio.Queue()
+        self.max_queue = max_queue
+        self.closing = False
         self.observe = observe
         self.executor = ThreadPoolExecutor(
             max_workers=1,
@@ -90,7 +97,7 @@ class Batcher:
             initargs=(threads,),
         )
         self._worker: asyncio.Task[None] | None = None
-        self._busy = False
+        self._stopped: asyncio.Event | None = None
 
     @property
     def depth(self) -> int:
@@ -98,22 +105,35 @@ class Batcher:
 
     def start(self) -> None:
         if self._worker is None:
+            self._stopped = asyncio.Event()
             self._worker = asyncio.get_running_loop().create_task(self._run())
 
+    def warm(self, columns: Columns) -> None:
+        """Run one predict on the predict thread itself (blocking; from a loading thread), so
+        the thread exists, its native pools are capped and first-call costs are paid before
+        traffic arrives."""
+        self.executor.submit(self.predict, columns).result()
+
     async def submit(self, columns: Columns, rows: int) -> Outputs:
-        """Predict ``rows`` rows within some batch; Overloaded when the queue is full. The
-        DataFrame is built once per batch, on the predict thread, not per request."""
+        """Predict ``rows`` rows within some batch; Overloaded when the queue is full, Retired
+        once the batcher is closing. The DataFrame is built once per batch, on the predict
+        thread, not per request."""
+        if self.closing:
+            raise Retired
+        if self.queue.qsize() >= self.max_queue:
+            raise Overloaded
         self.start()
         future: asyncio.Future[Outputs] = asyncio.get_running_loop().create_future()
-        try:
-            self.queue.put_nowait(_Job(columns, rows, future))
-        except asyncio.QueueFull:
-            raise Overloaded from None
+        self.queue.put_nowait(_Job(columns, rows, future))
         return await future
 
-    async def _take(self) -> list[_Job]:
-        jobs = [await self.queue.get()]
-        rows = jobs[0].rows
+    async def _take(self) -> tuple[list[_Job], bool]:
+        """The next batch, and whether the stop marker was reached (after everything queued
+        before it)."""
+        first = await self.queue.get()
+        if first is None:
+            return [], True
+        jobs, rows = [first], first.rows
         deadline = time.perf_counter() + self.max_wait
         while rows < self.max_batch_size:
             if not self.queue.empty():
@@ -125,49 +145,53 @@ class Batcher:
                     break
             else:
                 break
+            if job is None:
+                return jobs, True
             jobs.append(job)
             rows += job.rows
-        return jobs
+        return jobs, False
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            jobs = await self._take()
-            live = [j for j in jobs if not j.future.done()]  # timed-out callers are gone
-            if not live:
-                continue
-            batch = _merge(live)
-            total = sum(j.rows for j in live)
-            started = time.perf_counter()
-            self._busy = True
-            try:
-                outputs = await loop.run_in_executor(self.executor, self.predict, batch)
-            except Exception as exc:  # the model failed: every caller in the batch hears it
-                for job in live:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            finally:
-                self._busy = False
-            self.observe(total, time.perf_counter() - started)
-            start = 0
+        try:
+            stop = False
+            while not stop:
+                jobs, stop = await self._take()
+                await self._predict(jobs)
+        finally:
+            if self._stopped is not None:
+                self._stopped.set()
+
+    async def _predict(self, jobs: list[_Job]) -> None:
+        live = [j for j in jobs if not j.future.done()]  # timed-out callers are gone
+        if not live:
+            return
+        batch = _merge(live)
+        started = time.perf_counter()
+        try:
+            outputs = await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.predict, batch
+            )
+        except Exception as exc:  # the model failed: every caller in the batch hears it
             for job in live:
-                n = job.rows
                 if not job.future.done():
-                    job.future.set_result(
-                        Outputs(
-                            outputs.predictions[start : start + n],
-                            outputs.scores[start : start + n],
-                        )
+                    job.future.set_exception(exc)
+            return
+        self.observe(sum(j.rows for j in live), time.perf_counter() - started)
+        start = 0
+        for job in live:
+            n = job.rows
+            if not job.future.done():
+                job.future.set_result(
+                    Outputs(
+                        outputs.predictions[start : start + n], outputs.scores[start : start + n]
                     )
-                start += n
+                )
+            start += n
 
     async def close(self) -> None:
-        """Stop after the queued and in-flight work is answered."""
-        while not self.queue.empty() or self._busy:
-            await asyncio.sleep(0.01)
-        if self._worker is not None:
-            self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
-        self.executor.shutdown(wait=True)
+        """Refuse new work (Retired), answer everything already queued or in flight, stop."""
+        self.closing = True
+        if self._worker is not None and self._stopped is not None:
+            self.queue.put_nowait(None)  # behind every waiting request
+            await self._stopped.wait()
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)

@@ -26,11 +26,12 @@ import gc
 import hashlib
 import logging
 import random
+import time
 from dataclasses import dataclass
 
 from goldenpath.errors import GoldenpathError
 from goldenpath.project import Project
-from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn
+from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.models import ServedModel, constant_predictor, load_served
 from goldenpath.serving.validation import RowValidator
@@ -38,6 +39,18 @@ from goldenpath.serving.validation import RowValidator
 __all__ = ["Answer", "Deployment", "NoModel"]
 
 log = logging.getLogger("goldenpath.serving")
+
+
+_RETRY_SECONDS = 60.0
+
+
+def _refreeze() -> None:
+    """After a model is loaded or retired: let the collector see the frozen heap once (a
+    retired model with reference cycles is freed), then freeze the long-lived heap again, out
+    of the full passes that stalled predictions (see :mod:`goldenpath.serving.app`)."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 class NoModel(Exception):
@@ -68,7 +81,10 @@ class Deployment:
         self.challenger: ServedModel | None = None
         self.fallback: ServedModel | None = None
         self.last_error: str | None = None
-        self._refused: set[tuple[str, str]] = set()  # (role, version) already reported
+        # (role, what) -> when it was last refused: reported once while it persists, and a
+        # version that failed to load is tried again only after _RETRY_SECONDS
+        self._refused: dict[tuple[str, str], float] = {}
+        self._problems: set[tuple[str, str]] = set()  # refused during the current pass
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ loading and swapping
@@ -90,22 +106,28 @@ class Deployment:
         )
 
     async def _load(self, role: str, version: str) -> ServedModel | None:
+        failed_at = self._refused.get((role, f"v{version}"))
+        if failed_at is not None and time.monotonic() - failed_at < _RETRY_SECONDS:
+            self._problems.add((role, f"v{version}"))
+            return None
         try:
             served = await asyncio.to_thread(
                 load_served, self.project, self.spec, version, self.validator, self._batcher
             )
         except Exception as exc:  # a corrupt artefact, a model that cannot predict ...
-            self._refuse(role, version, "load_failed", f"{type(exc).__name__}: {exc}")
+            self._refuse(role, f"v{version}", "load_failed", f"{type(exc).__name__}: {exc}")
             return None
         self.metrics.model_load_seconds.observe(served.load_seconds)
         return served
 
-    def _refuse(self, role: str, version: str, reason: str, message: str) -> None:
-        self.last_error = f"{role} v{version}: {message}"
-        if (role, version) not in self._refused:
-            self._refused.add((role, version))
+    def _refuse(self, role: str, what: str, reason: str, message: str) -> None:
+        self.last_error = f"{role} {what}: {message}"
+        key = (role, what if what.startswith("v") else f"{reason}: {message}")
+        self._problems.add(key)
+        if key not in self._refused:  # a new problem: report it once
             self.metrics.model_load_failures.labels(reason).inc()
-            log.error("refusing %s version %s (%s): %s", role, version, reason, message)
+            log.error("refusing the %s (%s): %s", role, reason, message)
+        self._refused[key] = time.monotonic()
 
     async def _wanted(self, alias: str) -> str | None:
         from goldenpath.registry import verified_alias
@@ -114,11 +136,22 @@ class Deployment:
             return await asyncio.to_thread(verified_alias, self.project, alias)  # type: ignore[arg-type]
         except GoldenpathError as exc:  # RegistryDrift, an unreachable store or registry
             current = self.champion if alias == "champion" else self.challenger
-            self._refuse(alias, "?", exc.code, exc.message)
+            self._refuse(alias, "alias", exc.code, exc.message)
             return None if current is None else current.version
 
     async def refresh(self) -> None:
-        """Bring champion, challenger and fallback in line with the registry (one pass)."""
+        """Bring champion, challenger and fallback in line with the registry (one pass). A
+        problem that did not recur in this pass is forgotten (and reported again if it comes
+        back); ``last_error`` is cleared once a pass has none."""
+        self._problems = set()
+        await self._refresh()
+        for key in list(self._refused):
+            if key not in self._problems and not key[1].startswith("v"):
+                del self._refused[key]
+        if not self._problems:
+            self.last_error = None
+
+    async def _refresh(self) -> None:
         wanted = await self._wanted("champion")
         if wanted is not None and (self.champion is None or self.champion.version != wanted):
             await self._swap("champion", wanted)
@@ -145,13 +178,14 @@ class Deployment:
         if served is None:
             return
         old = getattr(self, role)
-        gc.freeze()  # the new model lives long: out of the collector's full passes (see app)
         setattr(self, role, served)  # the atomic switch: later requests see the new version
         self.metrics.serving_version.labels(role, version).set(1)
         if old is not None:
             self.metrics.serving_version.labels(role, old.version).set(0)
             log.info("%s: version %s replaces %s", role, version, old.version)
             await old.batcher.close()  # its in-flight requests finish on it
+            del old
+        _refreeze()
 
     async def _retire(self, role: str) -> None:
         old = getattr(self, role)
@@ -159,6 +193,8 @@ class Deployment:
             setattr(self, role, None)
             self.metrics.serving_version.labels(role, old.version).set(0)
             await old.batcher.close()
+            del old
+            _refreeze()
 
     async def watch(self) -> None:
         while True:
@@ -185,54 +221,75 @@ class Deployment:
         rows = len(next(iter(columns.values()), []))
         return await asyncio.wait_for(served.batcher.submit(columns, rows), timeout)
 
-    async def answer(self, columns: Columns, route: str) -> Answer:
-        """Predict ``frame`` on ``route``, falling back as the module says. Overloaded
-        propagates (shedding is not a failure to hide); NoModel when nothing can answer."""
-        challenger = self.challenger
-        if route == "challenger" and challenger is not None:
+    async def _ask_current(self, role: str, columns: Columns) -> tuple[str, Outputs] | None:
+        """(version, outputs) from whatever model holds ``role`` now; a model retired by a
+        swap between picking it and queueing sends the request on to its successor, so the
+        request is still answered by exactly one version."""
+        for _ in range(5):
+            served: ServedModel | None = getattr(self, role)
+            if served is None:
+                return None
             try:
-                return Answer(
-                    await self._ask(challenger, columns), challenger.version, route, False
-                )
+                return served.version, await self._ask(served, columns)
+            except Retired:
+                await asyncio.sleep(0)
+        raise NoModel(f"the {role} kept changing while this request waited")
+
+    async def answer(self, columns: Columns, route: str) -> Answer:
+        """Predict ``columns`` on ``route``, falling back as the module says. Overloaded
+        propagates (shedding is not a failure to hide); TimeoutError when the champion timed
+        out and there is no fallback; NoModel when nothing else can answer."""
+        if route == "challenger":
+            try:
+                got = await self._ask_current("challenger", columns)
+                if got is not None:
+                    return Answer(got[1], got[0], "challenger", False)
             except Overloaded:
                 raise
             except Exception as exc:
                 self.metrics.fallbacks.labels("challenger_failed").inc()
-                log.warning(
-                    "challenger v%s failed (%s); the champion answers",
-                    challenger.version,
-                    type(exc).__name__,
-                )
-        champion = self.champion
-        if champion is not None:
-            try:
-                return Answer(
-                    await self._ask(champion, columns), champion.version, "champion", False
-                )
-            except Overloaded:
-                raise
-            except Exception as exc:
-                reason = "champion_timeout" if isinstance(exc, TimeoutError) else "champion_failed"
-                self.metrics.fallbacks.labels(reason).inc()
-                log.warning("champion v%s failed (%s)", champion.version, type(exc).__name__)
-        fallback = self.fallback
-        if fallback is None:
-            raise NoModel("no champion is loaded and no fallback is configured")
+                log.warning("the challenger failed (%s); the champion answers", type(exc).__name__)
+        failure: Exception | None = None
         try:
-            outputs = await self._ask(fallback, columns)
+            got = await self._ask_current("champion", columns)
+            if got is not None:
+                return Answer(got[1], got[0], "champion", False)
+        except Overloaded:
+            raise
+        except Exception as exc:
+            failure = exc
+            log.warning("the champion failed (%s)", type(exc).__name__)
+        try:
+            got = await self._ask_current("fallback", columns)
         except Overloaded:
             raise
         except Exception as exc:
             raise NoModel(f"the fallback failed too ({type(exc).__name__})") from exc
-        return Answer(outputs, fallback.version, "fallback", True)
+        if got is None:
+            if isinstance(failure, TimeoutError):
+                raise failure
+            if failure is not None:
+                raise NoModel(
+                    f"the champion failed ({type(failure).__name__}) and no fallback is configured"
+                ) from failure
+            raise NoModel("no champion is loaded and no fallback is configured")
+        reason = (
+            "no_champion"
+            if failure is None
+            else "champion_timeout"
+            if isinstance(failure, TimeoutError)
+            else "champion_failed"
+        )
+        self.metrics.fallbacks.labels(reason).inc()
+        return Answer(got[1], got[0], "fallback", True)
 
     async def shadow(self, columns: Columns) -> tuple[Outputs, str] | None:
         """The challenger's answer on a copy of the request, or None (never raises)."""
-        challenger = self.challenger
-        if self.settings.challenger != "shadow" or challenger is None:
+        if self.settings.challenger != "shadow":
             return None
         try:
-            return await self._ask(challenger, columns), challenger.version
+            got = await self._ask_current("challenger", columns)
         except Exception:
-            self.metrics.fallbacks.labels("shadow_failed").inc()
+            self.metrics.shadow_failures.inc()
             return None
+        return None if got is None else (got[1], got[0])

@@ -93,12 +93,14 @@ class LogWriter:
         *,
         pii_columns: set[str] | None = None,
         on_written: Callable[[int], None] = lambda rows: None,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
         self.root = root
         self.schema = schema
         self.settings = settings
         self.pii = pii_columns or set()
         self.on_written = on_written
+        self.on_error = on_error
         self._buffer: list[_Entry] = []
         self._rows = 0
         self._lock = threading.Lock()
@@ -153,6 +155,7 @@ class LogWriter:
                 partial.replace(folder / f"{stem}.parquet")
             except (OSError, pa.ArrowException):
                 self.errors += 1  # counted; the rows are lost rather than the server
+                self.on_error()
                 continue
             total += table.num_rows
         self.written_rows += total

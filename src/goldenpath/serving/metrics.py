@@ -22,6 +22,7 @@ __all__ = ["ServerMetrics"]
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 _WINDOW_CAPACITY = 65_536
+_SCORING = frozenset({"predict", "invocations", "infer"})
 
 
 class ServerMetrics:
@@ -67,6 +68,16 @@ class ServerMetrics:
             ["reason"],
             registry=r,
         )
+        self.shadow_failures = Counter(
+            "goldenpath_shadow_failures_total",
+            "Shadow calls to the challenger that failed or timed out (never seen by clients).",
+            registry=r,
+        )
+        self.log_errors = Counter(
+            "goldenpath_prediction_log_errors_total",
+            "Prediction log files that could not be written (their rows are lost).",
+            registry=r,
+        )
         self.model_load_seconds = Histogram(
             "goldenpath_model_load_seconds",
             "Download, load and warm-up time of a model version.",
@@ -95,7 +106,7 @@ class ServerMetrics:
         )
         self.slo_p95 = Gauge(
             "goldenpath_slo_latency_p95_seconds",
-            "Observed p95 latency of /predict over the SLO window.",
+            "Observed p95 latency of scoring requests over the SLO window.",
             registry=r,
         )
         self.slo_target_availability = Gauge(
@@ -128,7 +139,7 @@ class ServerMetrics:
     ) -> None:
         self.requests.labels(endpoint, route, version, str(status)).inc()
         self.latency.labels(endpoint, route).observe(seconds)
-        if endpoint == "predict":
+        if endpoint in _SCORING:
             with self._lock:
                 i = self._next % _WINDOW_CAPACITY
                 self._at[i], self._seconds[i], self._bad[i] = (
@@ -147,7 +158,9 @@ class ServerMetrics:
             latencies = self._seconds[inside]
             errors = int(self._bad[inside].sum())
         n = len(latencies)
-        if not n:
+        if not n:  # no traffic in the window: no measurement, not a perfect or a failed one
+            for gauge in (self.slo_p95, self.slo_availability, self.slo_burn_rate):
+                gauge.set(float("nan"))
             return
         self.slo_p95.set(float(np.quantile(latencies, 0.95)))
         self.slo_availability.set(1 - errors / n)

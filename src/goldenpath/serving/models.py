@@ -22,7 +22,7 @@ from goldenpath.serving.batcher import Batcher, Columns, Outputs, PredictFn
 from goldenpath.serving.validation import RowValidator
 from goldenpath.spec.models import Spec
 
-__all__ = ["ServedModel", "constant_predictor", "load_served", "predictor", "warm_frame"]
+__all__ = ["ServedModel", "constant_predictor", "load_served", "predictor", "warm_columns"]
 
 
 FramePredictFn = Callable[[pd.DataFrame], Outputs]
@@ -80,7 +80,7 @@ def _plain(values: list[Any]) -> list[Any]:
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-def warm_frame(validator: RowValidator) -> pd.DataFrame:
+def warm_columns(validator: RowValidator) -> Columns:
     """One valid row made from the contract alone (first allowed value, a value in range), to
     run a new model once before it takes traffic."""
     row: dict[str, Any] = {}
@@ -96,7 +96,7 @@ def warm_frame(validator: RowValidator) -> pd.DataFrame:
             row[column] = "2024-01-01T00:00:00"
         else:
             row[column] = ""
-    return validator.frame(validator.rows([row]))
+    return validator.rows([row])
 
 
 @dataclass
@@ -121,9 +121,10 @@ def load_served(
     ref = ModelRef(run_id="", name=project.name, version=version)
     model, _ = load_model(project, ref)
     on_frame = predictor(model, spec)
-    on_frame(warm_frame(validator))  # a model that cannot predict never takes traffic
 
     def predict(columns: Columns) -> Outputs:
         return on_frame(validator.frame(columns))
 
-    return ServedModel(version, make_batcher(version, predict), time.perf_counter() - started)
+    batcher = make_batcher(version, predict)
+    batcher.warm(warm_columns(validator))  # a model that cannot predict never takes traffic
+    return ServedModel(version, batcher, time.perf_counter() - started)

@@ -69,10 +69,14 @@ def _mlflow_records(body: Any) -> list[Any]:
     if "dataframe_split" in body:
         split = body["dataframe_split"]
         if not isinstance(split, dict) or not isinstance(split.get("columns"), list):
-            raise RequestInvalid([FieldError(0, "dataframe_split", "needs columns and data")])
+            raise RequestInvalid(
+                [FieldError(0, "dataframe_split", "needs columns and data")], status=400
+            )
         columns, data = split["columns"], split.get("data")
         if not isinstance(data, list) or not all(isinstance(r, list) for r in data):
-            raise RequestInvalid([FieldError(0, "dataframe_split.data", "expected rows")])
+            raise RequestInvalid(
+                [FieldError(0, "dataframe_split.data", "expected rows")], status=400
+            )
         return [dict(zip(columns, row, strict=False)) for row in data]
     for key in ("dataframe_records", "instances", "inputs"):
         if key in body:
@@ -104,12 +108,14 @@ def _oip_records(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     columns: dict[str, list[Any]] = {}
     for i, tensor in enumerate(body["inputs"]):
         if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
-            raise RequestInvalid([FieldError(i, "inputs", "each input needs a name and data")])
+            raise RequestInvalid(
+                [FieldError(i, "inputs", "each input needs a name and data")], status=400
+            )
         data = tensor.get("data")
         columns[tensor["name"]] = data if isinstance(data, list) else [data]
     n = max((len(v) for v in columns.values()), default=0)
     if n == 0:
-        raise RequestInvalid([FieldError(0, "inputs", "no rows")])
+        raise RequestInvalid([FieldError(0, "inputs", "no rows")], status=400)
     rows = [{c: (v[i] if i < len(v) else None) for c, v in columns.items()} for i in range(n)]
     request_id = body.get("id")
     return rows, request_id if isinstance(request_id, str) else None

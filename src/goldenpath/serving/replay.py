@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from goldenpath.data.dataset import load_dataset
-from goldenpath.errors import DataError
+from goldenpath.errors import FingerprintMismatch, ServerUnreachable
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.project import Project
 from goldenpath.training.run import SPLIT_ARTIFACT
-from goldenpath.training.tracking import load_json_artifact, open_tracking
+from goldenpath.training.tracking import TAG_PREFIX, load_json_artifact, open_tracking
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -58,7 +58,7 @@ def _post(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
     except urllib.error.HTTPError as error:
         return error.code, None
     except (urllib.error.URLError, OSError) as error:
-        raise DataError(
+        raise ServerUnreachable(
             f"cannot reach the server at {url}: {error}",
             hint="start it with: goldenpath serve (and pass its address with --url)",
         ) from None
@@ -71,6 +71,14 @@ def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, 
     if data is None:
         model = resolve_model(project, ref)
         client = open_tracking(project, create=False)
+        recorded = client.get_run(model.run_id).data.tags.get(TAG_PREFIX + "dataset_fingerprint")
+        if dataset.fingerprint != recorded:
+            raise FingerprintMismatch(
+                f"the data of run {model.run_id} has changed since training, so its held-out "
+                "rows cannot be recovered",
+                hint="replay a file with --data",
+                details={"recorded": recorded, "current": dataset.fingerprint},
+            )
         split = load_json_artifact(client, model.run_id, SPLIT_ARTIFACT)
         frame = dataset.rows(np.asarray(split["test_positions"], dtype=np.int64))
     columns = [c for c in [*spec.feature_columns, spec.data.id_column] if c is not None]

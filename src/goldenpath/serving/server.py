@@ -47,8 +47,11 @@ class Server:
             settings,
             pii_columns={c for c, s in columns.items() if s.pii},
             on_written=self.metrics.log_rows.inc,
+            on_error=self.metrics.log_errors.inc,
         )
-        self.feedback = LogWriter(logs, FEEDBACK_SCHEMA, settings)
+        self.feedback = LogWriter(
+            logs, FEEDBACK_SCHEMA, settings, on_error=self.metrics.log_errors.inc
+        )
         self.answered = 0  # 2xx answers to prediction requests
         self._tasks: set[asyncio.Task[Any]] = set()
 

@@ -98,8 +98,8 @@ class ColumnSpec(_Model):
     )
     pii: bool = Field(
         False,
-        description="Personal data: replaced by a placeholder in the model's logged input example "
-        "(and, once serving exists, hashed or dropped from prediction logs).",
+        description="Personal data: replaced by a placeholder in the model's logged input example, "
+        "and hashed or dropped in prediction logs (serving.log.pii).",
     )
     description: str = Field("", description="What the column means.")
 

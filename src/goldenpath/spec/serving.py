@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["FallbackSpec", "LogSpec", "ServingSpec", "SloSpec"]
 
@@ -23,6 +23,12 @@ class FallbackSpec(_Model):
     constant: Scalar | None = Field(
         None, description="A fixed prediction (a class label or a number)."
     )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        # YAML reads `version: 3` as a number: take it as the version it names
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FallbackSpec:

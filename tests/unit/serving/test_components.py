@@ -15,7 +15,7 @@ import yaml
 from conftest import MakeProject, small_spec
 from goldenpath.data import load_dataset
 from goldenpath.project import open_project
-from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded
+from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, Retired
 from goldenpath.serving.deployment import Deployment, NoModel
 from goldenpath.serving.logs import LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
@@ -215,3 +215,62 @@ def test_a_failing_champion_falls_back_and_says_degraded(make_project: MakeProje
     assert (failed.route, failed.degraded, failed.outputs.predictions) == ("fallback", True, ["no"])
     assert (timed_out.route, timed_out.degraded) == ("fallback", True)
     assert (healthy.route, healthy.degraded, healthy.version) == ("champion", False, "1")
+
+
+def test_closing_answers_what_waits_and_retires_new_work() -> None:
+    def predict(columns: Columns) -> Outputs:
+        return Outputs(list(columns["x"]), [None] * len(columns["x"]))
+
+    async def main() -> tuple[Any, Any]:
+        batcher = Batcher(predict, max_batch_size=8, max_wait_ms=300, max_queue=8)
+        waiting = asyncio.ensure_future(batcher.submit({"x": ["held"]}, 1))
+        await asyncio.sleep(0.05)  # the worker holds it while it waits to fill the batch
+        await batcher.close()
+        with pytest.raises(Retired):
+            await batcher.submit({"x": ["late"]}, 1)
+        return await waiting, None
+
+    answered, _ = _run(main())
+    assert answered.predictions == ["held"]
+
+
+def test_a_request_for_a_retired_model_is_answered_by_its_successor(
+    make_project: MakeProject,
+) -> None:
+    project = open_project(make_project())
+    kwargs = {"max_batch_size": 4, "max_wait_ms": 0, "max_queue": 8}
+
+    async def main() -> Any:
+        deployment = Deployment(project, ServerMetrics(SloSpec()))
+        old = ServedModel("1", Batcher(constant_predictor("old"), **kwargs), 0.0)
+        new = ServedModel("2", Batcher(constant_predictor("new"), **kwargs), 0.0)
+        deployment.champion = old
+        await old.batcher.close()  # a swap retired it just after this request picked it...
+        deployment.champion = new  # ...and the successor took its place
+        answer = await deployment.answer({"x": [1]}, "champion")
+        await deployment.close()
+        return answer
+
+    answer = _run(main())
+    assert (answer.version, answer.outputs.predictions) == ("2", ["new"])
+
+
+def test_a_champion_timeout_without_fallback_is_a_timeout(make_project: MakeProject) -> None:
+    spec = small_spec()
+    spec["serving"] = {"timeout_ms": 50}
+    project = open_project(make_project(spec=spec))
+
+    def stuck(columns: Columns) -> Outputs:
+        time.sleep(0.5)
+        return Outputs(["yes"], [0.9])
+
+    async def main() -> None:
+        deployment = Deployment(project, ServerMetrics(SloSpec()))
+        deployment.champion = ServedModel(
+            "1", Batcher(stuck, max_batch_size=4, max_wait_ms=0, max_queue=8), 0.0
+        )
+        with pytest.raises(TimeoutError):
+            await deployment.answer({"x": [1]}, "champion")
+        await deployment.close()
+
+    _run(main())

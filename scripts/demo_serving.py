@@ -49,7 +49,11 @@ def main() -> None:
         run("replay", "--url", base, "--model", "telco-churn@champion", "--feedback-share", "0.3")
         run("promote", "telco-churn/2", "--to", "champion", "--reason", "the canary held up")
         deadline = time.time() + 30
-        while json.loads(get("/version"))["champion"] != "2" and time.time() < deadline:
+        # the swap is done when version 2 serves as champion and no longer as challenger
+        while time.time() < deadline:
+            state = json.loads(get("/version"))
+            if (state["champion"], state["challenger"]) == ("2", None):
+                break
             time.sleep(0.2)
         print(f"GET /version after the promotion (hot swap): {get('/version')}", flush=True)
         run("replay", "--url", base, "--model", "telco-churn@champion", "--limit", "400")

@@ -33,7 +33,12 @@ from goldenpath.errors import GoldenpathError
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
-from goldenpath.serving.models import ServedModel, constant_predictor, load_served
+from goldenpath.serving.models import (
+    ServedModel,
+    constant_predictor,
+    load_served,
+    warm_columns,
+)
 from goldenpath.serving.validation import RowValidator
 
 __all__ = ["Answer", "Deployment", "NoModel"]
@@ -166,12 +171,9 @@ class Deployment:
             if fallback.version is not None:
                 self.fallback = await self._load("fallback", fallback.version)
             else:
-                self.fallback = ServedModel(
-                    "constant",
-                    self._batcher("constant", constant_predictor(fallback.constant)),
-                    0.0,
-                    constant=True,
-                )
+                batcher = self._batcher("constant", constant_predictor(fallback.constant))
+                await asyncio.to_thread(batcher.warm, warm_columns(self.validator))
+                self.fallback = ServedModel("constant", batcher, 0.0, constant=True)
 
     async def _swap(self, role: str, version: str) -> None:
         served = await self._load(role, version)

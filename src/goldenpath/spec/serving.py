@@ -52,7 +52,7 @@ class LogSpec(_Model):
 class SloSpec(_Model):
     """Service-level objectives, exported as Prometheus gauges with their burn rate."""
 
-    p95_latency_ms: float = Field(50.0, gt=0, description="Target p95 latency of /predict.")
+    p95_latency_ms: float = Field(50.0, gt=0, description="Target p95 latency of scoring requests.")
     availability: float = Field(
         0.999, gt=0, lt=1, description="Target share of requests answered without a 5xx."
     )

@@ -75,6 +75,7 @@ test: lint typecheck
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/evaluation.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

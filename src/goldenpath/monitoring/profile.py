@@ -117,6 +117,18 @@ class FrameProfile:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "features": {k: v.to_dict() for k, v in self.features.items()}}
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrameProfile:
+        features: dict[str, Profile] = {}
+        for name, raw in data["features"].items():
+            values = {k: v for k, v in raw.items() if k != "kind"}
+            features[name] = (
+                NumericProfile(**values)
+                if raw["kind"] == "numeric"
+                else CategoricalProfile(**values)
+            )
+        return cls(int(data["rows"]), features)
+
 
 def _numeric_edges(values: np.ndarray, bins: int) -> list[float]:
     finite = values[np.isfinite(values)]

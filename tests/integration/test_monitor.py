@@ -1,0 +1,107 @@
+"""``goldenpath monitor`` over a real prediction log: quiet on traffic like the training data,
+alerting on a shifted window; the reference profile is computed once and cached."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import goldenpath
+from conftest import MakeProject, small_frame
+from goldenpath.evaluation import evaluate, record_evaluation
+from goldenpath.gates import gate
+from goldenpath.monitoring import monitor
+from goldenpath.registry import promote
+from goldenpath.serving.logs import LogWriter, partition_for, prediction_schema
+from goldenpath.spec.serving import LogSpec
+
+PHASE_ONE = datetime(2026, 1, 1, tzinfo=UTC)
+PHASE_TWO = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def _log(project: goldenpath.Project, frame: pd.DataFrame, when: datetime) -> None:
+    columns = project.spec.data.contract.columns
+    writer = LogWriter(
+        project.state_dir / "logs", prediction_schema(columns, "hash"), LogSpec(flush_rows=10**6)
+    )
+    n = len(frame)
+    values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame}
+    values |= {
+        "request_id": [f"r{i}" for i in range(n)],
+        "row": [0] * n,
+        "timestamp": [when + timedelta(seconds=i) for i in range(n)],
+        "model_version": ["1"] * n,
+        "kind": ["served"] * n,
+    }
+    writer.append(partition_for("predictions", when, "1"), values, n)
+    writer.close()
+
+
+@pytest.fixture
+def served(make_project: MakeProject) -> goldenpath.Project:
+    spec_overrides = {"evaluation": {"resamples": 0}}
+    project = goldenpath.open_project(make_project(frame=small_frame(n=4000), **spec_overrides))
+    goldenpath.train(project)
+    result = evaluate(project, "small/1")
+    record_evaluation(project, result, html="<html></html>")
+    gate(project, "small/1")
+    promote(project, "small/1")
+    features = project.spec.feature_columns
+    like_training = small_frame(n=3000, seed=11)[features]
+    shifted = small_frame(n=3000, seed=12)[features]
+    shifted["age"] = shifted["age"] + 15
+    shifted.loc[shifted.sample(frac=0.3, random_state=1).index, "plan"] = "pro"
+    _log(project, like_training, PHASE_ONE)
+    _log(project, shifted, PHASE_TWO)
+    return project
+
+
+def test_quiet_on_familiar_traffic_and_alerting_on_a_shift(served: goldenpath.Project) -> None:
+    calm = monitor(served, since=PHASE_ONE, until=PHASE_TWO)
+    assert calm.rows == 3000
+    assert calm.alerts == []
+    assert {f.feature for f in calm.features} == set(served.spec.feature_columns)
+
+    shifted = monitor(served, since=PHASE_TWO)
+    assert shifted.rows == 3000
+    alerting = {f.feature: f for f in shifted.alerts}
+    assert set(alerting) == {"age", "plan"}
+    assert alerting["age"].severity == "critical"
+    assert alerting["age"].wasserstein is not None
+    assert alerting["age"].wasserstein > 0.5
+    cached = list((served.state_dir / "monitoring").glob("reference-*.json"))
+    assert len(cached) == 1  # the training rows were profiled once
+
+
+def test_an_empty_window_is_a_clear_error(served: goldenpath.Project) -> None:
+    with pytest.raises(goldenpath.GoldenpathError, match="no served predictions"):
+        monitor(served, since=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_cli_prints_alerts_as_json(served: goldenpath.Project) -> None:
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "goldenpath"),
+            "monitor",
+            "--since",
+            "2026-01-02",
+            "--json",
+        ],
+        cwd=served.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert {a["feature"] for a in document["alerts"]} == {"age", "plan"}
+    assert np.isfinite(document["features"][0]["psi"])

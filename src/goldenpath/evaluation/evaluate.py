@@ -21,7 +21,7 @@ import pandas as pd
 
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
-from goldenpath.errors import DataError, FingerprintMismatch, RunNotFound, SpecInvalid
+from goldenpath.errors import DataError, RunNotFound, SpecInvalid
 from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.failures import candidates, failure_rules, worst_candidates
@@ -32,6 +32,7 @@ from goldenpath.evaluation.robustness import robustness
 from goldenpath.evaluation.slices import slice_groups
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
+from goldenpath.training.recorded import run_rows
 from goldenpath.training.reproduce import recorded_project
 from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
 from goldenpath.training.tracking import (
@@ -372,18 +373,13 @@ def evaluate(
     on_step("Reading and validating data")
     dataset: Dataset = load_dataset(spec, recorded.root, source=data)
     if data is None:
-        if dataset.fingerprint != tags.get(TAG_PREFIX + "dataset_fingerprint"):
-            raise FingerprintMismatch(
-                f"the data of run {model_ref.run_id} has changed since training, so its "
-                "held-out rows cannot be recovered",
-                hint="restore the data, or evaluate on a file with --data",
-                details={
-                    "recorded": tags.get(TAG_PREFIX + "dataset_fingerprint"),
-                    "current": dataset.fingerprint,
-                },
-            )
-        split = load_json_artifact(client, model_ref.run_id, SPLIT_ARTIFACT)
-        frame = dataset.rows(np.asarray(split["test_positions"], dtype=np.int64))
+        frame = run_rows(
+            client,
+            model_ref.run_id,
+            dataset,
+            "test",
+            hint="restore the data, or evaluate on a file with --data",
+        )
         described = f"held-out rows of run {model_ref.run_id}"
     else:
         frame = dataset.frame

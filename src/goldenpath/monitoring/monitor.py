@@ -14,18 +14,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 
 from goldenpath.data.dataset import load_dataset
-from goldenpath.errors import FingerprintMismatch, RunNotFound
+from goldenpath.errors import RunNotFound
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
 from goldenpath.project import Project
-from goldenpath.training.run import SPLIT_ARTIFACT
-from goldenpath.training.tracking import TAG_PREFIX, load_json_artifact, open_tracking
+from goldenpath.training.recorded import run_rows
+from goldenpath.training.tracking import open_tracking
 
 __all__ = ["MonitorResult", "monitor", "monitored_features", "reference_profile", "window_rows"]
 
@@ -51,15 +50,9 @@ def reference_profile(project: Project, ref: str = "champion") -> tuple[str, Fra
     spec = project.spec
     dataset = load_dataset(spec, project.root)
     client = open_tracking(project, create=False)
-    recorded = client.get_run(model.run_id).data.tags.get(TAG_PREFIX + "dataset_fingerprint")
-    if dataset.fingerprint != recorded:
-        raise FingerprintMismatch(
-            f"the data of run {model.run_id} has changed since training, so its training rows "
-            "cannot be profiled",
-            hint="restore the training data of that run",
-        )
-    split = load_json_artifact(client, model.run_id, SPLIT_ARTIFACT)
-    rows = dataset.rows(np.asarray(split["train_positions"], dtype=np.int64))
+    rows = run_rows(
+        client, model.run_id, dataset, "train", hint="restore the training data of that run"
+    )
     profile = profile_frame(rows[monitored_features(project)])
     cache.parent.mkdir(parents=True, exist_ok=True)
     partial = cache.with_suffix(".partial")

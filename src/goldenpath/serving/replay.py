@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from goldenpath.data.dataset import load_dataset
-from goldenpath.errors import FingerprintMismatch, ServerUnreachable
+from goldenpath.errors import ServerUnreachable
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.project import Project
-from goldenpath.training.run import SPLIT_ARTIFACT
-from goldenpath.training.tracking import TAG_PREFIX, load_json_artifact, open_tracking
+from goldenpath.training.recorded import run_rows
+from goldenpath.training.tracking import open_tracking
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -71,16 +71,7 @@ def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, 
     if data is None:
         model = resolve_model(project, ref)
         client = open_tracking(project, create=False)
-        recorded = client.get_run(model.run_id).data.tags.get(TAG_PREFIX + "dataset_fingerprint")
-        if dataset.fingerprint != recorded:
-            raise FingerprintMismatch(
-                f"the data of run {model.run_id} has changed since training, so its held-out "
-                "rows cannot be recovered",
-                hint="replay a file with --data",
-                details={"recorded": recorded, "current": dataset.fingerprint},
-            )
-        split = load_json_artifact(client, model.run_id, SPLIT_ARTIFACT)
-        frame = dataset.rows(np.asarray(split["test_positions"], dtype=np.int64))
+        frame = run_rows(client, model.run_id, dataset, "test", hint="replay a file with --data")
     columns = [c for c in [*spec.feature_columns, spec.data.id_column] if c is not None]
     records = json.loads(frame[columns].to_json(orient="records", date_format="iso"))
     labels = frame[spec.task.target].tolist()

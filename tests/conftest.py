@@ -178,3 +178,30 @@ def store_uri(
     monkeypatch.setenv("GOLDENPATH_STORE_URI", uri)
     yield uri
     _drop_postgres_schema(schema)
+
+
+def project_with_versions(folder: Path, spec: dict[str, Any], versions: int = 2) -> Any:
+    """A small project in ``folder`` trained ``versions`` times (versions 1 .. n registered),
+    for the module-scoped fixtures of the governance and serving suites."""
+    import os
+
+    import goldenpath
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
+    small_frame(n=600).to_csv(folder / "data.csv", index=False)
+    (folder / "small_model.py").write_text(textwrap.dedent(SMALL_MODEL))
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    project = goldenpath.open_project(folder)
+    for _ in range(versions):
+        goldenpath.train(project)
+    return project
+
+
+def recorded_evaluation(project: Any, ref: str, against: str | None = None) -> str:
+    """Evaluate ``ref`` (optionally against another model), record it, return its id."""
+    from goldenpath.evaluation import evaluate, record_evaluation
+
+    result = evaluate(project, ref, against=against)
+    record_evaluation(project, result, html="<html></html>")
+    return result.evaluation_id

@@ -23,7 +23,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import goldenpath
-from conftest import SMALL_MODEL, small_frame, small_spec
+from conftest import project_with_versions, recorded_evaluation, small_spec
 from goldenpath.errors import (
     ApprovalRefused,
     PermissionDenied,
@@ -32,7 +32,6 @@ from goldenpath.errors import (
     RecordNotFound,
     RegistryDrift,
 )
-from goldenpath.evaluation import evaluate, record_evaluation
 from goldenpath.gates import gate
 from goldenpath.registry import (
     add_member,
@@ -65,13 +64,18 @@ class Trained:
     evaluation_v2_alone: str  # version 2, no comparison
 
 
-def _write_spec(
-    root: Path, *, risk_tier: str = "medium", gates: dict[str, Any] | None = None
-) -> None:
+def _spec_dict(*, risk_tier: str = "medium", gates: dict[str, Any] | None = None) -> Any:
     spec = small_spec()
     spec["project"]["risk_tier"] = risk_tier
     spec["evaluation"] = {"resamples": 50, "seed": 1}
     spec["gates"] = GATES if gates is None else gates
+    return spec
+
+
+def _write_spec(
+    root: Path, *, risk_tier: str = "medium", gates: dict[str, Any] | None = None
+) -> None:
+    spec = _spec_dict(risk_tier=risk_tier, gates=gates)
     (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
 
 
@@ -89,19 +93,10 @@ def _clear_aliases(project: goldenpath.Project) -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("governance") / "project"
-    root.mkdir()
-    _write_spec(root)
-    small_frame(n=600).to_csv(root / "data.csv", index=False)
-    (root / "small_model.py").write_text(textwrap.dedent(SMALL_MODEL))
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    project = goldenpath.open_project(root)
-    goldenpath.train(project)
-    goldenpath.train(project)
+    project = project_with_versions(root, _spec_dict())
 
     def evaluated(ref: str, against: str | None = None) -> str:
-        result = evaluate(project, ref, against=against)
-        record_evaluation(project, result, html="<html></html>")
-        return result.evaluation_id
+        return recorded_evaluation(project, ref, against)
 
     first = evaluated(f"{NAME}/1")
     _client(project).set_registered_model_alias(NAME, "champion", "1")

@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 
 import goldenpath
-from conftest import MakeProject, small_frame
-from goldenpath.evaluation import evaluate, record_evaluation
+from conftest import MakeProject, recorded_evaluation, small_frame
 from goldenpath.gates import gate
 from goldenpath.monitoring import monitor
 from goldenpath.registry import promote
@@ -46,9 +45,7 @@ def served(make_project: MakeProject) -> goldenpath.Project:
     spec_overrides = {"evaluation": {"resamples": 0}}
     project = goldenpath.open_project(make_project(frame=small_frame(n=4000), **spec_overrides))
     goldenpath.train(project)
-    result = evaluate(project, "small/1")
-    record_evaluation(project, result, html="<html></html>")
-    gate(project, "small/1")
+    gate(project, "small/1", evaluation_id=recorded_evaluation(project, "small/1"))
     promote(project, "small/1")
     features = project.spec.feature_columns
     like_training = small_frame(n=3000, seed=11)[features]

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import urllib.error
@@ -29,8 +28,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import goldenpath
-from conftest import SMALL_MODEL, small_frame, small_spec
-from goldenpath.evaluation import evaluate, record_evaluation
+from conftest import project_with_versions, recorded_evaluation, small_spec
 from goldenpath.gates import gate
 from goldenpath.registry import promote, rollback
 
@@ -49,20 +47,11 @@ def _spec(**serving: Any) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("serving") / "project"
-    folder.mkdir()
-    (folder / "goldenpath.yaml").write_text(yaml.safe_dump(_spec()))
-    small_frame(n=600).to_csv(folder / "data.csv", index=False)
-    (folder / "small_model.py").write_text(textwrap.dedent(SMALL_MODEL))
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ.pop("GOLDENPATH_STORE_URI", None)
-    project = goldenpath.open_project(folder)
-    goldenpath.train(project)
-    goldenpath.train(project)
+    project = project_with_versions(folder, _spec())
 
     def evaluated(ref: str, against: str | None = None) -> str:
-        result = evaluate(project, ref, against=against)
-        record_evaluation(project, result, html="<html></html>")
-        return result.evaluation_id
+        return recorded_evaluation(project, ref, against)
 
     gate(project, "small/1", evaluation_id=evaluated("small/1"))
     promote(project, "small/1")

@@ -102,3 +102,17 @@ def test_cli_prints_alerts_as_json(served: goldenpath.Project) -> None:
     document = json.loads(done.stdout)
     assert {a["feature"] for a in document["alerts"]} == {"age", "plan"}
     assert np.isfinite(document["features"][0]["psi"])
+
+
+def test_the_spec_sets_the_thresholds(served: goldenpath.Project) -> None:
+    import yaml
+
+    spec = yaml.safe_load(served.spec_path.read_text())
+    spec["monitoring"] = {"psi_warning": 5.0, "psi_critical": 9.0, "js_critical": 0.99}
+    served.spec_path.write_text(yaml.safe_dump(spec))
+    lenient = goldenpath.open_project(served.root)
+    assert monitor(lenient, since=PHASE_TWO).alerts == []  # the same shift, judged leniently
+    spec["monitoring"] = {"psi_warning": 0.3, "psi_critical": 0.2}
+    served.spec_path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(goldenpath.GoldenpathError, match="psi_warning"):
+        goldenpath.open_project(served.root)

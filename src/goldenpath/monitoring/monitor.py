@@ -110,6 +110,8 @@ def monitor(
     reference: str = "champion",
     thresholds: DriftThresholds | None = None,
 ) -> MonitorResult:
+    """One window against the reference, judged by ``thresholds`` (default: the spec's
+    ``monitoring`` section)."""
     run_id, ref = reference_profile(project, reference)
     rows = window_rows(project, since, until)
     if rows.empty:
@@ -119,7 +121,19 @@ def monitor(
         )
     features = [c for c in monitored_features(project) if c in rows.columns]
     window = profile_frame(rows[features], ref)
-    drift = window_drift(ref, window, thresholds)
+    settings = project.spec.monitoring
+    drift = window_drift(
+        ref,
+        window,
+        thresholds
+        or DriftThresholds(
+            psi_warn=settings.psi_warning,
+            psi_alert=settings.psi_critical,
+            js_alert=settings.js_critical,
+            max_missing_increase=settings.max_missing_increase,
+            max_unseen_share=settings.max_unseen_share,
+        ),
+    )
 
     def text(moment: datetime | None) -> str | None:
         return None if moment is None else moment.astimezone(UTC).isoformat()

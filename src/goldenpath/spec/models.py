@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from goldenpath.spec.gates import GatesSpec
+from goldenpath.spec.monitoring import MonitoringSpec
 from goldenpath.spec.serving import ServingSpec
 
 __all__ = [
@@ -256,6 +257,7 @@ class Spec(_Model):
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     gates: GatesSpec = Field(default_factory=GatesSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:

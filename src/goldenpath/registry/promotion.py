@@ -116,24 +116,9 @@ def recover(project: Project, store: Store, client: Any) -> list[Promotion]:
     for promotion in stale:
         with mlflow_boundary("reading the registry's aliases"):
             target = _alias_target(client, promotion.model_name, promotion.alias)
-        state = "completed" if target == promotion.to_version else "abandoned"
-        with store.transaction() as connection:
-            if not end_promotion(connection, promotion.id, state, now()):
-                continue  # another command settled it meanwhile
-            record(
-                connection,
-                actor=promotion.actor,
-                action=promotion.kind if state == "completed" else "promotion.abandoned",
-                project=project.name,
-                subject=f"{promotion.model_name}@{promotion.alias}",
-                payload={
-                    **_move_payload(promotion),
-                    "recovered": True,
-                    "recovered_by": current_user(),
-                    "alias_found_at": target,
-                },
-            )
-        settled.append(promotion)
+        extra = {"recovered": True, "recovered_by": current_user()}
+        if _settle(project, store, promotion, target, extra):
+            settled.append(promotion)
     return settled
 
 
@@ -311,21 +296,27 @@ def _settle_after_failure(project: Project, store: Store, client: Any, p: Promot
         target = _alias_target(client, p.model_name, p.alias)
     except Exception:  # MLflow unreachable: recovery settles it later
         return
+    _settle(project, store, p, target, {"why": "moving the MLflow alias raised"})
+
+
+def _settle(
+    project: Project, store: Store, p: Promotion, target: str | None, extra: dict[str, object]
+) -> bool:
+    """End pending promotion ``p`` by where MLflow's alias points now: ``completed`` when it
+    reached the new version, else ``abandoned``; audited. False when it had already ended."""
     state = "completed" if target == p.to_version else "abandoned"
     with store.transaction() as connection:
-        if end_promotion(connection, p.id, state, now()):
-            record(
-                connection,
-                actor=p.actor,
-                action=p.kind if state == "completed" else "promotion.abandoned",
-                project=project.name,
-                subject=f"{p.model_name}@{p.alias}",
-                payload={
-                    **_move_payload(p),
-                    "why": "moving the MLflow alias raised",
-                    "alias_found_at": target,
-                },
-            )
+        if not end_promotion(connection, p.id, state, now()):
+            return False
+        record(
+            connection,
+            actor=p.actor,
+            action=p.kind if state == "completed" else "promotion.abandoned",
+            project=project.name,
+            subject=f"{p.model_name}@{p.alias}",
+            payload={**_move_payload(p), **extra, "alias_found_at": target},
+        )
+    return True
 
 
 def _open(project: Project, store: Store | None) -> tuple[Store, Any, str]:

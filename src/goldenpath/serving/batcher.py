@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["Batcher", "Columns", "Outputs", "Overloaded", "Retired"]
@@ -54,7 +54,6 @@ class _Job:
     columns: Columns
     rows: int
     future: asyncio.Future[Outputs]
-    enqueued: float = field(default_factory=time.perf_counter)
 
 
 def _merge(jobs: list[_Job]) -> Columns:

@@ -173,7 +173,7 @@ class Deployment:
             else:
                 batcher = self._batcher("constant", constant_predictor(fallback.constant))
                 await asyncio.to_thread(batcher.warm, warm_columns(self.validator))
-                self.fallback = ServedModel("constant", batcher, 0.0, constant=True)
+                self.fallback = ServedModel("constant", batcher, 0.0)
 
     async def _swap(self, role: str, version: str) -> None:
         served = await self._load(role, version)

@@ -106,7 +106,6 @@ class ServedModel:
     version: str
     batcher: Batcher
     load_seconds: float
-    constant: bool = False
 
 
 def load_served(

@@ -52,7 +52,6 @@ class Server:
         self.feedback = LogWriter(
             logs, FEEDBACK_SCHEMA, settings, on_error=self.metrics.log_errors.inc
         )
-        self.answered = 0  # 2xx answers to prediction requests
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def log(
@@ -99,7 +98,6 @@ class Server:
         answer = await self.deployment.answer(columns, self.deployment.route(key))
         latency_ms = (time.perf_counter() - started) * 1000
         self.log(request_id, columns, answer, kind="served", latency_ms=latency_ms, when=when)
-        self.answered += 1
         if self.project.spec.serving.challenger == "shadow":
             task = asyncio.get_running_loop().create_task(self._shadow(columns, request_id, when))
             self._tasks.add(task)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from goldenpath._version import __version__
-from goldenpath.cli import governance
+from goldenpath.cli import governance, monitoring
 from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
 from goldenpath.cli._output import Output, exit_codes_help
 
@@ -589,72 +589,6 @@ def replay(
     out.result(result.to_dict(), render)
 
 
-def _moment(value: str | None, name: str) -> Any:
-    from datetime import UTC, datetime
-
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-@app.command()
-def monitor(
-    project: ProjectOption = None,
-    since: Annotated[
-        str | None,
-        typer.Option("--since", help="Window start (ISO-8601; default: the log's start)."),
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Window end, exclusive (ISO-8601; default: now).")
-    ] = None,
-    reference: Annotated[
-        str,
-        typer.Option(
-            "--reference", help="Whose training rows are the reference (default: champion)."
-        ),
-    ] = "champion",
-    json_output: JsonOption = False,
-) -> None:
-    """Compare a window of served predictions with the reference: drift and data quality."""
-    from goldenpath.monitoring import monitor as monitor_window
-    from goldenpath.project import open_project
-
-    start, end = _moment(since, "--since"), _moment(until, "--until")
-    out = Output(json_output)
-    with out.working("Monitoring"):
-        result = monitor_window(open_project(project), since=start, until=end, reference=reference)
-
-    def render(console: Console) -> None:
-        alerts = result.alerts
-        mark = "[green]✓ no alert[/]" if not alerts else f"[red]✗ {len(alerts)} alert(s)[/]"
-        console.print(
-            f"{mark}: {result.rows:,} served rows against the training rows of run "
-            f"{result.reference_run_id} ({result.reference_rows:,} rows)",
-            highlight=False,
-        )
-        table = Table(pad_edge=False, box=box.SIMPLE)
-        for column in ("feature", "PSI", "JS", "W/sd", "missing", "severity", "why"):
-            table.add_column(column, overflow="fold")
-        for f in sorted(result.features, key=lambda f: -f.psi):
-            style = {"ok": "green", "warning": "yellow", "critical": "red"}[f.severity]
-            table.add_row(
-                f.feature,
-                f"{f.psi:.3f}",
-                f"{f.js_distance:.3f}",
-                "-" if f.wasserstein is None else f"{f.wasserstein:.3f}",
-                f"{f.missing_share:.1%}",
-                f"[{style}]{f.severity}[/]",
-                "; ".join(f.reasons),
-            )
-        console.print(table)
-
-    out.result(result.to_dict(), render)
-
-
 for _command in (
     governance.gate,
     governance.promote,
@@ -664,6 +598,8 @@ for _command in (
     governance.card,
 ):
     app.command()(_command)
+app.command()(monitoring.monitor)
+app.command()(monitoring.alerts)
 app.add_typer(governance.users_app, name="users")
 app.add_typer(governance.audit_app, name="audit")
 

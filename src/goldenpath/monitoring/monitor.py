@@ -1,141 +1,531 @@
-"""``goldenpath monitor``: one window of the prediction log against the reference profile.
+"""``goldenpath monitor``: the prediction log, window by window, against the model's reference.
 
-The reference is the profile of the training rows of the model that served (default: the
-champion), computed once from the run's recorded split and kept under
-``.goldenpath/monitoring/reference-<run id>.json``, so the raw training data is read only once.
-The window is every served row of the prediction log with a timestamp in ``[since, until)``.
+One run reads only the log files its *stream* (model, reference run, window, since/until) has
+not read before, adds their rows to the windows they fall in (window states are mergeable, see
+``windows.py``), judges every window it touched, computes realised performance where feedback
+labels arrived, the domain classifier on the latest window, and then the alert rules over the
+sequence of judged windows. Windows, read files and alerts are written to the store in one
+transaction, so a run that dies changes nothing and the next one starts from the same place.
+Finally ``monitoring.json`` and ``monitoring.html`` are written and alert events sent.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import pyarrow.dataset as ds
 
-from goldenpath.data.dataset import load_dataset
+from goldenpath import __version__
 from goldenpath.errors import RunNotFound
-from goldenpath.evaluation.evaluate import resolve_model
-from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
-from goldenpath.monitoring.profile import FrameProfile, profile_frame
+from goldenpath.monitoring.alerts import Observation, deliver, firing, observations
+from goldenpath.monitoring.drift import DriftThresholds, window_drift
+from goldenpath.monitoring.estimation import estimate
+from goldenpath.monitoring.logs import PredictionLog
+from goldenpath.monitoring.multivariate import MIN_ROWS, domain_classifier
+from goldenpath.monitoring.performance import realised
+from goldenpath.monitoring.reference import Reference, monitored_features, reference
+from goldenpath.monitoring.windows import WindowState, window_keys
 from goldenpath.project import Project
-from goldenpath.training.recorded import run_rows
-from goldenpath.training.tracking import open_tracking
+from goldenpath.reports.monitoring import write_monitoring_report
+from goldenpath.spec.monitoring import MonitoringSpec, parse_window
+from goldenpath.store.engine import open_store
+from goldenpath.store.monitoring import (
+    Alert,
+    StoredWindow,
+    add_files,
+    insert_alert,
+    list_alerts,
+    load_windows,
+    open_alerts,
+    processed_files,
+    save_window,
+    update_alert,
+)
 
-__all__ = ["MonitorResult", "monitor", "monitored_features", "reference_profile", "window_rows"]
+__all__ = ["MonitorRun", "run_monitor"]
 
-
-def monitored_features(project: Project) -> list[str]:
-    """Features compared with the reference: not PII (the log holds their hashes, or nothing)
-    and not datetimes (the log holds their text)."""
-    columns = project.spec.data.contract.columns
-    return [
-        c
-        for c in project.spec.feature_columns
-        if not columns[c].pii and columns[c].dtype != "datetime"
-    ]
-
-
-def reference_profile(project: Project, ref: str = "champion") -> tuple[str, FrameProfile]:
-    """(run id, profile of its training rows' features), cached per run."""
-    bare = "@" not in ref and "/" not in ref and ref != "latest" and len(ref) != 32
-    model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
-    cache = project.state_dir / "monitoring" / f"reference-{model.run_id}.json"
-    if cache.exists():
-        return model.run_id, FrameProfile.from_dict(json.loads(cache.read_text()))
-    spec = project.spec
-    dataset = load_dataset(spec, project.root)
-    client = open_tracking(project, create=False)
-    rows = run_rows(
-        client, model.run_id, dataset, "train", hint="restore the training data of that run"
-    )
-    profile = profile_frame(rows[monitored_features(project)])
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_suffix(".partial")
-    partial.write_text(json.dumps(profile.to_dict()))
-    partial.replace(cache)
-    return model.run_id, profile
+Progress = Callable[[int], None]  # rows read so far
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
-def window_rows(project: Project, since: datetime | None, until: datetime | None) -> pd.DataFrame:
-    """Served rows of the prediction log with ``since <= timestamp < until``."""
-    folder = project.state_dir / "logs" / "predictions"
-    files = sorted(str(p) for p in Path(folder).rglob("*.parquet")) if folder.exists() else []
-    if not files:
-        return pd.DataFrame()
-    dataset = ds.dataset(files, format="parquet")
-    condition = ds.field("kind") == "served"
-    if since is not None:
-        condition &= ds.field("timestamp") >= since
-    if until is not None:
-        condition &= ds.field("timestamp") < until
-    frame: pd.DataFrame = dataset.to_table(filter=condition).to_pandas()
-    return frame
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-@dataclass(frozen=True)
-class MonitorResult:
-    reference_run_id: str
-    reference_rows: int
-    since: str | None
-    until: str | None
-    rows: int
-    features: list[FeatureDrift]
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@dataclass
+class MonitorRun:
+    document: dict[str, Any]
+    json_path: Path
+    html_path: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+    sink_failures: list[str] = field(default_factory=list)
 
     @property
-    def alerts(self) -> list[FeatureDrift]:
-        return [f for f in self.features if f.severity != "ok"]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reference_run_id": self.reference_run_id,
-            "reference_rows": self.reference_rows,
-            "since": self.since,
-            "until": self.until,
-            "rows": self.rows,
-            "alerts": [f.to_dict() for f in self.alerts],
-            "features": [f.to_dict() for f in self.features],
-        }
+    def open_alerts(self) -> list[dict[str, Any]]:
+        return [a for a in self.document["alerts"] if a["status"] == "open"]
 
 
-def monitor(
-    project: Project,
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    reference: str = "champion",
-    thresholds: DriftThresholds | None = None,
-) -> MonitorResult:
-    """One window against the reference, judged by ``thresholds`` (default: the spec's
-    ``monitoring`` section)."""
-    run_id, ref = reference_profile(project, reference)
-    rows = window_rows(project, since, until)
-    if rows.empty:
-        raise RunNotFound(
-            "no served predictions in the prediction log for this window",
-            hint="serve traffic first (goldenpath serve, goldenpath replay), or widen --since",
-        )
-    features = [c for c in monitored_features(project) if c in rows.columns]
-    window = profile_frame(rows[features], ref)
-    settings = project.spec.monitoring
-    drift = window_drift(
-        ref,
-        window,
-        thresholds
-        or DriftThresholds(
-            psi_warn=settings.psi_warning,
-            psi_alert=settings.psi_critical,
-            js_alert=settings.js_critical,
-            max_missing_increase=settings.max_missing_increase,
-            max_unseen_share=settings.max_unseen_share,
-        ),
+def _thresholds(settings: MonitoringSpec) -> DriftThresholds:
+    return DriftThresholds(
+        psi_warn=settings.psi_warning,
+        psi_alert=settings.psi_critical,
+        js_alert=settings.js_critical,
+        max_missing_increase=settings.max_missing_increase,
+        max_unseen_share=settings.max_unseen_share,
     )
 
-    def text(moment: datetime | None) -> str | None:
-        return None if moment is None else moment.astimezone(UTC).isoformat()
 
-    return MonitorResult(run_id, ref.rows, text(since), text(until), len(rows), drift)
+@dataclass
+class _Context:
+    project: Project
+    ref: Reference
+    kind: str
+    size: int
+    since: datetime | None
+    until: datetime | None
+    now: datetime
+    features: list[str]
+    outputs: list[str]
+
+
+def _read(
+    context: _Context,
+    log: PredictionLog,
+    paths: list[str],
+    states: dict[int, WindowState],
+    *,
+    offset: int,
+    progress: Progress | None,
+) -> tuple[set[int], dict[str, int]]:
+    """Add the served rows of ``paths`` to ``states``: the windows touched, rows per file."""
+    project, ref = context.project, context.ref
+    available = set(log.columns(paths))
+    features = [c for c in context.features if c in available]
+    outputs = [c for c in context.outputs if c in available]
+    columns = ["timestamp", "route", *features, *[c for c in outputs if c not in features]]
+    touched: set[int] = set()
+    read = 0
+    contract = project.spec.data.contract.columns
+    for batch in log.served(
+        paths, columns, since=context.since, until=context.until, ordered=context.kind == "rows"
+    ):
+        frame = batch.to_pandas()
+        keys = window_keys(frame["timestamp"], context.kind, context.size, offset + read)
+        read += len(frame)
+        for key in np.unique(keys):
+            part = frame[keys == key]
+            state = WindowState.of(
+                int(key),
+                context.kind,
+                context.size,
+                part,
+                features=features,
+                outputs=outputs,
+                reference_features=ref.features,
+                reference_outputs=ref.outputs,
+                calibration=ref.calibration,
+                contract=contract,
+            )
+            known = states.get(int(key))
+            states[int(key)] = state if known is None else known.merged(state)
+            touched.add(int(key))
+        if progress is not None:
+            progress(read)
+    return touched, {"rows": read}
+
+
+def _window_of(
+    timestamps: pd.Series, context: _Context, states: dict[int, WindowState]
+) -> np.ndarray:
+    """Window index per timestamp (row windows: by the windows' first/last timestamps)."""
+    if context.kind == "time":
+        return window_keys(timestamps, "time", context.size)
+    ordered = sorted(states.values(), key=lambda s: s.index)
+    firsts = pd.to_datetime(pd.Series([s.first for s in ordered]), utc=True).to_numpy()
+    stamps = pd.to_datetime(timestamps, utc=True).to_numpy()
+    positions = np.searchsorted(firsts, stamps, side="right") - 1
+    indices = np.asarray([s.index for s in ordered])
+    return np.where(positions >= 0, indices[np.clip(positions, 0, None)], -1)
+
+
+def _realised(
+    context: _Context,
+    log: PredictionLog,
+    states: dict[int, WindowState],
+    touched: set[int],
+    *,
+    new_feedback: list[str],
+    all_feedback: list[str],
+) -> dict[int, dict[str, Any]]:
+    """Realised performance per route of the windows touched or reached by new feedback."""
+    if not all_feedback or not states:
+        return {}
+    affected = set(touched)
+    if new_feedback:
+        fresh = log.labelled(new_feedback, since=context.since, until=context.until)
+        affected |= {int(k) for k in _window_of(fresh["timestamp"], context, states) if k >= 0}
+    affected &= set(states)
+    if not affected:
+        return {}
+    start = min(_parse(states[i].first or states[i].start) for i in affected)
+    end = max(_parse(states[i].last or states[i].start) for i in affected)
+    rows = log.labelled(all_feedback, start, end, since=context.since, until=context.until)
+    keys = _window_of(rows["timestamp"], context, states)
+    spec = context.project.spec
+    found: dict[int, dict[str, Any]] = {}
+    for index in sorted(affected):
+        chosen = rows[keys == index]
+        per_route: dict[str, Any] = {}
+        for route, group in chosen.groupby("route"):
+            estimates = realised(spec, group["label"], group["prediction"], group["score"])
+            per_route[str(route)] = {
+                "rows": len(group),
+                "metrics": {
+                    name: {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high}
+                    for name, e in estimates.items()
+                },
+            }
+        found[index] = per_route
+    return found
+
+
+def _judge(
+    context: _Context,
+    state: WindowState,
+    previous: dict[str, Any] | None,
+    realised_now: dict[str, Any] | None,
+    multivariate: dict[str, Any] | None,
+) -> dict[str, Any]:
+    settings = context.project.spec.monitoring
+    thresholds = _thresholds(settings)
+    complete = state.complete(context.now)
+    judged = complete if context.kind == "rows" else state.rows >= settings.min_window_rows
+    features = (
+        []
+        if state.features is None
+        else window_drift(context.ref.features, state.features, thresholds)
+    )
+    outputs = (
+        []
+        if state.outputs is None
+        else window_drift(context.ref.outputs, state.outputs, thresholds)
+    )
+    shares = {k: v / state.rows for k, v in state.out_of_range.items()} if state.rows else {}
+    volume = "ok"
+    if complete and settings.expected_rows is not None:
+        low, high = settings.expected_rows
+        if low is not None and state.rows < low:
+            volume = "low"
+        elif high is not None and state.rows > high:
+            volume = "high"
+    estimated = None
+    if state.scores is not None and state.scores.rows:
+        estimated = estimate(state.scores).to_dict()
+    severities = [f.severity for f in [*features, *outputs]]
+    if any(v > settings.max_out_of_range_share for v in shares.values()):
+        severities.append("critical")
+    if volume != "ok":
+        severities.append("warning")
+    if multivariate is not None:
+        severities.append(multivariate["severity"])
+    for metric in ("accuracy", "roc_auc"):
+        base, value = context.ref.metrics.get(metric), (estimated or {}).get(metric)
+        if base is not None and value is not None and base - value > settings.max_performance_drop:
+            severities.append("critical")
+    realised_result = realised_now if realised_now is not None else (previous or {}).get("realised")
+    return {
+        "index": state.index,
+        "start": state.start,
+        "end": state.end,
+        "first": state.first,
+        "last": state.last,
+        "rows": state.rows,
+        "complete": complete,
+        "judged": judged,
+        "routes": state.routes,
+        "features": [f.to_dict() for f in features],
+        "outputs": [f.to_dict() for f in outputs],
+        "quality": {
+            "rows": state.rows,
+            "volume": volume,
+            "expected_rows": None
+            if settings.expected_rows is None
+            else list(settings.expected_rows),
+            "out_of_range": shares,
+        },
+        "multivariate": multivariate,
+        "estimated": estimated,
+        "realised": realised_result or None,
+        "severity": max(severities, key=_RANK.__getitem__, default="ok") if judged else "ok",
+    }
+
+
+def _kept(previous: dict[str, Any] | None, touched: bool) -> dict[str, Any] | None:
+    """A window's earlier domain classifier result, unless new rows made it stale."""
+    return None if touched or previous is None else previous.get("multivariate")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def run_monitor(
+    project: Project,
+    *,
+    window: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    reference_ref: str = "champion",
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> MonitorRun:
+    """Process what is new in the prediction log; see the module docstring."""
+    began = time.perf_counter()
+    settings = project.spec.monitoring
+    window_text = window or settings.window
+    kind, size = parse_window(window_text)
+    ref = reference(project, reference_ref)
+    context = _Context(
+        project,
+        ref,
+        kind,
+        size,
+        since,
+        until,
+        now or datetime.now(UTC),
+        monitored_features(project),
+        list(ref.outputs.features),
+    )
+    stream = "|".join([project.name, ref.run_id, window_text, _iso(since) or "", _iso(until) or ""])
+    digest = hashlib.sha256(stream.encode()).hexdigest()[:8]
+    folder = project.state_dir / "monitoring" / "reports" / _slug(f"{window_text}-{digest}")
+    log = PredictionLog(project.state_dir / "logs")
+    predictions, feedback = log.files("predictions"), log.files("feedback")
+    store = open_store(project)
+    with store.transaction() as connection:
+        done = processed_files(connection, project.name, stream)
+        stored = {w.index: w for w in load_windows(connection, project.name, stream)}
+    new_predictions = [f.path for f in predictions if f.path not in done]
+    new_feedback = [f.path for f in feedback if f.path not in done]
+    if not stored and not new_predictions:
+        raise RunNotFound(
+            "no served predictions in the prediction log",
+            hint="serve traffic first (goldenpath serve, goldenpath replay)",
+        )
+    states = {i: WindowState.from_dict(i, kind, size, w.profile) for i, w in stored.items()}
+    offset = sum(s.rows for s in states.values())
+    touched, _ = _read(context, log, new_predictions, states, offset=offset, progress=progress)
+    realised_now = _realised(
+        context,
+        log,
+        states,
+        touched,
+        new_feedback=new_feedback,
+        all_feedback=[f.path for f in feedback],
+    )
+    multivariate: dict[int, dict[str, Any]] = {}
+    if touched:
+        latest = states[max(touched)]
+        if latest.first and latest.last and latest.rows >= MIN_ROWS:
+            sample = log.sample(
+                [c for c in context.features if c in ref.sample.columns],
+                _parse(latest.first),
+                _parse(latest.last),
+                settings.domain_max_rows,
+                since=since,
+                until=until,
+            )
+            if len(sample) >= MIN_ROWS:
+                multivariate[latest.index] = domain_classifier(
+                    ref.sample,
+                    sample,
+                    max_rows=settings.domain_max_rows,
+                    warning_auc=settings.domain_warning_auc,
+                    critical_auc=settings.domain_critical_auc,
+                ).to_dict()
+    results = {i: w.result for i, w in stored.items()}
+    for index in sorted(touched | set(realised_now)):
+        results[index] = _judge(
+            context,
+            states[index],
+            results.get(index),
+            realised_now.get(index),
+            multivariate.get(index, _kept(results.get(index), index in touched)),
+        )
+    changed = sorted(touched | set(realised_now))
+    at = _iso(datetime.now(UTC)) or ""
+    html_path = folder / "monitoring.html"
+    events: list[dict[str, Any]] = []
+    with store.transaction() as connection:
+        for index in changed:
+            state = states[index]
+            save_window(
+                connection,
+                project.name,
+                stream,
+                StoredWindow(
+                    index, state.start, state.end, state.rows, state.to_dict(), results[index]
+                ),
+                at,
+            )
+        sizes = {f.path: f.size for f in [*predictions, *feedback]}
+        add_files(
+            connection,
+            project.name,
+            stream,
+            [(p, sizes[p], 0) for p in [*new_predictions, *new_feedback]],
+            at,
+        )
+        if changed:
+            events = _reconcile(
+                connection,
+                project,
+                stream,
+                results,
+                first_changed=min(changed),
+                report=str(html_path),
+                at=at,
+                reference_metrics=ref.metrics,
+            )
+        alerts = [a.to_dict() for a in _stream_alerts(connection, project.name, stream)]
+    document = {
+        "schema": "goldenpath.monitoring/1",
+        "goldenpath_version": __version__,
+        "project": project.name,
+        "model": project.name,
+        "generated_at": at,
+        "reference": {
+            "run_id": ref.run_id,
+            "model_version": ref.model_version,
+            "rows": ref.features.rows,
+            "evaluation_rows": ref.evaluation_rows,
+            "metrics": ref.metrics,
+        },
+        "window": {"kind": kind, "size": window_text},
+        "range": {"since": _iso(since), "until": _iso(until)},
+        "processed": {
+            "new_files": len(new_predictions) + len(new_feedback),
+            "new_rows": sum(states[i].rows for i in touched)
+            - sum(stored[i].rows for i in touched if i in stored),
+            "seconds": round(time.perf_counter() - began, 3),
+        },
+        "windows": [results[i] for i in sorted(results)],
+        "alerts": alerts,
+    }
+    json_path = folder / "monitoring.json"
+    if changed or not html_path.exists():
+        json_path, html_path = write_monitoring_report(document, folder)
+    failures: list[str] = []
+    for event in events:
+        failures += deliver(settings.alerts.sinks, event, project.root)
+    return MonitorRun(document, json_path, html_path, events, failures)
+
+
+def _stream_alerts(connection: Any, project: str, stream: str) -> list[Alert]:
+    return [a for a in list_alerts(connection, project, limit=1000) if a.stream == stream]
+
+
+def _reconcile(
+    connection: Any,
+    project: Project,
+    stream: str,
+    results: dict[int, dict[str, Any]],
+    *,
+    first_changed: int,
+    report: str,
+    at: str,
+    reference_metrics: dict[str, float],
+) -> list[dict[str, Any]]:
+    """Replay the rules over the judged windows from ``first_changed`` on: open, escalate and
+    resolve alerts; the events to send."""
+    rules = project.spec.monitoring.alert_rules()
+    judged = [i for i in sorted(results) if results[i]["judged"]]
+    history: list[list[Observation]] = []
+    open_now = {(a.metric, a.subject): a for a in open_alerts(connection, project.name, stream)}
+    events: list[dict[str, Any]] = []
+    for index in judged:
+        history.append(observations(results[index], reference_metrics))
+        if index < first_changed:
+            continue
+        fired = firing(rules, history)
+        start = results[index]["start"]
+        for key, fire in fired.items():
+            current = open_now.get(key)
+            if current is None:
+                alert = insert_alert(
+                    connection,
+                    Alert(
+                        0,
+                        project.name,
+                        stream,
+                        fire.metric,
+                        fire.subject,
+                        fire.rule.name,
+                        fire.rule.severity,
+                        "open",
+                        fire.value,
+                        fire.threshold,
+                        index,
+                        start,
+                        index,
+                        fire.message,
+                        report,
+                        at,
+                        at,
+                        None,
+                    ),
+                )
+                open_now[key] = alert
+                events.append(_event("opened", alert))
+                continue
+            escalated = _RANK[fire.rule.severity] > _RANK[current.severity]
+            updated = Alert(
+                **{
+                    **current.to_dict(),
+                    "rule": fire.rule.name if escalated else current.rule,
+                    "severity": fire.rule.severity if escalated else current.severity,
+                    "value": fire.value,
+                    "threshold": fire.threshold if escalated else current.threshold,
+                    "last_window_index": index,
+                    "message": fire.message if escalated else current.message,
+                    "report": report,
+                    "updated_at": at,
+                }
+            )
+            update_alert(connection, updated)
+            open_now[key] = updated
+            if escalated:
+                events.append(_event("escalated", updated))
+        for key, current in list(open_now.items()):
+            if key in fired:
+                continue
+            resolved = Alert(
+                **{
+                    **current.to_dict(),
+                    "status": "resolved",
+                    "resolved_at": at,
+                    "updated_at": at,
+                    "last_window_index": index,
+                    "report": report,
+                }
+            )
+            update_alert(connection, resolved)
+            del open_now[key]
+            events.append(_event("resolved", resolved))
+    return events
+
+
+def _event(kind: str, alert: Alert) -> dict[str, Any]:
+    return {"event": kind, **alert.to_dict()}

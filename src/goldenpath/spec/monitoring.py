@@ -1,18 +1,141 @@
-"""The ``monitoring`` section of the spec: when a feature's drift or data quality is a warning
-or critical. The defaults are the thresholds practice settled on (docs/monitoring.md)."""
+"""The ``monitoring`` section of the spec: windows, thresholds, alert rules and sinks.
+
+Every key has a default that works: the thresholds are the ones practice settled on
+(docs/monitoring.md), and without ``alerts.rules`` the default rules raise an alert on the
+severities those thresholds define."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import re
+from typing import Literal
 
-__all__ = ["MonitoringSpec"]
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "METRICS",
+    "AlertRule",
+    "AlertsSpec",
+    "MonitoringSpec",
+    "SinkSpec",
+    "parse_window",
+]
+
+WINDOW = re.compile(r"^(?:(\d+)([mhd])|(\d+)-rows)$")
+
+# what a rule can watch: per feature (subject = the feature), per model output (score,
+# prediction), per route (realised performance) or per window
+METRICS: dict[str, str] = {
+    "feature.psi": "PSI of a feature against the reference",
+    "feature.js_distance": "Jensen-Shannon distance of a feature",
+    "feature.wasserstein": "Wasserstein distance / reference sd of a numeric feature",
+    "feature.missing_increase": "missing share minus the reference's missing share",
+    "feature.unseen_share": "share of rows with categories the reference never had",
+    "feature.out_of_range_share": "share of rows outside the contract's min/max or allowed values",
+    "output.psi": "PSI of the model's score or prediction",
+    "domain.auc_low": "lower bound of the domain classifier's cross-validated AUC",
+    "estimated.accuracy_drop": "reference accuracy minus the CBPE-estimated accuracy",
+    "estimated.roc_auc_drop": "reference ROC AUC minus the CBPE-estimated ROC AUC",
+    "realised.accuracy_drop": "reference accuracy minus the accuracy on feedback labels",
+    "realised.roc_auc_drop": "reference ROC AUC minus the ROC AUC on feedback labels",
+    "rows": "rows in the window",
+}
 
 
-class MonitoringSpec(BaseModel):
-    """How ``goldenpath monitor`` judges a window (every key has a default)."""
+def parse_window(text: str) -> tuple[str, int]:
+    """("time", seconds) for ``30m``, ``1h``, ``1d``; ("rows", n) for ``5000-rows``."""
+    match = WINDOW.match(text.strip())
+    if not match or int(match.group(1) or match.group(3)) <= 0:
+        raise ValueError(
+            f"window {text!r} is not a duration (30m, 1h, 1d) or a row count (5000-rows)"
+        )
+    if match.group(3):
+        return "rows", int(match.group(3))
+    unit = {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return "time", int(match.group(1)) * unit
 
+
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+
+class AlertRule(_Model):
+    """An alert when ``metric`` is above ``above`` (or below ``below``) in ``windows``
+    consecutive windows."""
+
+    name: str = Field(description="Names the rule in alerts.")
+    metric: str = Field(description="What the rule watches (docs/monitoring.md lists them).")
+    above: float | None = Field(None, description="Fires when the value is above this.")
+    below: float | None = Field(None, description="Fires when the value is below this.")
+    severity: Literal["warning", "critical"] = Field("critical", description="The alert's.")
+    windows: int = Field(1, ge=1, description="Consecutive windows the condition must hold.")
+    subjects: list[str] | None = Field(
+        None, description="Only these features / outputs / routes (default: all)."
+    )
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; one of: {', '.join(METRICS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> AlertRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError(f"rule {self.name!r} needs exactly one of above / below")
+        return self
+
+
+class SinkSpec(_Model):
+    """Where alerts are sent when they open, escalate and resolve."""
+
+    type: Literal["log", "file", "webhook"] = Field(description="log, file or webhook.")
+    path: str | None = Field(None, description="file: a JSON-lines file (relative: the project).")
+    url: str | None = Field(None, description="webhook: the URL a JSON body is POSTed to.")
+    timeout_seconds: float = Field(5.0, gt=0, description="webhook: per attempt.")
+    retries: int = Field(3, ge=0, le=10, description="webhook: attempts after the first.")
+    backoff_seconds: float = Field(0.5, ge=0, description="webhook: first wait, then doubled.")
+
+    @model_validator(mode="after")
+    def _target(self) -> SinkSpec:
+        if self.type == "file" and not self.path:
+            raise ValueError("a file sink needs a path")
+        if self.type == "webhook" and not (self.url or "").startswith(("http://", "https://")):
+            raise ValueError("a webhook sink needs an http(s) url")
+        return self
+
+
+class AlertsSpec(_Model):
+    """Alert rules (default: one per threshold above) and sinks (default: the log and
+    ``.goldenpath/monitoring/alerts.jsonl``)."""
+
+    rules: list[AlertRule] | None = Field(None, description="Replace the default rules.")
+    sinks: list[SinkSpec] = Field(
+        default_factory=lambda: [
+            SinkSpec(type="log"),
+            SinkSpec(type="file", path=".goldenpath/monitoring/alerts.jsonl"),
+        ],
+        description="Where alerts go.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertsSpec:
+        names = [r.name for r in self.rules or []]
+        if len(names) != len(set(names)):
+            raise ValueError("alert rule names must be unique")
+        return self
+
+
+class MonitoringSpec(_Model):
+    """How ``goldenpath monitor`` windows the prediction log and judges each window."""
+
+    window: str = Field("1d", description="Window: a duration (30m, 1h, 1d) or N-rows.")
+    min_window_rows: int = Field(
+        200, ge=1, description="Windows with fewer rows are kept but not judged."
+    )
+    expected_rows: tuple[int | None, int | None] | None = Field(
+        None, description="[min, max] rows per complete window (volume check)."
+    )
     psi_warning: float = Field(0.1, gt=0, description="PSI from which a feature is a warning.")
     psi_critical: float = Field(0.25, gt=0, description="PSI from which it is critical.")
     js_critical: float = Field(
@@ -24,6 +147,28 @@ class MonitoringSpec(BaseModel):
     max_unseen_share: float = Field(
         0.01, ge=0, le=1, description="Largest share of rows with unseen categories."
     )
+    max_out_of_range_share: float = Field(
+        0.01, ge=0, le=1, description="Largest share of rows outside the contract."
+    )
+    domain_warning_auc: float = Field(
+        0.6, gt=0.5, le=1, description="Domain classifier AUC (lower bound) for a warning."
+    )
+    domain_critical_auc: float = Field(
+        0.7, gt=0.5, le=1, description="Domain classifier AUC (lower bound) that is critical."
+    )
+    domain_max_rows: int = Field(
+        5000, ge=100, description="Rows sampled from each side for the domain classifier."
+    )
+    max_performance_drop: float = Field(
+        0.05, ge=0, le=1, description="Largest drop of accuracy / ROC AUC below the reference."
+    )
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec, description="Rules and sinks.")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_window(value)
+        return value
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitoringSpec:
@@ -31,4 +176,32 @@ class MonitoringSpec(BaseModel):
             raise ValueError(
                 f"psi_warning ({self.psi_warning}) is above psi_critical ({self.psi_critical})"
             )
+        if self.domain_warning_auc > self.domain_critical_auc:
+            raise ValueError("domain_warning_auc is above domain_critical_auc")
         return self
+
+    def alert_rules(self) -> list[AlertRule]:
+        """The spec's rules, or the defaults derived from the thresholds."""
+        if self.alerts.rules is not None:
+            return self.alerts.rules
+
+        def rule(name: str, metric: str, bound: float, severity: str = "critical") -> AlertRule:
+            return AlertRule.model_validate(
+                {"name": name, "metric": metric, "above": bound, "severity": severity}
+            )
+
+        return [
+            rule("feature-drift-warning", "feature.psi", self.psi_warning, "warning"),
+            rule("feature-drift", "feature.psi", self.psi_critical),
+            rule("feature-js", "feature.js_distance", self.js_critical),
+            rule("missing-values", "feature.missing_increase", self.max_missing_increase),
+            rule("unseen-categories", "feature.unseen_share", self.max_unseen_share),
+            rule("out-of-range", "feature.out_of_range_share", self.max_out_of_range_share),
+            rule("score-drift", "output.psi", self.psi_critical),
+            rule("multivariate-drift-warning", "domain.auc_low", self.domain_warning_auc, "warning"),
+            rule("multivariate-drift", "domain.auc_low", self.domain_critical_auc),
+            rule("estimated-accuracy", "estimated.accuracy_drop", self.max_performance_drop),
+            rule("estimated-roc-auc", "estimated.roc_auc_drop", self.max_performance_drop),
+            rule("realised-accuracy", "realised.accuracy_drop", self.max_performance_drop),
+            rule("realised-roc-auc", "realised.roc_auc_drop", self.max_performance_drop),
+        ]

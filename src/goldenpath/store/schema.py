@@ -21,7 +21,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["approvals", "audit_events", "decisions", "metadata", "promotions", "users"]
+__all__ = [
+    "alerts",
+    "approvals",
+    "audit_events",
+    "decisions",
+    "metadata",
+    "monitor_files",
+    "monitor_windows",
+    "promotions",
+    "users",
+]
 
 metadata = MetaData()
 
@@ -99,4 +109,57 @@ audit_events = Table(
     Column("payload", Text, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# Monitoring (migration 0002). A *stream* is one way of windowing one model's log against one
+# reference ("<model>|<reference run>|<window>|<since>|<until>"): its files, windows and alerts
+# are kept apart from other streams', so `monitor --window 1h` never mixes with `--window 1d`.
+
+monitor_files = Table(
+    "gp_monitor_files",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("stream", String(400), primary_key=True),
+    Column("path", String(500), primary_key=True),
+    Column("size", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("processed_at", String(40), nullable=False),
+)
+
+monitor_windows = Table(
+    "gp_monitor_windows",
+    metadata,
+    Column("project", String(200), primary_key=True),
+    Column("stream", String(400), primary_key=True),
+    Column("window_index", Integer, primary_key=True),
+    Column("start", String(40), nullable=False),
+    Column("end", String(40)),
+    Column("rows", Integer, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+)
+
+alerts = Table(
+    "gp_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project", String(200), nullable=False),
+    Column("stream", String(400), nullable=False),
+    Column("metric", String(60), nullable=False),
+    Column("subject", String(200), nullable=False),
+    Column("rule", String(200), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("status", String(10), nullable=False),
+    Column("value", Text),
+    Column("threshold", Text),
+    Column("window_index", Integer, nullable=False),
+    Column("window_start", String(40), nullable=False),
+    Column("last_window_index", Integer, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("opened_at", String(40), nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("resolved_at", String(40)),
+    Index("ix_gp_alerts_open", "project", "stream", "status"),
 )

@@ -1,0 +1,180 @@
+"""Monitoring commands: ``monitor`` (once, or ``--watch``) and ``alerts``."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from goldenpath.cli._options import JsonOption, ProjectOption
+from goldenpath.cli._output import Output
+
+__all__ = ["alerts", "monitor"]
+
+_STYLE = {"ok": "green", "warning": "yellow", "critical": "red"}
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _render_run(console: Console, document: dict[str, Any], html: str) -> None:
+    windows = document["windows"]
+    processed = document["processed"]
+    reference = document["reference"]
+    console.print(
+        f"{processed['new_files']} new log file(s), {processed['new_rows']:,} new rows in "
+        f"{processed['seconds']:.2f} s; {len(windows)} window(s) of {document['window']['size']} "
+        f"against run {reference['run_id']} (version {reference['model_version'] or '-'})",
+        highlight=False,
+    )
+    if windows:
+        table = Table(box=box.SIMPLE, pad_edge=False, title="windows (latest 10)")
+        for column in ("start", "rows", "severity", "drifted", "est. acc", "est. AUC", "domain"):
+            table.add_column(column)
+        for w in windows[-10:]:
+            drifted = [
+                f["feature"] for f in [*w["features"], *w["outputs"]] if f["severity"] != "ok"
+            ]
+            est = w["estimated"] or {}
+            domain = w["multivariate"]
+            severity = w["severity"] if w["judged"] else "not judged"
+            table.add_row(
+                w["start"][:19],
+                f"{w['rows']:,}",
+                f"[{_STYLE.get(severity, 'dim')}]{severity}[/]",
+                escape(", ".join(drifted[:4]) + (" ..." if len(drifted) > 4 else "")) or "-",
+                "-" if est.get("accuracy") is None else f"{est['accuracy']:.3f}",
+                "-" if est.get("roc_auc") is None else f"{est['roc_auc']:.3f}",
+                "-" if domain is None else f"{domain['auc']:.2f}",
+            )
+        console.print(table)
+    _render_alerts(console, [a for a in document["alerts"] if a["status"] == "open"])
+    console.print(f"report: {html}", highlight=False)
+
+
+def _render_alerts(console: Console, shown: list[dict[str, Any]]) -> None:
+    if not shown:
+        console.print("[green]✓ no open alert[/]")
+        return
+    table = Table(box=box.SIMPLE, pad_edge=False, title=f"{len(shown)} alert(s)")
+    for column in ("id", "status", "severity", "window", "what"):
+        table.add_column(column, overflow="fold")
+    for a in shown:
+        table.add_row(
+            str(a["id"]),
+            a["status"],
+            f"[{_STYLE[a['severity']]}]{a['severity']}[/]",
+            a["window_start"][:19],
+            escape(a["message"]),
+        )
+    console.print(table)
+
+
+def monitor(
+    project: ProjectOption = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="1h, 1d, 30m or N-rows (default: the spec's window)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only rows from this time (ISO-8601).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Only rows before this time (ISO-8601).")
+    ] = None,
+    reference: Annotated[
+        str,
+        typer.Option(
+            "--reference", help="The model whose reference is used (alias, version, run)."
+        ),
+    ] = "champion",
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Keep running: process new log files as they land.")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between runs with --watch.")
+    ] = 60.0,
+    json_output: JsonOption = False,
+) -> None:
+    """Process what is new in the prediction log: windows, drift, quality, performance, alerts.
+
+    Exits 0 whether or not alerts are open; alerts go to the spec's sinks and `goldenpath alerts`.
+    """
+    from goldenpath.monitoring import run_monitor
+    from goldenpath.project import open_project
+
+    start, end = _moment(since, "--since"), _moment(until, "--until")
+    out = Output(json_output)
+    while True:
+        with out.working("Monitoring the prediction log") as step:
+            opened = open_project(project)
+            run = run_monitor(
+                opened,
+                window=window,
+                since=start,
+                until=end,
+                reference_ref=reference,
+                progress=lambda rows: step(f"{rows:,} rows read"),
+            )
+        result = {
+            **run.document,
+            "report": {"json": str(run.json_path), "html": str(run.html_path)},
+            "events": run.events,
+            "sink_failures": run.sink_failures,
+        }
+        document, html = run.document, str(run.html_path)
+
+        def render(console: Console, document: dict[str, Any] = document, html: str = html) -> None:
+            _render_run(console, document, html)
+
+        out.result(result, render)
+        for failure in run.sink_failures:
+            out.stderr.print(f"[yellow]alert sink failed[/]: {escape(failure)}")
+        if not watch:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
+
+
+def alerts(
+    project: ProjectOption = None,
+    status: Annotated[str, typer.Option("--status", help="open, resolved or all.")] = "all",
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """List open and recent alerts (open first)."""
+    from goldenpath.project import open_project
+    from goldenpath.store.engine import open_store, store_exists
+    from goldenpath.store.monitoring import list_alerts
+
+    if status not in ("open", "resolved", "all"):
+        raise typer.BadParameter("open, resolved or all", param_hint="--status")
+    out = Output(json_output)
+    with out.working("Reading alerts"):
+        opened = open_project(project)
+        found = []
+        if store_exists(opened):
+            with open_store(opened).transaction() as connection:
+                found = list_alerts(
+                    connection,
+                    opened.name,
+                    status=None if status == "all" else status,
+                    limit=limit,
+                )
+    rows = [a.to_dict() for a in found]
+    out.result({"alerts": rows}, lambda console: _render_alerts(console, rows))

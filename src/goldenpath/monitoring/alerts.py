@@ -1,0 +1,179 @@
+"""Alerts: rules judged over the sequence of windows, deduplicated while open, resolved when
+the condition clears, and sent to sinks.
+
+Each judged window yields *observations* (metric, subject, value): a feature's PSI, a route's
+realised accuracy drop, the domain classifier's AUC lower bound... A rule fires for a subject
+when its condition held in the last ``windows`` judged windows. At most one alert is open per
+(metric, subject): it opens when a rule first fires, escalates (warning -> critical) when a
+stricter rule fires, and resolves in the first window where no rule on it fires. Opening,
+escalating and resolving are each sent once to every sink: the log, a JSON-lines file, a
+webhook (POST, retried with exponential backoff, each attempt with a timeout). A sink that
+fails is reported, never allowed to stop monitoring.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from goldenpath.spec.monitoring import AlertRule, SinkSpec
+
+__all__ = ["Firing", "Observation", "deliver", "firing", "observations"]
+
+logger = logging.getLogger("goldenpath.alerts")
+
+Observation = tuple[str, str, float]  # metric, subject, value
+_RANK = {"warning": 1, "critical": 2}
+
+
+def observations(result: dict[str, Any], reference_metrics: dict[str, float]) -> list[Observation]:
+    """What rules can watch in one window's result."""
+    found: list[Observation] = [("rows", "window", float(result["rows"]))]
+    for f in result.get("features", []):
+        name = f["feature"]
+        found += [
+            ("feature.psi", name, f["psi"]),
+            ("feature.js_distance", name, f["js_distance"]),
+            ("feature.missing_increase", name, f["missing_share"] - f["reference_missing_share"]),
+            ("feature.unseen_share", name, f["unseen_share"]),
+        ]
+        if f["wasserstein"] is not None:
+            found.append(("feature.wasserstein", name, f["wasserstein"]))
+    for name, share in result.get("quality", {}).get("out_of_range", {}).items():
+        found.append(("feature.out_of_range_share", name, share))
+    for f in result.get("outputs", []):
+        found.append(("output.psi", f["feature"], f["psi"]))
+    if result.get("multivariate"):
+        found.append(("domain.auc_low", "all features", result["multivariate"]["auc_low"]))
+    for metric in ("accuracy", "roc_auc"):
+        base = reference_metrics.get(metric)
+        if base is None:
+            continue
+        estimated = (result.get("estimated") or {}).get(metric)
+        if estimated is not None:
+            found.append((f"estimated.{metric}_drop", "all routes", base - estimated))
+        for route, values in (result.get("realised") or {}).items():
+            value = values["metrics"].get(metric, {}).get("value")
+            if value is not None:
+                found.append((f"realised.{metric}_drop", route, base - value))
+    return found
+
+
+def _holds(rule: AlertRule, value: float) -> bool:
+    if rule.above is not None:
+        return value > rule.above
+    assert rule.below is not None
+    return value < rule.below
+
+
+@dataclass(frozen=True)
+class Firing:
+    metric: str
+    subject: str
+    rule: AlertRule
+    value: float
+
+    @property
+    def threshold(self) -> float:
+        bound = self.rule.above if self.rule.above is not None else self.rule.below
+        assert bound is not None
+        return bound
+
+    @property
+    def message(self) -> str:
+        side = "above" if self.rule.above is not None else "below"
+        runs = f" for {self.rule.windows} windows" if self.rule.windows > 1 else ""
+        return (
+            f"{self.metric} of {self.subject} is {self.value:.4g}, {side} {self.threshold:g}"
+            f"{runs} ({self.rule.name})"
+        )
+
+
+def firing(
+    rules: Sequence[AlertRule], history: Sequence[list[Observation]]
+) -> dict[tuple[str, str], Firing]:
+    """The rules that fire at the last of ``history`` (judged windows, oldest first): per
+    (metric, subject), the most severe one."""
+    if not history:
+        return {}
+    found: dict[tuple[str, str], Firing] = {}
+    for rule in rules:
+        recent = history[-rule.windows :]
+        if len(recent) < rule.windows:
+            continue
+        held: set[str] | None = None
+        for window in recent:
+            subjects = {
+                s
+                for m, s, v in window
+                if m == rule.metric
+                and (rule.subjects is None or s in rule.subjects)
+                and _holds(rule, v)
+            }
+            held = subjects if held is None else held & subjects
+        for metric, subject, value in history[-1]:
+            if metric != rule.metric or subject not in (held or set()):
+                continue
+            current = found.get((metric, subject))
+            if current is None or _RANK[rule.severity] > _RANK[current.rule.severity]:
+                found[(metric, subject)] = Firing(metric, subject, rule, value)
+    return found
+
+
+def _post(url: str, body: bytes, timeout: float) -> None:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        if answer.status >= 300:
+            raise urllib.error.HTTPError(url, answer.status, "not accepted", answer.headers, None)
+
+
+def deliver(
+    sinks: Sequence[SinkSpec],
+    event: dict[str, Any],
+    root: Path,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Send ``event`` to every sink; the failures, as text (empty when all succeeded)."""
+    failures: list[str] = []
+    body = json.dumps(event, sort_keys=True, default=str)
+    for sink in sinks:
+        if sink.type == "log":
+            level = logging.INFO if event["event"] == "resolved" else logging.WARNING
+            logger.log(level, "alert %s: %s", event["event"], event["message"])
+        elif sink.type == "file":
+            assert sink.path is not None
+            path = Path(sink.path) if Path(sink.path).is_absolute() else root / sink.path
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("a", encoding="utf-8") as handle:
+                    handle.write(body + "\n")
+            except OSError as error:
+                failures.append(f"file {path}: {error}")
+        else:
+            assert sink.url is not None
+            wait, error_text = sink.backoff_seconds, ""
+            for attempt in range(sink.retries + 1):
+                try:
+                    _post(sink.url, body.encode(), sink.timeout_seconds)
+                    error_text = ""
+                    break
+                except (OSError, urllib.error.URLError) as error:
+                    error_text = f"{type(error).__name__}: {error}"
+                    if attempt < sink.retries:
+                        sleep(wait)
+                        wait *= 2
+            if error_text:
+                failures.append(
+                    f"webhook {sink.url}: {sink.retries + 1} attempts failed ({error_text})"
+                )
+    return failures

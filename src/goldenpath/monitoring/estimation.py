@@ -1,0 +1,309 @@
+"""Estimated performance of a binary classifier on windows whose labels have not arrived yet.
+
+This is confidence-based performance estimation (CBPE). If a model's score for a row can be turned
+into the true probability ``p`` that the row is positive, then every row carries its own expected
+outcome: a row predicted positive (score at or above the decision threshold) is correct with
+probability ``p``, a row predicted negative with probability ``1 - p``. Adding these up over a
+window gives the expected number of correct predictions, hence the expected accuracy, without a
+single label. In the same way each row contributes ``p`` expected positives and ``1 - p`` expected
+negatives at its own score, which gives expected true- and false-positive counts at every
+threshold, an expected ROC curve, and its area.
+
+Two things must hold for the estimate to be right, and neither can be checked without labels:
+
+* The scores are calibrated. Raw model scores rarely are, so a monotone (isotonic) map from score
+  to probability is fitted once on held-out labelled reference rows, and applied to every window.
+* The relation between the features and the label does not change. The mix of inputs may move
+  as far as it likes (covariate shift: other customers, another season, a different class
+  balance), because each row's probability depends on its score alone; but if the same inputs
+  start to mean something else (concept drift), the calibrated probabilities are simply wrong and
+  the estimate with them. Large shifts into score ranges the reference barely covered also make
+  the calibration, and so the estimate, less reliable.
+
+Windows are summarised in a mergeable sketch: per fine score bin (fixed, equal-width edges shared
+by every sketch) the number of rows and the sum of calibrated probabilities, plus the exact sum of
+expected-correct over rows. Sketches of separate batches add up to the sketch of their union, so
+hourly sketches merge into daily ones without the rows. Rows within one bin count as tied when the
+ROC curve is drawn (half credit, as the trapezoid rule gives); with 1,000 bins on [0, 1] this moves
+the area by far less than sampling noise does. When labels are known, the sketch also keeps the
+positives per bin and the number of correct predictions, so realised accuracy and AUC come from
+the same summary.
+
+Scores are probabilities of the positive class, in [0, 1]; values outside are clipped.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from sklearn.isotonic import IsotonicRegression
+
+__all__ = [
+    "DEFAULT_BINS",
+    "MAX_KNOTS",
+    "EstimatedPerformance",
+    "ScoreCalibration",
+    "ScoreSketch",
+    "estimate",
+    "realised",
+]
+
+DEFAULT_BINS = 1000  # equal-width score bins on [0, 1]
+MAX_KNOTS = 2000  # calibration knots kept (thinned evenly beyond this, so the JSON stays small)
+_MIN_CLASS_MASS = 1e-6  # expected positives (or negatives) below this: no ROC AUC
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _scores(scores: npt.ArrayLike) -> FloatArray:
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError("scores must be finite")
+    return np.clip(values, 0.0, 1.0)
+
+
+def _labels(labels: npt.ArrayLike, n: int) -> npt.NDArray[np.int64]:
+    values = np.asarray(labels).ravel()
+    if values.shape[0] != n:
+        raise ValueError(f"{values.shape[0]} labels for {n} scores")
+    if not np.all((values == 0) | (values == 1)):
+        raise ValueError("labels must be 0 or 1")
+    return values.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class ScoreCalibration:
+    """Isotonic map from the model's score (P(positive)) to a calibrated probability, fitted on
+    the reference's held-out rows.
+
+    The map is piecewise linear between the knots ``(x, y)`` and constant beyond the outer ones.
+    ``threshold`` is the decision threshold of the model's predictions: a score at or above it
+    is a positive prediction.
+    """
+
+    x: list[float]
+    y: list[float]
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.x or len(self.x) != len(self.y):
+            raise ValueError("a calibration needs as many knot values as knots, at least one")
+        if any(b <= a for a, b in zip(self.x, self.x[1:], strict=False)):
+            raise ValueError("calibration knots must be strictly increasing")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError("the decision threshold must be in [0, 1]")
+
+    @classmethod
+    def fit(
+        cls, scores: npt.ArrayLike, labels: npt.ArrayLike, threshold: float = 0.5
+    ) -> ScoreCalibration:
+        """Fit the monotone map from score to the observed frequency of positives.
+
+        ``labels`` are 0/1. The rows should be held out from the model's training data, or the
+        map learns the model's over-confidence on rows it has seen.
+        """
+        s = _scores(scores)
+        if s.shape[0] == 0:
+            raise ValueError("cannot calibrate on no rows")
+        y = _labels(labels, s.shape[0])
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0, increasing=True)
+        iso.fit(s, y.astype(np.float64))
+        knots_x = np.asarray(iso.X_thresholds_, dtype=np.float64)
+        knots_y = np.asarray(iso.y_thresholds_, dtype=np.float64)
+        if knots_x.shape[0] > MAX_KNOTS:
+            keep = np.unique(np.linspace(0, knots_x.shape[0] - 1, MAX_KNOTS).round().astype(int))
+            knots_x, knots_y = knots_x[keep], knots_y[keep]
+        return cls(
+            x=[float(v) for v in knots_x],
+            y=[float(v) for v in np.clip(knots_y, 0.0, 1.0)],
+            threshold=float(threshold),
+        )
+
+    @classmethod
+    def identity(cls, threshold: float = 0.5) -> ScoreCalibration:
+        """Take the scores at their word (for a model known to be calibrated)."""
+        return cls(x=[0.0, 1.0], y=[0.0, 1.0], threshold=threshold)
+
+    def __call__(self, scores: npt.ArrayLike) -> FloatArray:
+        """Calibrated probabilities of the positive class, one per score."""
+        values = np.interp(_scores(scores), self.x, self.y)
+        return np.asarray(values, dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": list(self.x), "y": list(self.y), "threshold": self.threshold}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreCalibration:
+        return cls(
+            x=[float(v) for v in data["x"]],
+            y=[float(v) for v in data["y"]],
+            threshold=float(data["threshold"]),
+        )
+
+
+@dataclass
+class ScoreSketch:
+    """Mergeable summary of one window's scores.
+
+    Per fine score bin (``len(counts)`` equal-width bins on [0, 1], shared by every sketch that
+    is merged): the number of rows and the sum of their calibrated probabilities. Plus the exact
+    sum over rows of expected-correct (``p`` if score >= threshold else ``1 - p``). When labels
+    were given, also the positives per bin and the number of correct predictions; a merge with an
+    unlabelled sketch drops them (the union is not fully labelled).
+    """
+
+    threshold: float
+    counts: list[int]
+    prob_sums: list[float]
+    expected_correct: float
+    positives: list[int] | None = None
+    correct: int | None = None
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.counts))
+
+    @property
+    def bins(self) -> int:
+        return len(self.counts)
+
+    @property
+    def labelled(self) -> bool:
+        return self.positives is not None and self.correct is not None
+
+    @classmethod
+    def of(
+        cls,
+        scores: npt.ArrayLike,
+        calibration: ScoreCalibration,
+        labels: npt.ArrayLike | None = None,
+        *,
+        bins: int = DEFAULT_BINS,
+    ) -> ScoreSketch:
+        """Sketch a batch of the model's scores (and, if known, its labels)."""
+        if bins < 1:
+            raise ValueError("a sketch needs at least one bin")
+        s = _scores(scores)
+        p = calibration(s)
+        index = np.minimum((s * bins).astype(np.int64), bins - 1)
+        predicted = s >= calibration.threshold
+        counts = np.bincount(index, minlength=bins)
+        prob_sums = np.bincount(index, weights=p, minlength=bins)
+        expected_correct = math.fsum(np.where(predicted, p, 1.0 - p).tolist())
+        positives: list[int] | None = None
+        correct: int | None = None
+        if labels is not None:
+            y = _labels(labels, s.shape[0])
+            positives = [int(v) for v in np.bincount(index, weights=y, minlength=bins).round()]
+            correct = int(np.count_nonzero(predicted == (y == 1)))
+        return cls(
+            threshold=calibration.threshold,
+            counts=[int(v) for v in counts],
+            prob_sums=[float(v) for v in prob_sums],
+            expected_correct=expected_correct,
+            positives=positives,
+            correct=correct,
+        )
+
+    def merged(self, other: ScoreSketch) -> ScoreSketch:
+        """The sketch of the union of the two batches."""
+        if other.bins != self.bins:
+            raise ValueError("sketches with different bins cannot be merged")
+        if other.threshold != self.threshold:
+            raise ValueError("sketches with different decision thresholds cannot be merged")
+        positives: list[int] | None = None
+        correct: int | None = None
+        if self.positives is not None and other.positives is not None:
+            positives = [a + b for a, b in zip(self.positives, other.positives, strict=True)]
+        if self.correct is not None and other.correct is not None:
+            correct = self.correct + other.correct
+        return ScoreSketch(
+            threshold=self.threshold,
+            counts=[a + b for a, b in zip(self.counts, other.counts, strict=True)],
+            prob_sums=[a + b for a, b in zip(self.prob_sums, other.prob_sums, strict=True)],
+            expected_correct=self.expected_correct + other.expected_correct,
+            positives=positives if correct is not None else None,
+            correct=correct if positives is not None else None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ScoreSketch:
+        counts = [int(v) for v in data["counts"]]
+        prob_sums = [float(v) for v in data["prob_sums"]]
+        positives = data.get("positives")
+        correct = data.get("correct")
+        if len(prob_sums) != len(counts) or (
+            positives is not None and len(positives) != len(counts)
+        ):
+            raise ValueError("a sketch needs the same number of values in every bin list")
+        return cls(
+            threshold=float(data["threshold"]),
+            counts=counts,
+            prob_sums=prob_sums,
+            expected_correct=float(data["expected_correct"]),
+            positives=None if positives is None else [int(v) for v in positives],
+            correct=None if correct is None else int(correct),
+        )
+
+
+@dataclass(frozen=True)
+class EstimatedPerformance:
+    """Accuracy and ROC AUC of a window (expected, or realised when computed from labels)."""
+
+    rows: int
+    accuracy: float | None
+    roc_auc: float | None  # None when the (expected) positives or negatives are ~0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:
+    """Area under the ROC curve drawn through the bins from the highest score to the lowest.
+
+    Each negative in bin ``b`` is credited with the positives in higher bins plus half those in
+    its own bin: the trapezoid rule on the (expected) TPR/FPR curve.
+    """
+    total_pos = float(positives.sum())
+    total_neg = float(negatives.sum())
+    if total_pos < _MIN_CLASS_MASS or total_neg < _MIN_CLASS_MASS:
+        return None
+    above = np.cumsum(positives[::-1])[::-1] - positives  # positives in strictly higher bins
+    area = float(np.dot(negatives, above + 0.5 * positives)) / (total_pos * total_neg)
+    return min(max(area, 0.0), 1.0)
+
+
+def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
+    """Expected accuracy and ROC AUC of the window from its calibrated scores alone."""
+    rows = sketch.rows
+    if rows == 0:
+        return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
+    counts = np.asarray(sketch.counts, dtype=np.float64)
+    positives = np.clip(np.asarray(sketch.prob_sums, dtype=np.float64), 0.0, counts)
+    accuracy = min(max(sketch.expected_correct / rows, 0.0), 1.0)
+    return EstimatedPerformance(
+        rows=rows, accuracy=accuracy, roc_auc=_binned_auc(positives, counts - positives)
+    )
+
+
+def realised(sketch: ScoreSketch) -> EstimatedPerformance:
+    """Realised accuracy and ROC AUC of a labelled window (rows within one bin count as ties)."""
+    if sketch.positives is None or sketch.correct is None:
+        raise ValueError("the sketch has no labels")
+    rows = sketch.rows
+    if rows == 0:
+        return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
+    counts = np.asarray(sketch.counts, dtype=np.float64)
+    positives = np.asarray(sketch.positives, dtype=np.float64)
+    return EstimatedPerformance(
+        rows=rows,
+        accuracy=sketch.correct / rows,
+        roc_auc=_binned_auc(positives, counts - positives),
+    )

@@ -1,0 +1,168 @@
+"""The reference a model's traffic is compared with, computed once per run and kept with it.
+
+It holds no raw training data beyond a small sample: the profile of the training rows' features,
+the profile of the model's outputs (score, prediction) on the held-out rows, the score
+calibration that CBPE needs (binary classifiers) and the held-out metrics it is compared with,
+and a sample of training rows for the domain classifier. It is written to the run in MLflow
+(``monitoring/reference.json``, ``monitoring/reference-sample.parquet``) and cached under
+``.goldenpath/monitoring/``, so the data is read once per run, not once per ``monitor``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goldenpath.data.dataset import load_dataset
+from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
+from goldenpath.monitoring.estimation import ScoreCalibration
+from goldenpath.monitoring.performance import point_values
+from goldenpath.monitoring.profile import FrameProfile, profile_frame
+from goldenpath.project import Project
+from goldenpath.serving.models import predictor
+from goldenpath.training.recorded import run_rows
+from goldenpath.training.tracking import open_tracking
+
+__all__ = ["SAMPLE_ROWS", "Reference", "model_outputs", "monitored_features", "reference"]
+
+SAMPLE_ROWS = 5_000
+ARTIFACT = "monitoring"
+
+
+def monitored_features(project: Project) -> list[str]:
+    """Features compared with the reference: not PII (the log holds their hashes, or nothing)
+    and not datetimes (the log holds their text)."""
+    columns = project.spec.data.contract.columns
+    return [
+        c
+        for c in project.spec.feature_columns
+        if not columns[c].pii and columns[c].dtype != "datetime"
+    ]
+
+
+def model_outputs(project: Project, predictions: pd.Series, scores: pd.Series) -> pd.DataFrame:
+    """The outputs monitored for drift, as the prediction log holds them."""
+    if project.spec.task.type == "regression":
+        return pd.DataFrame({"prediction": pd.to_numeric(predictions, errors="coerce")})
+    frame = pd.DataFrame({"prediction": predictions.astype("string")})
+    if scores.notna().any():
+        frame["score"] = pd.to_numeric(scores, errors="coerce")
+    return frame
+
+
+@dataclass(frozen=True)
+class Reference:
+    run_id: str
+    model_version: str | None
+    features: FrameProfile  # the training rows
+    outputs: FrameProfile  # score and prediction on the held-out rows
+    calibration: ScoreCalibration | None  # binary classifiers with scores
+    metrics: dict[str, float]  # accuracy and ROC AUC on the held-out rows (binary)
+    evaluation_rows: int
+    sample: pd.DataFrame  # up to SAMPLE_ROWS training rows (monitored features only)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "model_version": self.model_version,
+            "features": self.features.to_dict(),
+            "outputs": self.outputs.to_dict(),
+            "calibration": None if self.calibration is None else self.calibration.to_dict(),
+            "metrics": self.metrics,
+            "evaluation_rows": self.evaluation_rows,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], sample: pd.DataFrame) -> Reference:
+        calibration = data["calibration"]
+        return cls(
+            data["run_id"],
+            data["model_version"],
+            FrameProfile.from_dict(data["features"]),
+            FrameProfile.from_dict(data["outputs"]),
+            None if calibration is None else ScoreCalibration.from_dict(calibration),
+            {k: float(v) for k, v in data["metrics"].items()},
+            int(data["evaluation_rows"]),
+            sample,
+        )
+
+
+def _compute(project: Project, model: ModelRef) -> Reference:
+    spec = project.spec
+    dataset = load_dataset(spec, project.root)
+    client = open_tracking(project, create=False)
+    hint = "restore the data of that run"
+    train = run_rows(client, model.run_id, dataset, "train", hint=hint)
+    test = run_rows(client, model.run_id, dataset, "test", hint=hint)
+    features = monitored_features(project)
+    estimator, _ = load_model(project, model)
+    answered = predictor(estimator, spec)(test[spec.feature_columns])
+    predictions = pd.Series(answered.predictions, dtype="object")
+    scores = pd.Series([np.nan if s is None else s for s in answered.scores], dtype="float64")
+    outputs = model_outputs(project, predictions, scores)
+    calibration, metrics = None, {}
+    if spec.task.type == "binary_classification" and "score" in outputs:
+        labels = (test[spec.task.target] == spec.task.positive_label).to_numpy().astype(int)
+        score = outputs["score"].to_numpy(dtype="float64")
+        calibration = ScoreCalibration.fit(score, labels, spec.evaluation.threshold)
+    if spec.task.type != "regression":
+        metrics = point_values(spec, test[spec.task.target], predictions, scores)
+    sample = train[features].sample(n=min(SAMPLE_ROWS, len(train)), random_state=0)
+    return Reference(
+        model.run_id,
+        model.version,
+        profile_frame(train[features]),
+        profile_frame(outputs),
+        calibration,
+        metrics,
+        len(test),
+        sample.reset_index(drop=True),
+    )
+
+
+def _write(reference: Reference, json_path: Path, sample_path: Path) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    for path, write in (
+        (sample_path, lambda p: reference.sample.to_parquet(p, index=False)),
+        (json_path, lambda p: p.write_text(json.dumps(reference.to_dict()))),
+    ):
+        partial = path.with_name(path.name + ".partial")
+        write(partial)
+        partial.replace(path)
+
+
+def reference(project: Project, ref: str = "champion") -> Reference:
+    """The reference of the model ``ref`` names (an alias, a version, a run id, ``latest``)."""
+    bare = "@" not in ref and "/" not in ref and ref != "latest" and len(ref) != 32
+    model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
+    folder = project.state_dir / "monitoring"
+    json_path = folder / f"reference-{model.run_id}.json"
+    sample_path = folder / f"reference-{model.run_id}.parquet"
+    if json_path.exists() and sample_path.exists():
+        return Reference.from_dict(json.loads(json_path.read_text()), pd.read_parquet(sample_path))
+    client = open_tracking(project, create=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = Path(client.download_artifacts(model.run_id, ARTIFACT, tmp))
+            found = Reference.from_dict(
+                json.loads((local / "reference.json").read_text()),
+                pd.read_parquet(local / "reference-sample.parquet"),
+            )
+        except Exception:  # not logged yet (or unreadable): compute it
+            found = None
+        if found is not None:
+            _write(found, json_path, sample_path)
+            return found
+        computed = _compute(project, model)
+        _write(computed, json_path, sample_path)
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        _write(computed, staged / "reference.json", staged / "reference-sample.parquet")
+        client.log_artifacts(model.run_id, str(staged), ARTIFACT)
+    return computed

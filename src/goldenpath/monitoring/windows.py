@@ -1,0 +1,187 @@
+"""Windows of the prediction log and their mergeable state.
+
+A window is a span of time (``1h``: every hour since the epoch) or a run of consecutive rows
+(``5000-rows``: the stream's rows in timestamp order, 5,000 at a time). Its state is made of
+mergeable parts only (feature and output profiles on the reference's bins, a score sketch for
+CBPE, counts per route and of values outside the contract), so rows that arrive in a later run
+are added to the window exactly, without reading the earlier rows again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
+from goldenpath.monitoring.profile import FrameProfile, profile_frame
+from goldenpath.spec.models import ColumnSpec
+
+__all__ = ["WindowState", "out_of_range", "window_keys"]
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def window_keys(timestamps: pd.Series, kind: str, size: int, offset: int = 0) -> np.ndarray:
+    """The window index of each row: seconds since the epoch // size for time windows; for row
+    windows (rows in timestamp order), (offset + position) // size."""
+    if kind == "time":
+        micros = timestamps.astype("datetime64[us, UTC]").astype("int64").to_numpy()
+        return np.floor_divide(micros, size * 1_000_000)
+    return np.floor_divide(np.arange(offset, offset + len(timestamps)), size)
+
+
+def out_of_range(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> dict[str, int]:
+    """Rows per feature outside the contract's min/max or allowed values (missing excluded)."""
+    counts: dict[str, int] = {}
+    for name in frame.columns:
+        spec = columns.get(name)
+        if spec is None:
+            continue
+        values = frame[name]
+        bad = pd.Series(False, index=values.index)
+        if spec.min is not None or spec.max is not None:
+            numbers = pd.to_numeric(values, errors="coerce")
+            if spec.min is not None:
+                bad |= numbers < spec.min
+            if spec.max is not None:
+                bad |= numbers > spec.max
+        if spec.allowed is not None:
+            allowed = {str(v) for v in spec.allowed}
+            bad |= values.notna() & ~values.astype(str).isin(allowed)
+        counts[name] = int(bad.sum())
+    return counts
+
+
+@dataclass
+class WindowState:
+    index: int
+    kind: str  # time or rows
+    size: int  # seconds or rows
+    rows: int = 0
+    first: str | None = None  # earliest and latest timestamp seen
+    last: str | None = None
+    features: FrameProfile | None = None
+    outputs: FrameProfile | None = None
+    scores: ScoreSketch | None = None
+    routes: dict[str, int] = field(default_factory=dict)
+    out_of_range: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def start(self) -> str:
+        if self.kind == "time":
+            return _iso(EPOCH + timedelta(seconds=self.index * self.size))
+        return self.first or ""
+
+    @property
+    def end(self) -> str | None:
+        if self.kind == "time":
+            return _iso(EPOCH + timedelta(seconds=(self.index + 1) * self.size))
+        return self.last
+
+    def complete(self, now: datetime) -> bool:
+        if self.kind == "time":
+            return now >= EPOCH + timedelta(seconds=(self.index + 1) * self.size)
+        return self.rows >= self.size
+
+    @classmethod
+    def of(
+        cls,
+        index: int,
+        kind: str,
+        size: int,
+        part: pd.DataFrame,
+        *,
+        features: list[str],
+        outputs: list[str],
+        reference_features: FrameProfile,
+        reference_outputs: FrameProfile,
+        calibration: ScoreCalibration | None,
+        contract: dict[str, ColumnSpec],
+    ) -> WindowState:
+        """The state of the rows ``part`` (all in window ``index``)."""
+        stamps = part["timestamp"]
+        output_frame = part[outputs].copy()
+        if "prediction" in output_frame and reference_outputs.features.get("prediction"):
+            kind_of = type(reference_outputs.features["prediction"]).__name__
+            if kind_of == "CategoricalProfile":
+                output_frame["prediction"] = output_frame["prediction"].astype("string")
+        scores = None
+        if calibration is not None and "score" in part:
+            present = part["score"].dropna().to_numpy(dtype="float64")
+            scores = ScoreSketch.of(present, calibration)
+        return cls(
+            index,
+            kind,
+            size,
+            rows=len(part),
+            first=_iso(stamps.min().to_pydatetime()),
+            last=_iso(stamps.max().to_pydatetime()),
+            features=profile_frame(part[features], reference_features),
+            outputs=profile_frame(output_frame, reference_outputs),
+            scores=scores,
+            routes={str(k): int(v) for k, v in Counter(part["route"].astype(str)).items()},
+            out_of_range=out_of_range(part[features], contract),
+        )
+
+    def merged(self, other: WindowState) -> WindowState:
+        def joined(a: Any, b: Any) -> Any:
+            return b if a is None else a if b is None else a.merged(b)
+
+        def added(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+            return {k: a.get(k, 0) + b.get(k, 0) for k in sorted({*a, *b})}
+
+        firsts = [t for t in (self.first, other.first) if t]
+        lasts = [t for t in (self.last, other.last) if t]
+        return WindowState(
+            self.index,
+            self.kind,
+            self.size,
+            self.rows + other.rows,
+            min(firsts) if firsts else None,
+            max(lasts) if lasts else None,
+            joined(self.features, other.features),
+            joined(self.outputs, other.outputs),
+            joined(self.scores, other.scores),
+            added(self.routes, other.routes),
+            added(self.out_of_range, other.out_of_range),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "first": self.first,
+            "last": self.last,
+            "features": None if self.features is None else self.features.to_dict(),
+            "outputs": None if self.outputs is None else self.outputs.to_dict(),
+            "scores": None if self.scores is None else self.scores.to_dict(),
+            "routes": self.routes,
+            "out_of_range": self.out_of_range,
+        }
+
+    @classmethod
+    def from_dict(cls, index: int, kind: str, size: int, data: dict[str, Any]) -> WindowState:
+        def profile(raw: dict[str, Any] | None) -> FrameProfile | None:
+            return None if raw is None else FrameProfile.from_dict(raw)
+
+        return cls(
+            index,
+            kind,
+            size,
+            int(data["rows"]),
+            data["first"],
+            data["last"],
+            profile(data["features"]),
+            profile(data["outputs"]),
+            None if data["scores"] is None else ScoreSketch.from_dict(data["scores"]),
+            {k: int(v) for k, v in data["routes"].items()},
+            {k: int(v) for k, v in data["out_of_range"].items()},
+        )

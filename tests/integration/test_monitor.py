@@ -1,118 +1,294 @@
-"""``goldenpath monitor`` over a real prediction log: quiet on traffic like the training data,
-alerting on a shifted window; the reference profile is computed once and cached."""
+"""``goldenpath monitor`` over a real prediction log (Parquet written by the server's log
+writer) and a real store: windows, incremental runs, alerts and their sinks, performance."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import threading
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
-import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 import goldenpath
 from conftest import MakeProject, recorded_evaluation, small_frame
+from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.gates import gate
-from goldenpath.monitoring import monitor
+from goldenpath.monitoring import run_monitor
 from goldenpath.registry import promote
-from goldenpath.serving.logs import LogWriter, partition_for, prediction_schema
+from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
+from goldenpath.serving.models import predictor
 from goldenpath.spec.serving import LogSpec
 
-PHASE_ONE = datetime(2026, 1, 1, tzinfo=UTC)
-PHASE_TWO = datetime(2026, 1, 2, tzinfo=UTC)
+DAY_ONE = datetime(2026, 1, 1, tzinfo=UTC)
+DAY_TWO = datetime(2026, 1, 2, tzinfo=UTC)
+DAY_THREE = datetime(2026, 1, 3, tzinfo=UTC)
 
 
-def _log(project: goldenpath.Project, frame: pd.DataFrame, when: datetime) -> None:
-    columns = project.spec.data.contract.columns
-    writer = LogWriter(
-        project.state_dir / "logs", prediction_schema(columns, "hash"), LogSpec(flush_rows=10**6)
-    )
+def _log(
+    project: goldenpath.Project,
+    frame: pd.DataFrame,
+    when: datetime,
+    *,
+    prefix: str,
+    feedback_share: float = 0.0,
+) -> None:
+    """Log ``frame`` as served by the champion, one row per second from ``when``, and feedback
+    labels for the first ``feedback_share`` of the rows."""
+    spec = project.spec
+    model, _ = load_model(project, resolve_model(project, f"{project.name}@champion"))
+    outputs = predictor(model, spec)(frame[spec.feature_columns])
+    features = frame[spec.feature_columns]
     n = len(frame)
-    values = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in frame}
+    values = {
+        c: features[c].astype(object).where(features[c].notna(), None).tolist() for c in features
+    }
     values |= {
-        "request_id": [f"r{i}" for i in range(n)],
+        "request_id": [f"{prefix}{i}" for i in range(n)],
         "row": [0] * n,
         "timestamp": [when + timedelta(seconds=i) for i in range(n)],
+        "model_name": [project.name] * n,
         "model_version": ["1"] * n,
+        "route": ["champion"] * n,
         "kind": ["served"] * n,
+        "prediction": [str(p) for p in outputs.predictions],
+        "score": outputs.scores,
     }
+    logs = project.state_dir / "logs"
+    writer = LogWriter(logs, prediction_schema(spec.data.contract.columns, "hash"), LogSpec())
     writer.append(partition_for("predictions", when, "1"), values, n)
     writer.close()
+    labelled = int(n * feedback_share)
+    if labelled:
+        feedback = LogWriter(logs, FEEDBACK_SCHEMA, LogSpec())
+        rows = {
+            "request_id": values["request_id"][:labelled],
+            "row": [0] * labelled,
+            "timestamp": [when + timedelta(hours=1)] * labelled,
+            "label": frame[spec.task.target].astype(str).tolist()[:labelled],
+            "label_value": [None] * labelled,
+        }
+        feedback.append(partition_for("feedback", when), rows, labelled)
+        feedback.close()
+
+
+def _shifted(seed: int) -> pd.DataFrame:
+    frame = small_frame(n=3000, seed=seed)
+    frame["age"] = frame["age"] + 15
+    frame.loc[frame.sample(frac=0.3, random_state=1).index, "plan"] = "pro"
+    return frame
 
 
 @pytest.fixture
-def served(make_project: MakeProject) -> goldenpath.Project:
-    spec_overrides = {"evaluation": {"resamples": 0}}
-    project = goldenpath.open_project(make_project(frame=small_frame(n=4000), **spec_overrides))
+def champion(make_project: MakeProject) -> goldenpath.Project:
+    project = goldenpath.open_project(
+        make_project(frame=small_frame(n=4000), evaluation={"resamples": 0})
+    )
     goldenpath.train(project)
     gate(project, "small/1", evaluation_id=recorded_evaluation(project, "small/1"))
     promote(project, "small/1")
-    features = project.spec.feature_columns
-    like_training = small_frame(n=3000, seed=11)[features]
-    shifted = small_frame(n=3000, seed=12)[features]
-    shifted["age"] = shifted["age"] + 15
-    shifted.loc[shifted.sample(frac=0.3, random_state=1).index, "plan"] = "pro"
-    _log(project, like_training, PHASE_ONE)
-    _log(project, shifted, PHASE_TWO)
     return project
 
 
-def test_quiet_on_familiar_traffic_and_alerting_on_a_shift(served: goldenpath.Project) -> None:
-    calm = monitor(served, since=PHASE_ONE, until=PHASE_TWO)
-    assert calm.rows == 3000
-    assert calm.alerts == []
-    assert {f.feature for f in calm.features} == set(served.spec.feature_columns)
-
-    shifted = monitor(served, since=PHASE_TWO)
-    assert shifted.rows == 3000
-    alerting = {f.feature: f for f in shifted.alerts}
-    assert set(alerting) == {"age", "plan"}
-    assert alerting["age"].severity == "critical"
-    assert alerting["age"].wasserstein is not None
-    assert alerting["age"].wasserstein > 0.5
-    cached = list((served.state_dir / "monitoring").glob("reference-*.json"))
-    assert len(cached) == 1  # the training rows were profiled once
+def _open(monitored: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    return {(a["metric"], a["subject"]) for a in monitored if a["status"] == "open"}
 
 
-def test_an_empty_window_is_a_clear_error(served: goldenpath.Project) -> None:
+def test_windows_alert_on_a_shift_and_resolve_when_it_clears(
+    champion: goldenpath.Project,
+) -> None:
+    _log(champion, small_frame(n=3000, seed=11), DAY_ONE, prefix="a")
+    first = run_monitor(champion, window="1d")
+    (calm,) = first.document["windows"]
+    assert calm["rows"] == 3000
+    assert calm["judged"]
+    assert calm["severity"] == "ok"
+    assert first.document["alerts"] == []
+    assert calm["estimated"]["accuracy"] is not None
+
+    _log(champion, _shifted(12), DAY_TWO, prefix="b")
+    second = run_monitor(champion, window="1d")
+    assert second.document["processed"]["new_files"] == 1
+    assert second.document["processed"]["new_rows"] == 3000
+    calm_again, shifted = second.document["windows"]
+    assert calm_again == calm  # the first window was not read again
+    assert shifted["severity"] == "critical"
+    drifted = {f["feature"] for f in shifted["features"] if f["severity"] == "critical"}
+    assert drifted == {"age", "plan"}
+    assert shifted["multivariate"] is not None
+    assert shifted["multivariate"]["auc"] > 0.7
+    assert shifted["multivariate"]["top_features"][0][0] in {"age", "plan"}
+    assert {("feature.psi", "age"), ("feature.psi", "plan")} <= _open(second.document["alerts"])
+    assert {e["event"] for e in second.events} == {"opened"}
+    for alert in second.open_alerts:
+        assert alert["window_start"].startswith("2026-01-02")
+        assert alert["report"] == str(second.html_path)
+    assert second.html_path.exists()
+    assert json.loads(second.json_path.read_text())["windows"][1]["severity"] == "critical"
+
+    # nothing new: nothing read, no alert opened twice
+    again = run_monitor(champion, window="1d")
+    assert again.document["processed"]["new_files"] == 0
+    assert again.events == []
+    assert _open(again.document["alerts"]) == _open(second.document["alerts"])
+
+    _log(champion, small_frame(n=3000, seed=13), DAY_THREE, prefix="c")
+    third = run_monitor(champion, window="1d")
+    assert third.document["windows"][2]["severity"] == "ok"
+    assert _open(third.document["alerts"]) == set()
+    assert {e["event"] for e in third.events} == {"resolved"}
+    sent = [
+        json.loads(line)
+        for line in (champion.state_dir / "monitoring" / "alerts.jsonl").read_text().splitlines()
+    ]
+    assert [e["event"] for e in sent].count("opened") == len(second.events)
+    assert [e["event"] for e in sent].count("resolved") == len(third.events)
+
+
+def test_incremental_runs_equal_one_run_over_everything(champion: goldenpath.Project) -> None:
+    _log(champion, small_frame(n=1500, seed=21), DAY_ONE, prefix="a")
+    run_monitor(champion, window="1d")
+    _log(champion, _shifted(22).head(1500), DAY_ONE + timedelta(hours=2), prefix="b")
+    stepwise = run_monitor(champion, window="1d").document["windows"]
+    at_once = run_monitor(champion, window="24h").document["windows"]  # another stream
+    assert len(stepwise) == len(at_once) == 1
+    assert stepwise[0]["rows"] == at_once[0]["rows"] == 3000
+    for a, b in zip(stepwise[0]["features"], at_once[0]["features"], strict=True):
+        assert a["psi"] == pytest.approx(b["psi"], abs=1e-12)
+        assert a["missing_share"] == b["missing_share"]
+    assert stepwise[0]["estimated"] == pytest.approx(at_once[0]["estimated"])
+
+
+def test_row_windows_and_a_rule_over_consecutive_windows(champion: goldenpath.Project) -> None:
+    spec = yaml.safe_load(champion.spec_path.read_text())
+    spec["monitoring"] = {
+        "alerts": {
+            "rules": [
+                {
+                    "name": "age-drift",
+                    "metric": "feature.psi",
+                    "above": 0.25,
+                    "windows": 2,
+                    "subjects": ["age"],
+                }
+            ]
+        }
+    }
+    champion.spec_path.write_text(yaml.safe_dump(spec))
+    project = goldenpath.open_project(champion.root)
+    _log(project, small_frame(n=3000, seed=31), DAY_ONE, prefix="a")
+    _log(project, _shifted(32).head(1000), DAY_TWO, prefix="b")
+    run = run_monitor(project, window="1000-rows")
+    windows = run.document["windows"]
+    assert [w["rows"] for w in windows] == [1000, 1000, 1000, 1000]
+    assert windows[-1]["severity"] == "critical"
+    assert run.document["alerts"] == []  # one shifted window is not two
+    _log(project, _shifted(33).head(1000), DAY_THREE, prefix="c")
+    run = run_monitor(project, window="1000-rows")
+    assert _open(run.document["alerts"]) == {("feature.psi", "age")}
+    assert run.open_alerts[0]["rule"] == "age-drift"
+
+
+def test_realised_performance_from_feedback_and_estimated_performance(
+    champion: goldenpath.Project,
+) -> None:
+    frame = small_frame(n=3000, seed=41)
+    _log(champion, frame, DAY_ONE, prefix="a", feedback_share=0.5)
+    (window,) = run_monitor(champion, window="1d").document["windows"]
+    route = window["realised"]["champion"]
+    assert route["rows"] == 1500
+    accuracy = route["metrics"]["accuracy"]
+    assert accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
+    auc = route["metrics"]["roc_auc"]
+    assert auc["ci_low"] < auc["value"] < auc["ci_high"]
+    # the estimate (no labels used) agrees with the labels within sampling error
+    assert abs(window["estimated"]["accuracy"] - accuracy["value"]) < 0.05
+    assert abs(window["estimated"]["roc_auc"] - auc["value"]) < 0.06
+
+
+class _Hook(BaseHTTPRequestHandler):
+    bodies: ClassVar[list[dict[str, Any]]] = []
+    failures_left: ClassVar[int] = 2
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.failures_left > 0:
+            _Hook.failures_left -= 1
+            self.send_response(503)
+        else:
+            _Hook.bodies.append(body)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_webhook_sink_retries_and_a_dead_sink_does_not_stop_monitoring(
+    champion: goldenpath.Project,
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+        spec = yaml.safe_load(champion.spec_path.read_text())
+        spec["monitoring"] = {
+            "alerts": {
+                "sinks": [
+                    {"type": "webhook", "url": url, "retries": 3, "backoff_seconds": 0.01},
+                    {
+                        "type": "webhook",
+                        "url": "http://127.0.0.1:9/none",
+                        "retries": 1,
+                        "backoff_seconds": 0.01,
+                        "timeout_seconds": 0.5,
+                    },
+                ]
+            }
+        }
+        champion.spec_path.write_text(yaml.safe_dump(spec))
+        project = goldenpath.open_project(champion.root)
+        _log(project, _shifted(51), DAY_ONE, prefix="a")
+        run = run_monitor(project, window="1d")
+    finally:
+        server.shutdown()
+    assert run.events
+    assert [b["id"] for b in _Hook.bodies] == [e["id"] for e in run.events]
+    assert all(b["event"] == "opened" and b["message"] for b in _Hook.bodies)
+    assert len(run.sink_failures) == len(run.events)
+    assert "2 attempts failed" in run.sink_failures[0]
+
+
+def test_an_empty_log_is_a_clear_error(champion: goldenpath.Project) -> None:
     with pytest.raises(goldenpath.GoldenpathError, match="no served predictions"):
-        monitor(served, since=datetime(2030, 1, 1, tzinfo=UTC))
+        run_monitor(champion)
 
 
-def test_cli_prints_alerts_as_json(served: goldenpath.Project) -> None:
-    import json
-    import subprocess
-    import sys
+def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
+    _log(champion, _shifted(61), DAY_ONE, prefix="a")
+    cli = str(Path(sys.executable).parent / "goldenpath")
 
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "goldenpath"),
-            "monitor",
-            "--since",
-            "2026-01-02",
-            "--json",
-        ],
-        cwd=served.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    document = json.loads(done.stdout)
-    assert {a["feature"] for a in document["alerts"]} == {"age", "plan"}
-    assert np.isfinite(document["features"][0]["psi"])
+    def run(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [cli, *args, "--json"],
+            cwd=champion.root,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        parsed: dict[str, Any] = json.loads(done.stdout)
+        return parsed
 
-
-def test_the_spec_sets_the_thresholds(served: goldenpath.Project) -> None:
-    import yaml
-
-    spec = yaml.safe_load(served.spec_path.read_text())
-    spec["monitoring"] = {"psi_warning": 5.0, "psi_critical": 9.0, "js_critical": 0.99}
-    served.spec_path.write_text(yaml.safe_dump(spec))
-    lenient = goldenpath.open_project(served.root)
-    assert monitor(lenient, since=PHASE_TWO).alerts == []  # the same shift, judged leniently
-    spec["monitoring"] = {"psi_warning": 0.3, "psi_critical": 0.2}
-    served.spec_path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(goldenpath.GoldenpathError, match="psi_warning"):
-        goldenpath.open_project(served.root)
+    monitored = run("monitor", "--window", "1d")
+    assert Path(monitored["report"]["html"]).exists()
+    assert ("feature.psi", "age") in _open(monitored["alerts"])
+    listed = run("alerts", "--status", "open")
+    assert {a["id"] for a in listed["alerts"]} == {a["id"] for a in monitored["alerts"]}

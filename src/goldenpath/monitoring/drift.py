@@ -118,7 +118,7 @@ class FeatureDrift:
     reasons: tuple[str, ...]
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "reasons": list(self.reasons)}
 
 
 def _chi_square(reference: np.ndarray, window: np.ndarray) -> float | None:

@@ -50,7 +50,7 @@ def _partition_day(path: str) -> date | None:
 def _frame(
     connection: duckdb.DuckDBPyConnection, query: str, parameters: list[object]
 ) -> pd.DataFrame:
-    table = connection.execute(query, parameters).to_arrow_table()
+    table = connection.sql(query, params=parameters).to_arrow_table()
     assert table is not None
     frame: pd.DataFrame = table.to_pandas()
     return frame
@@ -129,7 +129,7 @@ class PredictionLog:
             f"WHERE {where}{order}"
         )
         with self._connect() as connection:
-            reader = connection.execute(query, parameters).to_arrow_reader(batch_rows)
+            reader = connection.sql(query, params=parameters).to_arrow_reader(batch_rows)
             assert reader is not None
             yield from reader
 

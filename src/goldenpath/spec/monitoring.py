@@ -198,7 +198,9 @@ class MonitoringSpec(_Model):
             rule("unseen-categories", "feature.unseen_share", self.max_unseen_share),
             rule("out-of-range", "feature.out_of_range_share", self.max_out_of_range_share),
             rule("score-drift", "output.psi", self.psi_critical),
-            rule("multivariate-drift-warning", "domain.auc_low", self.domain_warning_auc, "warning"),
+            rule(
+                "multivariate-drift-warning", "domain.auc_low", self.domain_warning_auc, "warning"
+            ),
             rule("multivariate-drift", "domain.auc_low", self.domain_critical_auc),
             rule("estimated-accuracy", "estimated.accuracy_drop", self.max_performance_drop),
             rule("estimated-roc-auc", "estimated.roc_auc_drop", self.max_performance_drop),

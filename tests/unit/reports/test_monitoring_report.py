@@ -1,0 +1,305 @@
+"""The monitoring report: self-contained HTML from the monitoring document, escaped, bounded in
+size, and written atomically next to its JSON."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from goldenpath.reports.monitoring import (
+    MAX_WINDOWS,
+    psi_thresholds,
+    render_monitoring_html,
+    write_monitoring_report,
+)
+
+FEATURES = ["age", "spend", "plan", "<script>alert(1)</script>"]
+START = datetime(2026, 1, 1, tzinfo=UTC)
+ALERT_MESSAGE = "spend drifted: PSI 0.31 above 0.25 for 2 windows"
+
+
+def drift(name: str, kind: str, psi: float, *, missing: float = 0.0) -> dict[str, Any]:
+    severity = "critical" if psi >= 0.25 else "warning" if psi >= 0.1 else "ok"
+    return {
+        "feature": name,
+        "kind": kind,
+        "rows": 1000,
+        "psi": psi,
+        "js_distance": psi / 3,
+        "wasserstein": psi / 2 if kind == "numeric" else None,
+        "p_value": 0.01,
+        "q_value": 0.02,
+        "missing_share": missing,
+        "reference_missing_share": 0.0,
+        "unseen_share": 0.0,
+        "severity": severity,
+        "reasons": [f"distribution shifted (PSI {psi:.3f})"] if severity != "ok" else [],
+    }
+
+
+def window(index: int, psis: list[float], **overrides: Any) -> dict[str, Any]:
+    kinds = ["numeric", "numeric", "categorical", "categorical"]
+    features = [
+        drift(FEATURES[i] if i < len(FEATURES) else f"f{i}", kinds[i % 4], p)
+        for i, p in enumerate(psis)
+    ]
+    severities = [f["severity"] for f in features]
+    w: dict[str, Any] = {
+        "index": index,
+        "start": f"2026-01-{index + 1:02d}T00:00:00+00:00",
+        "end": f"2026-01-{index + 2:02d}T00:00:00+00:00",
+        "rows": 1000,
+        "complete": True,
+        "routes": {"champion": 900, "challenger": 100},
+        "features": features,
+        "outputs": [drift("score", "numeric", 0.05), drift("prediction", "categorical", 0.02)],
+        "quality": {
+            "rows": 1000,
+            "volume": "ok",
+            "expected_rows": [800, 1200],
+            "out_of_range": {"age": 0.002},
+            "type_errors": {},
+        },
+        "multivariate": {
+            "auc": 0.52,
+            "auc_low": 0.5,
+            "rows_reference": 2000,
+            "rows_window": 1000,
+            "top_features": [["spend", 0.4], ["age", 0.1]],
+            "severity": "ok",
+        },
+        "estimated": {"rows": 1000, "accuracy": 0.81, "roc_auc": 0.88},
+        "realised": None,
+        "severity": "critical"
+        if "critical" in severities
+        else "warning"
+        if "warning" in severities
+        else "ok",
+    }
+    w.update(overrides)
+    return w
+
+
+def document(windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "schema": "goldenpath.monitoring/1",
+        "project": "churn",
+        "model": "churn-classifier",
+        "generated_at": "2026-01-04T12:00:00+00:00",
+        "reference": {
+            "run_id": "a" * 32,
+            "model_version": "3",
+            "rows": 5000,
+            "evaluation_rows": 1000,
+        },
+        "window": {"kind": "time", "size": "1d"},
+        "range": {"since": "2026-01-01T00:00:00+00:00", "until": None},
+        "processed": {"new_files": 2, "new_rows": 3000, "seconds": 0.42},
+        "windows": windows,
+        "alerts": alerts,
+    }
+
+
+@pytest.fixture
+def sample() -> dict[str, Any]:
+    realised = {
+        "champion": {
+            "rows": 400,
+            "metrics": {
+                "accuracy": {"value": 0.79, "ci_low": 0.75, "ci_high": 0.83},
+                "roc_auc": {"value": 0.86, "ci_low": 0.82, "ci_high": 0.9},
+            },
+        },
+        "challenger": {
+            "rows": 40,
+            "metrics": {
+                "accuracy": {"value": 0.8, "ci_low": 0.68, "ci_high": 0.9},
+                "roc_auc": {"value": None, "ci_low": None, "ci_high": None},
+            },
+        },
+    }
+    windows = [
+        window(0, [0.01, 0.02, 0.01, 0.0], realised=realised),
+        window(1, [0.02, 0.15, 0.03, 0.01], multivariate=None),
+        window(2, [0.03, 0.31, 0.05, 0.02], complete=False, end=None),
+    ]
+    windows[2]["features"][0]["missing_share"] = 0.07
+    alerts = [
+        {
+            "id": 1,
+            "rule": "feature_psi",
+            "subject": "spend",
+            "severity": "critical",
+            "status": "open",
+            "value": 0.31,
+            "threshold": 0.25,
+            "window_start": windows[2]["start"],
+            "opened_at": "2026-01-03T01:00:00+00:00",
+            "resolved_at": None,
+            "message": ALERT_MESSAGE,
+            "report": ".goldenpath/monitoring/monitoring.html",
+        }
+    ]
+    return document(windows, alerts)
+
+
+def figures_of(html: str) -> dict[str, Any]:
+    match = re.search(r"const figures = (\{.*?\});\n", html)
+    assert match, "the figures' JSON is missing"
+    figures: dict[str, Any] = json.loads(match.group(1))
+    return figures
+
+
+def test_the_report_shows_features_alerts_and_figures(sample: dict[str, Any]) -> None:
+    html = render_monitoring_html(sample)
+    for name in ["age", "spend", "plan"]:
+        assert f"<code>{name}</code>" in html
+    assert ALERT_MESSAGE in html
+    assert "2026-01-03 01:00 UTC" in html  # the alert opened, in short
+    assert "churn-classifier" in html
+    assert "a" * 32 in html
+    figures = figures_of(html)
+    assert set(figures) == {"psi", "outputs-psi", "rows", "missing", "performance", "multivariate"}
+    for figure_id in figures:
+        assert f'<div id="{figure_id}" class="plot"></div>' in html
+    # the PSI thresholds come from the alert rule (critical) and practice (warning)
+    psi = figures["psi"]["layout"]
+    assert [s["y0"] for s in psi["shapes"]] == [0.1, 0.25]
+    assert "critical 0.25 (alert rule)" in [a["text"] for a in psi["annotations"]]
+    # only the feature that was ever missing a value has a missing-share line
+    assert [t["name"] for t in figures["missing"]["data"]] == ["age"]
+    # realised per route with intervals; the challenger's undefined ROC AUC has no trace
+    names = [t["name"] for t in figures["performance"]["data"]]
+    assert "realised accuracy (champion)" in names
+    assert "realised roc_auc (challenger)" not in names
+    # the multivariate series has a gap where the window has none
+    assert figures["multivariate"]["data"][0]["y"] == [0.52, None, 0.52]
+    # rows stacked by route
+    assert [t["name"] for t in figures["rows"]["data"]] == ["champion", "challenger"]
+    assert "incomplete" in html
+    assert "No windows yet" not in html
+
+
+def test_the_latest_window_is_sorted_by_severity_then_psi(sample: dict[str, Any]) -> None:
+    html = render_monitoring_html(sample)
+    latest = html[html.index("Latest window") :]
+    positions = [latest.index(f"<code>{n}</code>") for n in ["spend", "plan", "age"]]
+    assert positions == sorted(positions)
+    assert "0.3100" in latest
+    assert "7.0% (0.0%)" in latest  # missing share against the reference
+    # the latest window has no outcomes yet: the most recent window with outcomes stands in
+    assert "the most recent window with outcomes is #0 (2026-01-01 00:00 UTC)" in latest
+    assert "0.7900 [0.7500, 0.8300]" in latest
+    assert "2026-01-03 00:00 UTC → open" in latest
+
+
+def test_the_report_is_self_contained(sample: dict[str, Any]) -> None:
+    html = render_monitoring_html(sample)
+    assert "<script src" not in html
+    assert 'src="http' not in html
+    assert "<link" not in html
+    assert html.count("<script>") == 2  # plotly.js once, then the figures
+    assert "Plotly.newPlot" in html
+
+
+def test_strings_from_the_document_are_escaped(sample: dict[str, Any]) -> None:
+    sample["alerts"][0]["message"] = "<img src=x onerror=alert(2)>"
+    html = render_monitoring_html(sample)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+    # inside the figures' JSON too: no tag can close the script element
+    match = re.search(r"const figures = (\{.*?\});\n", html)
+    assert match
+    assert "<" not in match.group(1)
+    names = [t["name"] for t in figures_of(html)["psi"]["data"]]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in names  # plotly shows the entities as text
+
+
+def test_write_monitoring_report_is_atomic_and_round_trips(
+    sample: dict[str, Any], tmp_path: Path
+) -> None:
+    folder = tmp_path / "reports" / "monitoring"
+    json_path, html_path = write_monitoring_report(sample, folder)
+    assert (json_path, html_path) == (folder / "monitoring.json", folder / "monitoring.html")
+    assert json.loads(json_path.read_text("utf-8")) == sample
+    assert json_path.read_text("utf-8") == json.dumps(sample, indent=2, sort_keys=True, default=str)
+    assert html_path.read_text("utf-8") == render_monitoring_html(sample)
+    assert sorted(p.name for p in folder.iterdir()) == ["monitoring.html", "monitoring.json"]
+
+    # a second write replaces both, still leaving no temporary file behind
+    changed = copy.deepcopy(sample)
+    changed["alerts"] = []
+    write_monitoring_report(changed, folder)
+    assert json.loads(json_path.read_text("utf-8"))["alerts"] == []
+    assert sorted(p.name for p in folder.iterdir()) == ["monitoring.html", "monitoring.json"]
+
+
+def test_a_failed_render_writes_nothing(tmp_path: Path) -> None:
+    broken: dict[str, Any] = document([{"features": [{"no": "feature key"}]}], [])
+    with pytest.raises(KeyError):
+        write_monitoring_report(broken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_document_renders() -> None:
+    empty = document([], [])
+    empty["reference"]["model_version"] = None
+    empty["range"] = {"since": None, "until": None}
+    html = render_monitoring_html(empty)
+    assert "No windows yet" in html
+    assert "No alerts." in html
+    assert "Latest window" not in html
+    assert figures_of(html) == {}
+    assert "model version" not in html
+
+
+def test_null_sections_are_left_out(sample: dict[str, Any]) -> None:
+    latest = sample["windows"][-1]
+    latest.update(multivariate=None, estimated=None, realised=None)
+    for w in sample["windows"]:
+        w.update(estimated=None, realised=None)
+    html = render_monitoring_html(sample)
+    assert "Performance: estimated and realised" not in html
+    assert "performance" not in figures_of(html)
+    assert "Multivariate drift <span" not in html
+
+
+def test_psi_thresholds_fall_back_to_practice() -> None:
+    assert psi_thresholds(document([], [])) == [
+        ("warning", 0.1, "practice threshold"),
+        ("critical", 0.25, "practice threshold"),
+    ]
+    stated = document([], [])
+    stated["thresholds"] = {"psi_warning": 0.2, "psi_critical": 0.4}
+    assert psi_thresholds(stated) == [("warning", 0.2, "spec"), ("critical", 0.4, "spec")]
+
+
+def test_a_long_history_is_capped_and_stays_small() -> None:
+    features = 20
+    windows = [
+        window(i, [0.001 * ((i * 7 + j * 13) % 97) for j in range(features)])
+        for i in range(MAX_WINDOWS + 100)
+    ]
+    for i, w in enumerate(windows):
+        w["start"] = (START + timedelta(hours=i)).isoformat()
+        w["end"] = (START + timedelta(hours=i + 1)).isoformat()
+        for f in w["features"]:
+            f["missing_share"] = 0.001 * (i % 5)
+    html = render_monitoring_html(document(windows, []))
+    assert f"most recent {MAX_WINDOWS:,} of {MAX_WINDOWS + 100:,} windows" in html
+    figures = figures_of(html)
+    # the windows' starts once per figure, a value per window in every trace
+    assert all(f["x"][0] == windows[100]["start"] for f in figures.values())
+    assert all(len(t["y"]) == MAX_WINDOWS for f in figures.values() for t in f["data"])
+    assert all("x" not in t for f in figures.values() for t in f["data"])
+    assert len(figures["psi"]["data"]) == 8
+    assert len(figures["missing"]["data"]) == 8
+    assert "top 8 of 20" in figures["psi"]["layout"]["title"]["text"]
+    assert len(html.encode("utf-8")) < 6_000_000

@@ -60,6 +60,8 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) audit verify
 	@echo "--- serving: champion with a canary challenger, replayed traffic, a hot swap on promotion"
 	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_serving.py) $(GP) $(DEMO_PORT)
+	@# monitoring: two phases of traffic, the second shifted; monitor after each
+	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_monitoring.py) $(GP) $(DEMO_PORT)
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"
 
 lint: $(VENV)/.installed-dev

@@ -201,7 +201,7 @@ def test_realised_performance_from_feedback_and_estimated_performance(
     frame = small_frame(n=3000, seed=41)
     _log(champion, frame, DAY_ONE, prefix="a", feedback_share=0.5)
     (window,) = run_monitor(champion, window="1d").document["windows"]
-    route = window["realised"]["champion"]
+    route = window["realised"]["champion v1"]
     assert route["rows"] == 1500
     accuracy = route["metrics"]["accuracy"]
     assert accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]

@@ -52,7 +52,7 @@ def _render_run(console: Console, document: dict[str, Any], html: str) -> None:
             domain = w["multivariate"]
             severity = w["severity"] if w["judged"] else "not judged"
             table.add_row(
-                w["start"][:19],
+                w["start"][:16].replace("T", " "),
                 f"{w['rows']:,}",
                 f"[{_STYLE.get(severity, 'dim')}]{severity}[/]",
                 escape(", ".join(drifted[:4]) + (" ..." if len(drifted) > 4 else "")) or "-",
@@ -77,7 +77,7 @@ def _render_alerts(console: Console, shown: list[dict[str, Any]]) -> None:
             str(a["id"]),
             a["status"],
             f"[{_STYLE[a['severity']]}]{a['severity']}[/]",
-            a["window_start"][:19],
+            a["window_start"][:16].replace("T", " "),
             escape(a["message"]),
         )
     console.print(table)

@@ -60,9 +60,11 @@ def observations(result: dict[str, Any], reference_metrics: dict[str, float]) ->
         if estimated is not None:
             found.append((f"estimated.{metric}_drop", "all routes", base - estimated))
         for route, values in (result.get("realised") or {}).items():
-            value = values["metrics"].get(metric, {}).get("value")
-            if value is not None:
-                found.append((f"realised.{metric}_drop", route, base - value))
+            # the drop the labels make sure of: to the top of the 95% interval (few labels
+            # give wide intervals, and no alert)
+            high = values["metrics"].get(metric, {}).get("ci_high")
+            if high is not None:
+                found.append((f"realised.{metric}_drop", route, base - high))
     return found
 
 

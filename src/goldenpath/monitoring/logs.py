@@ -174,7 +174,9 @@ class PredictionLog:
         timestamp, route, prediction, score, label."""
         predictions = [f.path for f in self.files("predictions")]
         if not predictions or not feedback:
-            return pd.DataFrame(columns=["timestamp", "route", "prediction", "score", "label"])
+            return pd.DataFrame(
+                columns=["timestamp", "route", "model_version", "prediction", "score", "label"]
+            )
         where, parameters = self._where(since, until, "p.")
         if start is not None:
             where += " AND p.timestamp >= ?"
@@ -188,7 +190,7 @@ class PredictionLog:
                 QUALIFY row_number() OVER (PARTITION BY request_id, "row"
                                            ORDER BY timestamp DESC) = 1
             )
-            SELECT p.timestamp, p.route, p.prediction, p.score, l.label
+            SELECT p.timestamp, p.route, p.model_version, p.prediction, p.score, l.label
             FROM {self._source(predictions)} AS p
             JOIN labels AS l ON p.request_id = l.request_id AND p."row" = l."row"
             WHERE {where}

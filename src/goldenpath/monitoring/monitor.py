@@ -114,7 +114,13 @@ def _read(
     available = set(log.columns(paths))
     features = [c for c in context.features if c in available]
     outputs = [c for c in context.outputs if c in available]
-    columns = ["timestamp", "route", *features, *[c for c in outputs if c not in features]]
+    columns = [
+        "timestamp",
+        "route",
+        "model_version",
+        *features,
+        *[c for c in outputs if c not in features],
+    ]
     touched: set[int] = set()
     read = 0
     contract = project.spec.data.contract.columns
@@ -137,6 +143,7 @@ def _read(
                 reference_outputs=ref.outputs,
                 calibration=ref.calibration,
                 contract=contract,
+                version=ref.model_version,
             )
             known = states.get(int(key))
             states[int(key)] = state if known is None else known.merged(state)
@@ -188,9 +195,9 @@ def _realised(
     for index in sorted(affected):
         chosen = rows[keys == index]
         per_route: dict[str, Any] = {}
-        for route, group in chosen.groupby("route"):
+        for (route, version), group in chosen.groupby(["route", "model_version"]):
             estimates = realised(spec, group["label"], group["prediction"], group["score"])
-            per_route[str(route)] = {
+            per_route[f"{route} v{version}"] = {
                 "rows": len(group),
                 "metrics": {
                     name: {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high}
@@ -199,6 +206,14 @@ def _realised(
             }
         found[index] = per_route
     return found
+
+
+def _judged(context: _Context, state: WindowState) -> bool:
+    """Whether a window has enough rows to be judged: a complete row window, or a time window
+    with ``min_window_rows`` rows."""
+    if context.kind == "rows":
+        return state.complete(context.now)
+    return state.rows >= context.project.spec.monitoring.min_window_rows
 
 
 def _judge(
@@ -211,7 +226,7 @@ def _judge(
     settings = context.project.spec.monitoring
     thresholds = _thresholds(settings)
     complete = state.complete(context.now)
-    judged = complete if context.kind == "rows" else state.rows >= settings.min_window_rows
+    judged = _judged(context, state)
     features = (
         []
         if state.features is None
@@ -336,8 +351,9 @@ def run_monitor(
         all_feedback=[f.path for f in feedback],
     )
     multivariate: dict[int, dict[str, Any]] = {}
-    if touched:
-        latest = states[max(touched)]
+    judged_now = [i for i in touched if _judged(context, states[i])]
+    if judged_now:  # the domain classifier costs seconds: the latest judged window only
+        latest = states[max(judged_now)]
         if latest.first and latest.last and latest.rows >= MIN_ROWS:
             sample = log.sample(
                 [c for c in context.features if c in ref.sample.columns],

@@ -114,9 +114,9 @@ def _encode(
 def _model(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         learning_rate=0.1,
-        max_iter=60,
-        max_leaf_nodes=15,
-        min_samples_leaf=40,
+        max_iter=100,
+        max_leaf_nodes=7,
+        min_samples_leaf=100,
         l2_regularization=1.0,
         early_stopping=False,
         categorical_features=categorical if categorical.any() else None,

@@ -106,17 +106,21 @@ class WindowState:
         reference_outputs: FrameProfile,
         calibration: ScoreCalibration | None,
         contract: dict[str, ColumnSpec],
+        version: str | None,
     ) -> WindowState:
-        """The state of the rows ``part`` (all in window ``index``)."""
+        """The state of the rows ``part`` (all in window ``index``). Outputs and scores are
+        those of the reference's model ``version`` only (another version's are not comparable);
+        inputs are everyone's."""
         stamps = part["timestamp"]
-        output_frame = part[outputs].copy()
+        own = part if version is None else part[part["model_version"].astype(str) == version]
+        output_frame = own[outputs].copy()
         if "prediction" in output_frame and reference_outputs.features.get("prediction"):
             kind_of = type(reference_outputs.features["prediction"]).__name__
             if kind_of == "CategoricalProfile":
                 output_frame["prediction"] = output_frame["prediction"].astype("string")
         scores = None
-        if calibration is not None and "score" in part:
-            present = part["score"].dropna().to_numpy(dtype="float64")
+        if calibration is not None and "score" in own:
+            present = own["score"].dropna().to_numpy(dtype="float64")
             scores = ScoreSketch.of(present, calibration)
         return cls(
             index,

@@ -35,8 +35,10 @@ METRICS: dict[str, str] = {
     "domain.auc_low": "lower bound of the domain classifier's cross-validated AUC",
     "estimated.accuracy_drop": "reference accuracy minus the CBPE-estimated accuracy",
     "estimated.roc_auc_drop": "reference ROC AUC minus the CBPE-estimated ROC AUC",
-    "realised.accuracy_drop": "reference accuracy minus the accuracy on feedback labels",
-    "realised.roc_auc_drop": "reference ROC AUC minus the ROC AUC on feedback labels",
+    "realised.accuracy_drop": "reference accuracy minus the top of the 95% interval of the "
+    "accuracy on feedback labels",
+    "realised.roc_auc_drop": "reference ROC AUC minus the top of the 95% interval of the "
+    "ROC AUC on feedback labels",
     "rows": "rows in the window",
 }
 

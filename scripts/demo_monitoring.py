@@ -1,0 +1,112 @@
+"""The monitoring part of ``make demo``, run inside the demo project after the serving part.
+
+Replays the telco traffic through ``goldenpath serve`` in two phases of 1,000 rows each, with
+feedback labels for 30% of them, and runs ``goldenpath monitor`` after each phase (windows of
+1,000 rows, only rows since the demo began):
+
+1. held-out rows as they are: like the training data, so no alert;
+2. the same customers a few months on: more month-to-month contracts and higher monthly
+   charges (a realistic price rise): drift alerts, and the report's path.
+
+Then ``goldenpath alerts`` lists what is open.
+
+    python scripts/demo_monitoring.py GOLDENPATH_EXECUTABLE [PORT]
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+import goldenpath
+from goldenpath.data.dataset import load_dataset
+from goldenpath.evaluation.evaluate import resolve_model
+from goldenpath.training.recorded import run_rows
+from goldenpath.training.tracking import open_tracking
+
+ROWS = 1000
+
+
+def phases(folder: Path) -> tuple[Path, Path]:
+    """Phase one: 1,000 held-out rows of the champion's run; phase two: 1,000 held-out rows
+    with contracts moved to month-to-month and monthly charges raised."""
+    project = goldenpath.open_project(".")
+    model = resolve_model(project, f"{project.name}@champion")
+    dataset = load_dataset(project.spec, project.root)
+    client = open_tracking(project, create=False)
+    test = run_rows(client, model.run_id, dataset, "test", hint="run make demo from the start")
+    rng = np.random.default_rng(7)
+    one = test.sample(n=ROWS, random_state=1)
+    two = test.sample(n=ROWS, random_state=2).copy()
+    move = (two["contract"] != "Month-to-month") & (rng.random(ROWS) < 0.6)
+    two.loc[move, "contract"] = "Month-to-month"
+    two["monthly_charges"] = (two["monthly_charges"] * 1.2 + 10).round(2)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "phase-1.csv", folder / "phase-2.csv"
+    one.to_csv(paths[0], index=False)
+    two.to_csv(paths[1], index=False)
+    share = lambda f: (f["contract"] == "Month-to-month").mean()  # noqa: E731
+    print(
+        f"phase 1: {ROWS} held-out rows (month-to-month {share(one):.0%}, mean monthly charges "
+        f"{one['monthly_charges'].mean():.1f}); phase 2: month-to-month {share(two):.0%}, "
+        f"mean monthly charges {two['monthly_charges'].mean():.1f}",
+        flush=True,
+    )
+    return paths
+
+
+def main() -> None:
+    goldenpath_cli = sys.argv[1]
+    port = sys.argv[2] if len(sys.argv) > 2 else "8766"
+    base = f"http://127.0.0.1:{port}"
+
+    def run(*args: str) -> None:
+        print(f"$ goldenpath {' '.join(args)}", flush=True)
+        subprocess.run([goldenpath_cli, *args], check=True)
+
+    def logged_rows() -> float:
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        return sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("goldenpath_prediction_log_rows_total")
+        )
+
+    one, two = phases(Path(".goldenpath") / "demo")
+    began = datetime.now(UTC).isoformat()
+    print(f"$ goldenpath serve --port {port} &", flush=True)
+    server = subprocess.Popen([goldenpath_cli, "serve", "--port", port])
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                logged_rows()
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise SystemExit("the server did not start") from None
+                time.sleep(0.3)
+        monitor = ("monitor", "--window", f"{ROWS}-rows", "--since", began)
+        for number, data in enumerate((one, two), start=1):
+            print(f"--- phase {number} ---", flush=True)
+            run("replay", "--url", base, "--data", str(data), "--feedback-share", "0.3")
+            deadline = time.time() + 60  # the log is written every few seconds: wait for it
+            while logged_rows() < number * ROWS and time.time() < deadline:
+                time.sleep(0.5)
+            run(*monitor)
+        run("alerts", "--status", "open")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()

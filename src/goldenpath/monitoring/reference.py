@@ -1,4 +1,5 @@
-"""The reference a model's traffic is compared with, computed once per run and kept with it.
+"""The reference a model's traffic is compared with, computed at training time and kept with
+the run (for runs trained before that, computed the first time ``monitor`` needs it).
 
 It holds no raw training data beyond a small sample: the profile of the training rows' features,
 the profile of the model's outputs (score, prediction) on the held-out rows, the score
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 
 from goldenpath.data.dataset import load_dataset
 from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
@@ -29,7 +32,15 @@ from goldenpath.serving.models import predictor
 from goldenpath.training.recorded import run_rows
 from goldenpath.training.tracking import open_tracking
 
-__all__ = ["SAMPLE_ROWS", "Reference", "model_outputs", "monitored_features", "reference"]
+__all__ = [
+    "SAMPLE_ROWS",
+    "Reference",
+    "build_reference",
+    "log_reference",
+    "model_outputs",
+    "monitored_features",
+    "reference",
+]
 
 SAMPLE_ROWS = 5_000
 ARTIFACT = "monitoring"
@@ -93,36 +104,59 @@ class Reference:
         )
 
 
-def _compute(project: Project, model: ModelRef) -> Reference:
+def build_reference(
+    project: Project,
+    run_id: str,
+    estimator: Any,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    *,
+    model_version: str | None = None,
+) -> Reference:
+    """The reference of a fitted model from its training and held-out rows."""
     spec = project.spec
-    dataset = load_dataset(spec, project.root)
-    client = open_tracking(project, create=False)
-    hint = "restore the data of that run"
-    train = run_rows(client, model.run_id, dataset, "train", hint=hint)
-    test = run_rows(client, model.run_id, dataset, "test", hint=hint)
     features = monitored_features(project)
-    estimator, _ = load_model(project, model)
     answered = predictor(estimator, spec)(test[spec.feature_columns])
     predictions = pd.Series(answered.predictions, dtype="object")
     scores = pd.Series([np.nan if s is None else s for s in answered.scores], dtype="float64")
     outputs = model_outputs(project, predictions, scores)
-    calibration, metrics = None, {}
+    calibration = None
     if spec.task.type == "binary_classification" and "score" in outputs:
         labels = (test[spec.task.target] == spec.task.positive_label).to_numpy().astype(int)
         score = outputs["score"].to_numpy(dtype="float64")
         calibration = ScoreCalibration.fit(score, labels, spec.evaluation.threshold)
-    if spec.task.type != "regression":
-        metrics = point_values(spec, test[spec.task.target], predictions, scores)
+    metrics = point_values(spec, test[spec.task.target], predictions, scores)
     sample = train[features].sample(n=min(SAMPLE_ROWS, len(train)), random_state=0)
     return Reference(
-        model.run_id,
-        model.version,
+        run_id,
+        model_version,
         profile_frame(train[features]),
         profile_frame(outputs),
         calibration,
         metrics,
         len(test),
         sample.reset_index(drop=True),
+    )
+
+
+def log_reference(client: MlflowClient, reference: Reference) -> None:
+    """Write the reference to its run's artifacts (``monitoring/``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp)
+        _write(reference, staged / "reference.json", staged / "reference-sample.parquet")
+        client.log_artifacts(reference.run_id, str(staged), ARTIFACT)
+
+
+def _compute(project: Project, model: ModelRef) -> Reference:
+    """The reference of a run trained before references were logged at training time."""
+    dataset = load_dataset(project.spec, project.root)
+    client = open_tracking(project, create=False)
+    hint = "restore the data of that run"
+    train = run_rows(client, model.run_id, dataset, "train", hint=hint)
+    test = run_rows(client, model.run_id, dataset, "test", hint=hint)
+    estimator, _ = load_model(project, model)
+    return build_reference(
+        project, model.run_id, estimator, train, test, model_version=model.version
     )
 
 
@@ -145,7 +179,10 @@ def reference(project: Project, ref: str = "champion") -> Reference:
     json_path = folder / f"reference-{model.run_id}.json"
     sample_path = folder / f"reference-{model.run_id}.parquet"
     if json_path.exists() and sample_path.exists():
-        return Reference.from_dict(json.loads(json_path.read_text()), pd.read_parquet(sample_path))
+        cached = Reference.from_dict(
+            json.loads(json_path.read_text()), pd.read_parquet(sample_path)
+        )
+        return replace(cached, model_version=model.version)
     client = open_tracking(project, create=False)
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -154,15 +191,12 @@ def reference(project: Project, ref: str = "champion") -> Reference:
                 json.loads((local / "reference.json").read_text()),
                 pd.read_parquet(local / "reference-sample.parquet"),
             )
-        except Exception:  # not logged yet (or unreadable): compute it
+        except (MlflowException, OSError, ValueError, KeyError):  # not logged yet: compute it
             found = None
-        if found is not None:
-            _write(found, json_path, sample_path)
-            return found
-        computed = _compute(project, model)
-        _write(computed, json_path, sample_path)
-        staged = Path(tmp) / "staged"
-        staged.mkdir()
-        _write(computed, staged / "reference.json", staged / "reference-sample.parquet")
-        client.log_artifacts(model.run_id, str(staged), ARTIFACT)
+    if found is not None:
+        _write(found, json_path, sample_path)
+        return replace(found, model_version=model.version)
+    computed = _compute(project, model)
+    _write(computed, json_path, sample_path)
+    log_reference(client, computed)
     return computed

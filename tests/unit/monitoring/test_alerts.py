@@ -1,0 +1,147 @@
+"""Alert rules over sequences of windows: thresholds, consecutive windows, subjects,
+escalation to the most severe rule; the default rules; the spec's validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from goldenpath.monitoring.alerts import deliver, firing, observations
+from goldenpath.spec.monitoring import AlertRule, MonitoringSpec, SinkSpec, parse_window
+
+
+def rule(**values: object) -> AlertRule:
+    return AlertRule.model_validate({"name": "r", "metric": "feature.psi", **values})
+
+
+def test_a_rule_fires_above_its_threshold_only() -> None:
+    fired = firing([rule(above=0.25)], [[("feature.psi", "age", 0.3), ("feature.psi", "x", 0.2)]])
+    assert set(fired) == {("feature.psi", "age")}
+    assert fired["feature.psi", "age"].value == 0.3
+    assert "0.3, above 0.25" in fired["feature.psi", "age"].message
+    assert firing([rule(above=0.25)], [[("feature.psi", "age", 0.25)]]) == {}  # strictly above
+
+
+def test_below_rules() -> None:
+    low = AlertRule.model_validate({"name": "low", "metric": "rows", "below": 100})
+    assert set(firing([low], [[("rows", "window", 50.0)]])) == {("rows", "window")}
+    assert firing([low], [[("rows", "window", 150.0)]]) == {}
+
+
+def test_consecutive_windows_must_all_hold() -> None:
+    twice = rule(above=0.25, windows=2)
+    high, calm = [("feature.psi", "age", 0.4)], [("feature.psi", "age", 0.1)]
+    assert firing([twice], [high]) == {}  # too few windows
+    assert firing([twice], [calm, high]) == {}
+    assert set(firing([twice], [high, high])) == {("feature.psi", "age")}
+    assert firing([twice], [high, calm]) == {}
+
+
+def test_subjects_restrict_a_rule() -> None:
+    only_age = rule(above=0.1, subjects=["age"])
+    window = [("feature.psi", "age", 0.5), ("feature.psi", "plan", 0.5)]
+    assert set(firing([only_age], [window])) == {("feature.psi", "age")}
+
+
+def test_the_most_severe_rule_wins_per_subject() -> None:
+    warn = AlertRule.model_validate(
+        {"name": "w", "metric": "feature.psi", "above": 0.1, "severity": "warning"}
+    )
+    crit = rule(above=0.25)
+    mild = firing([warn, crit], [[("feature.psi", "age", 0.2)]])
+    assert mild["feature.psi", "age"].rule.name == "w"
+    strong = firing([warn, crit], [[("feature.psi", "age", 0.3)]])
+    assert strong["feature.psi", "age"].rule.name == "r"
+
+
+def test_default_rules_follow_the_thresholds() -> None:
+    rules = MonitoringSpec(psi_warning=0.2, psi_critical=0.4).alert_rules()
+    psi = {r.severity: r.above for r in rules if r.metric == "feature.psi"}
+    assert psi == {"warning": 0.2, "critical": 0.4}
+    custom = MonitoringSpec.model_validate(
+        {"alerts": {"rules": [{"name": "a", "metric": "rows", "below": 10}]}}
+    )
+    assert [r.name for r in custom.alert_rules()] == ["a"]
+
+
+def test_observations_of_a_window() -> None:
+    result = {
+        "rows": 1000,
+        "features": [
+            {
+                "feature": "age",
+                "psi": 0.3,
+                "js_distance": 0.2,
+                "wasserstein": 0.5,
+                "missing_share": 0.15,
+                "reference_missing_share": 0.05,
+                "unseen_share": 0.0,
+            }
+        ],
+        "outputs": [{"feature": "score", "psi": 0.05}],
+        "quality": {"out_of_range": {"age": 0.02}},
+        "multivariate": {"auc_low": 0.8},
+        "estimated": {"accuracy": 0.7, "roc_auc": 0.8},
+        "realised": {
+            "champion v1": {
+                "metrics": {"accuracy": {"value": 0.72, "ci_low": 0.66, "ci_high": 0.78}}
+            }
+        },
+    }
+    seen = {(m, s): v for m, s, v in observations(result, {"accuracy": 0.85, "roc_auc": 0.9})}
+    assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)
+    assert seen["feature.out_of_range_share", "age"] == 0.02
+    assert seen["output.psi", "score"] == 0.05
+    assert seen["domain.auc_low", "all features"] == 0.8
+    assert seen["estimated.accuracy_drop", "all routes"] == pytest.approx(0.15)
+    assert seen["estimated.roc_auc_drop", "all routes"] == pytest.approx(0.10)
+    # realised: the drop the interval makes sure of (to its top)
+    assert seen["realised.accuracy_drop", "champion v1"] == pytest.approx(0.07)
+    assert seen["rows", "window"] == 1000
+
+
+def test_spec_validation() -> None:
+    with pytest.raises(ValidationError, match="unknown metric"):
+        rule(metric="feature.nope", above=1)
+    with pytest.raises(ValidationError, match="exactly one of above / below"):
+        rule(above=1, below=0)
+    with pytest.raises(ValidationError, match="needs an http"):
+        SinkSpec(type="webhook", url="ftp://x")
+    with pytest.raises(ValidationError, match="not a duration"):
+        MonitoringSpec(window="1week")
+    with pytest.raises(ValidationError, match="unique"):
+        MonitoringSpec.model_validate(
+            {"alerts": {"rules": [{"name": "a", "metric": "rows", "below": 1}] * 2}}
+        )
+    assert parse_window("30m") == ("time", 1800)
+    assert parse_window("2d") == ("time", 172800)
+    assert parse_window("500-rows") == ("rows", 500)
+    with pytest.raises(ValueError, match="not a duration"):
+        parse_window("0h")
+
+
+def test_file_sink_appends_one_line_per_event(tmp_path: Path) -> None:
+    sinks = [SinkSpec(type="log"), SinkSpec(type="file", path="out/alerts.jsonl")]
+    event = {"event": "opened", "message": "m", "id": 1}
+    assert deliver(sinks, event, tmp_path) == []
+    assert deliver(sinks, {**event, "event": "resolved"}, tmp_path) == []
+    lines = (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()
+    assert [line.count('"event"') for line in lines] == [1, 1]
+    assert '"resolved"' in lines[1]
+
+
+def test_a_failing_webhook_is_retried_with_backoff_and_reported(tmp_path: Path) -> None:
+    waits: list[float] = []
+    sink = SinkSpec(
+        type="webhook",
+        url="http://127.0.0.1:9/x",
+        retries=3,
+        backoff_seconds=0.5,
+        timeout_seconds=0.5,
+    )
+    failures = deliver([sink], {"event": "opened", "message": "m"}, tmp_path, sleep=waits.append)
+    assert waits == [0.5, 1.0, 2.0]
+    assert len(failures) == 1
+    assert "4 attempts failed" in failures[0]

@@ -35,7 +35,7 @@ Scores are probabilities of the positive class, in [0, 1]; values outside are cl
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -231,7 +231,7 @@ class ScoreSketch:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: no deep copies
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoreSketch:
@@ -262,7 +262,7 @@ class EstimatedPerformance:
     roc_auc: float | None  # None when the (expected) positives or negatives are ~0
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: no deep copies
 
 
 def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:

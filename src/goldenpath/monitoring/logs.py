@@ -9,7 +9,7 @@ place), so "what is new" is the set of files not read before.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -145,10 +145,12 @@ class PredictionLog:
         seed: int = 0,
     ) -> pd.DataFrame:
         """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end."""
+        # a file lands in the partition of the day it is written, on or after its rows' day
+        last_day = end.date() + timedelta(days=1)
         paths = [
             f.path
             for f in self.files("predictions")
-            if (day := _partition_day(f.path)) is None or start.date() <= day <= end.date()
+            if (day := _partition_day(f.path)) is None or start.date() <= day <= last_day
         ]
         if not paths:
             return pd.DataFrame(columns=columns)

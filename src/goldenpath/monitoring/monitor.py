@@ -130,8 +130,13 @@ def _read(
         frame = batch.to_pandas()
         keys = window_keys(frame["timestamp"], context.kind, context.size, offset + read)
         read += len(frame)
-        for key in np.unique(keys):
-            part = frame[keys == key]
+        order = np.argsort(keys, kind="stable")  # the rows of each window, contiguous
+        keys = keys[order]
+        frame = frame.iloc[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        for begin, end in zip(starts, [*starts[1:], len(keys)], strict=True):
+            key = keys[begin]
+            part = frame.iloc[begin:end]
             state = WindowState.of(
                 int(key),
                 context.kind,

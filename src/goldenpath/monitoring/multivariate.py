@@ -88,6 +88,18 @@ def _is_numeric(column: pd.Series[Any]) -> bool:
     return pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
 
 
+def _finite(values: np.ndarray) -> np.ndarray:
+    """Infinities moved just beyond the finite range (sklearn's binning cannot take them);
+    missing values stay missing."""
+    infinite = np.isinf(values)
+    if not infinite.any():
+        return values
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
+    step = max(high - low, 1.0)
+    return np.where(infinite, np.where(values > 0, high + step, low - step), values)
+
+
 def _encode(
     reference: pd.DataFrame, window: pd.DataFrame, columns: list[Any]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +111,9 @@ def _encode(
         left, right = reference[name], window[name]
         if _is_numeric(left) and _is_numeric(right):
             values = pd.concat([left, right], ignore_index=True)
-            matrix[:, j] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            matrix[:, j] = _finite(
+                pd.to_numeric(values, errors="coerce").to_numpy(np.float64, na_value=np.nan)
+            )
             continue
         categorical[j] = True
         values = pd.concat([left.astype(object), right.astype(object)], ignore_index=True)
@@ -112,12 +126,15 @@ def _encode(
     return matrix, categorical
 
 
-def _model(categorical: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+def _model(categorical: np.ndarray, rows: int, seed: int) -> HistGradientBoostingClassifier:
+    """Small shallow trees with large leaves: a drift is a broad difference between the two
+    samples, not a few rows, and large leaves keep the model from chasing noise (1/40 of the
+    training rows, between 10 and 200)."""
     return HistGradientBoostingClassifier(
         learning_rate=0.1,
-        max_iter=100,
+        max_iter=80,
         max_leaf_nodes=7,
-        min_samples_leaf=100,
+        min_samples_leaf=min(max(rows // 40, 10), 200),
         l2_regularization=1.0,
         early_stopping=False,
         categorical_features=categorical if categorical.any() else None,
@@ -145,7 +162,7 @@ def _out_of_fold(
         # a column with no value in the training rows carries nothing, and sklearn cannot
         # bin it: make it constant
         train_x[:, np.isnan(train_x).all(axis=0)] = 0.0
-        model = _model(categorical, seed).fit(train_x, y[train])
+        model = _model(categorical, len(train), seed).fit(train_x, y[train])
         # the held-out rows, then a copy per column with that column shuffled: one predict call
         stacked = np.tile(x[test], (columns + 1, 1)).reshape(columns + 1, len(test), columns)
         for j in range(columns):

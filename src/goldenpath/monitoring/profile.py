@@ -155,11 +155,21 @@ def _numeric(values: np.ndarray, edges: list[float]) -> NumericProfile:
     )
 
 
+def _frequencies(values: pd.Series) -> pd.Series:
+    """Counts per value as text, most frequent first (counted before converting, so only the
+    distinct values are turned into text)."""
+    counts = values.value_counts(dropna=True)
+    counts.index = counts.index.astype(str)
+    if not counts.index.is_unique:  # 1 and "1" are one category as text
+        counts = counts.groupby(level=0).sum()
+    return counts.sort_values(ascending=False, kind="stable")
+
+
 def _categorical(
     values: pd.Series, categories: list[str], *, track_unseen: bool
 ) -> CategoricalProfile:
     missing = int(values.isna().sum())
-    frequencies = values.dropna().astype(str).value_counts()
+    frequencies = _frequencies(values)
     counts = [int(frequencies.get(c, 0)) for c in categories if c != OTHER]
     outside = frequencies[~frequencies.index.isin(set(categories))]
     counts.append(int(outside.sum()))
@@ -193,7 +203,7 @@ def profile_frame(
                 # values outside a reference that had no "other" values are unseen categories
                 track = known.counts[-1] == 0
             else:
-                top = column.dropna().astype(str).value_counts().index[:max_categories]
+                top = _frequencies(column).index[:max_categories]
                 categories, track = [*map(str, top), OTHER], False
             features[name] = _categorical(column, categories, track_unseen=track)
     return FrameProfile(len(frame), features)

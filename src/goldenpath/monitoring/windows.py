@@ -54,9 +54,8 @@ def out_of_range(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> dict[st
                 bad |= numbers < spec.min
             if spec.max is not None:
                 bad |= numbers > spec.max
-        if spec.allowed is not None:
-            allowed = {str(v) for v in spec.allowed}
-            bad |= values.notna() & ~values.astype(str).isin(allowed)
+        if spec.allowed is not None:  # contract values are typed as the column is
+            bad |= values.notna() & ~values.isin(list(spec.allowed))
         counts[name] = int(bad.sum())
     return counts
 

@@ -292,3 +292,23 @@ def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
     assert ("feature.psi", "age") in _open(monitored["alerts"])
     listed = run("alerts", "--status", "open")
     assert {a["id"] for a in listed["alerts"]} == {a["id"] for a in monitored["alerts"]}
+
+
+def test_windows_and_alerts_live_in_the_configured_store(
+    store_uri: str, champion: goldenpath.Project
+) -> None:
+    """The same run against an external store (a SQLite file elsewhere, and PostgreSQL)."""
+    _log(champion, _shifted(71), DAY_ONE, prefix="a")
+    first = run_monitor(champion, window="1d")
+    assert ("feature.psi", "age") in _open(first.document["alerts"])
+    again = run_monitor(champion, window="1d")
+    assert again.document["processed"]["new_files"] == 0
+    assert again.events == []
+    assert again.document["windows"] == first.document["windows"]
+    from goldenpath.store.engine import open_store
+    from goldenpath.store.monitoring import list_alerts
+
+    store = open_store(uri=store_uri)
+    with store.transaction() as connection:
+        stored = list_alerts(connection, champion.name, status="open")
+    assert {a.id for a in stored} == {a["id"] for a in first.open_alerts}

@@ -125,12 +125,16 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
     from goldenpath.training import train as train_project
 
     out = Output(json_output)
-    with out.working("Reading the spec", steps=TRAIN_STEPS) as step:
+    with out.working("Reading the spec", steps=TRAIN_STEPS + 1) as step:
         proj = open_project(project)
         from goldenpath.registry.access import audit, authorized_actor
 
         actor = authorized_actor(proj, "train")
         result = train_project(proj, on_step=step)
+        step("Profiling the reference for monitoring")
+        from goldenpath.monitoring import reference
+
+        reference(proj, result.run_id)  # kept with the run: monitoring never re-reads the data
         audit(
             proj,
             actor,

@@ -268,14 +268,6 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             (folder / "predictions").mkdir()
             fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
             client.log_artifact(run_id, str(folder / PREDICTIONS_ARTIFACT), "predictions")
-            # what monitoring compares traffic with (profiles, calibration, a sample)
-            from goldenpath.monitoring.reference import build_reference, log_reference
-
-            train_rows = fitted.dataset.rows(fitted.split.train)
-            test_rows = fitted.dataset.rows(fitted.split.test)
-            log_reference(
-                client, build_reference(project, run_id, fitted.model, train_rows, test_rows)
-            )
             code_paths = (
                 [str(fitted.entrypoint.source_file)]
                 if fitted.entrypoint.source_file is not None

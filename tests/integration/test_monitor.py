@@ -312,3 +312,22 @@ def test_windows_and_alerts_live_in_the_configured_store(
     with store.transaction() as connection:
         stored = list_alerts(connection, champion.name, status="open")
     assert {a.id for a in stored} == {a["id"] for a in first.open_alerts}
+
+
+def test_a_data_file_as_the_reference(champion: goldenpath.Project) -> None:
+    shifted = _shifted(81)
+    _log(champion, shifted, DAY_ONE, prefix="a")
+    like_log = champion.root / "shifted.csv"
+    _shifted(82).to_csv(like_log, index=False)
+    same = run_monitor(champion, window="1d", reference_ref=str(like_log))
+    (window,) = same.document["windows"]
+    assert same.document["reference"]["run_id"].startswith("file-")
+    assert window["severity"] == "ok"  # the file looks like the traffic
+    assert window["outputs"] == []
+    assert window["estimated"] is None  # no calibration without a model
+    training_like = champion.root / "training-like.csv"
+    small_frame(n=3000, seed=83).to_csv(training_like, index=False)
+    other = run_monitor(champion, window="1d", reference_ref=str(training_like))
+    drifted = {f["feature"] for f in other.document["windows"][0]["features"]}
+    assert {"age", "plan"} <= {a["subject"] for a in other.open_alerts}
+    assert "age" in drifted

@@ -36,6 +36,7 @@ __all__ = [
     "SAMPLE_ROWS",
     "Reference",
     "build_reference",
+    "file_reference",
     "log_reference",
     "model_outputs",
     "monitored_features",
@@ -171,8 +172,30 @@ def _write(reference: Reference, json_path: Path, sample_path: Path) -> None:
         partial.replace(path)
 
 
+def file_reference(project: Project, path: str) -> Reference:
+    """A reference from a data file (CSV or Parquet, checked against the contract): the
+    profile of its features only (no outputs, calibration or held-out metrics). Its id is the
+    data's fingerprint, so the same rows give the same stream."""
+    dataset = load_dataset(project.spec, project.root, source=path)
+    features = dataset.frame[monitored_features(project)]
+    sample = features.sample(n=min(SAMPLE_ROWS, len(features)), random_state=0)
+    return Reference(
+        f"file-{dataset.fingerprint[:16]}",
+        None,
+        profile_frame(features),
+        FrameProfile(0, {}),
+        None,
+        {},
+        0,
+        sample.reset_index(drop=True),
+    )
+
+
 def reference(project: Project, ref: str = "champion") -> Reference:
-    """The reference of the model ``ref`` names (an alias, a version, a run id, ``latest``)."""
+    """The reference of the model ``ref`` names (an alias, a version, a run id, ``latest``),
+    or of a data file (a path ending in .csv or .parquet)."""
+    if ref.lower().endswith((".csv", ".parquet")):
+        return file_reference(project, ref)
     bare = "@" not in ref and "/" not in ref and ref != "latest" and len(ref) != 32
     model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
     folder = project.state_dir / "monitoring"

@@ -15,15 +15,13 @@ Then ``goldenpath alerts`` lists what is open.
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from _demo import fetch, runner, serving
 
 import goldenpath
 from goldenpath.data.dataset import load_dataset
@@ -65,35 +63,18 @@ def phases(folder: Path) -> tuple[Path, Path]:
 def main() -> None:
     goldenpath_cli = sys.argv[1]
     port = sys.argv[2] if len(sys.argv) > 2 else "8766"
-    base = f"http://127.0.0.1:{port}"
-
-    def run(*args: str) -> None:
-        print(f"$ goldenpath {' '.join(args)}", flush=True)
-        subprocess.run([goldenpath_cli, *args], check=True)
-
-    def logged_rows() -> float:
-        with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
-            text = response.read().decode()
-        return sum(
-            float(line.split()[-1])
-            for line in text.splitlines()
-            if line.startswith("goldenpath_prediction_log_rows_total")
-        )
-
+    run = runner(goldenpath_cli)
     one, two = phases(Path(".goldenpath") / "demo")
     began = datetime.now(UTC).isoformat()
-    print(f"$ goldenpath serve --port {port} &", flush=True)
-    server = subprocess.Popen([goldenpath_cli, "serve", "--port", port])
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                logged_rows()
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.3)
+    with serving(goldenpath_cli, port) as base:
+
+        def logged_rows() -> float:
+            return sum(
+                float(line.split()[-1])
+                for line in fetch(base, "/metrics").splitlines()
+                if line.startswith("goldenpath_prediction_log_rows_total")
+            )
+
         monitor = ("monitor", "--window", f"{ROWS}-rows", "--since", began)
         for number, data in enumerate((one, two), start=1):
             print(f"--- phase {number} ---", flush=True)
@@ -103,9 +84,6 @@ def main() -> None:
                 time.sleep(0.5)
             run(*monitor)
         run("alerts", "--status", "open")
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
 
 
 if __name__ == "__main__":

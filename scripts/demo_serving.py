@@ -11,40 +11,23 @@ Prometheus metrics and where the prediction logs are, and stops the server grace
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
+
+from _demo import fetch, runner, serving
 
 
 def main() -> None:
     goldenpath = sys.argv[1]
     port = sys.argv[2] if len(sys.argv) > 2 else "8765"
-    base = f"http://127.0.0.1:{port}"
-
-    def run(*args: str) -> None:
-        print(f"$ goldenpath {' '.join(args)}", flush=True)
-        subprocess.run([goldenpath, *args], check=True)
-
-    def get(path: str) -> str:
-        with urllib.request.urlopen(base + path, timeout=10) as response:
-            return response.read().decode()
-
+    run = runner(goldenpath)
     run("promote", "telco-churn/2", "--to", "challenger", "--reason", "canary before champion")
-    print(f"$ goldenpath serve --port {port} &", flush=True)
-    server = subprocess.Popen([goldenpath, "serve", "--port", port])
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                get("/v2/health/ready")
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.3)
+    with serving(goldenpath, port) as base:
+
+        def get(path: str) -> str:
+            return fetch(base, path)
+
         print(f"GET /version: {get('/version')}", flush=True)
         run("replay", "--url", base, "--model", "telco-churn@champion", "--feedback-share", "0.3")
         run("promote", "telco-churn/2", "--to", "champion", "--reason", "the canary held up")
@@ -68,9 +51,6 @@ def main() -> None:
         for line in get("/metrics").splitlines():
             if line.startswith(wanted):
                 print(f"  {line}")
-    finally:
-        server.send_signal(signal.SIGTERM)  # graceful: every buffered log record is written
-        server.wait(timeout=60)
     logs = Path(".goldenpath") / "logs"
     files = sorted(p.relative_to(logs) for p in logs.rglob("*.parquet"))
     print(f"Prediction logs ({len(files)} Parquet files) in {logs.resolve()}:")

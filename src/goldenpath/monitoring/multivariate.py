@@ -8,44 +8,47 @@ a correlation that broke while every marginal distribution stayed put.
 
 The figures reported:
 
-* ``auc``: the ROC AUC of the out-of-fold scores pooled over all rows (each row scored by the
-  fold model that did not see it). Pooling scores from five slightly different models loses a
-  little against the mean of the per-fold AUCs, so it errs low, never high.
-* ``auc_low``: a one-sided 95% lower bound, ``auc - 1.645 * SE``, with the Hanley-McNeil (1982)
-  standard error for ``rows_reference`` negatives and ``rows_window`` positives. Under no drift
-  the AUC scatters around 0.5 by about that SE, so ``auc_low > 0.5`` says the separation is
-  signal, not noise.
-* ``top_features``: permutation importance on the held-out folds: each feature in turn is
-  shuffled within every test fold, the fold models score the shuffled rows, and the score is
-  how much the pooled AUC drops. Shuffling one of two features whose joint distribution
-  changed destroys the evidence too, so both show up even when neither differs on its own.
-  Only features with a positive drop are listed, at most five, largest first.
+* ``auc``: the mean over the folds of the ROC AUC on each fold's held-out rows.
+* ``auc_low``: a one-sided 95% lower bound on it: Student's t over the fold AUCs with Nadeau
+  and Bengio's (2003) correction, ``mean - t(0.95, k - 1) * sd * sqrt(1/k + 1/(k - 1))``. The
+  folds' training sets overlap, so the naive ``sd / sqrt(k)`` is too small; and a standard error
+  that treats the scores as fixed (Hanley-McNeil, DeLong) leaves out the noise of fitting the
+  model: on windows drawn from the reference the AUC scattered about 1.4 times wider than the
+  Hanley-McNeil error, and such a bound crossed 0.5 in 9-12% of draws, against 5-7% for this
+  one. ``auc_low > 0.5`` says the separation is signal, not noise.
+* ``top_features``: permutation importance on the held-out rows: each feature in turn is
+  shuffled within every test fold, the fold's model scores the shuffled rows, and the score is
+  the drop of the fold's AUC, averaged over the folds. Shuffling either of two features whose
+  joint distribution changed destroys the evidence, so both show up even when neither differs
+  on its own. Only features with a positive drop are listed, at most five, largest first.
 * ``severity``: ``auc`` against ``warning_auc`` and ``critical_auc``, but only when
   ``auc_low > 0.5``; a separation within noise is "ok" however the thresholds are set.
 
 Numeric columns (booleans excepted) go in as floats with their NaNs (the model routes missing
 values natively); every other column is categorical: values as strings, codes shared by both
 sides, missing values left missing, and beyond the 254 most frequent categories the rest share
-one code. Each side is sampled down to ``max_rows`` rows (seeded) to bound the cost.
+one code. Each side is sampled down to ``max_rows`` rows (seeded) to bound the cost; with the
+defaults a call on 5,000 + 5,000 rows of 20 features takes about a second on one core.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-__all__ = ["MIN_ROWS", "DomainDrift", "domain_classifier", "hanley_mcneil_se"]
+__all__ = ["MIN_ROWS", "DomainDrift", "corrected_lower_bound", "domain_classifier"]
 
 MIN_ROWS = 50  # fewer rows on either side and the AUC is too noisy to mean anything
 TOP_FEATURES = 5
-_Z_95 = 1.6448536269514722  # one-sided 95% normal quantile
 _MAX_CODES = 254  # native categorical support takes codes below max_bins (255)
 
 
@@ -53,8 +56,8 @@ _MAX_CODES = 254  # native categorical support takes codes below max_bins (255)
 class DomainDrift:
     """How well a classifier separates window rows from reference rows (see the module)."""
 
-    auc: float  # ROC AUC of the pooled out-of-fold scores
-    auc_low: float  # one-sided 95% lower bound: auc - 1.645 * Hanley-McNeil SE
+    auc: float  # mean of the held-out ROC AUCs of the folds
+    auc_low: float  # one-sided 95% lower bound, Nadeau-Bengio corrected t over the folds
     rows_reference: int  # rows used, after sampling down to max_rows
     rows_window: int
     top_features: list[tuple[str, float]]  # permutation importance: drop of the held-out AUC
@@ -64,17 +67,6 @@ class DomainDrift:
         data = asdict(self)
         data["top_features"] = [[name, score] for name, score in self.top_features]
         return data
-
-
-def hanley_mcneil_se(auc: float, negatives: int, positives: int) -> float:
-    """Standard error of an ROC AUC (Hanley & McNeil, 1982)."""
-    a = min(max(auc, 0.0), 1.0)
-    q1 = a / (2 - a)
-    q2 = 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
-        positives * negatives
-    )
-    return float(np.sqrt(max(variance, 0.0)))
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -142,7 +134,7 @@ def _model(categorical: np.ndarray, rows: int, seed: int) -> HistGradientBoostin
     )
 
 
-def _out_of_fold(
+def _fold_aucs(
     x: np.ndarray,
     y: np.ndarray,
     categorical: np.ndarray,
@@ -151,13 +143,13 @@ def _out_of_fold(
     seed: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Held-out scores of every row, and (one row per column) the held-out scores with that
-    column shuffled within each test fold."""
+    """The held-out AUC of every fold, and (one row per fold, one column per feature) the
+    held-out AUC with that feature shuffled within the fold's test rows."""
     columns = x.shape[1]
-    scores = np.empty(len(y), dtype=np.float64)
-    permuted = np.empty((columns, len(y)), dtype=np.float64)
+    aucs = np.empty(folds, dtype=np.float64)
+    shuffled_aucs = np.empty((folds, columns), dtype=np.float64)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train, test in splitter.split(x, y):
+    for fold, (train, test) in enumerate(splitter.split(x, y)):
         train_x = x[train]
         # a column with no value in the training rows carries nothing, and sklearn cannot
         # bin it: make it constant
@@ -169,9 +161,23 @@ def _out_of_fold(
             stacked[j + 1, :, j] = rng.permutation(stacked[j + 1, :, j])
         predicted = model.predict_proba(stacked.reshape(-1, columns))[:, 1]
         predicted = predicted.reshape(columns + 1, len(test))
-        scores[test] = predicted[0]
-        permuted[:, test] = predicted[1:]
-    return scores, permuted
+        aucs[fold] = roc_auc_score(y[test], predicted[0])
+        shuffled_aucs[fold] = [roc_auc_score(y[test], p) for p in predicted[1:]]
+    return aucs, shuffled_aucs
+
+
+def corrected_lower_bound(
+    fold_aucs: Sequence[float] | np.ndarray, confidence: float = 0.95
+) -> float:
+    """One-sided lower confidence bound of the mean of k-fold scores, with Nadeau and
+    Bengio's (2003) correction of the variance for the overlap of the training sets:
+    ``mean - t(confidence, k - 1) * sd * sqrt(1 / k + 1 / (k - 1))``."""
+    values = np.asarray(fold_aucs, dtype=np.float64)
+    k = len(values)
+    if k < 2:
+        raise ValueError(f"a bound needs at least 2 folds; got {k}")
+    spread = float(values.std(ddof=1)) * np.sqrt(1 / k + 1 / (k - 1))
+    return float(values.mean() - stats.t.ppf(confidence, k - 1) * spread)
 
 
 def _severity(auc: float, auc_low: float, warning_auc: float, critical_auc: float) -> str:
@@ -228,14 +234,13 @@ def domain_classifier(
     # one OpenMP thread: on these sizes a second one gains little, and on a busy machine
     # OpenMP's spinning threads made a call 10 to 20 times slower
     with threadpool_limits(limits=1, user_api="openmp"):
-        scores, permuted = _out_of_fold(x, y, categorical, folds=folds, seed=seed, rng=rng)
+        aucs, shuffled = _fold_aucs(x, y, categorical, folds=folds, seed=seed, rng=rng)
 
-    auc = float(roc_auc_score(y, scores))
-    auc_low = auc - _Z_95 * hanley_mcneil_se(auc, len(ref), len(win))
-    drops = [
-        (str(name), auc - float(roc_auc_score(y, permuted[j]))) for j, name in enumerate(columns)
-    ]
-    top = sorted((d for d in drops if d[1] > 0), key=lambda d: d[1], reverse=True)
+    auc = float(aucs.mean())
+    auc_low = corrected_lower_bound(aucs)
+    drops = (aucs[:, None] - shuffled).mean(axis=0)
+    named = [(str(name), float(drop)) for name, drop in zip(columns, drops, strict=True)]
+    top = sorted((d for d in named if d[1] > 0), key=lambda d: d[1], reverse=True)
     return DomainDrift(
         auc=auc,
         auc_low=auc_low,

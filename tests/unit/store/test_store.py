@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -37,7 +39,42 @@ def test_migrations_create_exactly_the_declared_tables(store_uri: str) -> None:
             connection, opts={"version_table": "gp_alembic_version"}
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0001"
+        assert context.get_current_revision() == "0002"
+
+
+def test_a_store_at_the_first_revision_is_upgraded_on_open_keeping_its_data(
+    store_uri: str,
+) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, make_url
+
+    import goldenpath.store.engine as engine_module
+
+    config = Config()
+    config.set_main_option("script_location", str(engine_module._MIGRATIONS))
+    database = make_url(store_uri).database
+    if store_uri.startswith("sqlite") and database:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    old = create_engine(store_uri)
+    with old.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text("INSERT INTO gp_users VALUES ('alice', 'admin', '2026-01-01', 'alice')")
+        )
+        assert "gp_alerts" not in _tables(connection)
+    old.dispose()
+    store = open_store(uri=store_uri)
+    with store.engine.connect() as connection:
+        assert {"gp_alerts", "gp_monitor_files", "gp_monitor_windows"} <= _tables(connection)
+        assert connection.execute(text("SELECT name FROM gp_users")).scalars().all() == ["alice"]
+
+
+def _tables(connection: Any) -> set[str]:
+    from sqlalchemy import inspect
+
+    return set(inspect(connection).get_table_names())
 
 
 def test_intact_chain_verifies_and_links_every_event(store_uri: str) -> None:

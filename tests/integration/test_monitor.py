@@ -331,3 +331,36 @@ def test_a_data_file_as_the_reference(champion: goldenpath.Project) -> None:
     drifted = {f["feature"] for f in other.document["windows"][0]["features"]}
     assert {"age", "plan"} <= {a["subject"] for a in other.open_alerts}
     assert "age" in drifted
+
+
+def test_watch_processes_new_files_as_they_land(champion: goldenpath.Project) -> None:
+    import time
+
+    _log(champion, small_frame(n=500, seed=91), DAY_ONE, prefix="a")
+    cli = str(Path(sys.executable).parent / "goldenpath")
+    watcher = subprocess.Popen(
+        [cli, "monitor", "--window", "1d", "--watch", "--interval", "0.5"],
+        cwd=champion.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert watcher.stdout is not None
+    seen: list[str] = []
+    try:
+        deadline = time.time() + 120
+        logged = False
+        while time.time() < deadline:
+            line = watcher.stdout.readline()
+            if "new log file(s)" in line:
+                seen.append(line)
+                if len(seen) == 1 and not logged:
+                    _log(champion, small_frame(n=700, seed=92), DAY_TWO, prefix="b")
+                    logged = True
+                if "700 new rows" in line:
+                    break
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+    assert seen[0].startswith("1 new log file(s), 500 new rows")
+    assert any(line.startswith("1 new log file(s), 700 new rows") for line in seen[1:])

@@ -435,6 +435,13 @@ def run_monitor(
             "metrics": ref.metrics,
         },
         "window": {"kind": kind, "size": window_text},
+        "thresholds": {
+            "psi_warning": settings.psi_warning,
+            "psi_critical": settings.psi_critical,
+            "js_critical": settings.js_critical,
+            "domain_warning_auc": settings.domain_warning_auc,
+            "domain_critical_auc": settings.domain_critical_auc,
+        },
         "range": {"since": _iso(since), "until": _iso(until)},
         "processed": {
             "new_files": len(new_predictions) + len(new_feedback),

@@ -81,9 +81,8 @@ def _largest(values: list[float | None]) -> float:
 def psi_thresholds(document: dict[str, Any]) -> list[tuple[str, float, str]]:
     """(severity, PSI, where it comes from) for the warning and critical lines.
 
-    The document does not state the thresholds it was judged by; they are read from an optional
-    ``thresholds`` section (``psi_warning``, ``psi_critical``), else from the alerts of a PSI rule
-    (their ``threshold`` by ``severity``), else the ones practice settled on (0.1 and 0.25).
+    Read from the document's ``thresholds`` (the spec's ``psi_warning`` and ``psi_critical``);
+    a document without them gets the ones practice settled on (0.1 and 0.25).
     """
     found: dict[str, tuple[float, str]] = {}
     stated = document.get("thresholds")
@@ -92,16 +91,6 @@ def psi_thresholds(document: dict[str, Any]) -> list[tuple[str, float, str]]:
             value = _number(stated.get(f"psi_{severity}"))
             if value is not None:
                 found[severity] = (value, "spec")
-    for alert in document.get("alerts") or []:
-        severity = alert.get("severity")
-        value = _number(alert.get("threshold"))
-        if (
-            severity in _PRACTICE_PSI
-            and severity not in found
-            and value is not None
-            and "psi" in str(alert.get("rule", "")).lower()
-        ):
-            found[severity] = (value, "alert rule")
     return [
         (severity, *found.get(severity, (default, "practice threshold")))
         for severity, default in _PRACTICE_PSI.items()

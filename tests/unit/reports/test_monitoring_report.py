@@ -168,10 +168,10 @@ def test_the_report_shows_features_alerts_and_figures(sample: dict[str, Any]) ->
     assert set(figures) == {"psi", "outputs-psi", "rows", "missing", "performance", "multivariate"}
     for figure_id in figures:
         assert f'<div id="{figure_id}" class="plot"></div>' in html
-    # the PSI thresholds come from the alert rule (critical) and practice (warning)
+    # without thresholds in the document, the lines are practice's
     psi = figures["psi"]["layout"]
     assert [s["y0"] for s in psi["shapes"]] == [0.1, 0.25]
-    assert "critical 0.25 (alert rule)" in [a["text"] for a in psi["annotations"]]
+    assert "critical 0.25 (practice threshold)" in [a["text"] for a in psi["annotations"]]
     # only the feature that was ever missing a value has a missing-share line
     assert [t["name"] for t in figures["missing"]["data"]] == ["age"]
     # realised per route with intervals; the challenger's undefined ROC AUC has no trace

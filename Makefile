@@ -77,6 +77,7 @@ test: lint typecheck
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/evaluation.py
+	$(BIN)/python benchmarks/monitoring.py --scale
 	$(BIN)/python benchmarks/serving.py
 
 clean:

@@ -364,3 +364,41 @@ def test_watch_processes_new_files_as_they_land(champion: goldenpath.Project) ->
         watcher.wait(timeout=30)
     assert seen[0].startswith("1 new log file(s), 500 new rows")
     assert any(line.startswith("1 new log file(s), 700 new rows") for line in seen[1:])
+
+
+def test_a_window_that_closes_later_is_judged_again(champion: goldenpath.Project) -> None:
+    spec = yaml.safe_load(champion.spec_path.read_text())
+    spec["monitoring"] = {"expected_rows": [5000, None]}
+    champion.spec_path.write_text(yaml.safe_dump(spec))
+    project = goldenpath.open_project(champion.root)
+    _log(project, small_frame(n=1000, seed=101), DAY_ONE, prefix="a")
+    during = run_monitor(project, window="1d", now=DAY_ONE + timedelta(hours=12))
+    (open_window,) = during.document["windows"]
+    assert not open_window["complete"]
+    assert open_window["quality"]["volume"] == "ok"  # an open window is not short yet
+    after = run_monitor(project, window="1d", now=DAY_TWO + timedelta(hours=1))
+    assert after.document["processed"]["new_files"] == 0
+    (closed,) = after.document["windows"]
+    assert closed["complete"]
+    assert closed["quality"]["volume"] == "low"
+    assert closed["severity"] == "warning"
+    assert _open(after.document["alerts"]) == {("rows", "window")}
+    assert after.open_alerts[0]["rule"] == "volume-low"
+    assert _open(during.document["alerts"]) == set()
+
+
+def test_two_runs_reading_the_same_files_at_once_leave_one_result(
+    champion: goldenpath.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import goldenpath.monitoring.monitor as monitor_module
+
+    _log(champion, small_frame(n=1000, seed=111), DAY_ONE, prefix="a")
+    first = run_monitor(champion, window="1d")
+    # the second run read the store before the first committed: it sees the same files as new
+    monkeypatch.setattr(monitor_module, "processed_files", lambda *args: {})
+    monkeypatch.setattr(monitor_module, "load_windows", lambda *args: [])
+    with pytest.raises(goldenpath.GoldenpathError, match="at the same time"):
+        run_monitor(champion, window="1d")
+    monkeypatch.undo()
+    again = run_monitor(champion, window="1d")
+    assert again.document["windows"] == first.document["windows"]  # nothing counted twice

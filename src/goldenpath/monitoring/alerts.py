@@ -35,7 +35,9 @@ _RANK = {"warning": 1, "critical": 2}
 
 def observations(result: dict[str, Any], reference_metrics: dict[str, float]) -> list[Observation]:
     """What rules can watch in one window's result."""
-    found: list[Observation] = [("rows", "window", float(result["rows"]))]
+    found: list[Observation] = []
+    if result.get("complete"):  # an open window's rows so far say nothing about its volume
+        found.append(("rows", "window", float(result["rows"])))
     for f in result.get("features", []):
         name = f["feature"]
         found += [

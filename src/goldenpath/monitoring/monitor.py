@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy.exc import IntegrityError
 
 from goldenpath import __version__
-from goldenpath.errors import RunNotFound
+from goldenpath.errors import RunNotFound, StoreError
 from goldenpath.monitoring.alerts import Observation, deliver, firing, observations
 from goldenpath.monitoring.drift import DriftThresholds, window_drift
 from goldenpath.monitoring.estimation import estimate
@@ -377,7 +378,9 @@ def run_monitor(
                     critical_auc=settings.domain_critical_auc,
                 ).to_dict()
     results = {i: w.result for i, w in stored.items()}
-    for index in sorted(touched | set(realised_now)):
+    # time windows judged while open and over now: judged again (their volume, complete)
+    ripe = {i for i, r in results.items() if not r["complete"] and states[i].complete(context.now)}
+    for index in sorted(touched | set(realised_now) | ripe):
         results[index] = _judge(
             context,
             states[index],
@@ -385,42 +388,41 @@ def run_monitor(
             realised_now.get(index),
             multivariate.get(index, _kept(results.get(index), index in touched)),
         )
-    changed = sorted(touched | set(realised_now))
+    changed = sorted(touched | set(realised_now) | ripe)
     at = _iso(datetime.now(UTC)) or ""
     html_path = folder / "monitoring.html"
-    events: list[dict[str, Any]] = []
-    with store.transaction() as connection:
-        for index in changed:
-            state = states[index]
-            save_window(
-                connection,
-                project.name,
-                stream,
-                StoredWindow(
+    sizes = {f.path: f.size for f in [*predictions, *feedback]}
+    try:
+        with store.transaction() as connection:
+            for index in changed:
+                state = states[index]
+                stored_window = StoredWindow(
                     index, state.start, state.end, state.rows, state.to_dict(), results[index]
-                ),
-                at,
+                )
+                save_window(connection, project.name, stream, stored_window, at)
+            read = [(p, sizes[p]) for p in [*new_predictions, *new_feedback]]
+            add_files(connection, project.name, stream, read, at)
+            events = (
+                _reconcile(
+                    connection,
+                    project,
+                    stream,
+                    results,
+                    first_changed=min(changed),
+                    report=str(html_path),
+                    at=at,
+                    reference_metrics=ref.metrics,
+                )
+                if changed
+                else []
             )
-        sizes = {f.path: f.size for f in [*predictions, *feedback]}
-        add_files(
-            connection,
-            project.name,
-            stream,
-            [(p, sizes[p], 0) for p in [*new_predictions, *new_feedback]],
-            at,
-        )
-        if changed:
-            events = _reconcile(
-                connection,
-                project,
-                stream,
-                results,
-                first_changed=min(changed),
-                report=str(html_path),
-                at=at,
-                reference_metrics=ref.metrics,
-            )
-        alerts = [a.to_dict() for a in _stream_alerts(connection, project.name, stream)]
+            found = list_alerts(connection, project.name, stream=stream, limit=None)
+            alerts = [a.to_dict() for a in found]
+    except IntegrityError:
+        raise StoreError(
+            "another monitor run read the same log files at the same time; this run wrote nothing",
+            hint="run one monitor per stream at a time (the other run's results are stored)",
+        ) from None
     document = {
         "schema": "goldenpath.monitoring/1",
         "goldenpath_version": __version__,
@@ -459,10 +461,6 @@ def run_monitor(
     for event in events:
         failures += deliver(settings.alerts.sinks, event, project.root)
     return MonitorRun(document, json_path, html_path, events, failures)
-
-
-def _stream_alerts(connection: Any, project: str, stream: str) -> list[Alert]:
-    return [a for a in list_alerts(connection, project, limit=1000) if a.stream == stream]
 
 
 def _reconcile(

@@ -39,7 +39,7 @@ METRICS: dict[str, str] = {
     "accuracy on feedback labels",
     "realised.roc_auc_drop": "reference ROC AUC minus the top of the 95% interval of the "
     "ROC AUC on feedback labels",
-    "rows": "rows in the window",
+    "rows": "rows in a complete window",
 }
 
 
@@ -192,7 +192,16 @@ class MonitoringSpec(_Model):
                 {"name": name, "metric": metric, "above": bound, "severity": severity}
             )
 
+        volume: list[AlertRule] = []
+        low, high = self.expected_rows or (None, None)
+        if low is not None:
+            volume.append(
+                AlertRule(name="volume-low", metric="rows", below=low, severity="warning")
+            )
+        if high is not None:
+            volume.append(rule("volume-high", "rows", high, "warning"))
         return [
+            *volume,
             rule("feature-drift-warning", "feature.psi", self.psi_warning, "warning"),
             rule("feature-drift", "feature.psi", self.psi_critical),
             rule("feature-js", "feature.js_distance", self.js_critical),

@@ -35,16 +35,16 @@ def processed_files(connection: Connection, project: str, stream: str) -> dict[s
 
 
 def add_files(
-    connection: Connection, project: str, stream: str, files: list[tuple[str, int, int]], at: str
+    connection: Connection, project: str, stream: str, files: list[tuple[str, int]], at: str
 ) -> None:
-    """Record (path, size, rows) as read."""
+    """Record (path, size) as read. A file recorded twice (two runs reading it at once)
+    violates the primary key: the later transaction fails and writes nothing."""
     if files:
         connection.execute(
             insert(monitor_files),
             [
-                {"project": project, "stream": stream, "path": p, "size": s, "rows": n}
-                | {"processed_at": at}
-                for p, s, n in files
+                {"project": project, "stream": stream, "path": p, "size": s, "processed_at": at}
+                for p, s in files
             ],
         )
 
@@ -163,13 +163,22 @@ def open_alerts(connection: Connection, project: str, stream: str) -> list[Alert
 
 
 def list_alerts(
-    connection: Connection, project: str, *, status: str | None = None, limit: int = 50
+    connection: Connection,
+    project: str,
+    *,
+    status: str | None = None,
+    stream: str | None = None,
+    limit: int | None = 50,
 ) -> list[Alert]:
-    """The project's alerts, open first, then the most recent."""
+    """The project's alerts (of one stream), open first, then the most recent."""
     query = select(alerts).where(alerts.c.project == project)
+    if stream is not None:
+        query = query.where(alerts.c.stream == stream)
     if status is not None:
         query = query.where(alerts.c.status == status)
-    query = query.order_by((alerts.c.status == "open").desc(), alerts.c.id.desc()).limit(limit)
+    query = query.order_by((alerts.c.status == "open").desc(), alerts.c.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
     return [_alert(r) for r in connection.execute(query)]
 
 

@@ -122,7 +122,6 @@ monitor_files = Table(
     Column("stream", String(400), primary_key=True),
     Column("path", String(500), primary_key=True),
     Column("size", Integer, nullable=False),
-    Column("rows", Integer, nullable=False),
     Column("processed_at", String(40), nullable=False),
 )
 

@@ -64,11 +64,15 @@ def test_default_rules_follow_the_thresholds() -> None:
         {"alerts": {"rules": [{"name": "a", "metric": "rows", "below": 10}]}}
     )
     assert [r.name for r in custom.alert_rules()] == ["a"]
+    volume = MonitoringSpec(expected_rows=(100, 900)).alert_rules()
+    bounds = {r.name: (r.below, r.above) for r in volume if r.metric == "rows"}
+    assert bounds == {"volume-low": (100, None), "volume-high": (None, 900)}
 
 
 def test_observations_of_a_window() -> None:
     result = {
         "rows": 1000,
+        "complete": True,
         "features": [
             {
                 "feature": "age",

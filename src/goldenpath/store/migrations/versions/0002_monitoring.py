@@ -23,7 +23,6 @@ def upgrade() -> None:
         sa.Column("stream", sa.String(400), primary_key=True),
         sa.Column("path", sa.String(500), primary_key=True),
         sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("rows", sa.Integer, nullable=False),
         sa.Column("processed_at", sa.String(40), nullable=False),
     )
     op.create_table(

@@ -41,17 +41,21 @@ def observations(result: dict[str, Any], reference_metrics: dict[str, float]) ->
     for f in result.get("features", []):
         name = f["feature"]
         found += [
-            ("feature.psi", name, f["psi"]),
-            ("feature.js_distance", name, f["js_distance"]),
             ("feature.missing_increase", name, f["missing_share"] - f["reference_missing_share"]),
             ("feature.unseen_share", name, f["unseen_share"]),
         ]
-        if f["wasserstein"] is not None:
-            found.append(("feature.wasserstein", name, f["wasserstein"]))
+        if f.get("significant", True):  # distances of a shift the test cannot tell from noise
+            found += [
+                ("feature.psi", name, f["psi"]),
+                ("feature.js_distance", name, f["js_distance"]),
+            ]
+            if f["wasserstein"] is not None:
+                found.append(("feature.wasserstein", name, f["wasserstein"]))
     for name, share in result.get("quality", {}).get("out_of_range", {}).items():
         found.append(("feature.out_of_range_share", name, share))
     for f in result.get("outputs", []):
-        found.append(("output.psi", f["feature"], f["psi"]))
+        if f.get("significant", True):
+            found.append(("output.psi", f["feature"], f["psi"]))
     if result.get("multivariate"):
         found.append(("domain.auc_low", "all features", result["multivariate"]["auc_low"]))
     for metric in ("accuracy", "roc_auc"):

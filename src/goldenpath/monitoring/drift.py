@@ -4,8 +4,10 @@ Effect sizes decide: on large windows every test rejects trivial shifts, so aler
 PSI (population stability index; 0.1 and 0.25 are the thresholds practice settled on), the
 Jensen-Shannon distance (base 2, in [0, 1]) and, for numeric features, the Wasserstein distance
 between the binned distributions divided by the reference's standard deviation. p-values
-(chi-square on the binned counts, with Benjamini-Hochberg adjustment across features) are
-reported for small windows, where effect sizes are noisy, but never raise an alert on their own.
+(chi-square on the binned counts, with Benjamini-Hochberg adjustment across features) never
+raise an alert on their own, but a shift counts only when it is also significant (q-value below
+``significance``, 0.01): on small windows effect sizes are noisy (a 100-row window of a feature
+with 28 categories has a PSI around 0.27 by chance alone), and the test says when they are.
 
 Data quality is judged against the reference and the contract: the share of missing values
 (an increase of ``max_missing_increase``), and unseen categories.
@@ -43,6 +45,7 @@ class DriftThresholds:
     js_alert: float = 0.1
     max_missing_increase: float = 0.05  # absolute increase of the missing share
     max_unseen_share: float = 0.01
+    significance: float = 0.01  # BH q-value below which a distribution shift is not noise
 
 
 def _proportions(counts: np.ndarray) -> np.ndarray:
@@ -114,6 +117,7 @@ class FeatureDrift:
     missing_share: float
     reference_missing_share: float
     unseen_share: float
+    significant: bool  # the chi-square test's q-value is below the significance level
     severity: str  # ok, warning or critical
     reasons: tuple[str, ...]
 
@@ -163,6 +167,7 @@ def feature_drift(
         missing_share=window.missing / w_rows if w_rows else 0.0,
         reference_missing_share=reference.missing / r_rows if r_rows else 0.0,
         unseen_share=unseen / w_rows if w_rows else 0.0,
+        significant=True,
         severity="ok",
         reasons=(),
     )
@@ -171,7 +176,9 @@ def feature_drift(
 
 def _judged(d: FeatureDrift, t: DriftThresholds) -> FeatureDrift:
     reasons, severity = [], "ok"
-    if d.psi >= t.psi_alert or d.js_distance >= t.js_alert:
+    if not d.significant:
+        pass  # a small window's distances are noisy: a shift must also be significant
+    elif d.psi >= t.psi_alert or d.js_distance >= t.js_alert:
         severity = "critical"
         reasons.append(f"distribution shifted (PSI {d.psi:.3f}, JS {d.js_distance:.3f})")
     elif d.psi >= t.psi_warn:
@@ -200,5 +207,11 @@ def window_drift(
     ]
     q_values = benjamini_hochberg([d.p_value for d in drifts])
     return [
-        FeatureDrift(**{**asdict(d), "q_value": q}) for d, q in zip(drifts, q_values, strict=True)
+        _judged(
+            FeatureDrift(
+                **{**asdict(d), "q_value": q, "significant": q is None or q < t.significance}
+            ),
+            t,
+        )
+        for d, q in zip(drifts, q_values, strict=True)
     ]

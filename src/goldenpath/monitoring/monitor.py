@@ -85,6 +85,7 @@ def _thresholds(settings: MonitoringSpec) -> DriftThresholds:
         js_alert=settings.js_critical,
         max_missing_increase=settings.max_missing_increase,
         max_unseen_share=settings.max_unseen_share,
+        significance=settings.significance,
     )
 
 

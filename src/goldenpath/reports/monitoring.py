@@ -323,10 +323,21 @@ def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[st
     return figures
 
 
+_PERFORMANCE = ("accuracy", "roc_auc", "mean_absolute_error")
+
+
+def _performance_metrics(window: dict[str, Any]) -> list[str]:
+    """The performance metrics a window has, estimated or realised, in a fixed order."""
+    present = set((window.get("estimated") or {}).keys())
+    for route in (window.get("realised") or {}).values():
+        present |= set((route or {}).get("metrics") or {})
+    return [m for m in _PERFORMANCE if m in present]
+
+
 def _performance_traces(windows: list[dict[str, Any]], x: list[str]) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = []
-    metrics = ("accuracy", "roc_auc")
-    colours = {"accuracy": "#1f77b4", "roc_auc": "#ff7f0e"}
+    metrics = _PERFORMANCE
+    colours = {"accuracy": "#1f77b4", "roc_auc": "#ff7f0e", "mean_absolute_error": "#2ca02c"}
     for metric in metrics:
         y = [_number((w.get("estimated") or {}).get(metric)) for w in windows]
         if any(v is not None for v in y):
@@ -462,6 +473,7 @@ def render_monitoring_html(document: dict[str, Any]) -> str:
     source = resources.files("goldenpath.reports").joinpath("templates/monitoring.html.j2")
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
     environment.filters["fmt"] = _fmt
+    environment.globals["performance_metrics"] = _performance_metrics
     environment.filters["sev"] = _severity_class
     environment.filters["when"] = _when
     template = environment.from_string(source.read_text("utf-8"))

@@ -149,6 +149,12 @@ class MonitoringSpec(_Model):
     max_unseen_share: float = Field(
         0.01, ge=0, le=1, description="Largest share of rows with unseen categories."
     )
+    significance: float = Field(
+        0.01,
+        gt=0,
+        le=1,
+        description="A distribution shift counts only with a chi-square q-value (BH) below this.",
+    )
     max_out_of_range_share: float = Field(
         0.01, ge=0, le=1, description="Largest share of rows outside the contract."
     )

@@ -38,44 +38,60 @@ def _log(
     *,
     prefix: str,
     feedback_share: float = 0.0,
+    version: str = "1",
+    rows_per_request: int = 1,
+    drop: tuple[str, ...] = (),
 ) -> None:
-    """Log ``frame`` as served by the champion, one row per second from ``when``, and feedback
-    labels for the first ``feedback_share`` of the rows."""
+    """Log ``frame`` as served by the champion (as ``version``), one request per second from
+    ``when`` with ``rows_per_request`` rows each, and feedback labels for the first
+    ``feedback_share`` of the rows; the files lack the columns in ``drop``."""
     spec = project.spec
     model, _ = load_model(project, resolve_model(project, f"{project.name}@champion"))
     outputs = predictor(model, spec)(frame[spec.feature_columns])
-    features = frame[spec.feature_columns]
-    n = len(frame)
+    features = frame[[c for c in spec.feature_columns if c not in drop]]
+    n, k = len(frame), rows_per_request
     values = {
         c: features[c].astype(object).where(features[c].notna(), None).tolist() for c in features
     }
     values |= {
-        "request_id": [f"{prefix}{i}" for i in range(n)],
-        "row": [0] * n,
-        "timestamp": [when + timedelta(seconds=i) for i in range(n)],
+        "request_id": [f"{prefix}{i // k}" for i in range(n)],
+        "row": [i % k for i in range(n)],
+        "timestamp": [when + timedelta(seconds=i // k) for i in range(n)],
         "model_name": [project.name] * n,
-        "model_version": ["1"] * n,
+        "model_version": [version] * n,
         "route": ["champion"] * n,
         "kind": ["served"] * n,
         "prediction": [str(p) for p in outputs.predictions],
         "score": outputs.scores,
     }
     logs = project.state_dir / "logs"
-    writer = LogWriter(logs, prediction_schema(spec.data.contract.columns, "hash"), LogSpec())
-    writer.append(partition_for("predictions", when, "1"), values, n)
+    columns = {c: v for c, v in spec.data.contract.columns.items() if c not in drop}
+    writer = LogWriter(logs, prediction_schema(columns, "hash"), LogSpec())
+    writer.append(partition_for("predictions", when, version), values, n)
     writer.close()
     labelled = int(n * feedback_share)
     if labelled:
-        feedback = LogWriter(logs, FEEDBACK_SCHEMA, LogSpec())
-        rows = {
-            "request_id": values["request_id"][:labelled],
-            "row": [0] * labelled,
-            "timestamp": [when + timedelta(hours=1)] * labelled,
-            "label": frame[spec.task.target].astype(str).tolist()[:labelled],
-            "label_value": [None] * labelled,
-        }
-        feedback.append(partition_for("feedback", when), rows, labelled)
-        feedback.close()
+        labels = frame[spec.task.target].astype(str).tolist()[:labelled]
+        keys = list(zip(values["request_id"], values["row"], strict=True))[:labelled]
+        _feedback(project, keys, labels, when + timedelta(hours=1))
+
+
+def _feedback(
+    project: goldenpath.Project,
+    keys: list[tuple[str, int]],
+    labels: list[str | None],
+    when: datetime,
+) -> None:
+    feedback = LogWriter(project.state_dir / "logs", FEEDBACK_SCHEMA, LogSpec())
+    rows = {
+        "request_id": [r for r, _ in keys],
+        "row": [i for _, i in keys],
+        "timestamp": [when] * len(keys),
+        "label": labels,
+        "label_value": [None] * len(keys),
+    }
+    feedback.append(partition_for("feedback", when), rows, len(keys))
+    feedback.close()
 
 
 def _shifted(seed: int) -> pd.DataFrame:
@@ -402,3 +418,97 @@ def test_two_runs_reading_the_same_files_at_once_leave_one_result(
     monkeypatch.undo()
     again = run_monitor(champion, window="1d")
     assert again.document["windows"] == first.document["windows"]  # nothing counted twice
+
+
+def test_late_labels_for_an_old_window_do_not_replay_its_alerts(
+    champion: goldenpath.Project,
+) -> None:
+    calm = small_frame(n=3000, seed=121)
+    _log(champion, calm, DAY_ONE, prefix="a")
+    _log(champion, _shifted(122), DAY_TWO, prefix="b")
+    _log(champion, small_frame(n=3000, seed=123), DAY_THREE, prefix="c")
+    first = run_monitor(champion, window="1d")
+    opened = [e for e in first.events if e["event"] == "opened"]
+    assert opened
+    assert len([e for e in first.events if e["event"] == "resolved"]) == len(opened)
+    # labels for day one arrive days later: that window is judged again, its alerts are not
+    keys = [(f"a{i}", 0) for i in range(1000)]
+    _feedback(
+        champion, keys, calm[champion.spec.task.target].astype(str)[:1000].tolist(), DAY_THREE
+    )
+    second = run_monitor(champion, window="1d")
+    assert second.document["windows"][0]["realised"]["champion v1"]["rows"] == 1000
+    assert second.events == []
+    assert len(second.document["alerts"]) == len(first.document["alerts"])
+
+
+def test_an_alert_stays_open_through_windows_that_cannot_observe_it(
+    champion: goldenpath.Project,
+) -> None:
+    frame = small_frame(n=3000, seed=131)
+    wrong = frame[champion.spec.task.target].map({"yes": "no", "no": "yes"})
+    _log(champion, frame, DAY_ONE, prefix="a")
+    _feedback(champion, [(f"a{i}", 0) for i in range(1500)], wrong[:1500].tolist(), DAY_ONE)
+    _log(champion, small_frame(n=3000, seed=132), DAY_TWO, prefix="b")  # no labels yet
+    run = run_monitor(champion, window="1d")
+    realised = {a["metric"] for a in run.open_alerts if a["metric"].startswith("realised.")}
+    assert realised == {"realised.accuracy_drop", "realised.roc_auc_drop"}
+    assert not [e for e in run.events if e["event"] == "resolved"]
+
+
+def test_null_labels_are_not_outcomes(champion: goldenpath.Project) -> None:
+    frame = small_frame(n=1000, seed=141)
+    _log(champion, frame, DAY_ONE, prefix="a")
+    labels: list[str | None] = frame[champion.spec.task.target].astype(str).tolist()[:400]
+    labels[200:] = [None] * 200
+    _feedback(champion, [(f"a{i}", 0) for i in range(400)], labels, DAY_ONE)
+    (window,) = run_monitor(champion, window="1d").document["windows"]
+    assert window["realised"]["champion v1"]["rows"] == 200
+
+
+def test_an_outage_is_a_volume_alert(champion: goldenpath.Project) -> None:
+    spec = yaml.safe_load(champion.spec_path.read_text())
+    spec["monitoring"] = {"expected_rows": [500, None]}
+    champion.spec_path.write_text(yaml.safe_dump(spec))
+    project = goldenpath.open_project(champion.root)
+    _log(project, small_frame(n=1000, seed=151), DAY_ONE, prefix="a")
+    run = run_monitor(project, window="1d", now=DAY_THREE + timedelta(hours=1))
+    (volume,) = run.open_alerts
+    assert (volume["metric"], volume["rule"]) == ("rows", "volume-low")
+    assert volume["window_start"].startswith("2026-01-02")  # the day without a single row
+    assert volume["value"] == 0
+
+
+def test_files_without_a_feature_count_it_as_missing(champion: goldenpath.Project) -> None:
+    _log(champion, small_frame(n=1000, seed=161), DAY_ONE, prefix="a")
+    run_monitor(champion, window="1d")
+    later = small_frame(n=1000, seed=162)
+    _log(champion, later, DAY_ONE + timedelta(hours=1), prefix="b", drop=("balance",))
+    run = run_monitor(champion, window="1d")
+    (window,) = run.document["windows"]
+    balance = next(f for f in window["features"] if f["feature"] == "balance")
+    assert balance["missing_share"] > 0.5  # its 1,000 rows in the second file are missing
+    assert ("feature.missing_increase", "balance") in _open(run.document["alerts"])
+
+
+def test_row_windows_keep_a_request_whole_when_mapping_labels(
+    champion: goldenpath.Project,
+) -> None:
+    frame = small_frame(n=2100, seed=171)
+    _log(champion, frame, DAY_ONE, prefix="a", rows_per_request=7, feedback_share=1.0)
+    windows = run_monitor(champion, window="1000-rows").document["windows"]
+    complete = [w for w in windows if w["complete"]]
+    assert [w["rows"] for w in complete] == [1000, 1000]
+    labelled = [w["realised"]["champion v1"]["rows"] for w in windows]
+    assert labelled == [w["rows"] for w in windows]  # every row's label in its own window
+
+
+def test_no_output_drift_without_the_reference_versions_rows(
+    champion: goldenpath.Project,
+) -> None:
+    _log(champion, small_frame(n=3000, seed=181), DAY_ONE, prefix="a", version="2")
+    run = run_monitor(champion, window="1d")
+    (window,) = run.document["windows"]
+    assert window["outputs"] == []
+    assert window["severity"] == "ok"
+    assert run.open_alerts == []

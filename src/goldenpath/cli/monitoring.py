@@ -112,43 +112,57 @@ def monitor(
     """Process what is new in the prediction log: windows, drift, quality, performance, alerts.
 
     Exits 0 whether or not alerts are open; alerts go to the spec's sinks and `goldenpath alerts`.
+    With --watch, a run that fails is reported and tried again after the interval.
     """
-    from goldenpath.monitoring import run_monitor
-    from goldenpath.project import open_project
-
     start, end = _moment(since, "--since"), _moment(until, "--until")
     out = Output(json_output)
     while True:
-        with out.working("Monitoring the prediction log") as step:
-            opened = open_project(project)
-            run = run_monitor(
-                opened,
-                window=window,
-                since=start,
-                until=end,
-                reference_ref=reference,
-                progress=lambda rows: step(f"{rows:,} rows read"),
-            )
-        result = {
-            **run.document,
-            "report": {"json": str(run.json_path), "html": str(run.html_path)},
-            "events": run.events,
-            "sink_failures": run.sink_failures,
-        }
-        document, html = run.document, str(run.html_path)
-
-        def render(console: Console, document: dict[str, Any] = document, html: str = html) -> None:
-            _render_run(console, document, html)
-
-        out.result(result, render)
-        for failure in run.sink_failures:
-            out.stderr.print(f"[yellow]alert sink failed[/]: {escape(failure)}")
-        if not watch:
+        if watch:  # a failed run (no traffic yet, a store hiccup) is reported, not the end
+            try:
+                _once(out, project, window, start, end, reference)
+            except typer.Exit as stopped:
+                if stopped.exit_code in (0, None):
+                    raise
+                out.stderr.print(f"[yellow]will try again in {interval:g} s[/]")
+        else:
+            _once(out, project, window, start, end, reference)
             return
         try:
             time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+def _once(
+    out: Output,
+    project: Any,
+    window: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    reference: str,
+) -> None:
+    """One monitor run, printed."""
+    from goldenpath.monitoring import run_monitor
+    from goldenpath.project import open_project
+
+    with out.working("Monitoring the prediction log") as step:
+        run = run_monitor(
+            open_project(project),
+            window=window,
+            since=start,
+            until=end,
+            reference_ref=reference,
+            progress=lambda rows: step(f"{rows:,} rows read"),
+        )
+    result = {
+        **run.document,
+        "report": {"json": str(run.json_path), "html": str(run.html_path)},
+        "events": run.events,
+        "sink_failures": run.sink_failures,
+    }
+    out.result(result, lambda console: _render_run(console, run.document, str(run.html_path)))
+    for failure in run.sink_failures:
+        out.stderr.print(f"[yellow]alert sink failed[/]: {escape(failure)}")
 
 
 def alerts(

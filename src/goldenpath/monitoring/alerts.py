@@ -25,7 +25,7 @@ from typing import Any
 
 from goldenpath.spec.monitoring import AlertRule, SinkSpec
 
-__all__ = ["Firing", "Observation", "deliver", "firing", "observations"]
+__all__ = ["Episode", "Firing", "Observation", "deliver", "firing", "observations", "timeline"]
 
 logger = logging.getLogger("goldenpath.alerts")
 
@@ -38,26 +38,32 @@ def observations(result: dict[str, Any], reference_metrics: dict[str, float]) ->
     found: list[Observation] = []
     if result.get("complete"):  # an open window's rows so far say nothing about its volume
         found.append(("rows", "window", float(result["rows"])))
+    if not result.get("judged", True):  # too few rows to judge anything else
+        return found
     for f in result.get("features", []):
         name = f["feature"]
         found += [
             ("feature.missing_increase", name, f["missing_share"] - f["reference_missing_share"]),
             ("feature.unseen_share", name, f["unseen_share"]),
         ]
-        if f.get("significant", True):  # distances of a shift the test cannot tell from noise
-            found += [
-                ("feature.psi", name, f["psi"]),
-                ("feature.js_distance", name, f["js_distance"]),
-            ]
-            if f["wasserstein"] is not None:
-                found.append(("feature.wasserstein", name, f["wasserstein"]))
+        # a shift the chi-square test cannot tell from noise is observed as no shift
+        real = f.get("significant", True)
+        found += [
+            ("feature.psi", name, f["psi"] if real else 0.0),
+            ("feature.js_distance", name, f["js_distance"] if real else 0.0),
+        ]
+        if f["wasserstein"] is not None:
+            found.append(("feature.wasserstein", name, f["wasserstein"] if real else 0.0))
     for name, share in result.get("quality", {}).get("out_of_range", {}).items():
         found.append(("feature.out_of_range_share", name, share))
     for f in result.get("outputs", []):
-        if f.get("significant", True):
-            found.append(("output.psi", f["feature"], f["psi"]))
+        found.append(("output.psi", f["feature"], f["psi"] if f.get("significant", True) else 0.0))
     if result.get("multivariate"):
         found.append(("domain.auc_low", "all features", result["multivariate"]["auc_low"]))
+    for route, values in (result.get("realised") or {}).items():
+        low = values["metrics"].get("mean_absolute_error", {}).get("ci_low")
+        if low is not None:  # the error the labels make sure of
+            found.append(("realised.mean_absolute_error", route, low))
     for metric in ("accuracy", "roc_auc"):
         base = reference_metrics.get(metric)
         if base is None:
@@ -135,6 +141,66 @@ def firing(
     return found
 
 
+@dataclass
+class Episode:
+    """One alert from the window it opened in to the window it resolved in (or still open)."""
+
+    metric: str
+    subject: str
+    rule: AlertRule
+    value: float
+    threshold: float
+    message: str
+    opened: int  # window index
+    opened_start: str
+    last: int  # the last window it fired in
+    resolved: int | None = None  # the window it resolved in
+
+
+def timeline(
+    rules: Sequence[AlertRule], windows: Sequence[tuple[int, str, list[Observation]]]
+) -> list[Episode]:
+    """Every alert episode over ``windows`` ((index, start, observations), oldest first).
+
+    An episode opens when a rule first fires for a (metric, subject), takes the most severe
+    rule that fired while it lasts, and resolves in the first window where that (metric,
+    subject) was observed and no rule fired; a window that does not observe it (no labels, not
+    the latest window for the domain classifier, still open for the volume) leaves it as it is.
+    The timeline depends on the windows only, so it is the same however often it is rebuilt.
+    """
+    history: list[list[Observation]] = []
+    current: dict[tuple[str, str], Episode] = {}
+    episodes: list[Episode] = []
+    for index, start, seen in windows:
+        history.append(seen)
+        fired = firing(rules, history)
+        for key, fire in fired.items():
+            episode = current.get(key)
+            if episode is None:
+                episode = Episode(
+                    fire.metric,
+                    fire.subject,
+                    fire.rule,
+                    fire.value,
+                    fire.threshold,
+                    fire.message,
+                    index,
+                    start,
+                    index,
+                )
+                current[key] = episode
+                episodes.append(episode)
+                continue
+            if _RANK[fire.rule.severity] > _RANK[episode.rule.severity]:
+                episode.rule, episode.threshold = fire.rule, fire.threshold
+                episode.message = fire.message
+            episode.value, episode.last = fire.value, index
+        observed = {(metric, subject) for metric, subject, _ in seen}
+        for key in [k for k in current if k not in fired and k in observed]:
+            current.pop(key).resolved = index
+    return episodes
+
+
 def _post(url: str, body: bytes, timeout: float) -> None:
     request = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/json"}, method="POST"
@@ -175,7 +241,7 @@ def deliver(
                     _post(sink.url, body.encode(), sink.timeout_seconds)
                     error_text = ""
                     break
-                except (OSError, urllib.error.URLError) as error:
+                except Exception as error:  # a sink never stops monitoring
                     error_text = f"{type(error).__name__}: {error}"
                     if attempt < sink.retries:
                         sleep(wait)

@@ -145,7 +145,7 @@ class PredictionLog:
         seed: int = 0,
     ) -> pd.DataFrame:
         """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end."""
-        # a file lands in the partition of the day it is written, on or after its rows' day
+        # rows near midnight may sit in the next day's partition
         last_day = end.date() + timedelta(days=1)
         paths = [
             f.path
@@ -177,7 +177,16 @@ class PredictionLog:
         predictions = [f.path for f in self.files("predictions")]
         if not predictions or not feedback:
             return pd.DataFrame(
-                columns=["timestamp", "route", "model_version", "prediction", "score", "label"]
+                columns=[
+                    "timestamp",
+                    "request_id",
+                    "row",
+                    "route",
+                    "model_version",
+                    "prediction",
+                    "score",
+                    "label",
+                ]
             )
         where, parameters = self._where(since, until, "p.")
         if start is not None:
@@ -189,10 +198,12 @@ class PredictionLog:
         query = f"""
             WITH labels AS (
                 SELECT request_id, "row", label FROM {self._source(feedback)}
+                WHERE label IS NOT NULL
                 QUALIFY row_number() OVER (PARTITION BY request_id, "row"
                                            ORDER BY timestamp DESC) = 1
             )
-            SELECT p.timestamp, p.route, p.model_version, p.prediction, p.score, l.label
+            SELECT p.timestamp, p.request_id, p."row", p.route, p.model_version, p.prediction,
+                   p.score, l.label
             FROM {self._source(predictions)} AS p
             JOIN labels AS l ON p.request_id = l.request_id AND p."row" = l."row"
             WHERE {where}

@@ -26,14 +26,14 @@ from sqlalchemy.exc import IntegrityError
 
 from goldenpath import __version__
 from goldenpath.errors import RunNotFound, StoreError
-from goldenpath.monitoring.alerts import Observation, deliver, firing, observations
+from goldenpath.monitoring.alerts import Observation, deliver, observations, timeline
 from goldenpath.monitoring.drift import DriftThresholds, window_drift
 from goldenpath.monitoring.estimation import estimate
 from goldenpath.monitoring.logs import PredictionLog
 from goldenpath.monitoring.multivariate import MIN_ROWS, domain_classifier
 from goldenpath.monitoring.performance import realised
 from goldenpath.monitoring.reference import Reference, monitored_features, reference
-from goldenpath.monitoring.windows import WindowState, window_keys
+from goldenpath.monitoring.windows import WindowState, row_keys, window_keys
 from goldenpath.project import Project
 from goldenpath.reports.monitoring import write_monitoring_report
 from goldenpath.spec.monitoring import MonitoringSpec, parse_window
@@ -45,7 +45,6 @@ from goldenpath.store.monitoring import (
     insert_alert,
     list_alerts,
     load_windows,
-    open_alerts,
     processed_files,
     save_window,
     update_alert,
@@ -59,6 +58,13 @@ _RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without a zone are UTC (as on the command line)."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def _parse(text: str) -> datetime:
@@ -114,15 +120,10 @@ def _read(
     """Add the served rows of ``paths`` to ``states``: the windows touched, rows per file."""
     project, ref = context.project, context.ref
     available = set(log.columns(paths))
-    features = [c for c in context.features if c in available]
     outputs = [c for c in context.outputs if c in available]
-    columns = [
-        "timestamp",
-        "route",
-        "model_version",
-        *features,
-        *[c for c in outputs if c not in features],
-    ]
+    wanted = ["timestamp", "route", "request_id", "row", "model_version", *context.features]
+    wanted += [c for c in outputs if c not in wanted]
+    columns = [c for c in wanted if c in available]  # absent features count as missing
     touched: set[int] = set()
     read = 0
     contract = project.spec.data.contract.columns
@@ -144,7 +145,7 @@ def _read(
                 context.kind,
                 context.size,
                 part,
-                features=features,
+                features=context.features,
                 outputs=outputs,
                 reference_features=ref.features,
                 reference_outputs=ref.outputs,
@@ -160,17 +161,18 @@ def _read(
     return touched, {"rows": read}
 
 
-def _window_of(
-    timestamps: pd.Series, context: _Context, states: dict[int, WindowState]
-) -> np.ndarray:
-    """Window index per timestamp (row windows: by the windows' first/last timestamps)."""
+def _window_of(rows: pd.DataFrame, context: _Context, states: dict[int, WindowState]) -> np.ndarray:
+    """Window index of each served row (timestamp, request_id, row); -1 before the first.
+    Row windows are found by their first row's sort key, so the rows of one request that
+    straddle a boundary land where they were counted."""
     if context.kind == "time":
-        return window_keys(timestamps, "time", context.size)
-    ordered = sorted(states.values(), key=lambda s: s.index)
-    firsts = pd.to_datetime(pd.Series([s.first for s in ordered]), utc=True).to_numpy()
-    stamps = pd.to_datetime(timestamps, utc=True).to_numpy()
-    positions = np.searchsorted(firsts, stamps, side="right") - 1
-    indices = np.asarray([s.index for s in ordered])
+        return window_keys(rows["timestamp"], "time", context.size)
+    ordered = sorted(
+        (s for s in states.values() if s.first_key is not None), key=lambda s: str(s.first_key)
+    )
+    firsts = np.asarray([s.first_key for s in ordered], dtype=object)
+    positions = np.searchsorted(firsts, row_keys(rows).to_numpy(dtype=object), side="right") - 1
+    indices = np.asarray([s.index for s in ordered] or [-1])
     return np.where(positions >= 0, indices[np.clip(positions, 0, None)], -1)
 
 
@@ -189,14 +191,14 @@ def _realised(
     affected = set(touched)
     if new_feedback:
         fresh = log.labelled(new_feedback, since=context.since, until=context.until)
-        affected |= {int(k) for k in _window_of(fresh["timestamp"], context, states) if k >= 0}
+        affected |= {int(k) for k in _window_of(fresh, context, states) if k >= 0}
     affected &= set(states)
     if not affected:
         return {}
     start = min(_parse(states[i].first or states[i].start) for i in affected)
     end = max(_parse(states[i].last or states[i].start) for i in affected)
     rows = log.labelled(all_feedback, start, end, since=context.since, until=context.until)
-    keys = _window_of(rows["timestamp"], context, states)
+    keys = _window_of(rows, context, states)
     spec = context.project.spec
     found: dict[int, dict[str, Any]] = {}
     for index in sorted(affected):
@@ -239,10 +241,12 @@ def _judge(
         if state.features is None
         else window_drift(context.ref.features, state.features, thresholds)
     )
+    # outputs: those of the reference's model version, when it answered enough of the rows
+    own = state.outputs
     outputs = (
         []
-        if state.outputs is None
-        else window_drift(context.ref.outputs, state.outputs, thresholds)
+        if own is None or own.rows < min(settings.min_window_rows, state.rows)
+        else window_drift(context.ref.outputs, own, thresholds)
     )
     shares = {k: v / state.rows for k, v in state.out_of_range.items()} if state.rows else {}
     volume = "ok"
@@ -315,6 +319,7 @@ def run_monitor(
 ) -> MonitorRun:
     """Process what is new in the prediction log; see the module docstring."""
     began = time.perf_counter()
+    since, until, now = (_utc(t) for t in (since, until, now))
     settings = project.spec.monitoring
     window_text = window or settings.window
     kind, size = parse_window(window_text)
@@ -341,7 +346,7 @@ def run_monitor(
         stored = {w.index: w for w in load_windows(connection, project.name, stream)}
     new_predictions = [f.path for f in predictions if f.path not in done]
     new_feedback = [f.path for f in feedback if f.path not in done]
-    if not stored and not new_predictions:
+    if not stored and not new_predictions and not done:
         raise RunNotFound(
             "no served predictions in the prediction log",
             hint="serve traffic first (goldenpath serve, goldenpath replay)",
@@ -362,8 +367,9 @@ def run_monitor(
     if judged_now:  # the domain classifier costs seconds: the latest judged window only
         latest = states[max(judged_now)]
         if latest.first and latest.last and latest.rows >= MIN_ROWS:
+            in_log = set(log.columns([f.path for f in predictions]))
             sample = log.sample(
-                [c for c in context.features if c in ref.sample.columns],
+                [c for c in context.features if c in ref.sample.columns and c in in_log],
                 _parse(latest.first),
                 _parse(latest.last),
                 settings.domain_max_rows,
@@ -404,16 +410,7 @@ def run_monitor(
             read = [(p, sizes[p]) for p in [*new_predictions, *new_feedback]]
             add_files(connection, project.name, stream, read, at)
             events = (
-                _reconcile(
-                    connection,
-                    project,
-                    stream,
-                    results,
-                    first_changed=min(changed),
-                    report=str(html_path),
-                    at=at,
-                    reference_metrics=ref.metrics,
-                )
+                _reconcile(connection, context, stream, results, report=str(html_path), at=at)
                 if changed
                 else []
             )
@@ -464,92 +461,107 @@ def run_monitor(
     return MonitorRun(document, json_path, html_path, events, failures)
 
 
+def _timeline_windows(
+    context: _Context, results: dict[int, dict[str, Any]], reference_metrics: dict[str, float]
+) -> list[tuple[int, str, list[Observation]]]:
+    """The windows alert rules are judged over, with what each observes. With ``expected_rows``
+    set, time windows without a single row (an outage) count too, as complete and empty."""
+    indices = sorted(results)
+    expected = context.project.spec.monitoring.expected_rows is not None
+    if context.kind == "time" and indices and expected:
+        last_complete = int(window_keys(pd.Series([context.now]), "time", context.size)[0]) - 1
+        indices = list(range(indices[0], max(indices[-1], last_complete) + 1))
+    found = []
+    for index in indices:
+        result = results.get(index) or {
+            "rows": 0,
+            "complete": True,
+            "judged": False,
+            "start": WindowState(index, context.kind, context.size).start,
+        }
+        seen = observations(result, reference_metrics)
+        if seen:
+            found.append((index, result["start"], seen))
+    return found
+
+
 def _reconcile(
     connection: Any,
-    project: Project,
+    context: _Context,
     stream: str,
     results: dict[int, dict[str, Any]],
     *,
-    first_changed: int,
     report: str,
     at: str,
-    reference_metrics: dict[str, float],
 ) -> list[dict[str, Any]]:
-    """Replay the rules over the judged windows from ``first_changed`` on: open, escalate and
-    resolve alerts; the events to send."""
-    rules = project.spec.monitoring.alert_rules()
-    judged = [i for i in sorted(results) if results[i]["judged"]]
-    history: list[list[Observation]] = []
-    open_now = {(a.metric, a.subject): a for a in open_alerts(connection, project.name, stream)}
+    """Bring the stream's alerts in the store in line with the alert timeline of its windows;
+    the events to send (each change once: opened, escalated, resolved, reopened)."""
+    project = context.project
+    episodes = timeline(
+        project.spec.monitoring.alert_rules(),
+        _timeline_windows(context, results, context.ref.metrics),
+    )
+    stored = {
+        (a.metric, a.subject, a.window_index): a
+        for a in list_alerts(connection, project.name, stream=stream, limit=None)
+    }
     events: list[dict[str, Any]] = []
-    for index in judged:
-        history.append(observations(results[index], reference_metrics))
-        if index < first_changed:
-            continue
-        fired = firing(rules, history)
-        start = results[index]["start"]
-        for key, fire in fired.items():
-            current = open_now.get(key)
-            if current is None:
-                alert = insert_alert(
-                    connection,
-                    Alert(
-                        0,
-                        project.name,
-                        stream,
-                        fire.metric,
-                        fire.subject,
-                        fire.rule.name,
-                        fire.rule.severity,
-                        "open",
-                        fire.value,
-                        fire.threshold,
-                        index,
-                        start,
-                        index,
-                        fire.message,
-                        report,
-                        at,
-                        at,
-                        None,
-                    ),
-                )
-                open_now[key] = alert
-                events.append(_event("opened", alert))
-                continue
-            escalated = _RANK[fire.rule.severity] > _RANK[current.severity]
-            updated = Alert(
-                **{
-                    **current.to_dict(),
-                    "rule": fire.rule.name if escalated else current.rule,
-                    "severity": fire.rule.severity if escalated else current.severity,
-                    "value": fire.value,
-                    "threshold": fire.threshold if escalated else current.threshold,
-                    "last_window_index": index,
-                    "message": fire.message if escalated else current.message,
-                    "report": report,
-                    "updated_at": at,
-                }
+    for episode in episodes:
+        current = stored.pop((episode.metric, episode.subject, episode.opened), None)
+        status = "open" if episode.resolved is None else "resolved"
+        fields: dict[str, Any] = {
+            "rule": episode.rule.name,
+            "severity": episode.rule.severity,
+            "status": status,
+            "value": episode.value,
+            "threshold": episode.threshold,
+            "last_window_index": episode.last if episode.resolved is None else episode.resolved,
+            "message": episode.message,
+            "report": report,
+        }
+        if current is None:
+            alert = insert_alert(
+                connection,
+                Alert(
+                    **{
+                        "id": 0,
+                        "project": project.name,
+                        "stream": stream,
+                        "metric": episode.metric,
+                        "subject": episode.subject,
+                        "window_index": episode.opened,
+                        "window_start": episode.opened_start,
+                        "opened_at": at,
+                        "updated_at": at,
+                        "resolved_at": at if status == "resolved" else None,
+                        **fields,
+                    }
+                ),
             )
-            update_alert(connection, updated)
-            open_now[key] = updated
-            if escalated:
-                events.append(_event("escalated", updated))
-        for key, current in list(open_now.items()):
-            if key in fired:
-                continue
+            events.append(_event("opened", alert))
+            if status == "resolved":
+                events.append(_event("resolved", alert))
+            continue
+        unchanged = all(getattr(current, k) == v for k, v in fields.items() if k != "report")
+        if unchanged:
+            continue
+        resolved_at = current.resolved_at if status == "resolved" else None
+        if status == "resolved" and current.status == "open":
+            resolved_at = at
+        updated = Alert(
+            **{**current.to_dict(), **fields, "updated_at": at, "resolved_at": resolved_at}
+        )
+        update_alert(connection, updated)
+        if _RANK[updated.severity] > _RANK[current.severity]:
+            events.append(_event("escalated", updated))
+        if status != current.status:
+            events.append(_event("resolved" if status == "resolved" else "reopened", updated))
+    for gone in stored.values():  # re-judged windows no longer raise it
+        if gone.status == "open":
             resolved = Alert(
-                **{
-                    **current.to_dict(),
-                    "status": "resolved",
-                    "resolved_at": at,
-                    "updated_at": at,
-                    "last_window_index": index,
-                    "report": report,
-                }
+                **{**gone.to_dict(), "status": "resolved", "resolved_at": at, "updated_at": at}
             )
             update_alert(connection, resolved)
-            del open_now[key]
             events.append(_event("resolved", resolved))
     return events
 

@@ -109,10 +109,14 @@ class FrameProfile:
     features: dict[str, Profile]
 
     def merged(self, other: FrameProfile) -> FrameProfile:
-        return FrameProfile(
-            self.rows + other.rows,
-            {name: p.merged(other.features[name]) for name, p in self.features.items()},  # type: ignore[arg-type]
-        )
+        """The profile of both frames' rows; a feature one of them lacks counts as missing
+        in all of its rows."""
+        features: dict[str, Profile] = {}
+        for name in [*self.features, *(n for n in other.features if n not in self.features)]:
+            mine = self.features.get(name) or _absent(other.features[name], self.rows)
+            theirs = other.features.get(name) or _absent(mine, other.rows)
+            features[name] = mine.merged(theirs)  # type: ignore[arg-type]
+        return FrameProfile(self.rows + other.rows, features)
 
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "features": {k: v.to_dict() for k, v in self.features.items()}}
@@ -128,6 +132,13 @@ class FrameProfile:
                 else CategoricalProfile(**values)
             )
         return cls(int(data["rows"]), features)
+
+
+def _absent(like: Profile, rows: int) -> Profile:
+    """``rows`` missing values, on the bins or categories of ``like``."""
+    if isinstance(like, NumericProfile):
+        return NumericProfile(like.edges, [0] * len(like.counts), missing=rows)
+    return CategoricalProfile(like.categories, [0] * len(like.counts), missing=rows)
 
 
 def _numeric_edges(values: np.ndarray, bins: int) -> list[float]:

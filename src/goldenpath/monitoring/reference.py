@@ -12,6 +12,7 @@ and a sample of training rows for the domain classifier. It is written to the ru
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,6 +43,8 @@ __all__ = [
     "monitored_features",
     "reference",
 ]
+
+logger = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 5_000
 ARTIFACT = "monitoring"
@@ -221,5 +224,8 @@ def reference(project: Project, ref: str = "champion") -> Reference:
         return replace(found, model_version=model.version)
     computed = _compute(project, model)
     _write(computed, json_path, sample_path)
-    log_reference(client, computed)
+    try:  # best effort: the cached copy serves this machine either way
+        log_reference(client, computed)
+    except (MlflowException, OSError) as error:
+        logger.warning("could not log the monitoring reference to run %s: %s", model.run_id, error)
     return computed

@@ -21,13 +21,14 @@ from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
 from goldenpath.spec.models import ColumnSpec
 
-__all__ = ["WindowState", "out_of_range", "window_keys"]
+__all__ = ["WindowState", "out_of_range", "row_keys", "window_keys"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+    """Always with microseconds, so stored times compare as text and parse with one format."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def window_keys(timestamps: pd.Series, kind: str, size: int, offset: int = 0) -> np.ndarray:
@@ -37,6 +38,15 @@ def window_keys(timestamps: pd.Series, kind: str, size: int, offset: int = 0) ->
         micros = timestamps.astype("datetime64[us, UTC]").astype("int64").to_numpy()
         return np.floor_divide(micros, size * 1_000_000)
     return np.floor_divide(np.arange(offset, offset + len(timestamps)), size)
+
+
+def row_keys(frame: pd.DataFrame) -> pd.Series:
+    """Each row's place in the order of row windows (timestamp, request id, row) as text that
+    sorts the same way."""
+    stamps = pd.to_datetime(frame["timestamp"], utc=True)
+    text = stamps.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    rows = frame["row"].astype("int64").map("{:010d}".format)
+    return text + "|" + frame["request_id"].astype(str) + "|" + rows
 
 
 def out_of_range(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> dict[str, int]:
@@ -68,6 +78,7 @@ class WindowState:
     rows: int = 0
     first: str | None = None  # earliest and latest timestamp seen
     last: str | None = None
+    first_key: str | None = None  # row windows: the first row's sort key (row_keys)
     features: FrameProfile | None = None
     outputs: FrameProfile | None = None
     scores: ScoreSketch | None = None
@@ -111,7 +122,14 @@ class WindowState:
         those of the reference's model ``version`` only (another version's are not comparable);
         inputs are everyone's."""
         stamps = part["timestamp"]
-        own = part if version is None else part[part["model_version"].astype(str) == version]
+        absent = [c for c in features if c not in part]
+        if absent:  # files without a feature (a producer stopped sending it): all missing
+            part = part.assign(
+                **{c: pd.Series(None, index=part.index, dtype=object) for c in absent}
+            )
+        own = part
+        if version is not None and "model_version" in part:
+            own = part[part["model_version"].astype(str) == version]
         output_frame = own[outputs].copy()
         if "prediction" in output_frame and reference_outputs.features.get("prediction"):
             kind_of = type(reference_outputs.features["prediction"]).__name__
@@ -128,6 +146,7 @@ class WindowState:
             rows=len(part),
             first=_iso(stamps.min().to_pydatetime()),
             last=_iso(stamps.max().to_pydatetime()),
+            first_key=str(row_keys(part).min()) if kind == "rows" else None,
             features=profile_frame(part[features], reference_features),
             outputs=profile_frame(output_frame, reference_outputs),
             scores=scores,
@@ -144,6 +163,7 @@ class WindowState:
 
         firsts = [t for t in (self.first, other.first) if t]
         lasts = [t for t in (self.last, other.last) if t]
+        keys = [k for k in (self.first_key, other.first_key) if k]
         return WindowState(
             self.index,
             self.kind,
@@ -151,6 +171,7 @@ class WindowState:
             self.rows + other.rows,
             min(firsts) if firsts else None,
             max(lasts) if lasts else None,
+            min(keys) if keys else None,
             joined(self.features, other.features),
             joined(self.outputs, other.outputs),
             joined(self.scores, other.scores),
@@ -163,6 +184,7 @@ class WindowState:
             "rows": self.rows,
             "first": self.first,
             "last": self.last,
+            "first_key": self.first_key,
             "features": None if self.features is None else self.features.to_dict(),
             "outputs": None if self.outputs is None else self.outputs.to_dict(),
             "scores": None if self.scores is None else self.scores.to_dict(),
@@ -182,6 +204,7 @@ class WindowState:
             int(data["rows"]),
             data["first"],
             data["last"],
+            data.get("first_key"),
             profile(data["features"]),
             profile(data["outputs"]),
             None if data["scores"] is None else ScoreSketch.from_dict(data["scores"]),

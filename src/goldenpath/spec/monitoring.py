@@ -39,6 +39,8 @@ METRICS: dict[str, str] = {
     "accuracy on feedback labels",
     "realised.roc_auc_drop": "reference ROC AUC minus the top of the 95% interval of the "
     "ROC AUC on feedback labels",
+    "realised.mean_absolute_error": "regressors: the bottom of the 95% interval of the mean "
+    "absolute error on feedback labels",
     "rows": "rows in a complete window",
 }
 
@@ -186,6 +188,11 @@ class MonitoringSpec(_Model):
             )
         if self.domain_warning_auc > self.domain_critical_auc:
             raise ValueError("domain_warning_auc is above domain_critical_auc")
+        low, high = self.expected_rows or (None, None)
+        if any(v is not None and v < 0 for v in (low, high)):
+            raise ValueError("expected_rows cannot be negative")
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"expected_rows: the minimum ({low}) is above the maximum ({high})")
         return self
 
     def alert_rules(self) -> list[AlertRule]:

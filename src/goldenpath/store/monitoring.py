@@ -17,7 +17,6 @@ __all__ = [
     "insert_alert",
     "list_alerts",
     "load_windows",
-    "open_alerts",
     "processed_files",
     "save_window",
     "update_alert",
@@ -151,15 +150,6 @@ def _alert(row: Any) -> Alert:
         row.updated_at,
         row.resolved_at,
     )
-
-
-def open_alerts(connection: Connection, project: str, stream: str) -> list[Alert]:
-    rows = connection.execute(
-        select(alerts)
-        .where(alerts.c.project == project, alerts.c.stream == stream, alerts.c.status == "open")
-        .order_by(alerts.c.id)
-    )
-    return [_alert(r) for r in rows]
 
 
 def list_alerts(

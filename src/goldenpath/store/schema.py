@@ -10,6 +10,7 @@ test compares the two.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     ForeignKey,
     Index,
@@ -121,7 +122,7 @@ monitor_files = Table(
     Column("project", String(200), primary_key=True),
     Column("stream", String(400), primary_key=True),
     Column("path", String(500), primary_key=True),
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),
     Column("processed_at", String(40), nullable=False),
 )
 

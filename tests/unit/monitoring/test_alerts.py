@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from goldenpath.monitoring.alerts import deliver, firing, observations
+from goldenpath.monitoring.alerts import deliver, firing, observations, timeline
 from goldenpath.spec.monitoring import AlertRule, MonitoringSpec, SinkSpec, parse_window
 
 
@@ -149,3 +149,31 @@ def test_a_failing_webhook_is_retried_with_backoff_and_reported(tmp_path: Path) 
     assert waits == [0.5, 1.0, 2.0]
     assert len(failures) == 1
     assert "4 attempts failed" in failures[0]
+
+
+def test_the_timeline_opens_escalates_and_resolves_once_per_episode() -> None:
+    warn = AlertRule.model_validate(
+        {"name": "w", "metric": "feature.psi", "above": 0.1, "severity": "warning"}
+    )
+    crit = rule(above=0.25)
+
+    def window(value: float | None) -> list[tuple[str, str, float]]:
+        return [] if value is None else [("feature.psi", "age", value)]
+
+    values = [0.05, 0.15, 0.3, None, 0.2, 0.05, 0.4, 0.05]
+    episodes = timeline([warn, crit], [(i, f"w{i}", window(v)) for i, v in enumerate(values)])
+    assert [(e.opened, e.resolved, e.rule.name) for e in episodes] == [
+        (1, 5, "r"),  # opened as a warning, escalated at 2, kept through the unobserved 3
+        (6, 7, "r"),
+    ]
+    assert episodes[0].last == 4
+    # rebuilt from the same windows, the same episodes: nothing replays twice
+    again = timeline([warn, crit], [(i, f"w{i}", window(v)) for i, v in enumerate(values)])
+    assert [(e.opened, e.resolved) for e in again] == [(1, 5), (6, 7)]
+
+
+def test_a_webhook_answering_garbage_is_a_failure_not_a_crash(tmp_path: Path) -> None:
+    sink = SinkSpec(type="webhook", url="http://127.0.0.1:9/a path", retries=0)
+    failures = deliver([sink], {"event": "opened", "message": "m"}, tmp_path)
+    assert len(failures) == 1
+    assert "1 attempts failed" in failures[0]

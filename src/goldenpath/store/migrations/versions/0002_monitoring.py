@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("project", sa.String(200), primary_key=True),
         sa.Column("stream", sa.String(400), primary_key=True),
         sa.Column("path", sa.String(500), primary_key=True),
-        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("processed_at", sa.String(40), nullable=False),
     )
     op.create_table(

@@ -121,7 +121,8 @@ def _read(
     project, ref = context.project, context.ref
     available = set(log.columns(paths))
     outputs = [c for c in context.outputs if c in available]
-    wanted = ["timestamp", "route", "request_id", "row", "model_version", *context.features]
+    sort_key = ["request_id", "row"] if context.kind == "rows" else []  # row windows' order
+    wanted = ["timestamp", "route", *sort_key, "model_version", *context.features]
     wanted += [c for c in outputs if c not in wanted]
     columns = [c for c in wanted if c in available]  # absent features count as missing
     touched: set[int] = set()
@@ -416,10 +417,17 @@ def run_monitor(
             )
             found = list_alerts(connection, project.name, stream=stream, limit=None)
             alerts = [a.to_dict() for a in found]
-    except IntegrityError:
+    except IntegrityError as error:
+        text = str(error.orig)
+        if "gp_monitor_files" in text and ("UNIQUE" in text or "duplicate key" in text):
+            raise StoreError(
+                "another monitor run read the same log files at the same time; this run wrote "
+                "nothing",
+                hint="run one monitor per stream at a time (the other run's results are stored)",
+            ) from None
         raise StoreError(
-            "another monitor run read the same log files at the same time; this run wrote nothing",
-            hint="run one monitor per stream at a time (the other run's results are stored)",
+            f"the store refused the monitoring results: {text.splitlines()[0]}",
+            hint="check that the store is at goldenpath's schema (goldenpath opens it migrated)",
         ) from None
     document = {
         "schema": "goldenpath.monitoring/1",

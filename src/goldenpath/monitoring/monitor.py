@@ -116,8 +116,8 @@ def _read(
     *,
     offset: int,
     progress: Progress | None,
-) -> tuple[set[int], dict[str, int]]:
-    """Add the served rows of ``paths`` to ``states``: the windows touched, rows per file."""
+) -> set[int]:
+    """Add the served rows of ``paths`` to ``states``; the windows touched."""
     project, ref = context.project, context.ref
     available = set(log.columns(paths))
     outputs = [c for c in context.outputs if c in available]
@@ -159,7 +159,7 @@ def _read(
             touched.add(int(key))
         if progress is not None:
             progress(read)
-    return touched, {"rows": read}
+    return touched
 
 
 def _window_of(rows: pd.DataFrame, context: _Context, states: dict[int, WindowState]) -> np.ndarray:
@@ -354,7 +354,7 @@ def run_monitor(
         )
     states = {i: WindowState.from_dict(i, kind, size, w.profile) for i, w in stored.items()}
     offset = sum(s.rows for s in states.values())
-    touched, _ = _read(context, log, new_predictions, states, offset=offset, progress=progress)
+    touched = _read(context, log, new_predictions, states, offset=offset, progress=progress)
     realised_now = _realised(
         context,
         log,

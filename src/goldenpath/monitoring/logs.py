@@ -86,6 +86,18 @@ class PredictionLog:
         listed = ", ".join("'" + str(self.folder / p).replace("'", "''") + "'" for p in paths)
         return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
 
+    def _between(self, start: datetime | None, end: datetime | None) -> list[str]:
+        """The prediction files whose day partition can hold rows in [start, end] (a row near
+        midnight may sit in the next day's partition); every file without bounds."""
+        low = None if start is None else start.date()
+        high = None if end is None else end.date() + timedelta(days=1)
+        return [
+            f.path
+            for f in self.files("predictions")
+            if (day := _partition_day(f.path)) is None
+            or ((low is None or low <= day) and (high is None or day <= high))
+        ]
+
     def columns(self, paths: list[str]) -> list[str]:
         """The columns the files hold (their union)."""
         if not paths:
@@ -145,13 +157,7 @@ class PredictionLog:
         seed: int = 0,
     ) -> pd.DataFrame:
         """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end."""
-        # rows near midnight may sit in the next day's partition
-        last_day = end.date() + timedelta(days=1)
-        paths = [
-            f.path
-            for f in self.files("predictions")
-            if (day := _partition_day(f.path)) is None or start.date() <= day <= last_day
-        ]
+        paths = self._between(start, end)
         if not paths:
             return pd.DataFrame(columns=columns)
         where, parameters = self._where(since, until)
@@ -174,7 +180,7 @@ class PredictionLog:
     ) -> pd.DataFrame:
         """Served rows joined with their feedback labels (the latest label of each row):
         timestamp, route, prediction, score, label."""
-        predictions = [f.path for f in self.files("predictions")]
+        predictions = self._between(start, end)
         if not predictions or not feedback:
             return pd.DataFrame(
                 columns=[

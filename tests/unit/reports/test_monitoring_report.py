@@ -303,3 +303,12 @@ def test_a_long_history_is_capped_and_stays_small() -> None:
     assert len(figures["missing"]["data"]) == 8
     assert "top 8 of 20" in figures["psi"]["layout"]["title"]["text"]
     assert len(html.encode("utf-8")) < 6_000_000
+
+
+def test_a_latest_window_too_small_to_judge_says_so() -> None:
+    judged = window(0, [0.01, 0.02, 0.03, 0.04])
+    filling = window(1, [0.5, 0.02, 0.03, 0.04], complete=False, judged=False, severity="ok")
+    html = render_monitoring_html(document([judged, filling], []))
+    assert "not judged" in html
+    assert "too few rows to judge yet" in html
+    assert "not judged" not in render_monitoring_html(document([judged], []))

@@ -308,6 +308,18 @@ def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
     assert ("feature.psi", "age") in _open(monitored["alerts"])
     listed = run("alerts", "--status", "open")
     assert {a["id"] for a in listed["alerts"]} == {a["id"] for a in monitored["alerts"]}
+    by_version = run("monitor", "--window", "1d", "--reference", "1")  # a bare version
+    assert by_version["reference"]["model_version"] == "1"
+    bad = subprocess.run(
+        [cli, "monitor", "--window", "1week"],
+        cwd=champion.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "not a duration" in bad.stderr
 
 
 def test_windows_and_alerts_live_in_the_configured_store(

@@ -115,6 +115,13 @@ def monitor(
     With --watch, a run that fails is reported and tried again after the interval.
     """
     start, end = _moment(since, "--since"), _moment(until, "--until")
+    if window is not None:
+        from goldenpath.spec.monitoring import parse_window
+
+        try:
+            parse_window(window)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--window") from None
     out = Output(json_output)
     while True:
         if watch:  # a failed run (no traffic yet, a store hiccup) is reported, not the end

@@ -59,7 +59,9 @@ def observations(result: dict[str, Any], reference_metrics: dict[str, float]) ->
     for f in result.get("outputs", []):
         found.append(("output.psi", f["feature"], f["psi"] if f.get("significant", True) else 0.0))
     if result.get("multivariate"):
-        found.append(("domain.auc_low", "all features", result["multivariate"]["auc_low"]))
+        domain = result["multivariate"]  # judged as its severity is: the AUC, once above chance
+        auc = domain["auc"] if domain["auc_low"] > 0.5 else 0.5
+        found.append(("domain.auc", "all features", auc))
     for route, values in (result.get("realised") or {}).items():
         low = values["metrics"].get("mean_absolute_error", {}).get("ci_low")
         if low is not None:  # the error the labels make sure of
@@ -222,8 +224,8 @@ def deliver(
     body = json.dumps(event, sort_keys=True, default=str)
     for sink in sinks:
         if sink.type == "log":
-            level = logging.INFO if event["event"] == "resolved" else logging.WARNING
-            logger.log(level, "alert %s: %s", event["event"], event["message"])
+            # WARNING for every event: shown on stderr even where logging is not configured
+            logger.warning("alert %s: %s", event["event"], event["message"])
         elif sink.type == "file":
             assert sink.path is not None
             path = Path(sink.path) if Path(sink.path).is_absolute() else root / sink.path

@@ -178,10 +178,10 @@ def _judged(d: FeatureDrift, t: DriftThresholds) -> FeatureDrift:
     reasons, severity = [], "ok"
     if not d.significant:
         pass  # a small window's distances are noisy: a shift must also be significant
-    elif d.psi >= t.psi_alert or d.js_distance >= t.js_alert:
+    elif d.psi > t.psi_alert or d.js_distance > t.js_alert:
         severity = "critical"
         reasons.append(f"distribution shifted (PSI {d.psi:.3f}, JS {d.js_distance:.3f})")
-    elif d.psi >= t.psi_warn:
+    elif d.psi > t.psi_warn:
         severity = "warning"
         reasons.append(f"distribution shifted (PSI {d.psi:.3f})")
     if d.missing_share - d.reference_missing_share > t.max_missing_increase:

@@ -272,6 +272,16 @@ def _judge(
         if base is not None and value is not None and base - value > settings.max_performance_drop:
             severities.append("critical")
     realised_result = realised_now if realised_now is not None else (previous or {}).get("realised")
+    for route in (realised_result or {}).values():
+        for metric in ("accuracy", "roc_auc"):
+            base = context.ref.metrics.get(metric)
+            high = route["metrics"].get(metric, {}).get("ci_high")
+            if (
+                base is not None
+                and high is not None
+                and base - high > settings.max_performance_drop
+            ):
+                severities.append("critical")
     return {
         "index": state.index,
         "start": state.start,
@@ -367,10 +377,12 @@ def run_monitor(
     judged_now = [i for i in touched if _judged(context, states[i])]
     if judged_now:  # the domain classifier costs seconds: the latest judged window only
         latest = states[max(judged_now)]
-        if latest.first and latest.last and latest.rows >= MIN_ROWS:
-            in_log = set(log.columns([f.path for f in predictions]))
+        in_log = set(log.columns([f.path for f in predictions]))
+        shared = [c for c in context.features if c in ref.sample.columns and c in in_log]
+        enough = latest.rows >= MIN_ROWS and len(ref.sample) >= MIN_ROWS and bool(shared)
+        if latest.first and latest.last and enough:
             sample = log.sample(
-                [c for c in context.features if c in ref.sample.columns and c in in_log],
+                shared,
                 _parse(latest.first),
                 _parse(latest.last),
                 settings.domain_max_rows,

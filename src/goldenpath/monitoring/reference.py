@@ -199,6 +199,8 @@ def reference(project: Project, ref: str = "champion") -> Reference:
     or of a data file (a path ending in .csv or .parquet)."""
     if ref.lower().endswith((".csv", ".parquet")):
         return file_reference(project, ref)
+    if ref.isdigit():  # a version of this project's model
+        ref = f"{project.name}/{ref}"
     bare = "@" not in ref and "/" not in ref and ref != "latest" and len(ref) != 32
     model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
     folder = project.state_dir / "monitoring"

@@ -32,7 +32,8 @@ METRICS: dict[str, str] = {
     "feature.unseen_share": "share of rows with categories the reference never had",
     "feature.out_of_range_share": "share of rows outside the contract's min/max or allowed values",
     "output.psi": "PSI of the model's score or prediction",
-    "domain.auc_low": "lower bound of the domain classifier's cross-validated AUC",
+    "domain.auc": "the domain classifier's cross-validated AUC (0.5 while its lower bound is "
+    "not above 0.5: indistinguishable from chance)",
     "estimated.accuracy_drop": "reference accuracy minus the CBPE-estimated accuracy",
     "estimated.roc_auc_drop": "reference ROC AUC minus the CBPE-estimated ROC AUC",
     "realised.accuracy_drop": "reference accuracy minus the top of the 95% interval of the "
@@ -161,10 +162,10 @@ class MonitoringSpec(_Model):
         0.01, ge=0, le=1, description="Largest share of rows outside the contract."
     )
     domain_warning_auc: float = Field(
-        0.6, gt=0.5, le=1, description="Domain classifier AUC (lower bound) for a warning."
+        0.6, gt=0.5, le=1, description="Domain classifier AUC for a warning."
     )
     domain_critical_auc: float = Field(
-        0.7, gt=0.5, le=1, description="Domain classifier AUC (lower bound) that is critical."
+        0.7, gt=0.5, le=1, description="Domain classifier AUC that is critical."
     )
     domain_max_rows: int = Field(
         5000, ge=100, description="Rows sampled from each side for the domain classifier."
@@ -222,10 +223,8 @@ class MonitoringSpec(_Model):
             rule("unseen-categories", "feature.unseen_share", self.max_unseen_share),
             rule("out-of-range", "feature.out_of_range_share", self.max_out_of_range_share),
             rule("score-drift", "output.psi", self.psi_critical),
-            rule(
-                "multivariate-drift-warning", "domain.auc_low", self.domain_warning_auc, "warning"
-            ),
-            rule("multivariate-drift", "domain.auc_low", self.domain_critical_auc),
+            rule("multivariate-drift-warning", "domain.auc", self.domain_warning_auc, "warning"),
+            rule("multivariate-drift", "domain.auc", self.domain_critical_auc),
             rule("estimated-accuracy", "estimated.accuracy_drop", self.max_performance_drop),
             rule("estimated-roc-auc", "estimated.roc_auc_drop", self.max_performance_drop),
             rule("realised-accuracy", "realised.accuracy_drop", self.max_performance_drop),

@@ -86,7 +86,7 @@ def test_observations_of_a_window() -> None:
         ],
         "outputs": [{"feature": "score", "psi": 0.05}],
         "quality": {"out_of_range": {"age": 0.02}},
-        "multivariate": {"auc_low": 0.8},
+        "multivariate": {"auc": 0.83, "auc_low": 0.8},
         "estimated": {"accuracy": 0.7, "roc_auc": 0.8},
         "realised": {
             "champion v1": {
@@ -98,7 +98,9 @@ def test_observations_of_a_window() -> None:
     assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)
     assert seen["feature.out_of_range_share", "age"] == 0.02
     assert seen["output.psi", "score"] == 0.05
-    assert seen["domain.auc_low", "all features"] == 0.8
+    assert seen["domain.auc", "all features"] == 0.83
+    chance = {**result, "multivariate": {"auc": 0.56, "auc_low": 0.49}}
+    assert ("domain.auc", "all features", 0.5) in observations(chance, {})
     assert seen["estimated.accuracy_drop", "all routes"] == pytest.approx(0.15)
     assert seen["estimated.roc_auc_drop", "all routes"] == pytest.approx(0.10)
     # realised: the drop the interval makes sure of (to its top)

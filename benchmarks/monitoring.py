@@ -465,11 +465,7 @@ def _scale_generate(project_dir: Path, rows: int) -> None:
         for name in schema.names:
             if name not in columns:
                 columns[name] = chunk[name].astype(object).where(chunk[name].notna(), None)
-        table = pa.Table.from_pydict(
-            {name: columns[name] for name in schema.names},
-            schema=pa.schema([f.with_type(f.type) for f in schema]).remove_metadata(),
-        )
-        table = table.cast(schema)
+        table = pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
         day = str(stamps[first + n - 1].astype("datetime64[us]").astype("datetime64[D]"))
         target = folder / f"date={day}" / "version=1" / f"part-{number:05d}.parquet"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -286,19 +286,23 @@ def test_an_empty_log_is_a_clear_error(champion: goldenpath.Project) -> None:
         run_monitor(champion)
 
 
+def _cli(project: goldenpath.Project, *args: str) -> subprocess.CompletedProcess[str]:
+    """``goldenpath ARGS`` through the console script, in the project's folder."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "goldenpath"), *args],
+        cwd=project.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
 def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
     _log(champion, _shifted(61), DAY_ONE, prefix="a")
-    cli = str(Path(sys.executable).parent / "goldenpath")
 
     def run(*args: str) -> dict[str, Any]:
-        done = subprocess.run(
-            [cli, *args, "--json"],
-            cwd=champion.root,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        done = _cli(champion, *args, "--json")
         assert done.returncode == 0, done.stderr
         parsed: dict[str, Any] = json.loads(done.stdout)
         return parsed
@@ -310,16 +314,21 @@ def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
     assert {a["id"] for a in listed["alerts"]} == {a["id"] for a in monitored["alerts"]}
     by_version = run("monitor", "--window", "1d", "--reference", "1")  # a bare version
     assert by_version["reference"]["model_version"] == "1"
-    bad = subprocess.run(
-        [cli, "monitor", "--window", "1week"],
-        cwd=champion.root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    bad = _cli(champion, "monitor", "--window", "1week")
     assert bad.returncode == 2
     assert "not a duration" in bad.stderr
+    backwards = _cli(champion, "monitor", "--since", "2026-02-01", "--until", "2026-01-01")
+    assert backwards.returncode == 2
+    assert "is not after --since" in backwards.stderr
+
+
+def test_without_a_champion_monitor_says_how_to_get_one(make_project: MakeProject) -> None:
+    project = goldenpath.open_project(make_project(frame=small_frame(n=600)))
+    goldenpath.train(project)
+    done = _cli(project, "monitor")
+    assert done.returncode == 40
+    assert "small has no champion to monitor" in done.stderr
+    assert "goldenpath promote small/VERSION --to champion" in done.stderr
 
 
 def test_windows_and_alerts_live_in_the_configured_store(

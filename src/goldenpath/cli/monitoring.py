@@ -115,6 +115,8 @@ def monitor(
     With --watch, a run that fails is reported and tried again after the interval.
     """
     start, end = _moment(since, "--since"), _moment(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
     if window is not None:
         from goldenpath.spec.monitoring import parse_window
 

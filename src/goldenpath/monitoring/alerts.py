@@ -25,12 +25,21 @@ from typing import Any
 
 from goldenpath.spec.monitoring import AlertRule, SinkSpec
 
-__all__ = ["Episode", "Firing", "Observation", "deliver", "firing", "observations", "timeline"]
+__all__ = [
+    "SEVERITY_RANK",
+    "Episode",
+    "Firing",
+    "Observation",
+    "deliver",
+    "firing",
+    "observations",
+    "timeline",
+]
 
 logger = logging.getLogger("goldenpath.alerts")
 
 Observation = tuple[str, str, float]  # metric, subject, value
-_RANK = {"warning": 1, "critical": 2}
+SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def observations(result: dict[str, Any], reference_metrics: dict[str, float]) -> list[Observation]:
@@ -138,7 +147,10 @@ def firing(
             if metric != rule.metric or subject not in (held or set()):
                 continue
             current = found.get((metric, subject))
-            if current is None or _RANK[rule.severity] > _RANK[current.rule.severity]:
+            if (
+                current is None
+                or SEVERITY_RANK[rule.severity] > SEVERITY_RANK[current.rule.severity]
+            ):
                 found[(metric, subject)] = Firing(metric, subject, rule, value)
     return found
 
@@ -193,7 +205,7 @@ def timeline(
                 current[key] = episode
                 episodes.append(episode)
                 continue
-            if _RANK[fire.rule.severity] > _RANK[episode.rule.severity]:
+            if SEVERITY_RANK[fire.rule.severity] > SEVERITY_RANK[episode.rule.severity]:
                 episode.rule, episode.threshold = fire.rule, fire.threshold
                 episode.message = fire.message
             episode.value, episode.last = fire.value, index

@@ -156,9 +156,12 @@ class PredictionLog:
         until: datetime | None = None,
         seed: int = 0,
     ) -> pd.DataFrame:
-        """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end."""
+        """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end, of
+        the ``columns`` the files hold."""
         paths = self._between(start, end)
-        if not paths:
+        present = set(self.columns(paths))
+        columns = [c for c in columns if c in present]
+        if not paths or not columns:
             return pd.DataFrame(columns=columns)
         where, parameters = self._where(since, until)
         query = (

@@ -3,8 +3,8 @@
 One run reads only the log files its *stream* (model, reference run, window, since/until) has
 not read before, adds their rows to the windows they fall in (window states are mergeable, see
 ``windows.py``), judges every window it touched, computes realised performance where feedback
-labels arrived, the domain classifier on the latest window, and then the alert rules over the
-sequence of judged windows. Windows, read files and alerts are written to the store in one
+labels arrived, the domain classifier on the latest judged window, and then rebuilds the alert
+timeline over the stream's windows. Windows, read files and alerts are written to the store in one
 transaction, so a run that dies changes nothing and the next one starts from the same place.
 Finally ``monitoring.json`` and ``monitoring.html`` are written and alert events sent.
 """
@@ -26,7 +26,13 @@ from sqlalchemy.exc import IntegrityError
 
 from goldenpath import __version__
 from goldenpath.errors import RunNotFound, StoreError
-from goldenpath.monitoring.alerts import Observation, deliver, observations, timeline
+from goldenpath.monitoring.alerts import (
+    SEVERITY_RANK,
+    Observation,
+    deliver,
+    observations,
+    timeline,
+)
 from goldenpath.monitoring.drift import DriftThresholds, window_drift
 from goldenpath.monitoring.estimation import estimate
 from goldenpath.monitoring.logs import PredictionLog
@@ -53,7 +59,6 @@ from goldenpath.store.monitoring import (
 __all__ = ["MonitorRun", "run_monitor"]
 
 Progress = Callable[[int], None]  # rows read so far
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -305,8 +310,43 @@ def _judge(
         "multivariate": multivariate,
         "estimated": estimated,
         "realised": realised_result or None,
-        "severity": max(severities, key=_RANK.__getitem__, default="ok") if judged else "ok",
+        "severity": max(severities, key=SEVERITY_RANK.__getitem__, default="ok")
+        if judged
+        else "ok",
     }
+
+
+def _domain(
+    context: _Context, log: PredictionLog, touched: list[WindowState]
+) -> dict[int, dict[str, Any]]:
+    """The domain classifier on the latest judged window among ``touched`` (it costs a second
+    or more: one window per run), on a sample of all of that window's rows."""
+    judged = [s for s in touched if _judged(context, s)]
+    if not judged:
+        return {}
+    latest = max(judged, key=lambda s: s.index)
+    reference_sample = context.ref.sample
+    if not (latest.first and latest.last) or min(latest.rows, len(reference_sample)) < MIN_ROWS:
+        return {}
+    settings = context.project.spec.monitoring
+    sample = log.sample(
+        [c for c in context.features if c in reference_sample.columns],
+        _parse(latest.first),
+        _parse(latest.last),
+        settings.domain_max_rows,
+        since=context.since,
+        until=context.until,
+    )
+    if len(sample) < MIN_ROWS or sample.columns.empty:
+        return {}
+    found = domain_classifier(
+        reference_sample,
+        sample,
+        max_rows=settings.domain_max_rows,
+        warning_auc=settings.domain_warning_auc,
+        critical_auc=settings.domain_critical_auc,
+    )
+    return {latest.index: found.to_dict()}
 
 
 def _kept(previous: dict[str, Any] | None, touched: bool) -> dict[str, Any] | None:
@@ -373,30 +413,7 @@ def run_monitor(
         new_feedback=new_feedback,
         all_feedback=[f.path for f in feedback],
     )
-    multivariate: dict[int, dict[str, Any]] = {}
-    judged_now = [i for i in touched if _judged(context, states[i])]
-    if judged_now:  # the domain classifier costs seconds: the latest judged window only
-        latest = states[max(judged_now)]
-        in_log = set(log.columns([f.path for f in predictions]))
-        shared = [c for c in context.features if c in ref.sample.columns and c in in_log]
-        enough = latest.rows >= MIN_ROWS and len(ref.sample) >= MIN_ROWS and bool(shared)
-        if latest.first and latest.last and enough:
-            sample = log.sample(
-                shared,
-                _parse(latest.first),
-                _parse(latest.last),
-                settings.domain_max_rows,
-                since=since,
-                until=until,
-            )
-            if len(sample) >= MIN_ROWS:
-                multivariate[latest.index] = domain_classifier(
-                    ref.sample,
-                    sample,
-                    max_rows=settings.domain_max_rows,
-                    warning_auc=settings.domain_warning_auc,
-                    critical_auc=settings.domain_critical_auc,
-                ).to_dict()
+    multivariate = _domain(context, log, [states[i] for i in touched])
     results = {i: w.result for i, w in stored.items()}
     # time windows judged while open and over now: judged again (their volume, complete)
     ripe = {i for i, r in results.items() if not r["complete"] and states[i].complete(context.now)}
@@ -572,7 +589,7 @@ def _reconcile(
             **{**current.to_dict(), **fields, "updated_at": at, "resolved_at": resolved_at}
         )
         update_alert(connection, updated)
-        if _RANK[updated.severity] > _RANK[current.severity]:
+        if SEVERITY_RANK[updated.severity] > SEVERITY_RANK[current.severity]:
             events.append(_event("escalated", updated))
         if status != current.status:
             events.append(_event("resolved" if status == "resolved" else "reopened", updated))

@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from goldenpath.data.dataset import load_dataset
+from goldenpath.errors import RunNotFound
 from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
 from goldenpath.monitoring.estimation import ScoreCalibration
 from goldenpath.monitoring.performance import point_values
@@ -202,7 +203,17 @@ def reference(project: Project, ref: str = "champion") -> Reference:
     if ref.isdigit():  # a version of this project's model
         ref = f"{project.name}/{ref}"
     bare = "@" not in ref and "/" not in ref and ref != "latest" and len(ref) != 32
-    model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
+    try:
+        model = resolve_model(project, f"{project.name}@{ref}" if bare else ref)
+    except RunNotFound as error:
+        if ref != "champion":
+            raise
+        raise RunNotFound(
+            f"{project.name} has no champion to monitor",
+            hint=f"promote a version first (goldenpath promote {project.name}/VERSION "
+            "--to champion), or monitor another model with --reference (a version, name@alias, "
+            "a run id, latest)",
+        ) from error
     folder = project.state_dir / "monitoring"
     json_path = folder / f"reference-{model.run_id}.json"
     sample_path = folder / f"reference-{model.run_id}.parquet"

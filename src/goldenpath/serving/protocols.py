@@ -3,6 +3,7 @@ goldenpath's own ``/predict``, MLflow's ``/invocations`` and the Open Inference 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -12,7 +13,10 @@ from goldenpath.serving.validation import FieldError, RequestInvalid
 
 __all__ = [
     "RECORDS_SCHEMA",
+    "Failure",
     "Protocol",
+    "Reply",
+    "error_reply",
     "parse_json",
     "request_rows",
     "response_body",
@@ -34,6 +38,27 @@ RECORDS_SCHEMA: dict[str, Any] = {
 }
 
 Protocol = str  # "predict" (goldenpath), "invocations" (MLflow) or "infer" (OIP v2)
+Reply = tuple[int, bytes, dict[str, str]]  # status, body, extra headers
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a request was not scored, before any protocol puts it into words: the HTTP status,
+    goldenpath's stable error code, a one-line message and (for bad rows) every problem."""
+
+    status: int
+    code: str
+    message: str
+    errors: list[dict[str, object]] | None = None
+
+
+def error_reply(protocol: Protocol, failure: Failure) -> Reply:
+    """``failure`` in the error format of ``protocol``."""
+    headers = {"Retry-After": "1"} if failure.status == 503 else {}
+    detail: dict[str, Any] = {"code": failure.code, "message": failure.message}
+    if failure.errors is not None:
+        detail["errors"] = failure.errors
+    return failure.status, orjson.dumps({"error": detail}), headers
 
 
 def parse_json(raw: bytes) -> Any:

@@ -10,25 +10,28 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Overloaded
 from goldenpath.serving.deployment import Answer, Deployment, NoModel
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
-from goldenpath.serving.protocols import Protocol, parse_json, request_rows, response_body
+from goldenpath.serving.protocols import (
+    Failure,
+    Protocol,
+    Reply,
+    error_reply,
+    parse_json,
+    request_rows,
+    response_body,
+)
 from goldenpath.serving.validation import RequestInvalid
 
 __all__ = ["Server", "error_body"]
 
-Reply = tuple[int, bytes, dict[str, str]]
-
 
 def error_body(status: int, code: str, message: str, **extra: Any) -> Reply:
-    headers = {"Retry-After": "1"} if status == 503 else {}
-    payload = {"error": {"code": code, "message": message, **extra}}
-    return status, orjson.dumps(payload), headers
+    """goldenpath's own error answer (``/predict`` and the non-scoring routes)."""
+    return error_reply("predict", Failure(status, code, message, extra.get("errors")))
 
 
 class Server:
@@ -126,27 +129,30 @@ class Server:
         self.predictions.close()
         self.feedback.close()
 
-    def failure(self, exc: BaseException) -> Reply:
-        """The answer to a request that could not be scored (never a 500 for bad input)."""
+    def failure(self, exc: BaseException, protocol: Protocol = "predict") -> Reply:
+        """The answer to a request that could not be scored (never a 500 for bad input), in
+        the error format of ``protocol``."""
+        return error_reply(protocol, self.failure_of(exc))
+
+    def failure_of(self, exc: BaseException) -> Failure:
+        """What went wrong, independent of the protocol that will say it."""
         if isinstance(exc, RequestInvalid):
             errors = [e.to_dict() for e in exc.errors]
             if exc.status == 400:
-                return error_body(
-                    400, "malformed_request", str(errors[0]["problem"]), errors=errors
-                )
-            return error_body(
+                return Failure(400, "malformed_request", str(errors[0]["problem"]), errors)
+            return Failure(
                 422,
                 "contract_violation",
                 f"{len(errors)} field(s) break the data contract",
-                errors=errors,
+                errors,
             )
         if isinstance(exc, Overloaded):
             self.metrics.shed.inc()
-            return error_body(503, "overloaded", "the server is at capacity; retry shortly")
+            return Failure(503, "overloaded", "the server is at capacity; retry shortly")
         if isinstance(exc, NoModel):
-            return error_body(503, "no_model", str(exc))
+            return Failure(503, "no_model", str(exc))
         if isinstance(exc, TimeoutError):
-            return error_body(504, "timeout", "the model did not answer in time")
+            return Failure(504, "timeout", "the model did not answer in time")
         raise exc
 
     async def score(self, protocol: Protocol, raw: bytes, headers: Mapping[str, str]) -> Reply:
@@ -164,7 +170,7 @@ class Server:
             body = response_body(protocol, answer, self.project.name, request_id)
             return 200, body, {"X-Request-ID": request_id}
         except Exception as exc:
-            reply = self.failure(exc)
+            reply = self.failure(exc, protocol)
             status = reply[0]
             return reply
         finally:

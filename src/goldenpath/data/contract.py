@@ -21,7 +21,15 @@ from pandera.errors import SchemaError, SchemaErrors
 from goldenpath.errors import ContractViolation
 from goldenpath.spec.models import ColumnSpec, ContractSpec
 
-__all__ = ["ContractFailure", "build_schema", "coerce_column", "validate_frame"]
+__all__ = [
+    "ContractFailure",
+    "build_schema",
+    "coerce_column",
+    "frame_dtype",
+    "model_column",
+    "to_datetimes",
+    "validate_frame",
+]
 
 _EXAMPLES = 5
 
@@ -148,7 +156,7 @@ def coerce_column(
             result[~(truth | falsity)] = pd.NA
     elif spec.dtype == "datetime":
         try:
-            result = pd.to_datetime(values, errors="coerce")
+            result = to_datetimes(values)
         except (TypeError, ValueError):
             result = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns]")
         unreadable = pd.isna(result).to_numpy() & ~missing
@@ -162,17 +170,53 @@ def coerce_column(
     return _final_dtype(result, spec), failures
 
 
-def _final_dtype(result: pd.Series, spec: ColumnSpec) -> pd.Series:
-    has_missing = bool(result.isna().any())
+def frame_dtype(spec: ColumnSpec) -> str:
+    """The pandas dtype of a contract column in every frame a model sees: training,
+    evaluation, reproduction, serving and batch scoring. One rule, so that a row's answer never
+    depends on which path built its frame: int -> int64 (float64 when nullable: NumPy ints have
+    no missing value), float -> float64, str -> pandas' string dtype (missing = NaN),
+    bool -> bool (pandas ``boolean`` when nullable), datetime -> datetime64[ns] (UTC, naive)."""
     if spec.dtype == "int":
-        return result.astype("float64" if spec.nullable or has_missing else "int64")
-    if spec.dtype == "float":
-        return result.astype("float64")
+        return "float64" if spec.nullable else "int64"
     if spec.dtype == "bool":
-        return result.astype("boolean" if spec.nullable or has_missing else "bool")
-    if spec.dtype == "datetime":
-        return result.astype("datetime64[ns]")
-    return result
+        return "boolean" if spec.nullable else "bool"
+    return {"float": "float64", "datetime": "datetime64[ns]", "str": "str"}[spec.dtype]
+
+
+def to_datetimes(values: Any) -> pd.Series:
+    """Date-times as datetime64[ns], naive, in UTC: offsets are applied (``+02:00`` moves the
+    time two hours back), times without an offset are taken as UTC; unreadable values are NaT.
+    ISO-8601 text (of any precision, mixed in one column) is read by one parser wherever it
+    comes from; anything else (``01/02/2024``) value by value."""
+    series = pd.Series(values)
+    parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+    rest = (parsed.isna() & series.notna()).to_numpy()
+    if rest.any():
+        parsed[rest] = pd.to_datetime(series[rest], errors="coerce", utc=True, format="mixed")
+    return parsed.dt.tz_convert(None).astype("datetime64[ns]")
+
+
+def model_column(values: list[Any], spec: ColumnSpec) -> Any:
+    """A column of already checked plain values (``None`` for missing), as the array a model
+    sees for ``spec``: the same dtype and values :func:`validate_frame` gives the same data read
+    from a file, whatever else the list holds (all nulls, one row, ...)."""
+    dtype: Any = frame_dtype(spec)
+    if dtype == "float64":
+        return np.array([np.nan if v is None else v for v in values], dtype="float64")
+    if dtype == "datetime64[ns]":
+        return to_datetimes(values).to_numpy()
+    if dtype in ("int64", "bool"):
+        return np.array(values, dtype=dtype)
+    return pd.array(values, dtype=dtype)
+
+
+def _final_dtype(result: pd.Series, spec: ColumnSpec) -> pd.Series:
+    if result.isna().any() and not spec.nullable:  # a contract failure: kept only to report it
+        loose: Any = {"int": "float64", "bool": "boolean"}.get(spec.dtype)
+        if loose is not None:
+            return result.astype(loose)
+    dtype: Any = frame_dtype(spec)
+    return result.astype(dtype)
 
 
 def _failure(values: pd.Series, name: str, mask: np.ndarray, rule: str) -> list[ContractFailure]:

@@ -110,7 +110,8 @@ def _check_for(spec: ColumnSpec, limits: LimitsSpec | None = None) -> Check:
         elif spec.dtype == "str":
             problem = None if isinstance(value, str) else f"expected a string, got {_kind(value)}"
         elif spec.dtype == "bool":
-            problem = None if isinstance(value, bool) else f"expected true/false, got {_shown(value, shown)}"
+            got = None if isinstance(value, bool) else _shown(value, shown)
+            problem = None if got is None else f"expected true/false, got {got}"
         else:  # datetime: ISO-8601 text
             try:
                 datetime.fromisoformat(str(value))

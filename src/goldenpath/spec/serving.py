@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FallbackSpec", "LogSpec", "ServingSpec", "SloSpec"]
+__all__ = ["FallbackSpec", "LimitsSpec", "LogSpec", "ServingSpec", "SloSpec"]
 
 Scalar = str | int | float | bool
 
@@ -59,6 +59,40 @@ class SloSpec(_Model):
     window_seconds: float = Field(300.0, gt=0, description="The sliding window of the gauges.")
 
 
+class LimitsSpec(_Model):
+    """Bounds on one request, so that no request can exhaust the server's memory, hold its event
+    loop or keep its model busy for an answer nobody waits for."""
+
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body; beyond, 413 (checked on Content-Length, then while "
+        "reading).",
+    )
+    max_rows: int = Field(10_000, ge=1, description="Most rows in one request; beyond, 413.")
+    max_string_chars: int = Field(
+        10_000, ge=1, description="Longest string value of a field; beyond, 422 naming the field."
+    )
+    max_errors: int = Field(
+        50, ge=1, le=10_000, description="Most problems listed in one 400/422 answer."
+    )
+    error_value_chars: int = Field(
+        100, ge=10, le=10_000, description="A value shown in an error answer is cut to this length."
+    )
+    body_timeout_seconds: float = Field(
+        30.0, gt=0, description="A body not fully received in time gets 408."
+    )
+    keep_alive_seconds: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this long."
+    )
+    max_connections: int | None = Field(
+        1000,
+        ge=1,
+        description="Most open connections (and requests in progress); beyond, 503 from the "
+        "HTTP server. null: no limit.",
+    )
+
+
 class ServingSpec(_Model):
     """How ``goldenpath serve`` serves the champion (and the challenger)."""
 
@@ -99,4 +133,5 @@ class ServingSpec(_Model):
         2.0, gt=0, description="How often the server checks the registry for a new champion."
     )
     log: LogSpec = Field(default_factory=LogSpec)
+    limits: LimitsSpec = Field(default_factory=LimitsSpec)
     slo: SloSpec = Field(default_factory=SloSpec)

@@ -4,11 +4,15 @@ It reads rows (a run's held-out rows by default, or a file that honours the cont
 them to ``/predict`` (keyed by the id column, so a canary routes each customer consistently),
 sends the true labels of a share of the answered requests to ``/feedback``, and summarises what
 came back: statuses, routes, versions and latency.
+
+Rows are sent with the data's exact values: every float is written with as many digits as it
+takes to read back the same float (orjson), NaN and other missing values as ``null``, and
+datetimes as ISO-8601 text with their full precision. (``DataFrame.to_json`` keeps 10 decimals,
+and values off by 1e-11 are enough to move rows across the monitor's bin edges.)
 """
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import urllib.error
@@ -16,9 +20,13 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from datetime import time as clock
 from typing import Any
 
 import numpy as np
+import orjson
+import pandas as pd
 
 from goldenpath.data.dataset import load_dataset
 from goldenpath.errors import ServerUnreachable
@@ -50,11 +58,11 @@ class ReplayResult:
 
 def _post(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
     request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
+            return response.status, orjson.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, None
     except (urllib.error.URLError, OSError) as error:
@@ -62,6 +70,46 @@ def _post(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
             f"cannot reach the server at {url}: {error}",
             hint="start it with: goldenpath serve (and pass its address with --url)",
         ) from None
+
+
+def _plain(value: Any) -> Any:
+    """One value as JSON can hold it exactly: a Python bool, int, float or str, ISO-8601 text
+    for a date or time, None for every kind of missing value."""
+    if isinstance(value, np.datetime64):
+        value = pd.Timestamp(value)
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        number = float(value)  # exact: float32 and float64 values are all doubles
+        return None if np.isnan(number) else number
+    if isinstance(value, datetime | date | clock):
+        return value.isoformat()  # pd.Timestamp keeps its nanoseconds
+    if isinstance(value, str):
+        return value
+    return str(value)
+
+
+def _column(values: pd.Series) -> list[Any]:
+    """A column's values for JSON, exactly (see the module docstring)."""
+    if pd.api.types.is_float_dtype(values.dtype) and isinstance(values.dtype, np.dtype):
+        array = values.to_numpy()
+        plain: list[Any] = array.tolist()  # Python floats: the same doubles
+        for i in np.flatnonzero(np.isnan(array)).tolist():
+            plain[i] = None
+        return plain
+    if values.dtype.kind in "iub" and isinstance(values.dtype, np.dtype):
+        return list(values.to_numpy().tolist())
+    return [_plain(v) for v in values.astype(object).tolist()]
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as JSON objects that hold its exact values."""
+    columns = {name: _column(frame[name]) for name in frame.columns}
+    return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -73,8 +121,8 @@ def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, 
         client = open_tracking(project, create=False)
         frame = run_rows(client, model.run_id, dataset, "test", hint="replay a file with --data")
     columns = [c for c in [*spec.feature_columns, spec.data.id_column] if c is not None]
-    records = json.loads(frame[columns].to_json(orient="records", date_format="iso"))
-    labels = frame[spec.task.target].tolist()
+    records = _records(frame[columns])
+    labels = _column(frame[spec.task.target])
     return records, labels
 
 

@@ -251,7 +251,11 @@ def create_app(project: Project) -> FastAPI:
 
     @app.get("/v2/health/ready", summary="Readiness: a model can answer")
     async def health_ready() -> Response:
-        return _json({"ready": ready()}, 200 if ready() else 503)
+        # a log that cannot write degrades the server but keeps it in rotation: answers still
+        # flow, and the requests it cannot write are set aside (see logs.LogWriter)
+        problems = server.log_problems()
+        body = {"ready": ready(), "degraded": bool(problems), "problems": problems}
+        return _json(body, 200 if ready() else 503)
 
     @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
     async def model_metadata(name: str) -> Response:

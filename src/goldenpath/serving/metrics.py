@@ -75,7 +75,15 @@ class ServerMetrics:
         )
         self.log_errors = Counter(
             "goldenpath_prediction_log_errors_total",
-            "Prediction log files that could not be written (their rows are lost).",
+            "Requests the prediction or feedback log could not write (each set aside in the "
+            "quarantine), plus quarantine files that could not be written (their rows are lost).",
+            registry=r,
+        )
+        self.log_healthy = Gauge(
+            "goldenpath_prediction_log_healthy",
+            "1 when the latest write of the log reached it whole; 0 after a write that set "
+            "requests aside, until a write succeeds again.",
+            ["log"],
             registry=r,
         )
         self.model_load_seconds = Histogram(

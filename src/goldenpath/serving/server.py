@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,11 +51,27 @@ class Server:
             pii_columns={c for c, s in columns.items() if s.pii},
             on_written=self.metrics.log_rows.inc,
             on_error=self.metrics.log_errors.inc,
+            on_health=self._health_of("predictions"),
+            name="prediction log",
         )
         self.feedback = LogWriter(
-            logs, FEEDBACK_SCHEMA, settings, on_error=self.metrics.log_errors.inc
+            logs,
+            FEEDBACK_SCHEMA,
+            settings,
+            on_error=self.metrics.log_errors.inc,
+            on_health=self._health_of("feedback"),
+            name="feedback log",
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    def _health_of(self, log: str) -> Callable[[str | None], None]:
+        gauge = self.metrics.log_healthy.labels(log)
+        return lambda problem: gauge.set(problem is None)
+
+    def log_problems(self) -> list[str]:
+        """What went wrong at the latest write of each log that failed (empty: all is well)."""
+        writers = (self.predictions, self.feedback)
+        return [f"{w.name}: {w.problem}" for w in writers if w.problem is not None]
 
     def log(
         self,

@@ -515,6 +515,10 @@ def serve(
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": 30,
+        # serving.limits that uvicorn enforces: idle keep-alive connections are closed, and
+        # past max_connections open connections (or requests in progress) uvicorn answers 503
+        "timeout_keep_alive": proj.spec.serving.limits.keep_alive_seconds,
+        "limit_concurrency": proj.spec.serving.limits.max_connections,
     }
     out.stderr.print(
         f"Serving [bold]{proj.name}[/] on http://{host}:{port} "

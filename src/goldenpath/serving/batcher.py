@@ -6,6 +6,10 @@ runs one predict call on a thread while the event loop keeps accepting requests.
 server adds no latency (a lone request is predicted at once) and a busy one batches exactly what
 queued while the model was busy: batch size adapts to load. A full queue sheds load at once
 (:class:`Overloaded`, HTTP 503 with Retry-After) instead of letting latency grow without limit.
+
+A request larger than ``max_batch_size`` rows is predicted in slices of that size, one predict
+call each, and its caller is checked before every slice: a request that timed out (its future
+cancelled) stops costing model time within one slice, instead of after all its rows.
 """
 
 from __future__ import annotations
@@ -162,6 +166,40 @@ class Batcher:
 
     async def _predict(self, jobs: list[_Job]) -> None:
         live = [j for j in jobs if not j.future.done()]  # timed-out callers are gone
+        size = self.max_batch_size
+        small = [j for j in live if j.rows <= size]
+        if small:
+            await self._predict_together(small)
+        for job in live:
+            if job.rows > size:
+                await self._predict_sliced(job)
+
+    async def _predict_sliced(self, job: _Job) -> None:
+        """One request of more than ``max_batch_size`` rows, slice by slice, while its caller
+        still waits."""
+        size = self.max_batch_size
+        predictions: list[Any] = []
+        scores: list[float | None] = []
+        loop = asyncio.get_running_loop()
+        for start in range(0, job.rows, size):
+            if job.future.done():  # timed out (or cancelled): no more model time for it
+                return
+            part = {name: values[start : start + size] for name, values in job.columns.items()}
+            began = time.perf_counter()
+            try:
+                outputs = await loop.run_in_executor(self.executor, self.predict, part)
+            except Exception as exc:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+                return
+            self.observe(min(size, job.rows - start), time.perf_counter() - began)
+            predictions.extend(outputs.predictions)
+            scores.extend(outputs.scores)
+        if not job.future.done():
+            job.future.set_result(Outputs(predictions, scores))
+
+    async def _predict_together(self, live: list[_Job]) -> None:
+        """Requests of at most ``max_batch_size`` rows each, in one predict call."""
         if not live:
             return
         batch = _merge(live)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,14 +28,22 @@ from fastapi.responses import Response
 
 from goldenpath._version import __version__
 from goldenpath.project import Project
+from goldenpath.serving._openapi import (
+    Schemas,
+    infer_schema,
+    invocations_schema,
+    predict_schema,
+)
+from goldenpath.serving.deployment import VersionNotServed
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, partition_for
-from goldenpath.serving.protocols import RECORDS_SCHEMA, parse_json
-from goldenpath.serving.server import Server, error_body
-from goldenpath.serving.validation import RequestInvalid
+from goldenpath.serving.protocols import Failure, error_reply, parse_json
+from goldenpath.serving.server import OFF_LOOP_BYTES, Server, error_body, request_id_of
+from goldenpath.serving.validation import RequestInvalid, RequestRefused
 
 __all__ = ["app_from_environment", "asgi_app", "create_app"]
 
 _JSON = "application/json"
+_ASSETS = "/docs-assets"  # swagger-ui and ReDoc, from the fastapi-offline package
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -53,12 +63,110 @@ def _error(status: int, code: str, message: str) -> Response:
     return _reply(error_body(status, code, message))
 
 
+def datatype(dtype: str) -> str:
+    """The Open Inference Protocol datatype of a contract dtype."""
+    return {"int": "INT64", "float": "FP64", "str": "BYTES", "bool": "BOOL"}.get(dtype, "BYTES")
+
+
+def _offline_docs(app: FastAPI) -> None:
+    """/docs (Swagger UI) and /redoc from assets shipped in a package, not from a CDN."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(_ASSETS, StaticFiles(directory=assets), name="docs-assets")
+    title = app.title
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{title}: API",
+            swagger_js_url=f"{_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{title}: API",
+            redoc_js_url=f"{_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+
 def _json(payload: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(payload), status_code=status, media_type=_JSON)
 
 
+def _content_length(headers: dict[str, str]) -> int | None:
+    try:
+        return int(headers["content-length"])
+    except (KeyError, ValueError):
+        return None
+
+
+async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes | None:
+    """The whole body, read until ``limit`` bytes are passed (RequestRefused 413: nothing more
+    is read) or ``timeout`` seconds have gone by (408); None when the client left."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise RequestRefused(
+                        413, "body_too_large", f"the body has more than {limit} bytes"
+                    )
+                chunks.append(chunk)
+                if not message.get("more_body"):
+                    break
+    except TimeoutError:
+        raise RequestRefused(
+            408, "body_timeout", f"the body was not received within {timeout:g} s"
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for an app downstream of a body already read: the body, then the rest."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+async def _send_reply(send: Send, reply: tuple[int, bytes, dict[str, str]], close: bool) -> None:
+    status, body, extra = reply
+    media = extra.pop("Content-Type", _JSON)  # binary tensors are application/octet-stream
+    raw_headers = [
+        (b"content-type", media.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+    ]
+    if close:  # the body was not read (all of it): do not read the rest as the next request
+        raw_headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class FastPath:
-    """ASGI: scoring requests straight to :meth:`Server.score`, the rest to FastAPI."""
+    """ASGI: scoring requests straight to :meth:`Server.score`, the rest to FastAPI. Every
+    request body (scoring or not) is read here, within ``serving.limits``: its Content-Type
+    (scoring paths) and Content-Length are checked before reading (415, 413), its size while
+    reading (413, nothing more is read), and its arrival against ``body_timeout_seconds``
+    (408)."""
 
     def __init__(self, app: FastAPI, server: Server) -> None:
         self.app = app
@@ -69,31 +177,44 @@ class FastPath:
             "/invocations": "invocations",
             f"/v2/models/{name}/infer": "infer",
         }
+        self.versioned = f"/v2/models/{name}/versions/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        protocol = (
-            self.paths.get(scope["path"])
-            if scope["type"] == "http" and scope["method"] == "POST"
-            else None
-        )
-        if protocol is None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
             await self.app(scope, receive, send)
             return
-        chunks = []
-        while True:
-            message = await receive()
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body"):
-                break
+        protocol, version = self.scoring(scope["path"])
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        status, body, extra = await self.server.score(protocol, b"".join(chunks), headers)
-        raw_headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            *((k.lower().encode(), v.encode()) for k, v in extra.items()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": body})
+        limits = self.server.project.spec.serving.limits
+        try:
+            length = _content_length(headers)
+            if protocol is not None:
+                self.server.admit(protocol, headers, length)
+            else:
+                self.server.check_length(length)
+            raw = await _read_body(receive, limits.max_body_bytes, limits.body_timeout_seconds)
+        except RequestRefused as exc:
+            await _send_reply(send, self.server.failure(exc, protocol or "predict"), close=True)
+            return
+        if raw is None:  # the client left
+            return
+        if protocol is None:
+            await self.app(scope, _replayed(raw, receive), send)
+            return
+        reply = await self.server.score(protocol, raw, headers, version=version)
+        await _send_reply(send, reply, close=False)
+
+    def scoring(self, path: str) -> tuple[str | None, str | None]:
+        """(protocol, version) of a scoring path, (None, None) for any other path; the version
+        of ``/v2/models/{name}/versions/{version}/infer``."""
+        protocol = self.paths.get(path)
+        if protocol is not None:
+            return protocol, None
+        if path.startswith(self.versioned) and path.endswith("/infer"):
+            version = path[len(self.versioned) : -len("/infer")]
+            if version and "/" not in version:
+                return "infer", version
+        return None, None
 
 
 def create_app(project: Project) -> FastAPI:
@@ -135,16 +256,20 @@ def create_app(project: Project) -> FastAPI:
         description="Predictions from the project's champion (and challenger), checked against "
         "the data contract, batched, logged and measured.",
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets: /docs works offline
+        redoc_url=None,
     )
     app.state.server = server
     app.state.asgi = FastPath(app, server)
     m = server.metrics
     scoring_errors: dict[int | str, dict[str, Any]] = {400: {}, 422: {}, 503: {}, 504: {}}
+    schemas = Schemas(project.spec, server.deployment.validator)
+    _offline_docs(app)
 
     @app.post(
         "/predict",
         summary="Predict one or many rows",
-        openapi_extra=_body(RECORDS_SCHEMA),
+        openapi_extra=_body(predict_schema(schemas)),
         responses=scoring_errors,
     )
     async def predict(request: Request) -> Response:
@@ -153,22 +278,71 @@ def create_app(project: Project) -> FastAPI:
     @app.post(
         "/invocations",
         summary="MLflow-compatible scoring",
-        openapi_extra=_body({"type": "object"}),
-        responses=scoring_errors,
+        description="MLflow's scoring protocol: a JSON body in one of the four forms below, or "
+        "`text/csv` (a header line of column names, then one line per row; an empty field is "
+        "null). Errors are MLflow's `{error_code, message}`; a contract violation is 400 "
+        "`BAD_REQUEST` with the field problems under `errors`.",
+        openapi_extra=_body(invocations_schema(schemas)),
+        responses={**scoring_errors, 422: {"description": "never: MLflow's 400 instead"}},
     )
     async def invocations(request: Request) -> Response:
         return _reply(await server.score("invocations", await request.body(), request.headers))
 
+    def unknown_model(name: str) -> Response:
+        return _reply(
+            error_reply(
+                "infer",
+                Failure(
+                    404,
+                    "unknown_model",
+                    f"unknown model {name!r}: this server serves {project.name!r}",
+                ),
+            )
+        )
+
+    def unknown_version(version: str) -> Response:
+        return _reply(
+            server.failure(
+                VersionNotServed(
+                    f"version {version!r} of {project.name!r} is not served here; served: "
+                    + (", ".join(sorted(server.deployment.served_versions())) or "none")
+                ),
+                "infer",
+            )
+        )
+
+    infer_doc = (
+        "JSON tensors as below, or the binary tensor data extension (tritonclient's default): "
+        "the JSON header is the first `Inference-Header-Content-Length` bytes of the body, and "
+        "an input whose parameters hold `binary_data_size` takes that many bytes after it. "
+        'Errors are `{"error": "<message>"}`.'
+    )
+
     @app.post(
         "/v2/models/{name}/infer",
         summary="Open Inference Protocol v2 inference",
-        openapi_extra=_body({"type": "object"}),
+        description=infer_doc,
+        openapi_extra=_body(infer_schema(schemas)),
         responses={**scoring_errors, 404: {}},
     )
     async def infer(name: str, request: Request) -> Response:
         if name != project.name:
-            return _error(404, "unknown_model", f"this server serves {project.name!r}")
+            return unknown_model(name)
         return _reply(await server.score("infer", await request.body(), request.headers))
+
+    @app.post(
+        "/v2/models/{name}/versions/{version}/infer",
+        summary="Open Inference Protocol v2 inference by exactly one version",
+        description=infer_doc + " Answered by that version (the champion's or the "
+        "challenger's), with no routing and no fallback; 404 for a version not served.",
+        openapi_extra=_body(infer_schema(schemas)),
+        responses={**scoring_errors, 404: {}},
+    )
+    async def infer_version(name: str, version: str, request: Request) -> Response:
+        if name != project.name:
+            return unknown_model(name)
+        body = await request.body()
+        return _reply(await server.score("infer", body, request.headers, version=version))
 
     @app.post(
         "/feedback",
@@ -186,13 +360,32 @@ def create_app(project: Project) -> FastAPI:
         responses={400: {}, 422: {}},
     )
     async def feedback(request: Request) -> Response:
+        limits = project.spec.serving.limits
         try:
-            body = parse_json(await request.body())
-        except RequestInvalid as exc:
+            raw = await request.body()
+            server.admit("feedback", request.headers, len(raw))
+            body = (
+                await asyncio.to_thread(parse_json, raw)
+                if len(raw) > OFF_LOOP_BYTES
+                else parse_json(raw)
+            )
+        except (RequestInvalid, RequestRefused) as exc:
             return _reply(server.failure(exc))
         items = body if isinstance(body, list) else [body]
         if not items:
             return _error(422, "invalid_feedback", "no feedback items")
+        labelled = sum(
+            len(item["labels"])
+            for item in items
+            if isinstance(item, dict) and isinstance(item.get("labels"), list)
+        )
+        if len(items) > limits.max_rows or labelled > limits.max_rows:
+            return _error(
+                413,
+                "too_many_rows",
+                f"{max(len(items), labelled)} labels in one request; "
+                f"at most {limits.max_rows} are accepted",
+            )
         rows: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
         now = datetime.now(UTC)
         for i, item in enumerate(items):
@@ -200,9 +393,23 @@ def create_app(project: Project) -> FastAPI:
             labels = item.get("labels") if isinstance(item, dict) else None
             if not isinstance(rid, str) or not isinstance(labels, list) or not labels:
                 return _error(422, "invalid_feedback", f"item {i}: needs request_id and labels")
+            if request_id_of(rid) is None:
+                return _error(
+                    422,
+                    "invalid_feedback",
+                    f"item {i}: request_id is not one this server gives (at most 128 letters, "
+                    "digits or . _ : + = / -)",
+                )
             for row, label in enumerate(labels):
                 if isinstance(label, dict | list):
                     return _error(422, "invalid_feedback", f"item {i}: a label must be a value")
+                if isinstance(label, str) and len(label) > limits.max_string_chars:
+                    return _error(
+                        422,
+                        "invalid_feedback",
+                        f"item {i}: a label of {len(label)} characters "
+                        f"(at most {limits.max_string_chars})",
+                    )
                 rows["request_id"].append(rid)
                 rows["row"].append(row)
                 rows["timestamp"].append(now)
@@ -243,7 +450,9 @@ def create_app(project: Project) -> FastAPI:
 
     @app.get("/v2", summary="Open Inference Protocol: server metadata")
     async def v2() -> Response:
-        return _json({"name": "goldenpath", "version": __version__, "extensions": []})
+        return _json(
+            {"name": "goldenpath", "version": __version__, "extensions": ["binary_tensor_data"]}
+        )
 
     @app.get("/v2/health/live", summary="Liveness")
     async def live() -> Response:
@@ -257,24 +466,15 @@ def create_app(project: Project) -> FastAPI:
         body = {"ready": ready(), "degraded": bool(problems), "problems": problems}
         return _json(body, 200 if ready() else 503)
 
-    @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
-    async def model_metadata(name: str) -> Response:
-        if name != project.name:
-            return _error(404, "unknown_model", f"this server serves {project.name!r}")
+    def metadata(versions: list[str]) -> Response:
         validator = server.deployment.validator
-        champion = server.deployment.champion
-        datatype = {"int": "INT64", "float": "FP64", "str": "BYTES", "bool": "BOOL"}
         return _json(
             {
                 "name": project.name,
-                "versions": [] if champion is None else [champion.version],
+                "versions": versions,
                 "platform": "goldenpath-sklearn",
                 "inputs": [
-                    {
-                        "name": c,
-                        "datatype": datatype.get(validator.specs[c].dtype, "BYTES"),
-                        "shape": [-1],
-                    }
+                    {"name": c, "datatype": datatype(validator.specs[c].dtype), "shape": [-1]}
                     for c in validator.features
                 ],
                 "outputs": [
@@ -288,11 +488,65 @@ def create_app(project: Project) -> FastAPI:
             }
         )
 
+    @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
+    async def model_metadata(name: str) -> Response:
+        if name != project.name:
+            return unknown_model(name)
+        return metadata(list(server.deployment.served_versions()))
+
     @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness")
     async def model_ready(name: str) -> Response:
         if name != project.name:
-            return _error(404, "unknown_model", f"this server serves {project.name!r}")
+            return unknown_model(name)
         return _json({"name": name, "ready": ready()}, 200 if ready() else 503)
+
+    @app.get(
+        "/v2/models/{name}/versions/{version}",
+        summary="Open Inference Protocol: metadata of one served version",
+        responses={404: {}},
+    )
+    async def version_metadata(name: str, version: str) -> Response:
+        if name != project.name:
+            return unknown_model(name)
+        if version not in server.deployment.served_versions():
+            return unknown_version(version)
+        return metadata([version])
+
+    @app.get(
+        "/v2/models/{name}/versions/{version}/ready",
+        summary="Open Inference Protocol: readiness of one version",
+        responses={404: {}},
+    )
+    async def version_ready(name: str, version: str) -> Response:
+        if name != project.name:
+            return unknown_model(name)
+        if version not in server.deployment.served_versions():
+            return unknown_version(version)
+        return _json({"name": name, "version": version, "ready": True})
+
+    @app.get("/ping", summary="MLflow's health check: 200 when a model can answer, else 503")
+    async def ping() -> Response:
+        return Response("\n", status_code=200 if ready() else 503, media_type=_JSON)
+
+    app.get("/health", summary="MLflow's health check (the same as /ping)")(ping)
+
+    fastapi_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's document, with the path parameters this server answers: its model's name
+        and the versions it serves now."""
+        document = copy.deepcopy(fastapi_openapi())
+        versions = list(server.deployment.served_versions())
+        allowed = {"name": [project.name], "version": versions}
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                for parameter in operation.get("parameters", []):
+                    values = allowed.get(parameter["name"]) if parameter["in"] == "path" else None
+                    if values:
+                        parameter["schema"] = {"type": "string", "enum": values}
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     return app
 

@@ -41,7 +41,7 @@ from goldenpath.serving.models import (
 )
 from goldenpath.serving.validation import RowValidator
 
-__all__ = ["Answer", "Deployment", "NoModel"]
+__all__ = ["Answer", "Deployment", "NoModel", "VersionNotServed"]
 
 log = logging.getLogger("goldenpath.serving")
 
@@ -60,6 +60,10 @@ def _refreeze() -> None:
 
 class NoModel(Exception):
     """Neither the champion nor a fallback can answer (HTTP 503)."""
+
+
+class VersionNotServed(Exception):
+    """A request for a version that is neither the champion nor the challenger served now."""
 
 
 @dataclass(frozen=True)
@@ -284,6 +288,27 @@ class Deployment:
         )
         self.metrics.fallbacks.labels(reason).inc()
         return Answer(got[1], got[0], "fallback", True)
+
+    def served_versions(self) -> dict[str, str]:
+        """version -> role, for the champion and the challenger loaded now."""
+        roles = (("challenger", self.challenger), ("champion", self.champion))
+        return {served.version: role for role, served in roles if served is not None}
+
+    async def answer_version(self, columns: Columns, version: str) -> Answer:
+        """Predict ``columns`` on exactly ``version`` (the champion's or the challenger's): no
+        routing, no fallback. VersionNotServed when no role holds it, before or while asking."""
+        role = self.served_versions().get(version)
+        if role is not None:
+            served: ServedModel | None = getattr(self, role)
+            if served is not None and served.version == version:
+                try:
+                    return Answer(await self._ask(served, columns), version, role, False)
+                except Retired:
+                    pass  # swapped out while this request waited
+        raise VersionNotServed(
+            f"version {version!r} of {self.project.name!r} is not served here; served: "
+            + (", ".join(sorted(self.served_versions())) or "none")
+        )
 
     async def shadow(self, columns: Columns) -> tuple[Outputs, str] | None:
         """The challenger's answer on a copy of the request, or None (never raises)."""

@@ -4,6 +4,7 @@ the one function every scoring endpoint (and the fast path) calls."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -12,19 +13,21 @@ from typing import Any
 
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Overloaded
-from goldenpath.serving.deployment import Answer, Deployment, NoModel
+from goldenpath.serving.deployment import Answer, Deployment, NoModel, VersionNotServed
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.protocols import (
+    ACCEPTED_TYPES,
     Failure,
     Protocol,
     Reply,
+    ScoringRequest,
+    accepts,
     error_reply,
-    parse_json,
-    request_rows,
-    response_body,
+    read_request,
+    response,
 )
-from goldenpath.serving.validation import RequestInvalid
+from goldenpath.serving.validation import RequestInvalid, RequestRefused
 
 __all__ = ["Server", "error_body"]
 
@@ -32,6 +35,28 @@ __all__ = ["Server", "error_body"]
 def error_body(status: int, code: str, message: str, **extra: Any) -> Reply:
     """goldenpath's own error answer (``/predict`` and the non-scoring routes)."""
     return error_reply("predict", Failure(status, code, message, extra.get("errors")))
+
+
+def _utc(text: str | None) -> datetime | None:
+    """An ISO-8601 time (checked by the validator) as an aware UTC datetime; naive is UTC."""
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# A request id as given (X-Request-ID, an OIP body's "id") is kept only when it is at most 128
+# of these characters; otherwise the request gets a generated id, and the given one is neither
+# echoed nor logged.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:+=/-]{1,128}")
+# Bodies larger than this are parsed and checked on a thread, not on the event loop, so that
+# health probes and other requests are answered meanwhile; smaller ones stay on the loop (cheaper).
+OFF_LOOP_BYTES = 64 * 1024
+
+
+def request_id_of(given: str | None) -> str | None:
+    """``given`` if it is a safe request id, else None."""
+    return given if given is not None and _REQUEST_ID.fullmatch(given) else None
 
 
 class Server:
@@ -103,21 +128,34 @@ class Server:
             ],
             "score": answer.outputs.scores,
         }
+        time_column = self.deployment.validator.time_column
+        if time_column is not None:
+            values["event_time"] = [_utc(v) for v in columns[time_column]]
         self.predictions.append(partition_for("predictions", when, answer.version), values, n)
 
     async def predict(
-        self, records: list[Any], key: str | None, endpoint: str, request_id: str
+        self,
+        columns: dict[str, list[Any]],
+        key: str | None,
+        endpoint: str,
+        request_id: str,
+        *,
+        started: float | None = None,
+        version: str | None = None,
     ) -> tuple[Answer, dict[str, list[Any]]]:
-        """Validate, route, answer, log; RequestInvalid / Overloaded / NoModel / TimeoutError
-        are the caller's to turn into responses."""
-        started = time.perf_counter()
+        """Route, answer, log already checked ``columns`` (see :meth:`checked`); Overloaded /
+        NoModel / TimeoutError / VersionNotServed are the caller's to turn into responses.
+        ``version``: answered by exactly that served version (champion or challenger), no
+        routing and no fallback; a challenger asked for by version is not shadowed again."""
+        started = time.perf_counter() if started is None else started
         when = datetime.now(UTC)
-        validator = self.deployment.validator
-        columns = validator.rows(records)
-        answer = await self.deployment.answer(columns, self.deployment.route(key))
+        if version is None:
+            answer = await self.deployment.answer(columns, self.deployment.route(key))
+        else:
+            answer = await self.deployment.answer_version(columns, version)
         latency_ms = (time.perf_counter() - started) * 1000
         self.log(request_id, columns, answer, kind="served", latency_ms=latency_ms, when=when)
-        if self.project.spec.serving.challenger == "shadow":
+        if self.project.spec.serving.challenger == "shadow" and answer.route != "challenger":
             task = asyncio.get_running_loop().create_task(self._shadow(columns, request_id, when))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -152,6 +190,8 @@ class Server:
 
     def failure_of(self, exc: BaseException) -> Failure:
         """What went wrong, independent of the protocol that will say it."""
+        if isinstance(exc, RequestRefused):
+            return Failure(exc.status, exc.code, exc.message)
         if isinstance(exc, RequestInvalid):
             errors = [e.to_dict() for e in exc.errors]
             if exc.status == 400:
@@ -165,31 +205,84 @@ class Server:
         if isinstance(exc, Overloaded):
             self.metrics.shed.inc()
             return Failure(503, "overloaded", "the server is at capacity; retry shortly")
+        if isinstance(exc, VersionNotServed):
+            return Failure(404, "unknown_version", str(exc))
         if isinstance(exc, NoModel):
             return Failure(503, "no_model", str(exc))
         if isinstance(exc, TimeoutError):
             return Failure(504, "timeout", "the model did not answer in time")
         raise exc
 
-    async def score(self, protocol: Protocol, raw: bytes, headers: Mapping[str, str]) -> Reply:
-        """Parse, validate, route, predict, log and measure one scoring request."""
-        started = time.perf_counter()
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
-        route, version, status = "-", "-", 200
-        try:
-            records, key, given_id = request_rows(protocol, parse_json(raw))
-            request_id = given_id or request_id
-            answer, _ = await self.predict(
-                records, key or headers.get("x-routing-key"), protocol, request_id
+    def admit(self, protocol: str, headers: Mapping[str, str], length: int | None) -> None:
+        """RequestRefused unless a body of ``length`` bytes (None: not known yet) and of the
+        request's Content-Type may be read for ``protocol``: 415, 413."""
+        given = headers.get("content-type")
+        if not accepts(protocol, given):
+            types = ACCEPTED_TYPES.get(protocol, frozenset({"application/json"}))
+            shown = "none" if not given else repr(given[:100])
+            raise RequestRefused(
+                415,
+                "unsupported_media_type",
+                f"this endpoint reads Content-Type {', '.join(sorted(t for t in types if t))}, "
+                f"not {shown}",
             )
-            route, version = answer.route, answer.version
-            body = response_body(protocol, answer, self.project.name, request_id)
-            return 200, body, {"X-Request-ID": request_id}
+        self.check_length(length)
+
+    def check_length(self, length: int | None) -> None:
+        """RequestRefused (413) when a body of ``length`` bytes is past ``max_body_bytes``."""
+        limit = self.project.spec.serving.limits.max_body_bytes
+        if length is not None and length > limit:
+            raise RequestRefused(
+                413, "body_too_large", f"the body has {length} bytes; at most {limit} are accepted"
+            )
+
+    def checked(
+        self, protocol: Protocol, raw: bytes, headers: Mapping[str, str]
+    ) -> tuple[dict[str, list[Any]], ScoringRequest]:
+        """(checked columns, the request: routing key, request id given in the body, outputs)
+        of a scoring body: RequestInvalid (400/422) or RequestRefused (413) otherwise. Pure CPU:
+        for a large body :meth:`score` runs it on a thread."""
+        limits = self.project.spec.serving.limits
+        validator = self.deployment.validator
+        request = read_request(protocol, raw, headers, validator.specs, max_rows=limits.max_rows)
+        return validator.rows(request.records), request
+
+    async def score(
+        self,
+        protocol: Protocol,
+        raw: bytes,
+        headers: Mapping[str, str],
+        *,
+        version: str | None = None,
+    ) -> Reply:
+        """Parse, validate, route, predict, log and measure one scoring request (answered by
+        exactly ``version`` when one is given: the Open Inference Protocol's versioned path)."""
+        started = time.perf_counter()
+        request_id = request_id_of(headers.get("x-request-id")) or uuid.uuid4().hex
+        route, served, status = "-", "-", 200
+        try:
+            self.admit(protocol, headers, len(raw))
+            if len(raw) > OFF_LOOP_BYTES:
+                columns, request = await asyncio.to_thread(self.checked, protocol, raw, headers)
+            else:
+                columns, request = self.checked(protocol, raw, headers)
+            request_id = request_id_of(request.request_id) or request_id
+            answer, _ = await self.predict(
+                columns,
+                request.key or headers.get("x-routing-key"),
+                protocol,
+                request_id,
+                started=started,
+                version=version,
+            )
+            route, served = answer.route, answer.version
+            body, extra = response(protocol, answer, self.project.name, request_id, request.outputs)
+            return 200, body, {**extra, "X-Request-ID": request_id}
         except Exception as exc:
             reply = self.failure(exc, protocol)
             status = reply[0]
             return reply
         finally:
             self.metrics.observe_request(
-                protocol, route, version, status, time.perf_counter() - started
+                protocol, route, served, status, time.perf_counter() - started
             )

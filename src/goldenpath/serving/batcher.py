@@ -7,9 +7,11 @@ server adds no latency (a lone request is predicted at once) and a busy one batc
 queued while the model was busy: batch size adapts to load. A full queue sheds load at once
 (:class:`Overloaded`, HTTP 503 with Retry-After) instead of letting latency grow without limit.
 
-A request larger than ``max_batch_size`` rows is predicted in slices of that size, one predict
-call each, and its caller is checked before every slice: a request that timed out (its future
-cancelled) stops costing model time within one slice, instead of after all its rows.
+A request larger than ``slice_rows`` rows (``serving.limits.slice_rows``, never below
+``max_batch_size``) is predicted in slices of that size, one predict call each, and its caller is
+checked before every slice: a request that timed out (its future cancelled) stops costing model
+time within one slice, instead of after all its rows. Slices are large (1024 rows by default)
+because one call on many rows costs far less than many calls on few.
 """
 
 from __future__ import annotations
@@ -83,9 +85,12 @@ class Batcher:
         max_queue: int,
         observe: Callable[[int, float], None] = lambda rows, seconds: None,
         threads: int = 1,
+        slice_rows: int = 1024,
     ) -> None:
         self.predict = predict
         self.max_batch_size = max_batch_size
+        # a request larger than this is predicted slice by slice (never below a batch's size)
+        self.slice_rows = max(max_batch_size, slice_rows)
         self.max_wait = max_wait_ms / 1000.0
         # unbounded underneath: the bound is enforced in submit, so close() can always enqueue
         # its stop marker behind the waiting work
@@ -166,7 +171,7 @@ class Batcher:
 
     async def _predict(self, jobs: list[_Job]) -> None:
         live = [j for j in jobs if not j.future.done()]  # timed-out callers are gone
-        size = self.max_batch_size
+        size = self.slice_rows
         small = [j for j in live if j.rows <= size]
         if small:
             await self._predict_together(small)
@@ -175,9 +180,9 @@ class Batcher:
                 await self._predict_sliced(job)
 
     async def _predict_sliced(self, job: _Job) -> None:
-        """One request of more than ``max_batch_size`` rows, slice by slice, while its caller
+        """One request of more than ``slice_rows`` rows, slice by slice, while its caller
         still waits."""
-        size = self.max_batch_size
+        size = self.slice_rows
         predictions: list[Any] = []
         scores: list[float | None] = []
         loop = asyncio.get_running_loop()
@@ -199,7 +204,7 @@ class Batcher:
             job.future.set_result(Outputs(predictions, scores))
 
     async def _predict_together(self, live: list[_Job]) -> None:
-        """Requests of at most ``max_batch_size`` rows each, in one predict call."""
+        """Requests of at most ``slice_rows`` rows each, in one predict call."""
         if not live:
             return
         batch = _merge(live)

@@ -110,6 +110,7 @@ class Deployment:
             max_batch_size=s.max_batch_size,
             max_wait_ms=s.max_wait_ms,
             max_queue=s.max_queue,
+            slice_rows=s.limits.slice_rows,
             observe=observe,
             threads=s.model_threads,
         )

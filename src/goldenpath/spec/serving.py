@@ -73,6 +73,12 @@ class LimitsSpec(_Model):
     max_string_chars: int = Field(
         10_000, ge=1, description="Longest string value of a field; beyond, 422 naming the field."
     )
+    slice_rows: int = Field(
+        1024,
+        ge=1,
+        description="A request with more rows (and more than max_batch_size) is predicted in "
+        "slices of this many rows (at least max_batch_size), and stops at a timeout.",
+    )
     max_errors: int = Field(
         50, ge=1, le=10_000, description="Most problems listed in one 400/422 answer."
     )

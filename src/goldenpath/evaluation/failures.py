@@ -57,8 +57,9 @@ def _conditions(features: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
         else:
             counts = values.astype(object).value_counts(dropna=False)
             for category in counts.index[:_MAX_CATEGORIES]:
+                # nullable dtypes (boolean, Int64) compare to NA where missing: not in the slice
                 mask = (values.isna() if pd.isna(category) else values == category).to_numpy(
-                    dtype=bool
+                    dtype=bool, na_value=False
                 )
                 found.append((column, f"{column} = {category}", mask))
     return found

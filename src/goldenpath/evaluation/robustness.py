@@ -65,7 +65,8 @@ def _missing(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
 def _unseen(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
-        if not pd.api.types.is_numeric_dtype(out[column]):
+        kind = out[column].dtype
+        if pd.api.types.is_string_dtype(kind) or pd.api.types.is_object_dtype(kind):  # text only
             hit = rng.random(len(out)) < PERTURBED_SHARE
             out.loc[hit, column] = UNSEEN
     return out

@@ -74,6 +74,7 @@ def prediction_schema(columns: Mapping[str, ColumnSpec], pii: str) -> pa.Schema:
         ("prediction", pa.string()),
         ("prediction_value", pa.float64()),
         ("score", pa.float64()),
+        ("event_time", pa.timestamp("us", tz="UTC")),  # the contract's time column, if sent
     ]
     for name, spec in columns.items():
         if spec.pii and pii == "drop":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ import pytest
 from _live import live_server
 
 import goldenpath
-from conftest import MakeProject, recorded_evaluation, small_spec
+from conftest import MakeProject, recorded_evaluation, small_frame, small_spec
 from goldenpath.gates import gate
 from goldenpath.registry import promote
 from goldenpath.serving.batcher import Outputs
@@ -126,3 +127,51 @@ def test_a_poisoned_request_degrades_readiness_until_the_log_writes_again(
     assert record["values"]["customer_id"] == [2**63]
     assert record["reason"].startswith("customer_id: OverflowError")
     assert record["log"] == "prediction log"
+
+
+def test_the_time_column_is_accepted_and_logged_as_the_event_time(
+    make_project: MakeProject,
+) -> None:
+    """The contract's time column is not a feature (training never saw it), but a request may
+    carry it: it is checked, logged as ``event_time`` (UTC), and does not change the answer."""
+    frame = small_frame()
+    frame["seen_at"] = "2024-05-01T12:00:00"
+    spec = small_spec()
+    spec["data"]["time_column"] = "seen_at"
+    spec["data"]["contract"]["columns"]["seen_at"] = {"dtype": "datetime", "nullable": True}
+    spec["evaluation"] = {"resamples": 0}
+    spec["serving"] = {"log": {"flush_seconds": 0.1}}
+    project = goldenpath.open_project(make_project(frame=frame, spec=spec))
+    goldenpath.train(project)
+    gate(project, "small/1", evaluation_id=recorded_evaluation(project, "small/1"))
+    promote(project, "small/1")
+
+    def post(body: Any) -> tuple[int, dict[str, Any]]:
+        request = urllib.request.Request(
+            f"{base}/predict",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    with live_server(project) as (base, _):
+        plain = post(ROW)
+        timed = post({**ROW, "seen_at": "2024-05-01T14:30:00+02:00"})
+        untimed = post({**ROW, "seen_at": None})
+        bad = post({**ROW, "seen_at": "yesterday"})
+    assert plain[0] == timed[0] == untimed[0] == 200
+    assert plain[1]["scores"] == timed[1]["scores"] == untimed[1]["scores"]
+    assert bad[0] == 422
+    assert [e["field"] for e in bad[1]["error"]["errors"]] == ["seen_at"]
+    logged = {
+        row["request_id"]: row
+        for path in (project.state_dir / "logs" / "predictions").rglob("*.parquet")
+        for row in pq.read_table(path).to_pylist()
+    }
+    assert logged[timed[1]["request_id"]]["event_time"] == datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    assert logged[plain[1]["request_id"]]["event_time"] is None
+    assert logged[untimed[1]["request_id"]]["event_time"] is None

@@ -39,7 +39,8 @@ translated into this tree at the boundary where they occur::
     │   ├── AuditChainBroken               77  audit_chain_broken
     │   └── RegistryDrift                  78  registry_drift
     └── ServingError
-        └── ServerUnreachable              80  server_unreachable
+        ├── ServerUnreachable              80  server_unreachable
+        └── ModelContractMismatch          81  model_contract_mismatch
 
 Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
 """
@@ -63,6 +64,7 @@ __all__ = [
     "GatesFailed",
     "GoldenpathError",
     "GovernanceError",
+    "ModelContractMismatch",
     "NotAModel",
     "NotReproducible",
     "PermissionDenied",
@@ -340,6 +342,14 @@ class ServingError(GoldenpathError):
 class ServerUnreachable(ServingError):
     code = "server_unreachable"
     exit_code = 80
+
+
+class ModelContractMismatch(ServingError):
+    """The contract would frame requests with other columns or types than the model version was
+    trained on (its MLflow signature): serving it could answer differently from its evaluation."""
+
+    code = "model_contract_mismatch"
+    exit_code = 81
 
 
 def all_error_classes() -> list[type[GoldenpathError]]:

@@ -483,3 +483,30 @@ def test_linear_model_differs_only_in_the_last_bits(make_project: Any) -> None:
     )
     assert checked == 100
     print(f"logistic regression: {checked} rows, largest served-evaluated difference {widest}")
+
+
+def test_a_contract_edited_since_training_is_refused(make_project: Any) -> None:
+    """The server frames requests by the contract; a contract that changed a feature's type
+    since training (a column made nullable: int64 becomes float64) would feed the model what it
+    was never evaluated on, so the version is refused, said and counted, not served."""
+    root = make_project()
+    project = goldenpath.open_project(root)
+    champion(project)
+    spec = yaml.safe_load((root / "goldenpath.yaml").read_text())
+    spec["data"]["contract"]["columns"]["age"]["nullable"] = True
+    (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
+    server = Server(goldenpath.open_project(root))
+
+    async def refresh() -> None:
+        try:
+            await server.deployment.refresh()
+        finally:
+            await server.close()
+
+    asyncio.run(refresh())
+    assert server.deployment.champion is None
+    assert "age: trained on long, the contract now makes it double" in str(
+        server.deployment.last_error
+    )
+    counted = 'goldenpath_model_load_failures_total{reason="model_contract_mismatch"} 1.0'
+    assert counted in server.metrics.exposition().decode()

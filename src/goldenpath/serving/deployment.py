@@ -29,7 +29,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from goldenpath.errors import GoldenpathError
+from goldenpath.errors import GoldenpathError, ModelContractMismatch
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
@@ -125,7 +125,8 @@ class Deployment:
                 load_served, self.project, self.spec, version, self.validator, self._batcher
             )
         except Exception as exc:  # a corrupt artefact, a model that cannot predict ...
-            self._refuse(role, f"v{version}", "load_failed", f"{type(exc).__name__}: {exc}")
+            reason = exc.code if isinstance(exc, ModelContractMismatch) else "load_failed"
+            self._refuse(role, f"v{version}", reason, f"{type(exc).__name__}: {exc}")
             return None
         self.metrics.model_load_seconds.observe(served.load_seconds)
         return served

@@ -16,13 +16,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from goldenpath.errors import ModelContractMismatch
 from goldenpath.evaluation.evaluate import ModelRef, load_model
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, PredictFn
 from goldenpath.serving.validation import RowValidator
 from goldenpath.spec.models import Spec
+from goldenpath.training.tracking import fluent_tracking, mlflow_boundary, tracking_uri
 
-__all__ = ["ServedModel", "constant_predictor", "load_served", "predictor", "warm_columns"]
+__all__ = [
+    "ServedModel",
+    "check_signature",
+    "constant_predictor",
+    "load_served",
+    "predictor",
+    "warm_columns",
+]
 
 
 FramePredictFn = Callable[[pd.DataFrame], Outputs]
@@ -99,6 +108,41 @@ def warm_columns(validator: RowValidator) -> Columns:
     return validator.rows([row])
 
 
+def check_signature(project: Project, ref: ModelRef, frame: pd.DataFrame) -> None:
+    """Refuse (:class:`ModelContractMismatch`) a version whose MLflow signature names other
+    feature columns, or other types, than the frames the current contract builds: a contract
+    edited since training (a column made nullable turns int64 into float64) would otherwise
+    feed the model values it was never evaluated on. A version without a signature (not logged
+    by goldenpath) is served as it is."""
+    from mlflow.models import get_model_info, infer_signature
+
+    with fluent_tracking(tracking_uri(project)), mlflow_boundary(f"reading {ref.uri}"):
+        signature = get_model_info(ref.uri).signature
+    if signature is None or signature.inputs is None:
+        return
+    trained = {c["name"]: c["type"] for c in signature.inputs.to_dict() if "name" in c}
+    framed = {c["name"]: c["type"] for c in infer_signature(frame).inputs.to_dict()}
+    problems = [
+        f"{name}: trained on {trained[name]}, the contract now makes it {kind}"
+        for name, kind in framed.items()
+        if name in trained and trained[name] != kind
+    ]
+    problems += [f"{n}: a feature now, unknown to the model" for n in framed if n not in trained]
+    problems += [
+        f"{n}: the model needs it, the contract no longer has it"
+        for n in trained
+        if n not in framed
+    ]
+    if problems:
+        raise ModelContractMismatch(
+            f"version {ref.version} of {ref.name} was trained on other features than the "
+            f"contract in goldenpath.yaml now describes: {'; '.join(problems)}",
+            hint="restore the contract the model was trained with, or train and promote a new "
+            "version under the current one",
+            details={"problems": problems},
+        )
+
+
 @dataclass
 class ServedModel:
     """A version ready for traffic."""
@@ -119,6 +163,7 @@ def load_served(
     started = time.perf_counter()
     ref = ModelRef(run_id="", name=project.name, version=version)
     model, _ = load_model(project, ref)
+    check_signature(project, ref, validator.frame(warm_columns(validator)))
     on_frame = predictor(model, spec)
 
     def predict(columns: Columns) -> Outputs:

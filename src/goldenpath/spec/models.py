@@ -192,7 +192,11 @@ class DataSpec(_Model):
     contract: ContractSpec
     split: SplitSpec = Field(default_factory=SplitSpec)
     id_column: str | None = Field(None, description="Unique row identifier (not a feature).")
-    time_column: str | None = Field(None, description="Event time (needed for a time split).")
+    time_column: str | None = Field(
+        None,
+        description="Event time (needed for a time split; not a feature; logged by the server "
+        "as event_time).",
+    )
     sensitive_features: list[str] = Field(
         default_factory=list, description="Columns whose groups fairness is assessed on."
     )

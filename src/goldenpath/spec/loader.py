@@ -100,12 +100,12 @@ def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> Spec:
         for error in exc.errors():
             path = tuple(error["loc"])
             if not path and error["type"] == "value_error":
-                messages.extend(_cross_field_messages(str(error["msg"]), lines, source))
+                messages.extend(_cross_field_messages(_message(error), lines, source))
                 continue
             line = lines.get(path) or _nearest_line(lines, path)
             at = f"{source}:{line}" if line else source
             key = _dotted(path) or "(top level)"
-            messages.append(f"{at}: {key}: {error['msg']}")
+            messages.append(f"{at}: {key}: {_message(error)}")
         raise SpecInvalid(
             "\n".join(messages),
             hint="correct the values above; `goldenpath schema` documents every key",
@@ -113,12 +113,25 @@ def parse_spec(text: str, *, source: str = SPEC_FILENAME) -> Spec:
         ) from None
 
 
+# pydantic prefixes the message of a ValueError or an assert raised in a validator; the
+# prefix names Python's exception, not the spec's problem, so users never see it.
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def _message(error: Any) -> str:
+    """A validation error's message as a user reads it: without pydantic's exception prefix."""
+    message = str(error["msg"])
+    for prefix in _PYDANTIC_PREFIXES:
+        message = message.removeprefix(prefix)
+    return message
+
+
 def _error_key(error: Any) -> str:
     """The dotted key an error is about (for cross-field errors: the first key it names)."""
     path = tuple(error["loc"])
     if path:
         return _dotted(path)
-    first = str(error["msg"]).removeprefix("Value error, ").split("; ")[0]
+    first = _message(error).split("; ")[0]
     return first.split(":", 1)[0].strip()
 
 
@@ -126,7 +139,7 @@ def _cross_field_messages(message: str, lines: dict[_Path, int], source: str) ->
     """The whole-spec validator joins its problems with '; ', each starting with a dotted key;
     give each its own line, located at that key."""
     found = []
-    for problem in message.removeprefix("Value error, ").split("; "):
+    for problem in message.split("; "):
         key = problem.split(":", 1)[0].strip()
         path = _parse_dotted(key)
         line = lines.get(path) or _nearest_line(lines, path)

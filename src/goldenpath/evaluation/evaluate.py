@@ -21,7 +21,7 @@ import pandas as pd
 
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
-from goldenpath.errors import DataError, RunNotFound, SpecInvalid
+from goldenpath.errors import DataError, RunNotFound, SpecInvalid, TrackingError
 from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.failures import candidates, failure_rules, worst_candidates
@@ -37,9 +37,10 @@ from goldenpath.training.reproduce import recorded_project
 from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
 from goldenpath.training.tracking import (
     TAG_PREFIX,
+    ModelVersionRecord,
+    Tracking,
     find_run,
     fluent_tracking,
-    load_json_artifact,
     mlflow_boundary,
     open_tracking,
     tracking_uri,
@@ -134,8 +135,6 @@ def resolve_model(project: Project, ref: str) -> ModelRef:
             f"project {project.name!r} has no runs yet",
             hint="train one first with `goldenpath train`",
         )
-    from mlflow.exceptions import MlflowException
-
     if "@" in ref or "/" in ref:
         name, alias = ref.split("@", 1) if "@" in ref else (ref, None)
         version = None
@@ -146,24 +145,30 @@ def resolve_model(project: Project, ref: str) -> ModelRef:
                 f"{ref!r} is not a model of project {project.name!r}",
                 hint=f"name this project's model: {project.name}@ALIAS or {project.name}/VERSION",
             )
-        try:
-            found = (
-                client.get_model_version_by_alias(name, alias)
-                if alias is not None
-                else client.get_model_version(name, version)
-            )
-        except MlflowException:
+        found = (
+            client.get_model_version_by_alias(name, alias)
+            if alias is not None
+            else _model_version(client, name, str(version))
+        )
+        if found is None or found.run_id is None:
             raise RunNotFound(
                 f"no registered model version {ref!r}",
                 hint="use a run id, `latest`, name@alias or name/version",
-            ) from None
-        return ModelRef(run_id=found.run_id, name=name, version=str(found.version))
+            )
+        return ModelRef(run_id=found.run_id, name=name, version=found.version)
     run = find_run(project, ref)
     return ModelRef(
-        run_id=run.info.run_id,
+        run_id=run.run_id,
         name=project.name,
-        version=run.data.tags.get(TAG_PREFIX + "model_version"),
+        version=run.tags.get(TAG_PREFIX + "model_version"),
     )
+
+
+def _model_version(client: Tracking, name: str, version: str) -> ModelVersionRecord | None:
+    try:
+        return client.get_model_version(name, version)
+    except TrackingError:  # MLflow answers a version it does not have with an error
+        return None
 
 
 def _scored(model: Any, features: pd.DataFrame, target: pd.Series, spec: Spec) -> Scored:
@@ -266,7 +271,7 @@ def _compare(
     metrics: list[Metric],
     row_sets: dict[str, np.ndarray],
     held_out: bool,
-    client: Any,
+    client: Tracking,
 ) -> dict[str, Any]:
     """The candidate against another model, paired on the same rows and resamples."""
     # a bare word that is not a run id (32 hex digits) or "latest" is an alias of this project
@@ -296,12 +301,12 @@ def _compare(
     )
     # rows the reference model was trained on are no fair test of it: count them
     seen: int | None = None
-    reference_tags = client.get_run(reference.run_id).data.tags
-    candidate_tags = client.get_run(candidate.run_id).data.tags
+    reference_tags = client.get_run(reference.run_id).tags
+    candidate_tags = client.get_run(candidate.run_id).tags
     fingerprint = TAG_PREFIX + "dataset_fingerprint"
     if held_out and reference_tags.get(fingerprint) == candidate_tags.get(fingerprint):
-        ours = load_json_artifact(client, candidate.run_id, SPLIT_ARTIFACT)["test_positions"]
-        theirs = load_json_artifact(client, reference.run_id, SPLIT_ARTIFACT)["train_positions"]
+        ours = client.load_json(candidate.run_id, SPLIT_ARTIFACT)["test_positions"]
+        theirs = client.load_json(reference.run_id, SPLIT_ARTIFACT)["train_positions"]
         seen = len(set(ours) & set(theirs))
     return {
         "against": {
@@ -353,8 +358,9 @@ def evaluate(
     on_step("Resolving the model")
     model_ref = resolve_model(project, ref)
     client = open_tracking(project, create=False)
+    assert client is not None  # resolve_model found the run in it
     run = client.get_run(model_ref.run_id)
-    tags = run.data.tags
+    tags = run.tags
     recorded = recorded_project(project, client, model_ref.run_id)
     # What the model is (contract, target, features, data source) is the run's; how to judge it
     # (evaluation settings, slices, sensitive features) is the project's current spec, so that
@@ -523,7 +529,7 @@ def evaluate(
             "test_fingerprint": tags.get(TAG_PREFIX + "test_fingerprint"),
             "evaluation_data_fingerprint": rows_fingerprint,
             "git_commit": tags.get(TAG_PREFIX + "git_commit"),
-            "training_seed": run.data.params.get("seed"),
+            "training_seed": run.params.get("seed"),
             "bootstrap": {
                 "resamples": settings.resamples,
                 "confidence": settings.confidence,

@@ -71,7 +71,7 @@ def load_evaluation(
         raise RunNotFound(f"project {project.name!r} has no runs yet")
     if evaluation_id is None:
         with mlflow_boundary(f"reading run {run_id}"):
-            evaluation_id = client.get_run(run_id).data.tags.get(TAG_PREFIX + "last_evaluation")
+            evaluation_id = client.get_run(run_id).tags.get(TAG_PREFIX + "last_evaluation")
         if evaluation_id is None:
             raise RunNotFound(
                 f"run {run_id} has never been evaluated",

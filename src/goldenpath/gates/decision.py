@@ -16,7 +16,7 @@ from goldenpath.store import Decision, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, now
 from goldenpath.store.records import current_version, insert_decision
-from goldenpath.training.tracking import mlflow_boundary, open_tracking
+from goldenpath.training.tracking import require_tracking
 
 __all__ = ["gate", "gates_fingerprint"]
 
@@ -52,9 +52,7 @@ def gate(
             hint=f"name the version: {project.name}/VERSION",
         )
     loaded = load_evaluation(project, model.run_id, evaluation_id)
-    client = open_tracking(project, create=False)
-    with mlflow_boundary(f"reading run {model.run_id}"):
-        tags = dict(client.get_run(model.run_id).data.tags)
+    tags = dict(require_tracking(project).get_run(model.run_id).tags)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
         champion = current_version(connection, model.name, "champion")

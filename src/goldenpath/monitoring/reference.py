@@ -20,11 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
 from goldenpath.data.dataset import load_dataset
-from goldenpath.errors import RunNotFound
+from goldenpath.errors import RunNotFound, TrackingError
 from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
 from goldenpath.monitoring.estimation import ScoreCalibration
 from goldenpath.monitoring.performance import point_values
@@ -32,7 +30,7 @@ from goldenpath.monitoring.profile import FrameProfile, profile_frame
 from goldenpath.project import Project
 from goldenpath.serving.models import predictor
 from goldenpath.training.recorded import run_rows
-from goldenpath.training.tracking import open_tracking
+from goldenpath.training.tracking import Tracking, require_tracking
 
 __all__ = [
     "SAMPLE_ROWS",
@@ -144,18 +142,18 @@ def build_reference(
     )
 
 
-def log_reference(client: MlflowClient, reference: Reference) -> None:
+def log_reference(client: Tracking, reference: Reference) -> None:
     """Write the reference to its run's artifacts (``monitoring/``)."""
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp)
         _write(reference, staged / "reference.json", staged / "reference-sample.parquet")
-        client.log_artifacts(reference.run_id, str(staged), ARTIFACT)
+        client.log_artifacts(reference.run_id, staged, ARTIFACT)
 
 
 def _compute(project: Project, model: ModelRef) -> Reference:
     """The reference of a run trained before references were logged at training time."""
     dataset = load_dataset(project.spec, project.root)
-    client = open_tracking(project, create=False)
+    client = require_tracking(project)
     hint = "restore the data of that run"
     train = run_rows(client, model.run_id, dataset, "train", hint=hint)
     test = run_rows(client, model.run_id, dataset, "test", hint=hint)
@@ -222,15 +220,15 @@ def reference(project: Project, ref: str = "champion") -> Reference:
             json.loads(json_path.read_text()), pd.read_parquet(sample_path)
         )
         return replace(cached, model_version=model.version)
-    client = open_tracking(project, create=False)
+    client = require_tracking(project)
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = Path(client.download_artifacts(model.run_id, ARTIFACT, tmp))
+            local = client.download_artifacts(model.run_id, ARTIFACT, tmp)
             found = Reference.from_dict(
                 json.loads((local / "reference.json").read_text()),
                 pd.read_parquet(local / "reference-sample.parquet"),
             )
-        except (MlflowException, OSError, ValueError, KeyError):  # not logged yet: compute it
+        except (TrackingError, OSError, ValueError, KeyError):  # not logged yet: compute it
             found = None
     if found is not None:
         _write(found, json_path, sample_path)
@@ -239,6 +237,6 @@ def reference(project: Project, ref: str = "champion") -> Reference:
     _write(computed, json_path, sample_path)
     try:  # best effort: the cached copy serves this machine either way
         log_reference(client, computed)
-    except (MlflowException, OSError) as error:
+    except (TrackingError, OSError) as error:
         logger.warning("could not log the monitoring reference to run %s: %s", model.run_id, error)
     return computed

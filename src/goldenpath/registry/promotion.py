@@ -51,7 +51,7 @@ from goldenpath.store.records import (
     promotion_history,
     start_promotion,
 )
-from goldenpath.training.tracking import mlflow_boundary, open_tracking
+from goldenpath.training.tracking import Tracking, open_tracking
 
 __all__ = [
     "ALIASES",
@@ -93,18 +93,12 @@ def _owner_alive(owner: str, created_at: str) -> bool:
         return False
 
 
-def _alias_target(client: Any, name: str, alias: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-            return None
-        raise
+def _alias_target(client: Tracking, name: str, alias: str) -> str | None:
+    found = client.get_model_version_by_alias(name, alias)
+    return None if found is None else found.version
 
 
-def recover(project: Project, store: Store, client: Any) -> list[Promotion]:
+def recover(project: Project, store: Store, client: Tracking) -> list[Promotion]:
     """Finish or abandon promotions left pending by a process that died mid-way."""
     with store.transaction() as connection:
         stale = [
@@ -114,8 +108,7 @@ def recover(project: Project, store: Store, client: Any) -> list[Promotion]:
         ]
     settled = []
     for promotion in stale:
-        with mlflow_boundary("reading the registry's aliases"):
-            target = _alias_target(client, promotion.model_name, promotion.alias)
+        target = _alias_target(client, promotion.model_name, promotion.alias)
         extra = {"recovered": True, "recovered_by": current_user()}
         if _settle(project, store, promotion, target, extra):
             settled.append(promotion)
@@ -210,7 +203,7 @@ def _check_promotable(
 def _move(
     project: Project,
     store: Store,
-    client: Any,
+    client: Tracking,
     *,
     alias: Alias,
     expected_from: str | None,
@@ -267,8 +260,7 @@ def _move(
     promotion = Promotion(id=promotion_id, state="pending", **values)
     on_step("intent recorded")
     try:
-        with mlflow_boundary(f"moving {name}@{alias} to version {to_version}"):
-            client.set_registered_model_alias(name, alias, to_version)
+        client.set_registered_model_alias(name, alias, to_version)
     except BaseException:
         _settle_after_failure(project, store, client, promotion)
         raise
@@ -288,7 +280,7 @@ def _move(
     return Promotion(**{**asdict(promotion), "state": "completed", "completed_at": completed_at})
 
 
-def _settle_after_failure(project: Project, store: Store, client: Any, p: Promotion) -> None:
+def _settle_after_failure(project: Project, store: Store, client: Tracking, p: Promotion) -> None:
     """Moving the alias raised (MLflow down, a timeout, Ctrl-C): the alias may or may not have
     moved. Read it and settle the promotion accordingly; if even that fails, leave it pending
     for :func:`recover` (the next command, once this process has ended)."""
@@ -319,7 +311,7 @@ def _settle(
     return True
 
 
-def _open(project: Project, store: Store | None) -> tuple[Store, Any, str]:
+def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, str]:
     store = store or open_store(project)
     client = open_tracking(project, create=False)
     if client is None:
@@ -355,8 +347,7 @@ def promote(
     with store.transaction() as connection:
         stored = current_version(connection, project.name, to)
     if stored == model.version:
-        with mlflow_boundary("reading the registry's aliases"):
-            pointed = _alias_target(client, project.name, to)
+        pointed = _alias_target(client, project.name, to)
         if pointed != stored:  # moved outside goldenpath: put the alias back where it belongs
             return _move(
                 project,
@@ -511,8 +502,7 @@ def check_aliases(project: Project, *, store: Store | None = None) -> list[Drift
         expected = {a: current_version(connection, project.name, a) for a in ALIASES}
         moving = {(p.alias, p.to_version) for p in pending_promotions(connection, project.name)}
     for alias in ALIASES:
-        with mlflow_boundary("reading the registry's aliases"):
-            found = _alias_target(client, project.name, alias)
+        found = _alias_target(client, project.name, alias)
         # a promotion in progress has moved the alias but not yet recorded its completion
         if found != expected[alias] and (alias, found) not in moving:
             drift.append(Drift(alias, expected[alias], found))

@@ -19,7 +19,7 @@ from goldenpath.store import Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import approvals_of, decisions_of, promotion_history
-from goldenpath.training.tracking import mlflow_boundary, open_tracking
+from goldenpath.training.tracking import mlflow_boundary, require_tracking
 
 __all__ = ["WrittenCard", "write_model_card"]
 
@@ -70,9 +70,8 @@ def write_model_card(project: Project, ref: str, *, store: Store | None = None) 
         )
     except RunNotFound:
         evaluation = None
-    client = open_tracking(project, create=False)
-    with mlflow_boundary(f"reading run {model.run_id}"):
-        run = client.get_run(model.run_id)
+    client = require_tracking(project)
+    run = client.get_run(model.run_id)
     context = CardContext(
         spec=project.spec,
         model={
@@ -81,9 +80,9 @@ def write_model_card(project: Project, ref: str, *, store: Store | None = None) 
             "run_id": model.run_id,
             "uri": model.uri,
         },
-        run_tags=dict(run.data.tags),
-        run_params=dict(run.data.params),
-        run_metrics={k: float(v) for k, v in run.data.metrics.items()},
+        run_tags=dict(run.tags),
+        run_params=dict(run.params),
+        run_metrics={k: float(v) for k, v in run.metrics.items()},
         evaluation=None if evaluation is None else evaluation.document,
         decision=None if decision is None else decision.to_dict(),
         approvals=[a.to_dict() for a in approvals],

@@ -33,7 +33,7 @@ from goldenpath.errors import ServerUnreachable
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.project import Project
 from goldenpath.training.recorded import run_rows
-from goldenpath.training.tracking import open_tracking
+from goldenpath.training.tracking import require_tracking
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -118,8 +118,13 @@ def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, 
     frame = dataset.frame
     if data is None:
         model = resolve_model(project, ref)
-        client = open_tracking(project, create=False)
-        frame = run_rows(client, model.run_id, dataset, "test", hint="replay a file with --data")
+        frame = run_rows(
+            require_tracking(project),
+            model.run_id,
+            dataset,
+            "test",
+            hint="replay a file with --data",
+        )
     columns = [c for c in [*spec.feature_columns, spec.data.id_column] if c is not None]
     records = _records(frame[columns])
     labels = _column(frame[spec.task.target])

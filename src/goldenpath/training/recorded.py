@@ -7,7 +7,7 @@ checked first.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -15,13 +15,13 @@ import pandas as pd
 from goldenpath.data.dataset import Dataset
 from goldenpath.errors import FingerprintMismatch
 from goldenpath.training.run import SPLIT_ARTIFACT
-from goldenpath.training.tracking import TAG_PREFIX, load_json_artifact, mlflow_boundary
+from goldenpath.training.tracking import TAG_PREFIX, Tracking
 
 __all__ = ["run_rows"]
 
 
 def run_rows(
-    client: Any,
+    client: Tracking,
     run_id: str,
     dataset: Dataset,
     part: Literal["train", "test"],
@@ -30,8 +30,7 @@ def run_rows(
 ) -> pd.DataFrame:
     """The ``part`` rows of run ``run_id`` in ``dataset``; FingerprintMismatch (with ``hint``)
     when the data changed since the run."""
-    with mlflow_boundary(f"reading run {run_id}"):
-        recorded = client.get_run(run_id).data.tags.get(TAG_PREFIX + "dataset_fingerprint")
+    recorded = client.get_run(run_id).tags.get(TAG_PREFIX + "dataset_fingerprint")
     if dataset.fingerprint != recorded:
         rows = "training" if part == "train" else "held-out"
         raise FingerprintMismatch(
@@ -40,5 +39,5 @@ def run_rows(
             hint=hint,
             details={"recorded": recorded, "current": dataset.fingerprint},
         )
-    split = load_json_artifact(client, run_id, SPLIT_ARTIFACT)
+    split = client.load_json(run_id, SPLIT_ARTIFACT)
     return dataset.rows(np.asarray(split[f"{part}_positions"], dtype=np.int64))

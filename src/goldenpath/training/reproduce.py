@@ -9,11 +9,9 @@ since the run is reported (``code_changed``) because it is the usual reason for 
 
 from __future__ import annotations
 
-import tempfile
+import io
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,13 +30,7 @@ from goldenpath.training.run import (
     StepCallback,
     fit_model,
 )
-from goldenpath.training.tracking import (
-    TAG_PREFIX,
-    find_run,
-    load_json_artifact,
-    mlflow_boundary,
-    open_tracking,
-)
+from goldenpath.training.tracking import TAG_PREFIX, Tracking, find_run, require_tracking
 
 __all__ = ["DEFAULT_TOLERANCE", "ReproduceResult", "recorded_project", "reproduce"]
 
@@ -79,9 +71,9 @@ def reproduce(
     """Retrain run ``run_ref`` (an id or ``latest``) and compare its test predictions."""
     on_step("Reading the recorded run")
     run = find_run(project, run_ref)
-    run_id: str = run.info.run_id
-    client = open_tracking(project, create=False)
-    tags = run.data.tags
+    run_id: str = run.run_id
+    client = require_tracking(project)
+    tags = run.tags
     recorded_fp = tags.get(TAG_PREFIX + "dataset_fingerprint")
     if recorded_fp is None:
         raise RunNotFound(
@@ -89,7 +81,7 @@ def reproduce(
             hint="reproduce a run listed by `goldenpath runs`",
         )
     recorded = recorded_project(project, client, run_id)
-    split_record = load_json_artifact(client, run_id, SPLIT_ARTIFACT)
+    split_record = client.load_json(run_id, SPLIT_ARTIFACT)
     before = _recorded_predictions(client, run_id)
 
     on_step("Reading and validating data")
@@ -142,29 +134,19 @@ def reproduce(
         split_matches=split_matches,
         code_changed=code_changed,
     )
-    with mlflow_boundary(f"recording the reproduction of run {run_id}"):
-        client.set_tag(run_id, TAG_PREFIX + "reproducible", str(result.reproduced).lower())
-        client.set_tag(run_id, TAG_PREFIX + "reproduced_at", datetime.now(UTC).isoformat())
-        client.set_tag(
-            run_id, TAG_PREFIX + "reproduce_max_abs_diff", repr(result.max_abs_score_diff)
-        )
-        client.set_tag(run_id, TAG_PREFIX + "reproduce_tolerance", repr(tolerance))
+    client.set_tag(run_id, TAG_PREFIX + "reproducible", str(result.reproduced).lower())
+    client.set_tag(run_id, TAG_PREFIX + "reproduced_at", datetime.now(UTC).isoformat())
+    client.set_tag(run_id, TAG_PREFIX + "reproduce_max_abs_diff", repr(result.max_abs_score_diff))
+    client.set_tag(run_id, TAG_PREFIX + "reproduce_tolerance", repr(tolerance))
     return result
 
 
-def recorded_project(project: Project, client: Any, run_id: str) -> Project:
+def recorded_project(project: Project, client: Tracking, run_id: str) -> Project:
     """The project as it was when the run was trained (its spec snapshot), in the same folder."""
-    with mlflow_boundary(f"reading the spec of run {run_id}"), tempfile.TemporaryDirectory() as tmp:
-        local = Path(client.download_artifacts(run_id, SPEC_ARTIFACT, tmp))
-        text = local.read_text(encoding="utf-8")
+    text = client.read_artifact(run_id, SPEC_ARTIFACT).decode("utf-8")
     spec = parse_spec(text, source=f"run {run_id}:{SPEC_ARTIFACT}")
     return Project(root=project.root, spec_path=project.spec_path, spec=spec)
 
 
-def _recorded_predictions(client: Any, run_id: str) -> pd.DataFrame:
-    with (
-        mlflow_boundary(f"reading the predictions of run {run_id}"),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        local = client.download_artifacts(run_id, PREDICTIONS_ARTIFACT, tmp)
-        return pd.read_parquet(local)
+def _recorded_predictions(client: Tracking, run_id: str) -> pd.DataFrame:
+    return pd.read_parquet(io.BytesIO(client.read_artifact(run_id, PREDICTIONS_ARTIFACT)))

@@ -30,10 +30,10 @@ from goldenpath.training.lineage import code_version, environment
 from goldenpath.training.predictions import predict_frame
 from goldenpath.training.tracking import (
     TAG_PREFIX,
-    experiment_id,
     fluent_tracking,
     mlflow_boundary,
     open_tracking,
+    registry_chatter_silenced,
     tracking_uri,
 )
 
@@ -183,7 +183,6 @@ def _pip_requirements(packages: dict[str, str]) -> list[str]:
 def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
     import mlflow
     import mlflow.sklearn
-    from mlflow.entities import Metric, Param
     from mlflow.models import infer_signature
 
     spec = project.spec
@@ -244,19 +243,11 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         "test_rows": float(len(fitted.split.test)),
     }
     client = open_tracking(project, create=True)
-    exp = experiment_id(project, client, create=True)
-    assert exp is not None
     run_id: str | None = None
     try:
         with mlflow_boundary("recording the run"), tempfile.TemporaryDirectory() as tmp:
-            run = client.create_run(exp, tags=tags, run_name=None)
-            run_id = run.info.run_id
-            now = int(time.time() * 1000)
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
-                params=[Param(k, v[:6000]) for k, v in params.items()],
-            )
+            run_id = client.create_run(tags=tags)
+            client.log_batch(run_id, metrics=metrics, params=params)
             folder = Path(tmp)
             (folder / LINEAGE_ARTIFACT).write_text(json.dumps(lineage, indent=2, default=str))
             (folder / SPLIT_ARTIFACT).write_text(
@@ -264,10 +255,10 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             )
             (folder / SPEC_ARTIFACT).write_text(project.spec_path.read_text(encoding="utf-8"))
             for name in (LINEAGE_ARTIFACT, SPLIT_ARTIFACT, SPEC_ARTIFACT):
-                client.log_artifact(run_id, str(folder / name))
+                client.log_artifact(run_id, folder / name)
             (folder / "predictions").mkdir()
             fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
-            client.log_artifact(run_id, str(folder / PREDICTIONS_ARTIFACT), "predictions")
+            client.log_artifact(run_id, folder / PREDICTIONS_ARTIFACT, "predictions")
             code_paths = (
                 [str(fitted.entrypoint.source_file)]
                 if fitted.entrypoint.source_file is not None
@@ -277,6 +268,7 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             serialization, trusted = _serialization(fitted.model)
             with (
                 fluent_tracking(tracking_uri(project)),
+                registry_chatter_silenced(),
                 mlflow.start_run(run_id=run_id),
                 warnings.catch_warnings(),
             ):
@@ -300,11 +292,11 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
             client.set_tag(run_id, TAG_PREFIX + "model_version", version)
     except BaseException:
         if run_id is not None:
-            _discard_run(client, run_id)
+            client.discard_run(run_id)
         raise
     return TrainResult(
         run_id=run_id,
-        experiment_id=exp,
+        experiment_id=client.experiment_id(create=True) or "",
         tracking_uri=tracking_uri(project),
         model_name=spec.project.name,
         model_version=version,
@@ -352,15 +344,6 @@ def _serialization(model: Any) -> tuple[str, list[str] | None]:
     except Exception:  # any skops failure means: use cloudpickle
         return "cloudpickle", None
     return "skops", list(untrusted)
-
-
-def _discard_run(client: Any, run_id: str) -> None:
-    """Leave no half-written run behind: mark it failed and delete it (best effort)."""
-    try:
-        client.set_terminated(run_id, status="FAILED")
-        client.delete_run(run_id)
-    except Exception:  # the original error is what the user must see
-        return
 
 
 def _json_default(value: object) -> object:

@@ -24,7 +24,7 @@ from rich.progress import (
 
 from goldenpath.errors import GoldenpathError, all_error_classes
 
-__all__ = ["Output", "exit_codes_help"]
+__all__ = ["PIPE_WIDTH", "Output", "console_for", "exit_codes_help"]
 
 
 def exit_codes_help() -> str:
@@ -42,13 +42,27 @@ def exit_codes_help() -> str:
     return "Exit codes: " + "; ".join(rows) + "."
 
 
+# Wide enough that no logical line is ever folded: a pipe or a file has no width of its own.
+PIPE_WIDTH = 100_000
+
+
+def console_for(*, stderr: bool) -> Console:
+    """A console for stdout or stderr. A terminal keeps its own width; anything else (a pipe, a
+    file, a CI log) gets lines that are never folded, so a fingerprint, a run id or a table row
+    stays on one line for ``grep``, ``cut`` and whoever reads the log."""
+    console = Console(stderr=stderr, soft_wrap=True)
+    if console.is_terminal:
+        return console
+    return Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH)
+
+
 @dataclass
 class Output:
     """One command's output channel."""
 
     json_mode: bool
-    stdout: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    stderr: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    stdout: Console = field(default_factory=lambda: console_for(stderr=False))
+    stderr: Console = field(default_factory=lambda: console_for(stderr=True))
 
     def result(self, data: dict[str, Any] | list[Any], render: Callable[[Console], None]) -> None:
         """Print a command's result: JSON only with ``--json``, a human rendering otherwise."""

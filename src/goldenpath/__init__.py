@@ -30,7 +30,7 @@ from goldenpath._version import __version__
 if TYPE_CHECKING:
     from goldenpath.data import Dataset, load_dataset
     from goldenpath.errors import GoldenpathError
-    from goldenpath.evaluation import EvaluationResult, evaluate
+    from goldenpath.evaluation import EvaluationResult, RecordedEvaluation
     from goldenpath.gates import gate
     from goldenpath.project import Project, open_project
     from goldenpath.registry import approve, history, promote, rollback
@@ -38,14 +38,8 @@ if TYPE_CHECKING:
     from goldenpath.scaffold import available_examples, init_project
     from goldenpath.spec import Spec, load_spec, parse_spec
     from goldenpath.store import Decision, Promotion
-    from goldenpath.training import (
-        ReproduceResult,
-        RunSummary,
-        TrainResult,
-        list_runs,
-        reproduce,
-        train,
-    )
+    from goldenpath.training import ReproduceResult, RunSummary, TrainResult, list_runs
+    from goldenpath.workflows import evaluate, reproduce, train
 
 __all__ = [
     "Dataset",
@@ -54,6 +48,7 @@ __all__ = [
     "GoldenpathError",
     "Project",
     "Promotion",
+    "RecordedEvaluation",
     "ReproduceResult",
     "RunSummary",
     "Spec",
@@ -82,7 +77,8 @@ _LOCATIONS = {
     "load_dataset": "goldenpath.data",
     "GoldenpathError": "goldenpath.errors",
     "EvaluationResult": "goldenpath.evaluation",
-    "evaluate": "goldenpath.evaluation",
+    "RecordedEvaluation": "goldenpath.evaluation",
+    "evaluate": "goldenpath.workflows",
     "Project": "goldenpath.project",
     "open_project": "goldenpath.project",
     "available_examples": "goldenpath.scaffold",
@@ -94,8 +90,8 @@ _LOCATIONS = {
     "RunSummary": "goldenpath.training",
     "TrainResult": "goldenpath.training",
     "list_runs": "goldenpath.training",
-    "reproduce": "goldenpath.training",
-    "train": "goldenpath.training",
+    "reproduce": "goldenpath.workflows",
+    "train": "goldenpath.workflows",
     "gate": "goldenpath.gates",
     "approve": "goldenpath.registry",
     "history": "goldenpath.registry",

@@ -31,10 +31,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Steps the library reports through on_step (see training/run.py and training/reproduce.py).
-TRAIN_STEPS = 5
-REPRODUCE_STEPS = 6
-
 
 def _version(value: bool) -> None:
     if value:
@@ -121,26 +117,12 @@ def validate(
 def train(project: ProjectOption = None, json_output: JsonOption = False) -> None:
     """Train the model, record the run with its lineage in MLflow and register the model."""
     from goldenpath.project import open_project
-    from goldenpath.training import train as train_project
+    from goldenpath.workflows import TRAIN_STEPS
+    from goldenpath.workflows import train as train_project
 
     out = Output(json_output)
-    with out.working("Reading the spec", steps=TRAIN_STEPS + 1) as step:
-        proj = open_project(project)
-        from goldenpath.registry.access import audit, authorized_actor
-
-        actor = authorized_actor(proj, "train")
-        result = train_project(proj, on_step=step)
-        step("Profiling the reference for monitoring")
-        from goldenpath.monitoring import reference
-
-        reference(proj, result.run_id)  # kept with the run: monitoring never re-reads the data
-        audit(
-            proj,
-            actor,
-            "train",
-            f"{result.model_name}/{result.model_version}",
-            {"run_id": result.run_id, "dataset_fingerprint": result.dataset_fingerprint},
-        )
+    with out.working("Reading the spec", steps=TRAIN_STEPS) as step:
+        result = train_project(open_project(project), on_step=step)
 
     def render(console: Console) -> None:
         console.print(
@@ -236,18 +218,18 @@ def reproduce(
     Exits with 42 (not_reproducible) when the predictions differ beyond the tolerances.
     """
     from goldenpath.project import open_project
-    from goldenpath.training import reproduce as reproduce_run
+    from goldenpath.workflows import REPRODUCE_STEPS
+    from goldenpath.workflows import reproduce as reproduce_run
 
     out = Output(json_output)
     with out.working("Reading the spec", steps=REPRODUCE_STEPS) as step:
-        proj = open_project(project)
-        from goldenpath.registry.access import audit, authorized_actor
-
-        actor = authorized_actor(proj, "reproduce a run")
         result = reproduce_run(
-            proj, run, tolerance=tolerance, label_tolerance=label_tolerance, on_step=step
+            open_project(project),
+            run,
+            tolerance=tolerance,
+            label_tolerance=label_tolerance,
+            on_step=step,
         )
-        audit(proj, actor, "reproduce", result.run_id, {"reproduced": result.reproduced})
 
     def render(console: Console) -> None:
         mark = "[green]✓ reproduced[/]" if result.reproduced else "[red]✗ not reproduced[/]"

@@ -8,9 +8,9 @@ import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from goldenpath.errors import RunNotFound, TrackingError
+from goldenpath.evaluation.document import EvaluationDocument
 from goldenpath.evaluation.evaluate import EvaluationResult
 from goldenpath.project import Project
 from goldenpath.training.tracking import TAG_PREFIX, mlflow_boundary, open_tracking
@@ -23,6 +23,9 @@ HTML_NAME = "evaluation.html"
 
 @dataclass(frozen=True)
 class RecordedEvaluation:
+    """An evaluation and where it was kept: the project's files and the run's artefacts."""
+
+    result: EvaluationResult
     json_path: Path
     html_path: Path
     artifact_path: str
@@ -42,14 +45,14 @@ def record_evaluation(
         partial.replace(folder / name)
     artifact_path = f"evaluations/{result.evaluation_id}"
     client = open_tracking(project, create=True)
-    run_id = str(result.model["run_id"])
+    run_id = result.model.run_id
     with mlflow_boundary(f"logging evaluation {result.evaluation_id}"):
         with tempfile.TemporaryDirectory() as tmp:
             for name in (JSON_NAME, HTML_NAME):
                 (Path(tmp) / name).write_bytes((folder / name).read_bytes())
             client.log_artifacts(run_id, tmp, artifact_path)
         client.set_tag(run_id, TAG_PREFIX + "last_evaluation", result.evaluation_id)
-    return RecordedEvaluation(folder / JSON_NAME, folder / HTML_NAME, artifact_path)
+    return RecordedEvaluation(result, folder / JSON_NAME, folder / HTML_NAME, artifact_path)
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class LoadedEvaluation:
     """An evaluation document as logged to MLflow, and the SHA-256 of its bytes."""
 
     evaluation_id: str
-    document: dict[str, Any]
+    document: EvaluationDocument
     sha256: str
 
 
@@ -88,4 +91,5 @@ def load_evaluation(
                 hint="list a run's evaluations in MLflow under evaluations/, or omit --evaluation",
             ) from exc
         raw = local.read_bytes()
-    return LoadedEvaluation(evaluation_id, json.loads(raw), hashlib.sha256(raw).hexdigest())
+    document = EvaluationDocument.model_validate_json(raw)
+    return LoadedEvaluation(evaluation_id, document, hashlib.sha256(raw).hexdigest())

@@ -1,10 +1,14 @@
-"""Training: the entrypoint, runs with lineage in MLflow, and reproduction of runs."""
+"""Training: the entrypoint, runs with lineage in MLflow, and reproduction of runs.
+
+The mechanics live here; the public verbs :func:`goldenpath.train` and
+:func:`goldenpath.reproduce` (in :mod:`goldenpath.workflows`) add the role check and the audit.
+"""
 
 from __future__ import annotations
 
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
-from goldenpath.training.reproduce import DEFAULT_TOLERANCE, ReproduceResult, reproduce
-from goldenpath.training.run import FittedModel, TrainResult, fit_model, train
+from goldenpath.training.reproduce import DEFAULT_TOLERANCE, ReproduceResult, reproduce_run
+from goldenpath.training.run import FittedModel, TrainResult, fit_model, train_run
 from goldenpath.training.tracking import RunSummary, find_run, list_runs, tracking_uri
 
 __all__ = [
@@ -18,7 +22,7 @@ __all__ = [
     "fit_model",
     "list_runs",
     "load_entrypoint",
-    "reproduce",
+    "reproduce_run",
     "tracking_uri",
-    "train",
+    "train_run",
 ]

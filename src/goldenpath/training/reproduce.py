@@ -32,7 +32,7 @@ from goldenpath.training.run import (
 )
 from goldenpath.training.tracking import TAG_PREFIX, Tracking, find_run, require_tracking
 
-__all__ = ["DEFAULT_TOLERANCE", "ReproduceResult", "recorded_project", "reproduce"]
+__all__ = ["DEFAULT_TOLERANCE", "ReproduceResult", "recorded_project", "reproduce_run"]
 
 DEFAULT_TOLERANCE = 1e-6
 
@@ -60,7 +60,7 @@ def _noop(_: str) -> None:
     return None
 
 
-def reproduce(
+def reproduce_run(
     project: Project,
     run_ref: str,
     *,
@@ -68,7 +68,8 @@ def reproduce(
     label_tolerance: float = 0.0,
     on_step: StepCallback = _noop,
 ) -> ReproduceResult:
-    """Retrain run ``run_ref`` (an id or ``latest``) and compare its test predictions."""
+    """Retrain run ``run_ref`` (an id or ``latest``) and compare its test predictions. The
+    mechanics only: :func:`goldenpath.reproduce` checks the role and audits around this."""
     on_step("Reading the recorded run")
     run = find_run(project, run_ref)
     run_id: str = run.run_id

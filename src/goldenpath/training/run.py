@@ -37,7 +37,7 @@ from goldenpath.training.tracking import (
     tracking_uri,
 )
 
-__all__ = ["FittedModel", "StepCallback", "TrainResult", "fit_model", "train"]
+__all__ = ["FittedModel", "StepCallback", "TrainResult", "fit_model", "train_run"]
 
 StepCallback = Callable[[str], None]
 
@@ -142,8 +142,9 @@ def fit_model(
     )
 
 
-def train(project: Project, *, on_step: StepCallback = _noop) -> TrainResult:
-    """Fit the project's model and log the run, lineage and model to MLflow; register it."""
+def train_run(project: Project, *, on_step: StepCallback = _noop) -> TrainResult:
+    """Fit the project's model and log the run, lineage and model to MLflow; register it.
+    The mechanics only: :func:`goldenpath.train` checks the role and audits around this."""
     fitted = fit_model(project, on_step=on_step)
     on_step("Recording the run in MLflow")
     return _log_run(project, fitted)

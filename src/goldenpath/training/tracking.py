@@ -7,8 +7,12 @@ points a team at a shared MLflow server instead.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
+import re
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -394,20 +398,30 @@ def fluent_tracking(uri: str) -> Iterator[None]:
             tracking_utils._tracking_uri, registry_utils._registry_uri = saved
 
 
+# What MLflow prints itself while registering a model: goldenpath reports the version itself.
+_REGISTRY_CHATTER = re.compile(
+    r"^(Successfully registered model |Created version '|Registered model '.*' already exists)"
+)
+
+
 @contextmanager
 def registry_chatter_silenced() -> Iterator[None]:
-    """Hide what MLflow prints itself while registering a model ("Successfully registered model",
-    "Created version ..."): goldenpath reports the version in its own words. MLflow prints these
-    lines with ``eprint`` on its own stream, not through a logger, so the stream is switched off
-    for the block and put back as it was."""
-    from mlflow.utils.logging_utils import MLFLOW_LOGGING_STREAM
-
-    was = MLFLOW_LOGGING_STREAM.enabled
-    MLFLOW_LOGGING_STREAM.enabled = False
+    """Keep MLflow's own registration lines ("Successfully registered model", "Created version
+    ...") off the user's terminal. MLflow prints them to stderr with ``print``, not through a
+    logger (and its own switch for that stream is reset by the sklearn flavour mid-call), so
+    stderr is captured for the block and every other line is passed on unchanged."""
+    captured = io.StringIO()
     try:
-        yield
+        with contextlib.redirect_stderr(captured):
+            yield
     finally:
-        MLFLOW_LOGGING_STREAM.enabled = was
+        kept = [
+            line
+            for line in captured.getvalue().splitlines(keepends=True)
+            if not _REGISTRY_CHATTER.match(line)
+        ]
+        if kept:
+            sys.stderr.write("".join(kept))
 
 
 def _quiet_mlflow() -> None:

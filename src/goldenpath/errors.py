@@ -30,6 +30,7 @@ translated into this tree at the boundary where they occur::
     │   └── DestinationExists              61  destination_exists
     ├── GovernanceError
     │   ├── StoreError                     70  store_failed
+    │   │   └── DuplicateRecord            79  duplicate_record
     │   ├── PermissionDenied               71  permission_denied
     │   ├── GatesFailed                    72  gates_failed
     │   ├── PromotionRefused               73  promotion_refused
@@ -57,6 +58,7 @@ __all__ = [
     "DataReadError",
     "DataSourceNotFound",
     "DestinationExists",
+    "DuplicateRecord",
     "EntrypointError",
     "EntrypointFailed",
     "EntrypointNotFound",
@@ -277,6 +279,20 @@ class StoreError(GovernanceError):
     code = "store_failed"
     exit_code = 70
     status = 503
+
+
+class DuplicateRecord(StoreError):
+    """A write collided with a row that already exists (a unique key of the store): the store
+    says which table in ``table``; callers turn that into what it means for them (a user who
+    already exists, a second approval, a concurrent promotion)."""
+
+    code = "duplicate_record"
+    exit_code = 79
+    status = 409
+
+    def __init__(self, message: str, *, table: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint, details={"table": table})
+        self.table = table
 
 
 class PermissionDenied(GovernanceError):

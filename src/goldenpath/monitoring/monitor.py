@@ -6,7 +6,13 @@ not read before, adds their rows to the windows they fall in (window states are 
 labels arrived, the domain classifier on the latest judged window, and then rebuilds the alert
 timeline over the stream's windows. Windows, read files and alerts are written to the store in one
 transaction, so a run that dies changes nothing and the next one starts from the same place.
-Finally ``monitoring.json`` and ``monitoring.html`` are written and alert events sent.
+Alert events are then sent to the spec's sinks.
+
+:func:`run_monitor` is those steps, one small function each, over a reference loaded once by the
+caller (or from the ``reference`` text given). It returns a :class:`MonitorRun` with the typed
+:class:`~goldenpath.monitoring.results.MonitoringReport`; it writes no report: the caller does
+(``goldenpath monitor`` writes ``monitoring.json`` and ``monitoring.html`` into
+:attr:`MonitorRun.folder`, the path the alerts name).
 """
 
 from __future__ import annotations
@@ -15,17 +21,18 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
 
 from goldenpath import __version__
-from goldenpath.errors import RunNotFound, StoreError
+from goldenpath.errors import DuplicateRecord, RunNotFound, StoreError
+from goldenpath.monitoring._document import Severity
 from goldenpath.monitoring.alerts import (
     SEVERITY_RANK,
     Observation,
@@ -33,19 +40,31 @@ from goldenpath.monitoring.alerts import (
     observations,
     timeline,
 )
-from goldenpath.monitoring.drift import DriftThresholds, window_drift
-from goldenpath.monitoring.estimation import estimate
-from goldenpath.monitoring.logs import PredictionLog
-from goldenpath.monitoring.multivariate import MIN_ROWS, domain_classifier
+from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
+from goldenpath.monitoring.estimation import EstimatedPerformance, estimate
+from goldenpath.monitoring.logs import LogFile, PredictionLog
+from goldenpath.monitoring.multivariate import MIN_ROWS, DomainDrift, domain_classifier
 from goldenpath.monitoring.performance import realised
 from goldenpath.monitoring.reference import Reference, monitored_features, reference
+from goldenpath.monitoring.results import (
+    Alert,
+    AlertEvent,
+    DataQuality,
+    MetricInterval,
+    MonitoringReport,
+    MonitoringWindow,
+    Processed,
+    ReferenceSummary,
+    RouteOutcome,
+    Thresholds,
+    TimeRange,
+    WindowSize,
+)
 from goldenpath.monitoring.windows import WindowState, row_keys, window_keys
 from goldenpath.project import Project
-from goldenpath.reports.monitoring import write_monitoring_report
 from goldenpath.spec.monitoring import MonitoringSpec, parse_window
-from goldenpath.store.engine import open_store
+from goldenpath.store.engine import Store, open_store
 from goldenpath.store.monitoring import (
-    Alert,
     StoredWindow,
     add_files,
     insert_alert,
@@ -59,6 +78,8 @@ from goldenpath.store.monitoring import (
 __all__ = ["MonitorRun", "run_monitor"]
 
 Progress = Callable[[int], None]  # rows read so far
+Realised = dict[str, RouteOutcome]  # per "route vVERSION"
+EventKind = Literal["opened", "escalated", "resolved", "reopened"]
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -76,17 +97,27 @@ def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MonitorRun:
-    document: dict[str, Any]
-    json_path: Path
-    html_path: Path
-    events: list[dict[str, Any]] = field(default_factory=list)
-    sink_failures: list[str] = field(default_factory=list)
+    """One monitor run: its document, where its report goes, and the alert events it sent."""
+
+    report: MonitoringReport
+    folder: Path  # the stream's report folder (the alerts name its monitoring.html)
+    changed: bool  # whether any window changed: the report must be written again
+    events: list[AlertEvent]
+    sink_failures: list[str]
 
     @property
-    def open_alerts(self) -> list[dict[str, Any]]:
-        return [a for a in self.document["alerts"] if a["status"] == "open"]
+    def json_path(self) -> Path:
+        return self.folder / "monitoring.json"
+
+    @property
+    def html_path(self) -> Path:
+        return self.folder / "monitoring.html"
+
+    @property
+    def open_alerts(self) -> list[Alert]:
+        return self.report.open_alerts
 
 
 def _thresholds(settings: MonitoringSpec) -> DriftThresholds:
@@ -100,17 +131,98 @@ def _thresholds(settings: MonitoringSpec) -> DriftThresholds:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Context:
+    """What every step of one run reads: the project, its reference and the stream."""
+
     project: Project
     ref: Reference
-    kind: str
-    size: int
+    window: str  # as given: 1d, 5000-rows
+    kind: str  # time or rows
+    size: int  # seconds or rows
     since: datetime | None
     until: datetime | None
     now: datetime
     features: list[str]
     outputs: list[str]
+    stream: str  # names the windows, files and alerts of this comparison in the store
+    folder: Path  # where its report goes
+
+    @property
+    def settings(self) -> MonitoringSpec:
+        return self.project.spec.monitoring
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def _context(
+    project: Project,
+    ref: Reference,
+    *,
+    window: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime | None,
+) -> _Context:
+    """The stream this run extends: the model, its reference run, the window and the range."""
+    window_text = window or project.spec.monitoring.window
+    kind, size = parse_window(window_text)
+    stream = "|".join([project.name, ref.run_id, window_text, _iso(since) or "", _iso(until) or ""])
+    digest = hashlib.sha256(stream.encode()).hexdigest()[:8]
+    return _Context(
+        project,
+        ref,
+        window_text,
+        kind,
+        size,
+        since,
+        until,
+        now or datetime.now(UTC),
+        monitored_features(project),
+        list(ref.outputs.features),
+        stream,
+        project.state_dir / "monitoring" / "reports" / _slug(f"{window_text}-{digest}"),
+    )
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the store holds of a stream: the files read and the windows judged."""
+
+    done: dict[str, int]  # path -> size
+    windows: dict[int, StoredWindow[MonitoringWindow]]
+
+
+def _stored(store: Store, context: _Context) -> _Stored:
+    name = context.project.name
+    with store.transaction() as connection:
+        done = processed_files(connection, name, context.stream)
+        found = load_windows(connection, name, context.stream, MonitoringWindow)
+    return _Stored(done, {w.index: w for w in found})
+
+
+@dataclass(frozen=True)
+class _LogFiles:
+    """The log's files: all of them, and those the stream has not read yet."""
+
+    predictions: list[LogFile]
+    feedback: list[LogFile]
+    new_predictions: list[str]
+    new_feedback: list[str]
+
+
+def _log_files(log: PredictionLog, stored: _Stored) -> _LogFiles:
+    predictions, feedback = log.files("predictions"), log.files("feedback")
+    new_predictions = [f.path for f in predictions if f.path not in stored.done]
+    new_feedback = [f.path for f in feedback if f.path not in stored.done]
+    if not stored.windows and not new_predictions and not stored.done:
+        raise RunNotFound(
+            "no served predictions in the prediction log",
+            hint="serve traffic first (goldenpath serve, goldenpath replay)",
+        )
+    return _LogFiles(predictions, feedback, new_predictions, new_feedback)
 
 
 def _read(
@@ -187,16 +299,15 @@ def _realised(
     log: PredictionLog,
     states: dict[int, WindowState],
     touched: set[int],
-    *,
-    new_feedback: list[str],
-    all_feedback: list[str],
-) -> dict[int, dict[str, Any]]:
+    files: _LogFiles,
+) -> dict[int, Realised]:
     """Realised performance per route of the windows touched or reached by new feedback."""
+    all_feedback = [f.path for f in files.feedback]
     if not all_feedback or not states:
         return {}
     affected = set(touched)
-    if new_feedback:
-        fresh = log.labelled(new_feedback, since=context.since, until=context.until)
+    if files.new_feedback:
+        fresh = log.labelled(files.new_feedback, since=context.since, until=context.until)
         affected |= {int(k) for k in _window_of(fresh, context, states) if k >= 0}
     affected &= set(states)
     if not affected:
@@ -206,19 +317,19 @@ def _realised(
     rows = log.labelled(all_feedback, start, end, since=context.since, until=context.until)
     keys = _window_of(rows, context, states)
     spec = context.project.spec
-    found: dict[int, dict[str, Any]] = {}
+    found: dict[int, Realised] = {}
     for index in sorted(affected):
         chosen = rows[keys == index]
-        per_route: dict[str, Any] = {}
+        per_route: Realised = {}
         for (route, version), group in chosen.groupby(["route", "model_version"]):
             estimates = realised(spec, group["label"], group["prediction"], group["score"])
-            per_route[f"{route} v{version}"] = {
-                "rows": len(group),
-                "metrics": {
-                    name: {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high}
+            per_route[f"{route} v{version}"] = RouteOutcome(
+                rows=len(group),
+                metrics={
+                    name: MetricInterval(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high)
                     for name, e in estimates.items()
                 },
-            }
+            )
         found[index] = per_route
     return found
 
@@ -228,97 +339,139 @@ def _judged(context: _Context, state: WindowState) -> bool:
     with ``min_window_rows`` rows."""
     if context.kind == "rows":
         return state.complete(context.now)
-    return state.rows >= context.project.spec.monitoring.min_window_rows
+    return state.rows >= context.settings.min_window_rows
 
 
-def _judge(
-    context: _Context,
-    state: WindowState,
-    previous: dict[str, Any] | None,
-    realised_now: dict[str, Any] | None,
-    multivariate: dict[str, Any] | None,
-) -> dict[str, Any]:
-    settings = context.project.spec.monitoring
-    thresholds = _thresholds(settings)
-    complete = state.complete(context.now)
-    judged = _judged(context, state)
+def _drift(context: _Context, state: WindowState) -> tuple[list[FeatureDrift], list[FeatureDrift]]:
+    """The drift of the window's features, and of its outputs: those of the reference's model
+    version, when it answered enough of the rows."""
+    settings, thresholds = context.settings, _thresholds(context.settings)
+    ref = context.ref
     features = (
-        []
-        if state.features is None
-        else window_drift(context.ref.features, state.features, thresholds)
+        [] if state.features is None else window_drift(ref.features, state.features, thresholds)
     )
-    # outputs: those of the reference's model version, when it answered enough of the rows
     own = state.outputs
     outputs = (
         []
         if own is None or own.rows < min(settings.min_window_rows, state.rows)
-        else window_drift(context.ref.outputs, own, thresholds)
+        else window_drift(ref.outputs, own, thresholds)
     )
-    shares = {k: v / state.rows for k, v in state.out_of_range.items()} if state.rows else {}
-    volume = "ok"
-    if complete and settings.expected_rows is not None:
+    return features, outputs
+
+
+def _quality(context: _Context, state: WindowState) -> DataQuality:
+    """The window's volume (complete windows against ``expected_rows``) and the share of its
+    rows outside the contract, per feature."""
+    settings = context.settings
+    volume: Literal["ok", "low", "high"] = "ok"
+    if state.complete(context.now) and settings.expected_rows is not None:
         low, high = settings.expected_rows
         if low is not None and state.rows < low:
             volume = "low"
         elif high is not None and state.rows > high:
             volume = "high"
-    estimated = None
-    if state.scores is not None and state.scores.rows:
-        estimated = estimate(state.scores).to_dict()
-    severities = [f.severity for f in [*features, *outputs]]
-    if any(v > settings.max_out_of_range_share for v in shares.values()):
+    shares = {k: v / state.rows for k, v in state.out_of_range.items()} if state.rows else {}
+    return DataQuality(
+        rows=state.rows,
+        volume=volume,
+        expected_rows=settings.expected_rows,
+        out_of_range=shares,
+    )
+
+
+def _performance(estimated: EstimatedPerformance | None) -> dict[str, float | None]:
+    if estimated is None:
+        return {}
+    return {"accuracy": estimated.accuracy, "roc_auc": estimated.roc_auc}
+
+
+def _severity(
+    context: _Context,
+    features: list[FeatureDrift],
+    quality: DataQuality,
+    *,
+    multivariate: DomainDrift | None,
+    estimated: EstimatedPerformance | None,
+    realised_result: Realised | None,
+) -> Severity:
+    """The most severe verdict: drift, values out of range, volume, the domain classifier, and
+    an estimated or realised (to the top of its interval) drop of accuracy or ROC AUC."""
+    settings, baseline = context.settings, context.ref.metrics
+    severities: list[Severity] = [f.severity for f in features]
+    if any(v > settings.max_out_of_range_share for v in quality.out_of_range.values()):
         severities.append("critical")
-    if volume != "ok":
+    if quality.volume != "ok":
         severities.append("warning")
     if multivariate is not None:
-        severities.append(multivariate["severity"])
+        severities.append(multivariate.severity)
+    estimates = _performance(estimated)
     for metric in ("accuracy", "roc_auc"):
-        base, value = context.ref.metrics.get(metric), (estimated or {}).get(metric)
+        base, value = baseline.get(metric), estimates.get(metric)
         if base is not None and value is not None and base - value > settings.max_performance_drop:
             severities.append("critical")
-    realised_result = realised_now if realised_now is not None else (previous or {}).get("realised")
     for route in (realised_result or {}).values():
         for metric in ("accuracy", "roc_auc"):
-            base = context.ref.metrics.get(metric)
-            high = route["metrics"].get(metric, {}).get("ci_high")
+            base = baseline.get(metric)
+            interval = route.metrics.get(metric)
+            high = None if interval is None else interval.ci_high
             if (
                 base is not None
                 and high is not None
                 and base - high > settings.max_performance_drop
             ):
                 severities.append("critical")
-    return {
-        "index": state.index,
-        "start": state.start,
-        "end": state.end,
-        "first": state.first,
-        "last": state.last,
-        "rows": state.rows,
-        "complete": complete,
-        "judged": judged,
-        "routes": state.routes,
-        "features": [f.to_dict() for f in features],
-        "outputs": [f.to_dict() for f in outputs],
-        "quality": {
-            "rows": state.rows,
-            "volume": volume,
-            "expected_rows": None
-            if settings.expected_rows is None
-            else list(settings.expected_rows),
-            "out_of_range": shares,
-        },
-        "multivariate": multivariate,
-        "estimated": estimated,
-        "realised": realised_result or None,
-        "severity": max(severities, key=SEVERITY_RANK.__getitem__, default="ok")
-        if judged
-        else "ok",
-    }
+    return max(severities, key=SEVERITY_RANK.__getitem__, default="ok")
+
+
+def _judge(
+    context: _Context,
+    state: WindowState,
+    previous: MonitoringWindow | None,
+    realised_now: Realised | None,
+    multivariate: DomainDrift | None,
+) -> MonitoringWindow:
+    """One window's verdict from its state (and what an earlier run found of its outcomes)."""
+    judged = _judged(context, state)
+    features, outputs = _drift(context, state)
+    quality = _quality(context, state)
+    estimated = None
+    if state.scores is not None and state.scores.rows:
+        estimated = estimate(state.scores)
+    found = realised_now
+    if found is None and previous is not None:
+        found = previous.realised
+    realised_result = found or None
+    severity = _severity(
+        context,
+        [*features, *outputs],
+        quality,
+        multivariate=multivariate,
+        estimated=estimated,
+        realised_result=realised_result,
+    )
+    return MonitoringWindow(
+        index=state.index,
+        start=state.start,
+        end=state.end,
+        first=state.first,
+        last=state.last,
+        rows=state.rows,
+        complete=state.complete(context.now),
+        judged=judged,
+        routes=state.routes,
+        features=features,
+        outputs=outputs,
+        quality=quality,
+        multivariate=multivariate,
+        estimated=estimated,
+        realised=realised_result,
+        severity=severity if judged else "ok",
+    )
 
 
 def _domain(
     context: _Context, log: PredictionLog, touched: list[WindowState]
-) -> dict[int, dict[str, Any]]:
+) -> dict[int, DomainDrift]:
     """The domain classifier on the latest judged window among ``touched`` (it costs a second
     or more: one window per run), on a sample of all of that window's rows."""
     judged = [s for s in touched if _judged(context, s)]
@@ -328,7 +481,7 @@ def _domain(
     reference_sample = context.ref.sample
     if not (latest.first and latest.last) or min(latest.rows, len(reference_sample)) < MIN_ROWS:
         return {}
-    settings = context.project.spec.monitoring
+    settings = context.settings
     sample = log.sample(
         [c for c in context.features if c in reference_sample.columns],
         _parse(latest.first),
@@ -346,89 +499,55 @@ def _domain(
         warning_auc=settings.domain_warning_auc,
         critical_auc=settings.domain_critical_auc,
     )
-    return {latest.index: found.to_dict()}
+    return {latest.index: found}
 
 
-def _kept(previous: dict[str, Any] | None, touched: bool) -> dict[str, Any] | None:
+def _kept(previous: MonitoringWindow | None, touched: bool) -> DomainDrift | None:
     """A window's earlier domain classifier result, unless new rows made it stale."""
-    return None if touched or previous is None else previous.get("multivariate")
+    return None if touched or previous is None else previous.multivariate
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
-
-
-def run_monitor(
-    project: Project,
+def _judge_windows(
+    context: _Context,
+    states: dict[int, WindowState],
+    stored: _Stored,
     *,
-    window: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    reference_ref: str = "champion",
-    progress: Progress | None = None,
-    now: datetime | None = None,
-) -> MonitorRun:
-    """Process what is new in the prediction log; see the module docstring."""
-    began = time.perf_counter()
-    since, until, now = (_utc(t) for t in (since, until, now))
-    settings = project.spec.monitoring
-    window_text = window or settings.window
-    kind, size = parse_window(window_text)
-    ref = reference(project, reference_ref)
-    context = _Context(
-        project,
-        ref,
-        kind,
-        size,
-        since,
-        until,
-        now or datetime.now(UTC),
-        monitored_features(project),
-        list(ref.outputs.features),
-    )
-    stream = "|".join([project.name, ref.run_id, window_text, _iso(since) or "", _iso(until) or ""])
-    digest = hashlib.sha256(stream.encode()).hexdigest()[:8]
-    folder = project.state_dir / "monitoring" / "reports" / _slug(f"{window_text}-{digest}")
-    log = PredictionLog(project.state_dir / "logs")
-    predictions, feedback = log.files("predictions"), log.files("feedback")
-    store = open_store(project)
-    with store.transaction() as connection:
-        done = processed_files(connection, project.name, stream)
-        stored = {w.index: w for w in load_windows(connection, project.name, stream)}
-    new_predictions = [f.path for f in predictions if f.path not in done]
-    new_feedback = [f.path for f in feedback if f.path not in done]
-    if not stored and not new_predictions and not done:
-        raise RunNotFound(
-            "no served predictions in the prediction log",
-            hint="serve traffic first (goldenpath serve, goldenpath replay)",
-        )
-    states = {i: WindowState.from_dict(i, kind, size, w.profile) for i, w in stored.items()}
-    offset = sum(s.rows for s in states.values())
-    touched = _read(context, log, new_predictions, states, offset=offset, progress=progress)
-    realised_now = _realised(
-        context,
-        log,
-        states,
-        touched,
-        new_feedback=new_feedback,
-        all_feedback=[f.path for f in feedback],
-    )
-    multivariate = _domain(context, log, [states[i] for i in touched])
-    results = {i: w.result for i, w in stored.items()}
-    # time windows judged while open and over now: judged again (their volume, complete)
-    ripe = {i for i, r in results.items() if not r["complete"] and states[i].complete(context.now)}
-    for index in sorted(touched | set(realised_now) | ripe):
+    touched: set[int],
+    realised_now: dict[int, Realised],
+    multivariate: dict[int, DomainDrift],
+) -> tuple[dict[int, MonitoringWindow], list[int]]:
+    """Every window's result, and the indices of those judged (again) in this run: touched by
+    new rows or labels, or time windows judged while open that are over now."""
+    results = {i: w.result for i, w in stored.windows.items()}
+    ripe = {i for i, r in results.items() if not r.complete and states[i].complete(context.now)}
+    changed = sorted(touched | set(realised_now) | ripe)
+    for index in changed:
+        previous = results.get(index)
         results[index] = _judge(
             context,
             states[index],
-            results.get(index),
+            previous,
             realised_now.get(index),
-            multivariate.get(index, _kept(results.get(index), index in touched)),
+            multivariate.get(index, _kept(previous, index in touched)),
         )
-    changed = sorted(touched | set(realised_now) | ripe)
-    at = _iso(datetime.now(UTC)) or ""
-    html_path = folder / "monitoring.html"
-    sizes = {f.path: f.size for f in [*predictions, *feedback]}
+    return results, changed
+
+
+def _save(
+    store: Store,
+    context: _Context,
+    states: dict[int, WindowState],
+    *,
+    results: dict[int, MonitoringWindow],
+    changed: list[int],
+    files: _LogFiles,
+    at: str,
+) -> tuple[list[AlertEvent], list[Alert]]:
+    """Write the changed windows, the files read and the alerts in one transaction; the alert
+    events to send and the stream's alerts."""
+    project = context.project
+    sizes = {f.path: f.size for f in [*files.predictions, *files.feedback]}
+    report = str(context.folder / "monitoring.html")
     try:
         with store.transaction() as connection:
             for index in changed:
@@ -436,172 +555,225 @@ def run_monitor(
                 stored_window = StoredWindow(
                     index, state.start, state.end, state.rows, state.to_dict(), results[index]
                 )
-                save_window(connection, project.name, stream, stored_window, at)
-            read = [(p, sizes[p]) for p in [*new_predictions, *new_feedback]]
-            add_files(connection, project.name, stream, read, at)
+                save_window(connection, project.name, context.stream, stored_window, at)
+            read = [(p, sizes[p]) for p in [*files.new_predictions, *files.new_feedback]]
+            add_files(connection, project.name, context.stream, read, at)
             events = (
-                _reconcile(connection, context, stream, results, report=str(html_path), at=at)
-                if changed
-                else []
+                _reconcile(connection, context, results, report=report, at=at) if changed else []
             )
-            found = list_alerts(connection, project.name, stream=stream, limit=None)
-            alerts = [a.to_dict() for a in found]
-    except IntegrityError as error:
-        text = str(error.orig)
-        if "gp_monitor_files" in text and ("UNIQUE" in text or "duplicate key" in text):
-            raise StoreError(
-                "another monitor run read the same log files at the same time; this run wrote "
-                "nothing",
-                hint="run one monitor per stream at a time (the other run's results are stored)",
-            ) from None
+            alerts = list_alerts(connection, project.name, stream=context.stream, limit=None)
+    except DuplicateRecord as error:
+        if error.table != "gp_monitor_files":
+            raise
         raise StoreError(
-            f"the store refused the monitoring results: {text.splitlines()[0]}",
-            hint="check that the store is at goldenpath's schema (goldenpath opens it migrated)",
+            "another monitor run read the same log files at the same time; this run wrote "
+            "nothing",
+            hint="run one monitor per stream at a time (the other run's results are stored)",
         ) from None
-    document = {
-        "schema": "goldenpath.monitoring/1",
-        "goldenpath_version": __version__,
-        "project": project.name,
-        "model": project.name,
-        "generated_at": at,
-        "reference": {
-            "run_id": ref.run_id,
-            "model_version": ref.model_version,
-            "rows": ref.features.rows,
-            "evaluation_rows": ref.evaluation_rows,
-            "metrics": ref.metrics,
-        },
-        "window": {"kind": kind, "size": window_text},
-        "thresholds": {
-            "psi_warning": settings.psi_warning,
-            "psi_critical": settings.psi_critical,
-            "js_critical": settings.js_critical,
-            "domain_warning_auc": settings.domain_warning_auc,
-            "domain_critical_auc": settings.domain_critical_auc,
-        },
-        "range": {"since": _iso(since), "until": _iso(until)},
-        "processed": {
-            "new_files": len(new_predictions) + len(new_feedback),
-            "new_rows": sum(states[i].rows for i in touched)
-            - sum(stored[i].rows for i in touched if i in stored),
-            "seconds": round(time.perf_counter() - began, 3),
-        },
-        "windows": [results[i] for i in sorted(results)],
-        "alerts": alerts,
-    }
-    json_path = folder / "monitoring.json"
-    if changed or not html_path.exists():
-        json_path, html_path = write_monitoring_report(document, folder)
+    return events, alerts
+
+
+def _document(
+    context: _Context,
+    results: dict[int, MonitoringWindow],
+    alerts: list[Alert],
+    processed: Processed,
+    at: str,
+) -> MonitoringReport:
+    project, ref, settings = context.project, context.ref, context.settings
+    return MonitoringReport(
+        goldenpath_version=__version__,
+        project=project.name,
+        model=project.name,
+        generated_at=at,
+        reference=ReferenceSummary(
+            run_id=ref.run_id,
+            model_version=ref.model_version,
+            rows=ref.features.rows,
+            evaluation_rows=ref.evaluation_rows,
+            metrics=ref.metrics,
+        ),
+        window=WindowSize.model_validate({"kind": context.kind, "size": context.window}),
+        thresholds=Thresholds(
+            psi_warning=settings.psi_warning,
+            psi_critical=settings.psi_critical,
+            js_critical=settings.js_critical,
+            domain_warning_auc=settings.domain_warning_auc,
+            domain_critical_auc=settings.domain_critical_auc,
+        ),
+        range=TimeRange(since=_iso(context.since), until=_iso(context.until)),
+        processed=processed,
+        windows=[results[i] for i in sorted(results)],
+        alerts=alerts,
+    )
+
+
+def _send(context: _Context, events: list[AlertEvent]) -> list[str]:
+    """Send every event to every sink; the failures, as text."""
     failures: list[str] = []
     for event in events:
-        failures += deliver(settings.alerts.sinks, event, project.root)
-    return MonitorRun(document, json_path, html_path, events, failures)
+        failures += deliver(context.settings.alerts.sinks, event, context.project.root)
+    return failures
+
+
+def run_monitor(
+    project: Project,
+    reference_of: Reference | str = "champion",
+    *,
+    window: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> MonitorRun:
+    """Process what is new in the prediction log against ``reference_of``: a
+    :class:`Reference` the caller loaded (:func:`~goldenpath.monitoring.reference.reference`),
+    or the model or data file that names one (an alias, a version, a run id, ``latest``, a
+    .csv or .parquet path), loaded once here. See the module docstring."""
+    began = time.perf_counter()
+    since, until, now = (_utc(t) for t in (since, until, now))
+    if isinstance(reference_of, str):
+        reference_of = reference(project, reference_of)
+    context = _context(project, reference_of, window=window, since=since, until=until, now=now)
+    log = PredictionLog(project.state_dir / "logs")
+    store = open_store(project)
+    stored = _stored(store, context)
+    files = _log_files(log, stored)
+    states = {
+        i: WindowState.from_dict(i, context.kind, context.size, w.profile)
+        for i, w in stored.windows.items()
+    }
+    offset = sum(s.rows for s in states.values())
+    touched = _read(context, log, files.new_predictions, states, offset=offset, progress=progress)
+    realised_now = _realised(context, log, states, touched, files)
+    multivariate = _domain(context, log, [states[i] for i in touched])
+    results, changed = _judge_windows(
+        context,
+        states,
+        stored,
+        touched=touched,
+        realised_now=realised_now,
+        multivariate=multivariate,
+    )
+    at = _iso(datetime.now(UTC)) or ""
+    events, alerts = _save(
+        store, context, states, results=results, changed=changed, files=files, at=at
+    )
+    processed = Processed(
+        new_files=len(files.new_predictions) + len(files.new_feedback),
+        new_rows=sum(states[i].rows for i in touched)
+        - sum(stored.windows[i].rows for i in touched if i in stored.windows),
+        seconds=round(time.perf_counter() - began, 3),
+    )
+    document = _document(context, results, alerts, processed, at)
+    return MonitorRun(document, context.folder, bool(changed), events, _send(context, events))
 
 
 def _timeline_windows(
-    context: _Context, results: dict[int, dict[str, Any]], reference_metrics: dict[str, float]
+    context: _Context, results: dict[int, MonitoringWindow], reference_metrics: dict[str, float]
 ) -> list[tuple[int, str, list[Observation]]]:
     """The windows alert rules are judged over, with what each observes. With ``expected_rows``
     set, time windows without a single row (an outage) count too, as complete and empty."""
     indices = sorted(results)
-    expected = context.project.spec.monitoring.expected_rows is not None
+    expected = context.settings.expected_rows is not None
     if context.kind == "time" and indices and expected:
         last_complete = int(window_keys(pd.Series([context.now]), "time", context.size)[0]) - 1
         indices = list(range(indices[0], max(indices[-1], last_complete) + 1))
     found = []
     for index in indices:
-        result = results.get(index) or {
-            "rows": 0,
-            "complete": True,
-            "judged": False,
-            "start": WindowState(index, context.kind, context.size).start,
-        }
+        result = results.get(index)
+        if result is None:  # an outage: observed as a complete window without rows
+            empty = WindowState(index, context.kind, context.size)
+            found.append((index, empty.start, [("rows", "window", 0.0)]))
+            continue
         seen = observations(result, reference_metrics)
         if seen:
-            found.append((index, result["start"], seen))
+            found.append((index, result.start, seen))
     return found
 
 
 def _reconcile(
-    connection: Any,
+    connection: Connection,
     context: _Context,
-    stream: str,
-    results: dict[int, dict[str, Any]],
+    results: dict[int, MonitoringWindow],
     *,
     report: str,
     at: str,
-) -> list[dict[str, Any]]:
+) -> list[AlertEvent]:
     """Bring the stream's alerts in the store in line with the alert timeline of its windows;
     the events to send (each change once: opened, escalated, resolved, reopened)."""
     project = context.project
     episodes = timeline(
-        project.spec.monitoring.alert_rules(),
+        context.settings.alert_rules(),
         _timeline_windows(context, results, context.ref.metrics),
     )
     stored = {
         (a.metric, a.subject, a.window_index): a
-        for a in list_alerts(connection, project.name, stream=stream, limit=None)
+        for a in list_alerts(connection, project.name, stream=context.stream, limit=None)
     }
-    events: list[dict[str, Any]] = []
+    events: list[AlertEvent] = []
     for episode in episodes:
         current = stored.pop((episode.metric, episode.subject, episode.opened), None)
-        status = "open" if episode.resolved is None else "resolved"
-        fields: dict[str, Any] = {
-            "rule": episode.rule.name,
-            "severity": episode.rule.severity,
-            "status": status,
-            "value": episode.value,
-            "threshold": episode.threshold,
-            "last_window_index": episode.last if episode.resolved is None else episode.resolved,
-            "message": episode.message,
-            "report": report,
-        }
+        status: Literal["open", "resolved"] = "open" if episode.resolved is None else "resolved"
+        last = episode.last if episode.resolved is None else episode.resolved
         if current is None:
             alert = insert_alert(
                 connection,
                 Alert(
-                    **{
-                        "id": 0,
-                        "project": project.name,
-                        "stream": stream,
-                        "metric": episode.metric,
-                        "subject": episode.subject,
-                        "window_index": episode.opened,
-                        "window_start": episode.opened_start,
-                        "opened_at": at,
-                        "updated_at": at,
-                        "resolved_at": at if status == "resolved" else None,
-                        **fields,
-                    }
+                    id=0,
+                    project=project.name,
+                    stream=context.stream,
+                    metric=episode.metric,
+                    subject=episode.subject,
+                    rule=episode.rule.name,
+                    severity=episode.rule.severity,
+                    status=status,
+                    value=episode.value,
+                    threshold=episode.threshold,
+                    window_index=episode.opened,
+                    window_start=episode.opened_start,
+                    last_window_index=last,
+                    message=episode.message,
+                    report=report,
+                    opened_at=at,
+                    updated_at=at,
+                    resolved_at=at if status == "resolved" else None,
                 ),
             )
-            events.append(_event("opened", alert))
+            events.append(AlertEvent.of("opened", alert))
             if status == "resolved":
-                events.append(_event("resolved", alert))
+                events.append(AlertEvent.of("resolved", alert))
             continue
-        unchanged = all(getattr(current, k) == v for k, v in fields.items() if k != "report")
-        if unchanged:
+        judged = current.model_copy(
+            update={
+                "rule": episode.rule.name,
+                "severity": episode.rule.severity,
+                "status": status,
+                "value": episode.value,
+                "threshold": episode.threshold,
+                "last_window_index": last,
+                "message": episode.message,
+            }
+        )
+        if judged == current:  # the report it names is where it was raised
             continue
         resolved_at = current.resolved_at if status == "resolved" else None
         if status == "resolved" and current.status == "open":
             resolved_at = at
-        updated = Alert(
-            **{**current.to_dict(), **fields, "updated_at": at, "resolved_at": resolved_at}
+        updated = judged.model_copy(
+            update={"report": report, "updated_at": at, "resolved_at": resolved_at}
         )
         update_alert(connection, updated)
         if SEVERITY_RANK[updated.severity] > SEVERITY_RANK[current.severity]:
-            events.append(_event("escalated", updated))
+            events.append(AlertEvent.of("escalated", updated))
         if status != current.status:
-            events.append(_event("resolved" if status == "resolved" else "reopened", updated))
+            kind: EventKind = "resolved" if status == "resolved" else "reopened"
+            events.append(AlertEvent.of(kind, updated))
     for gone in stored.values():  # re-judged windows no longer raise it
         if gone.status == "open":
-            resolved = Alert(
-                **{**gone.to_dict(), "status": "resolved", "resolved_at": at, "updated_at": at}
+            resolved = gone.model_copy(
+                update={"status": "resolved", "resolved_at": at, "updated_at": at}
             )
             update_alert(connection, resolved)
-            events.append(_event("resolved", resolved))
+            events.append(AlertEvent.of("resolved", resolved))
     return events
-
-
-def _event(kind: str, alert: Alert) -> dict[str, Any]:
-    return {"event": kind, **alert.to_dict()}

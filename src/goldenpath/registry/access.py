@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from goldenpath.errors import PermissionDenied, RecordNotFound
+from goldenpath.errors import DuplicateRecord, PermissionDenied, RecordNotFound
 from goldenpath.project import Project
 from goldenpath.settings import current_user
 from goldenpath.store import Role, Store, User, open_store
@@ -70,7 +68,7 @@ def add_member(project: Project, name: str, role: Role, *, store: Store | None =
                 subject=name,
                 payload={"role": role},
             )
-    except IntegrityError:
+    except DuplicateRecord:
         raise PermissionDenied(f"user {name!r} already exists") from None
     return user
 

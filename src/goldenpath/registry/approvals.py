@@ -6,10 +6,7 @@ given. An approver cannot approve a decision they took themselves, nor a failing
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
-
-from goldenpath.errors import ApprovalRefused, RecordNotFound
-from goldenpath.evaluation.evaluate import resolve_model
+from goldenpath.errors import ApprovalRefused, DuplicateRecord, RecordNotFound
 from goldenpath.project import Project
 from goldenpath.settings import current_user
 from goldenpath.store import Approval, Store, open_store
@@ -21,6 +18,8 @@ __all__ = ["approve"]
 
 
 def _latest_decision_of(project: Project, ref: str, store: Store) -> str:
+    from goldenpath.evaluation.evaluate import resolve_model  # heavy: only when approving
+
     model = resolve_model(project, ref)
     with store.transaction() as connection:
         found = decisions_of(connection, model.name, model.version or "")
@@ -60,7 +59,7 @@ def approve(
                 raise ApprovalRefused(
                     f"decision {decision_id} failed its gates; a failing decision cannot be "
                     "approved",
-                    details={"failing": decision.failing},
+                    details={"failing": [r.model_dump(mode="json") for r in decision.failing]},
                 )
             approval = Approval(decision_id, actor, comment, now())
             add_approval(connection, approval)
@@ -72,6 +71,6 @@ def approve(
                 subject=f"{decision.model_name}/{decision.model_version}",
                 payload={"decision_id": decision_id, "comment": comment},
             )
-    except IntegrityError:
+    except DuplicateRecord:
         raise ApprovalRefused(f"{actor} has already approved decision {decision_id}") from None
     return approval

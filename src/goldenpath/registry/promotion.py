@@ -27,9 +27,9 @@ from typing import Any, Literal
 
 import psutil
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from goldenpath.errors import (
+    DuplicateRecord,
     PromotionConflict,
     PromotionRefused,
     RecordNotFound,
@@ -43,6 +43,7 @@ from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.records import (
+    RuleResult,
     approvals_of,
     current_version,
     decisions_of,
@@ -127,15 +128,15 @@ def _move_payload(p: Promotion) -> dict[str, object]:
     }
 
 
-def _rule_lines(rules: list[dict[str, Any]]) -> str:
+def _rule_lines(rules: list[RuleResult]) -> str:
     def shown(value: object) -> str:
         if value is None:
             return "nothing (no evidence)"
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     return "\n".join(
-        f"  - {r['rule']}: observed {shown(r['observed'])}, needs {r['bound']}"
-        + (f" ({r['detail']})" if r.get("detail") else "")
+        f"  - {r.rule}: observed {shown(r.observed)}, needs {r.bound}"
+        + (f" ({r.detail})" if r.detail else "")
         for r in rules
     )
 
@@ -173,7 +174,10 @@ def _check_promotable(
             f"{len(decision.failing)} blocking rule(s):\n{_rule_lines(decision.failing)}",
             hint="each rule says what it needs; change what it names (the model, the data, the "
             "evaluation or the spec's gates), then evaluate and gate again",
-            details={"decision_id": decision.decision_id, "failing": decision.failing},
+            details={
+                "decision_id": decision.decision_id,
+                "failing": [r.model_dump(mode="json") for r in decision.failing],
+            },
         )
     champion = current_version(connection, name, "champion")
     if champion is not None and champion not in (version, decision.compared_with):
@@ -248,7 +252,7 @@ def _move(
                 subject=f"{name}@{alias}",
                 payload={"promotion_id": promotion_id, **values, **audit_extra},
             )
-    except IntegrityError:
+    except DuplicateRecord:
         with store.transaction() as connection:
             busy = pending_promotions(connection, name)
         who = f" ({busy[0].actor}, since {busy[0].created_at})" if busy else ""
@@ -383,7 +387,7 @@ def promote(
         on_step=on_step,
         audit_extra={
             "verdict": decision.verdict,
-            "warnings": [r["rule"] for r in decision.warnings],
+            "warnings": [r.rule for r in decision.warnings],
             "approved_by": approvers,
         },
     )

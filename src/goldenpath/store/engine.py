@@ -8,6 +8,7 @@ database error leaves as a :class:`~goldenpath.errors.StoreError`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from goldenpath.errors import StoreError
+from goldenpath.errors import DuplicateRecord, StoreError
 from goldenpath.project import Project
 from goldenpath.settings import store_uri_override
 
@@ -59,8 +60,17 @@ class Store:
         try:
             with self.engine.begin() as connection:
                 yield connection
-        except IntegrityError:
-            raise
+        except IntegrityError as exc:
+            table = _written_table(exc)
+            if _duplicate_key(exc):
+                raise DuplicateRecord(
+                    f"{table or 'a row'} already holds this key", table=table or "?"
+                ) from None
+            raise StoreError(
+                f"the store at {_redacted(self.uri)} refused a write to {table or 'a table'}: "
+                f"{str(exc.orig).splitlines()[0]}",
+                hint="this is a bug in goldenpath if the store was not edited by hand",
+            ) from None
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"the store at {_redacted(self.uri)} failed: {exc.__class__.__name__}: "
@@ -70,6 +80,26 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _written_table(error: IntegrityError) -> str | None:
+    """The table the failed statement wrote to (from SQLAlchemy's statement, not the text of
+    the database's message, which differs between SQLite and PostgreSQL)."""
+    found = _WRITE.match(error.statement or "")
+    return None if found is None else found.group(1)
+
+
+def _duplicate_key(error: IntegrityError) -> bool:
+    """A unique or primary key violation, told by the driver's error code: SQLSTATE 23505 on
+    PostgreSQL, SQLITE_CONSTRAINT_UNIQUE / _PRIMARYKEY on SQLite."""
+    original = error.orig
+    if getattr(original, "sqlstate", None) == "23505":
+        return True
+    name = getattr(original, "sqlite_errorname", "")
+    return name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
 
 
 def _redacted(uri: str) -> str:

@@ -1,12 +1,14 @@
 """Repositories over the store's tables: they take a connection (the caller's transaction) and
-return frozen dataclasses, never ORM rows."""
+return frozen dataclasses (and, for decisions, the pydantic decision document), never ORM
+rows."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, select, update
 
 from goldenpath.store.schema import approvals, decisions, promotions, users
@@ -15,8 +17,10 @@ __all__ = [
     "ROLES",
     "Approval",
     "Decision",
+    "DecisionDocument",
     "Promotion",
     "Role",
+    "RuleResult",
     "User",
     "add_approval",
     "add_user",
@@ -67,10 +71,34 @@ def set_role(connection: Connection, name: str, role: Role) -> None:
     connection.execute(update(users).where(users.c.name == name).values(role=role))
 
 
-@dataclass(frozen=True)
-class Decision:
-    """The gates' verdict on one evaluation of one model version, with every rule."""
+Outcome = Literal["pass", "warn", "fail", "skipped"]
+Severity = Literal["block", "warn"]  # as goldenpath.spec.gates.Severity
+DECISION_SCHEMA_VERSION: Final = 1
 
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class RuleResult(_Frozen):
+    """One gate rule judged on one evaluation: what was observed, the bound it had to meet,
+    where in ``evaluation.json`` (or the run's tags) the evidence is, and the outcome."""
+
+    rule: str
+    kind: str  # metric, non_regression, slices, worst_slice, fairness, ...
+    severity: Severity
+    observed: float | str | None
+    bound: str
+    evidence: str
+    outcome: Outcome
+    detail: str = ""
+
+
+class DecisionDocument(_Frozen):
+    """The gates' verdict on one evaluation of one model version, with every rule; its JSON
+    is what ``goldenpath gate --json`` prints (``goldenpath schema --kind decision``)."""
+
+    schema_version: Literal[1] = DECISION_SCHEMA_VERSION
     decision_id: str
     project: str
     model_name: str
@@ -79,33 +107,37 @@ class Decision:
     evaluation_id: str
     evaluation_sha256: str
     compared_with: str | None  # the champion version the evaluation was compared with
-    verdict: str  # pass, warn or fail
-    rules: list[dict[str, Any]]
+    verdict: Literal["pass", "warn", "fail"]
+    rules: tuple[RuleResult, ...]
     gates_sha256: str
     actor: str
     created_at: str
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The JSON-compatible decision document."""
+        return self.model_dump(mode="json")
 
     @property
-    def failing(self) -> list[dict[str, Any]]:
-        return [r for r in self.rules if r["outcome"] == "fail"]
+    def failing(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.outcome == "fail"]
 
     @property
-    def warnings(self) -> list[dict[str, Any]]:
-        return [r for r in self.rules if r["outcome"] == "warn"]
+    def warnings(self) -> list[RuleResult]:
+        return [r for r in self.rules if r.outcome == "warn"]
+
+
+Decision = DecisionDocument  # the store's name for it
 
 
 def _decision(row: Any) -> Decision:
     values = dict(row._mapping)
     values["rules"] = json.loads(values["rules"])
-    return Decision(**values)
+    return Decision.model_validate(values)
 
 
 def insert_decision(connection: Connection, decision: Decision) -> None:
-    values = asdict(decision)
-    values["rules"] = json.dumps(decision.rules, sort_keys=True, default=str)
+    values = decision.model_dump(mode="json", exclude={"schema_version"})
+    values["rules"] = json.dumps(values["rules"], sort_keys=True)
     connection.execute(decisions.insert().values(**values))
 
 
@@ -182,7 +214,7 @@ def _promotion(row: Any) -> Promotion:
 
 def start_promotion(connection: Connection, **values: Any) -> int:
     """Record the intent; the unique ``lock`` (the model name) makes a second pending
-    promotion of the same model fail with an IntegrityError."""
+    promotion of the same model fail with DuplicateRecord."""
     result = connection.execute(
         promotions.insert().values(state="pending", lock=values["model_name"], **values)
     )

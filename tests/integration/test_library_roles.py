@@ -10,10 +10,12 @@ project's files exactly as they were. And ``goldenpath.evaluate`` records its re
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
@@ -22,6 +24,7 @@ import goldenpath
 from conftest import project_with_versions, small_spec
 from goldenpath.errors import PermissionDenied
 from goldenpath.registry.access import add_member
+from goldenpath.reports.schemas import document_schema
 from goldenpath.store import open_store, verify_chain
 from goldenpath.store.audit import list_events
 
@@ -73,7 +76,7 @@ def test_every_public_name_is_classified() -> None:
 
 
 @pytest.fixture(scope="module")
-def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """Two versions by the admin; version 1 evaluated, gated and champion; a viewer added."""
     folder = tmp_path_factory.mktemp("roles") / "small"
     with pytest.MonkeyPatch.context() as patch:
@@ -84,7 +87,7 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, st
         goldenpath.evaluate(project, "small/1")
         decision = goldenpath.gate(project, "small/1")  # evaluate recorded: gate finds it
         goldenpath.promote(project, "small/1", to="champion")
-        yield project, decision.decision_id
+        yield project, decision
 
 
 def _store_rows(project: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -128,14 +131,14 @@ def _state(project: Any) -> tuple[Any, ...]:
 @pytest.mark.parametrize("user", [STRANGER, VIEWER])
 @pytest.mark.parametrize("name", sorted(_mutations("-")))
 def test_refused_and_nothing_changes(
-    governed: tuple[Any, str], name: str, user: str, monkeypatch: pytest.MonkeyPatch
+    governed: tuple[Any, Any], name: str, user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project, decision_id = governed
+    project, decision = governed
     monkeypatch.delenv("GOLDENPATH_STORE_URI", raising=False)
     before = _state(project)
     monkeypatch.setenv("GOLDENPATH_USER", user)
     with pytest.raises(PermissionDenied) as refused:
-        _mutations(decision_id)[name](project)
+        _mutations(decision.decision_id)[name](project)
     assert user in str(refused.value)
     monkeypatch.setenv("GOLDENPATH_USER", ADMIN)
     after = _state(project)
@@ -144,7 +147,7 @@ def test_refused_and_nothing_changes(
     assert after[2] == before[2], "the project's files changed"
 
 
-def test_python_calls_are_recorded_and_audited(governed: tuple[Any, str]) -> None:
+def test_python_calls_are_recorded_and_audited(governed: tuple[Any, Any]) -> None:
     """What the admin did from Python in the fixture is in the audit chain, attributed, in
     order, and the chain verifies."""
     project, _ = governed
@@ -163,3 +166,13 @@ def test_python_calls_are_recorded_and_audited(governed: tuple[Any, str]) -> Non
         (ADMIN, "promote", "small@champion"),
     ], done
     assert report.ok
+
+
+def test_written_documents_match_their_exported_schemas(governed: tuple[Any, Any]) -> None:
+    """The evaluation.json that goldenpath.evaluate kept and the decision that gate returned
+    (what `gate --json` prints) validate against `goldenpath schema --kind ...`."""
+    project, decision = governed
+    (written,) = project.state_dir.glob("evaluations/*/evaluation.json")
+    jsonschema.validate(json.loads(written.read_text()), json.loads(document_schema("evaluation")))
+    document = json.loads(json.dumps(decision.to_dict(), default=str))
+    jsonschema.validate(document, json.loads(document_schema("decision")))

@@ -4,13 +4,14 @@ calls one library function inside :meth:`Output.working`, and renders the result
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from goldenpath._types import DOCUMENT_KINDS, DocumentKind
 from goldenpath._version import __version__
 from goldenpath.cli import evaluation, governance, monitoring
 from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
@@ -260,19 +261,35 @@ def reproduce(
 app.command()(evaluation.evaluate)
 
 
+def _document_kind(value: str) -> str:
+    if value not in DOCUMENT_KINDS:
+        raise typer.BadParameter(f"must be one of {', '.join(DOCUMENT_KINDS)}", param_hint="--kind")
+    return value
+
+
 @app.command()
 def schema(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            "-k",
+            callback=_document_kind,
+            help="Which document: the spec (goldenpath.yaml), an evaluation (evaluation.json), "
+            "a gate decision, or a monitoring report.",
+        ),
+    ] = "spec",
     json_output: Annotated[
         bool, typer.Option("--json", help="Accepted for uniformity: the output is JSON anyway.")
     ] = False,
 ) -> None:
-    """Print the JSON Schema of goldenpath.yaml (for editor completion and CI checks)."""
-    from goldenpath.spec import json_schema
+    """Print the JSON Schema of goldenpath.yaml or of a document goldenpath writes."""
+    from goldenpath.reports.schemas import document_schema
 
-    text = json_schema()
+    text = document_schema(cast(DocumentKind, kind))
     if output is None:
         typer.echo(text)
         return

@@ -26,10 +26,11 @@ from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training._memory import MemoryPeak, track_peak_memory
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
-from goldenpath.training.lineage import code_version, environment
+from goldenpath.training.lineage import CodeVersion, Environment, code_version, environment
 from goldenpath.training.predictions import predict_frame
 from goldenpath.training.tracking import (
     TAG_PREFIX,
+    Tracking,
     fluent_tracking,
     mlflow_boundary,
     open_tracking,
@@ -181,116 +182,34 @@ def _pip_requirements(packages: dict[str, str]) -> list[str]:
     return pins
 
 
-def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+@dataclass(frozen=True)
+class _Provenance:
+    """Where a run came from: its code and environment, and its rows' fingerprints."""
 
+    code: CodeVersion
+    env: Environment
+    train_fingerprint: str
+    test_fingerprint: str
+
+
+def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
+    """Record ``fitted`` as one MLflow run (tags, params, metrics, lineage, split, spec, test
+    predictions, the model) and register the model; a failure leaves no run behind."""
     spec = project.spec
-    code = code_version(project.root, fitted.entrypoint.source_file)
-    env = environment(fitted.entrypoint.modules)
-    train_fp, test_fp = fitted.train_fingerprint, fitted.test_fingerprint
-    lineage = {
-        "project": spec.project.name,
-        "task": spec.task.type,
-        "data": {
-            "source": fitted.dataset.source,
-            "fingerprint": fitted.dataset.fingerprint,
-            "schema_hash": fitted.dataset.schema_hash,
-            "rows": fitted.dataset.n_rows,
-            "train_fingerprint": train_fp,
-            "test_fingerprint": test_fp,
-            "train_rows": len(fitted.split.train),
-            "test_rows": len(fitted.split.test),
-            "split": spec.data.split.model_dump(mode="json"),
-        },
-        "training": {
-            "entrypoint": spec.training.entrypoint,
-            "params": fitted.params,
-            "seed": fitted.seed,
-            "duration_s": fitted.duration_s,
-            "peak_memory_mb": fitted.memory.peak_mb,
-            "peak_memory_increase_mb": fitted.memory.increase_mb,
-        },
-        "code": code.to_dict(),
-        "environment": env.to_dict(),
-    }
-    tags = {
-        TAG_PREFIX + "project": spec.project.name,
-        TAG_PREFIX + "task": spec.task.type,
-        TAG_PREFIX + "data_source": fitted.dataset.source,
-        TAG_PREFIX + "dataset_fingerprint": fitted.dataset.fingerprint,
-        TAG_PREFIX + "train_fingerprint": train_fp,
-        TAG_PREFIX + "test_fingerprint": test_fp,
-        TAG_PREFIX + "schema_hash": fitted.dataset.schema_hash,
-        TAG_PREFIX + "git_commit": code.git_commit,
-        TAG_PREFIX + "git_dirty": str(code.git_dirty).lower(),
-        TAG_PREFIX + "source_hash": code.source_hash or "",
-        TAG_PREFIX + "python": env.python,
-        TAG_PREFIX + "version": env.packages["goldenpath"],
-        TAG_PREFIX + "contract_validated": "true",
-    }
-    params: dict[str, str] = {
-        k: v if isinstance(v, str) else json.dumps(v) for k, v in fitted.params.items()
-    }
-    params["seed"] = str(fitted.seed)
-    params["entrypoint"] = spec.training.entrypoint
-    metrics = {
-        "training_duration_s": fitted.duration_s,
-        "peak_memory_mb": fitted.memory.peak_mb,
-        "peak_memory_increase_mb": fitted.memory.increase_mb,
-        "rows": float(fitted.dataset.n_rows),
-        "train_rows": float(len(fitted.split.train)),
-        "test_rows": float(len(fitted.split.test)),
-    }
+    origin = _Provenance(
+        code=code_version(project.root, fitted.entrypoint.source_file),
+        env=environment(fitted.entrypoint.modules),
+        train_fingerprint=fitted.train_fingerprint,
+        test_fingerprint=fitted.test_fingerprint,
+    )
     client = open_tracking(project, create=True)
     run_id: str | None = None
     try:
-        with mlflow_boundary("recording the run"), tempfile.TemporaryDirectory() as tmp:
-            run_id = client.create_run(tags=tags)
-            client.log_batch(run_id, metrics=metrics, params=params)
-            folder = Path(tmp)
-            (folder / LINEAGE_ARTIFACT).write_text(json.dumps(lineage, indent=2, default=str))
-            (folder / SPLIT_ARTIFACT).write_text(
-                json.dumps(_split_record(project, fitted), default=_json_default)
-            )
-            (folder / SPEC_ARTIFACT).write_text(project.spec_path.read_text(encoding="utf-8"))
-            for name in (LINEAGE_ARTIFACT, SPLIT_ARTIFACT, SPEC_ARTIFACT):
-                client.log_artifact(run_id, folder / name)
-            (folder / "predictions").mkdir()
-            fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
-            client.log_artifact(run_id, folder / PREDICTIONS_ARTIFACT, "predictions")
-            code_paths = (
-                [str(fitted.entrypoint.source_file)]
-                if fitted.entrypoint.source_file is not None
-                and fitted.entrypoint.source_file.is_relative_to(project.root)
-                else None
-            )
-            serialization, trusted = _serialization(fitted.model)
-            with (
-                fluent_tracking(tracking_uri(project)),
-                registry_chatter_silenced(),
-                mlflow.start_run(run_id=run_id),
-                warnings.catch_warnings(),
-            ):
-                # Contract ints are non-nullable by construction (nullable ints are floats).
-                warnings.filterwarnings("ignore", message=".*Integer columns in Python.*")
-                signature = infer_signature(
-                    fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
-                )
-                info = mlflow.sklearn.log_model(
-                    fitted.model,
-                    serialization_format=serialization,
-                    skops_trusted_types=trusted,
-                    name=MODEL_NAME,
-                    signature=signature,
-                    input_example=_input_example(fitted.test_features, spec),
-                    pip_requirements=_pip_requirements(env.packages),
-                    code_paths=code_paths,
-                    registered_model_name=spec.project.name,
-                )
-            version = str(info.registered_model_version)
-            client.set_tag(run_id, TAG_PREFIX + "model_version", version)
+        run_id = client.create_run(tags=_run_tags(spec, fitted, origin))
+        client.log_batch(run_id, metrics=_run_metrics(fitted), params=_run_params(spec, fitted))
+        _log_artifacts(client, run_id, project, fitted, _lineage(spec, fitted, origin))
+        version = _log_model(project, fitted, origin, run_id)
+        client.set_tag(run_id, TAG_PREFIX + "model_version", version)
     except BaseException:
         if run_id is not None:
             client.discard_run(run_id)
@@ -303,13 +222,141 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         model_version=version,
         model_uri=f"models:/{spec.project.name}/{version}",
         dataset_fingerprint=fitted.dataset.fingerprint,
-        train_fingerprint=train_fp,
-        test_fingerprint=test_fp,
+        train_fingerprint=origin.train_fingerprint,
+        test_fingerprint=origin.test_fingerprint,
         n_train=len(fitted.split.train),
         n_test=len(fitted.split.test),
         duration_s=fitted.duration_s,
         peak_memory_mb=fitted.memory.peak_mb,
     )
+
+
+def _lineage(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str, object]:
+    """``lineage.json``: the data, the training and the code behind the run."""
+    return {
+        "project": spec.project.name,
+        "task": spec.task.type,
+        "data": {
+            "source": fitted.dataset.source,
+            "fingerprint": fitted.dataset.fingerprint,
+            "schema_hash": fitted.dataset.schema_hash,
+            "rows": fitted.dataset.n_rows,
+            "train_fingerprint": origin.train_fingerprint,
+            "test_fingerprint": origin.test_fingerprint,
+            "train_rows": len(fitted.split.train),
+            "test_rows": len(fitted.split.test),
+            "split": spec.data.split.model_dump(mode="json"),
+        },
+        "training": {
+            "entrypoint": spec.training.entrypoint,
+            "params": fitted.params,
+            "seed": fitted.seed,
+            "duration_s": fitted.duration_s,
+            "peak_memory_mb": fitted.memory.peak_mb,
+            "peak_memory_increase_mb": fitted.memory.increase_mb,
+        },
+        "code": origin.code.to_dict(),
+        "environment": origin.env.to_dict(),
+    }
+
+
+def _run_tags(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str, str]:
+    """The run's tags: what ``runs``, ``reproduce``, ``evaluate`` and ``gate`` look up."""
+    code, env = origin.code, origin.env
+    return {
+        TAG_PREFIX + "project": spec.project.name,
+        TAG_PREFIX + "task": spec.task.type,
+        TAG_PREFIX + "data_source": fitted.dataset.source,
+        TAG_PREFIX + "dataset_fingerprint": fitted.dataset.fingerprint,
+        TAG_PREFIX + "train_fingerprint": origin.train_fingerprint,
+        TAG_PREFIX + "test_fingerprint": origin.test_fingerprint,
+        TAG_PREFIX + "schema_hash": fitted.dataset.schema_hash,
+        TAG_PREFIX + "git_commit": code.git_commit,
+        TAG_PREFIX + "git_dirty": str(code.git_dirty).lower(),
+        TAG_PREFIX + "source_hash": code.source_hash or "",
+        TAG_PREFIX + "python": env.python,
+        TAG_PREFIX + "version": env.packages["goldenpath"],
+        TAG_PREFIX + "contract_validated": "true",
+    }
+
+
+def _run_params(spec: Spec, fitted: FittedModel) -> dict[str, str]:
+    params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fitted.params.items()}
+    params["seed"] = str(fitted.seed)
+    params["entrypoint"] = spec.training.entrypoint
+    return params
+
+
+def _run_metrics(fitted: FittedModel) -> dict[str, float]:
+    return {
+        "training_duration_s": fitted.duration_s,
+        "peak_memory_mb": fitted.memory.peak_mb,
+        "peak_memory_increase_mb": fitted.memory.increase_mb,
+        "rows": float(fitted.dataset.n_rows),
+        "train_rows": float(len(fitted.split.train)),
+        "test_rows": float(len(fitted.split.test)),
+    }
+
+
+def _log_artifacts(
+    client: Tracking,
+    run_id: str,
+    project: Project,
+    fitted: FittedModel,
+    lineage: dict[str, object],
+) -> None:
+    """Lineage, split, the spec as it was, and the test predictions ``reproduce`` compares."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / LINEAGE_ARTIFACT).write_text(json.dumps(lineage, indent=2, default=str))
+        (folder / SPLIT_ARTIFACT).write_text(
+            json.dumps(_split_record(project, fitted), default=_json_default)
+        )
+        (folder / SPEC_ARTIFACT).write_text(project.spec_path.read_text(encoding="utf-8"))
+        for name in (LINEAGE_ARTIFACT, SPLIT_ARTIFACT, SPEC_ARTIFACT):
+            client.log_artifact(run_id, folder / name)
+        (folder / "predictions").mkdir()
+        fitted.test_predictions.to_parquet(folder / PREDICTIONS_ARTIFACT, index=False)
+        client.log_artifact(run_id, folder / PREDICTIONS_ARTIFACT, "predictions")
+
+
+def _log_model(project: Project, fitted: FittedModel, origin: _Provenance, run_id: str) -> str:
+    """Log the model (skops where possible) with its signature, a PII-free input example and
+    pinned requirements, and register it: the new version's number."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    spec = project.spec
+    source = fitted.entrypoint.source_file
+    code_paths = (
+        [str(source)] if source is not None and source.is_relative_to(project.root) else None
+    )
+    serialization, trusted = _serialization(fitted.model)
+    with (
+        mlflow_boundary("logging and registering the model"),
+        fluent_tracking(tracking_uri(project)),
+        registry_chatter_silenced(),
+        mlflow.start_run(run_id=run_id),
+        warnings.catch_warnings(),
+    ):
+        # Contract ints are non-nullable by construction (nullable ints are floats).
+        warnings.filterwarnings("ignore", message=".*Integer columns in Python.*")
+        signature = infer_signature(
+            fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
+        )
+        info = mlflow.sklearn.log_model(
+            fitted.model,
+            serialization_format=serialization,
+            skops_trusted_types=trusted,
+            name=MODEL_NAME,
+            signature=signature,
+            input_example=_input_example(fitted.test_features, spec),
+            pip_requirements=_pip_requirements(origin.env.packages),
+            code_paths=code_paths,
+            registered_model_name=spec.project.name,
+        )
+    return str(info.registered_model_version)
 
 
 def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:

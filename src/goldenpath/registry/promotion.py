@@ -466,9 +466,12 @@ def champion_lineage(moves: list[Promotion]) -> list[str]:
 def history(project: Project, *, store: Store | None = None) -> list[Promotion]:
     """Every move of the project's aliases (completed, abandoned or pending), newest first."""
     store = store or open_store(project)
-    client = open_tracking(project, create=False)
-    if client is not None:
-        recover(project, store, client)
+    with store.transaction() as connection:
+        pending = pending_promotions(connection, project.name)
+    if pending:  # only a move left half-way needs MLflow, to finish or abandon it
+        client = open_tracking(project, create=False)
+        if client is not None:
+            recover(project, store, client)
     with store.transaction() as connection:
         return list(reversed(promotion_history(connection, project.name)))
 

@@ -6,7 +6,8 @@ Each is a thin shell over :mod:`goldenpath.gates`, :mod:`goldenpath.registry` an
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.table import Table
 
 from goldenpath.cli._options import JsonOption, ProjectOption
 from goldenpath.cli._output import Output
+
+if TYPE_CHECKING:
+    from goldenpath.store.records import RuleResult
 
 __all__ = [
     "approve",
@@ -53,16 +57,16 @@ def _observed(value: object) -> str:
 _OUTCOME_MARK = {"pass": "✓", "warn": "!", "fail": "✗", "skipped": "-"}
 
 
-def _print_rules(console: Console, rules: list[dict[str, Any]]) -> None:
+def _print_rules(console: Console, rules: Sequence[RuleResult]) -> None:
     """One line per rule (they stay readable on a narrow terminal or in a CI log)."""
     for r in rules:
-        style = _OUTCOME_STYLE.get(r["outcome"], "")
-        mark = _OUTCOME_MARK.get(r["outcome"], "?")
-        line = f"[{style}]{mark} {r['outcome']:<7}[/] {escape(r['rule'])}"
-        if r["observed"] is not None:
-            line += f": {escape(_observed(r['observed']))}"
-        if r["detail"] and r["outcome"] != "pass":
-            line += f" [dim]({escape(r['detail'])})[/]"
+        style = _OUTCOME_STYLE.get(r.outcome, "")
+        mark = _OUTCOME_MARK.get(r.outcome, "?")
+        line = f"[{style}]{mark} {r.outcome:<7}[/] {escape(r.rule)}"
+        if r.observed is not None:
+            line += f": {escape(_observed(r.observed))}"
+        if r.detail and r.outcome != "pass":
+            line += f" [dim]({escape(r.detail)})[/]"
         console.print(line, highlight=False)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from goldenpath.evaluation.bootstrap import Estimate, bootstrap
-from goldenpath.evaluation.evaluate import SCHEMA_VERSION, EvaluationResult, evaluate
+from goldenpath.evaluation.bootstrap import bootstrap
+from goldenpath.evaluation.document import SCHEMA_VERSION, Estimate, EvaluationDocument
+from goldenpath.evaluation.evaluate import EvaluationResult, evaluate
 from goldenpath.evaluation.metrics import METRICS, Metric, Scored, metrics_for
 from goldenpath.evaluation.record import RecordedEvaluation, record_evaluation
 
@@ -11,6 +12,7 @@ __all__ = [
     "METRICS",
     "SCHEMA_VERSION",
     "Estimate",
+    "EvaluationDocument",
     "EvaluationResult",
     "Metric",
     "RecordedEvaluation",

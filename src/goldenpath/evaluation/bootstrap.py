@@ -14,7 +14,6 @@ Intervals are percentile intervals at the requested confidence; the seed is reco
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -23,12 +22,13 @@ from goldenpath.evaluation._rank import (
     auc_from_counts,
     average_precision_from_counts,
 )
+from goldenpath.evaluation.document import Estimate, MetricDifference, Verdict
 from goldenpath.evaluation.metrics import Metric, Scored
 
 __all__ = [
     "DEFAULT_RESAMPLES",
-    "Difference",
     "Estimate",
+    "MetricDifference",
     "bootstrap",
     "paired_differences",
     "resample_blocks",
@@ -40,20 +40,6 @@ _ROW_CHUNK = 65_536
 MAX_SCORE_GROUPS = 4096
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A metric on a set of rows: point value, percentile interval, support; or why undefined."""
-
-    value: float | None
-    ci_low: float | None
-    ci_high: float | None
-    support: int
-    undefined: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def resample_blocks(n: int, n_resamples: int, seed: int) -> Iterator[Array]:
@@ -207,9 +193,15 @@ def _draws(
         for metric in metrics:
             value = metric.compute(sub) if len(rows) else float("nan")
             points[name][metric.name] = (
-                Estimate(float(value), None, None, len(rows))
+                Estimate(value=float(value), ci_low=None, ci_high=None, support=len(rows))
                 if np.isfinite(value)
-                else Estimate(None, None, None, len(rows), _why_undefined(metric, sub))
+                else Estimate(
+                    value=None,
+                    ci_low=None,
+                    ci_high=None,
+                    support=len(rows),
+                    undefined=_why_undefined(metric, sub),
+                )
             )
     if n_resamples > 0 and scored.n > 0:
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
@@ -313,24 +305,10 @@ def bootstrap(
                 results[name][metric.name] = point
                 continue
             low, high = _interval(draws[name][metric.name], confidence)
-            results[name][metric.name] = Estimate(point.value, low, high, point.support)
+            results[name][metric.name] = Estimate(
+                value=point.value, ci_low=low, ci_high=high, support=point.support
+            )
     return results
-
-
-@dataclass(frozen=True)
-class Difference:
-    """``candidate - reference`` of one metric on the same rows, with a paired interval."""
-
-    difference: float | None
-    ci_low: float | None
-    ci_high: float | None
-    candidate: float | None
-    reference: float | None
-    support: int
-    verdict: str  # "better", "worse", "no clear difference" or "undefined"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def paired_differences(
@@ -343,7 +321,7 @@ def paired_differences(
     confidence: float = 0.95,
     seed: int = 0,
     max_score_groups: int = MAX_SCORE_GROUPS,
-) -> dict[str, dict[str, Difference]]:
+) -> dict[str, dict[str, MetricDifference]]:
     """Paired bootstrap of ``candidate - reference`` for every metric and row set: both models
     are judged on the same resamples of the same rows, so what the rows share cancels out."""
     if candidate.n != reference.n:
@@ -351,24 +329,36 @@ def paired_differences(
     kwargs = {"n_resamples": n_resamples, "seed": seed, "max_score_groups": max_score_groups}
     points_a, draws_a = _draws(candidate, metrics, row_sets, **kwargs)
     points_b, draws_b = _draws(reference, metrics, row_sets, **kwargs)
-    out: dict[str, dict[str, Difference]] = {}
+    out: dict[str, dict[str, MetricDifference]] = {}
     for name in row_sets:
         out[name] = {}
         for metric in metrics:
             a, b = points_a[name][metric.name], points_b[name][metric.name]
             if a.value is None or b.value is None:
-                out[name][metric.name] = Difference(
-                    None, None, None, a.value, b.value, a.support, "undefined"
+                out[name][metric.name] = MetricDifference(
+                    difference=None,
+                    ci_low=None,
+                    ci_high=None,
+                    candidate=a.value,
+                    reference=b.value,
+                    support=a.support,
+                    verdict="undefined",
                 )
                 continue
             low, high = _interval(
                 draws_a[name][metric.name] - draws_b[name][metric.name], confidence
             )
-            verdict = "no clear difference"
+            verdict: Verdict = "no clear difference"
             if low is not None and high is not None and (low > 0 or high < 0):
                 improved = (low > 0) == metric.greater_is_better
                 verdict = "better" if improved else "worse"
-            out[name][metric.name] = Difference(
-                a.value - b.value, low, high, a.value, b.value, a.support, verdict
+            out[name][metric.name] = MetricDifference(
+                difference=a.value - b.value,
+                ci_low=low,
+                ci_high=high,
+                candidate=a.value,
+                reference=b.value,
+                support=a.support,
+                verdict=verdict,
             )
     return out

@@ -10,50 +10,21 @@ exactly, over every distinct score, with one sort and cumulative sums.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
+from goldenpath.evaluation.document import Calibration, Curves, Thresholds
 from goldenpath.evaluation.metrics import ECE_BINS
 
 __all__ = [
     "Calibration",
     "Curves",
-    "ThresholdAnalysis",
+    "Thresholds",
     "calibration",
     "curves",
     "threshold_analysis",
 ]
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class Calibration:
-    bin_edges: tuple[float, ...]
-    mean_score: tuple[float | None, ...]
-    positive_rate: tuple[float | None, ...]
-    count: tuple[int, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class ThresholdAnalysis:
-    thresholds: tuple[float, ...]
-    precision: tuple[float | None, ...]
-    recall: tuple[float, ...]
-    f1: tuple[float, ...]
-    best_f1_threshold: float
-    best_f1: float
-    cost_false_positive: float | None
-    cost_false_negative: float | None
-    best_cost_threshold: float | None
-    best_cost_per_row: float | None
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _none_if_nan(values: Array) -> tuple[float | None, ...]:
@@ -91,7 +62,7 @@ def threshold_analysis(
     cost_false_positive: float | None = None,
     cost_false_negative: float | None = None,
     grid: int = 99,
-) -> ThresholdAnalysis:
+) -> Thresholds:
     distinct, tp, fp = _cumulative(score, y)
     positives = float((y == 1).sum())
     n = float(len(y))
@@ -118,7 +89,7 @@ def threshold_analysis(
         best_cost_threshold = (
             float(np.nextafter(distinct[0], np.inf)) if i == 0 else float(distinct[i - 1])
         )
-    return ThresholdAnalysis(
+    return Thresholds(
         thresholds=tuple(float(t) for t in thresholds),
         precision=_none_if_nan(precision),
         recall=tuple(float(r) for r in recall),
@@ -130,20 +101,6 @@ def threshold_analysis(
         best_cost_threshold=best_cost_threshold,
         best_cost_per_row=best_cost,
     )
-
-
-@dataclass(frozen=True)
-class Curves:
-    """ROC and precision-recall curves, thinned to at most ``points`` points each, so their
-    size does not grow with the number of rows."""
-
-    false_positive_rate: tuple[float, ...]
-    true_positive_rate: tuple[float, ...]
-    recall: tuple[float, ...]
-    precision: tuple[float, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def curves(score: Array, y: Array, points: int = 200) -> Curves:

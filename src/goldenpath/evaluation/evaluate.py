@@ -3,7 +3,11 @@
 It resolves a model (a run id, ``latest``, ``name@alias`` or ``name/version``), scores the
 run's recorded held-out rows (or any file that honours the contract), and computes metrics with
 bootstrap intervals overall and on every slice, calibration and thresholds, and fairness per
-sensitive feature. The result is a versioned JSON document (:data:`SCHEMA_VERSION`).
+sensitive feature. The result is an :class:`~goldenpath.evaluation.document.EvaluationDocument`,
+whose JSON (versioned, :data:`SCHEMA_VERSION`) is ``evaluation.json``. :func:`evaluate` runs
+named steps: resolve the model (and the model to compare with, before any data work), read and
+score the rows, bootstrap, compare, profile, probe robustness and failures, then the binary
+analyses.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,14 +26,31 @@ import pandas as pd
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.errors import DataError, RunNotFound, SpecInvalid, TrackingError
-from goldenpath.evaluation.bootstrap import Estimate, bootstrap, paired_differences
+from goldenpath.evaluation.bootstrap import bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
-from goldenpath.evaluation.failures import candidates, failure_rules, worst_candidates
+from goldenpath.evaluation.document import (
+    SCHEMA_VERSION,
+    BootstrapSettings,
+    Calibration,
+    ComparedModel,
+    Comparison,
+    Curves,
+    DataInfo,
+    DiscoveredSlice,
+    Estimate,
+    EvaluationDocument,
+    FairnessReport,
+    Lineage,
+    ModelInfo,
+    SliceDifferences,
+    Thresholds,
+)
+from goldenpath.evaluation.failures import Candidate, candidates, failure_rules, worst_candidates
 from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
 from goldenpath.evaluation.robustness import robustness
-from goldenpath.evaluation.slices import slice_groups
+from goldenpath.evaluation.slices import slice_groups, slice_results
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training.recorded import run_rows
@@ -38,6 +59,7 @@ from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
 from goldenpath.training.tracking import (
     TAG_PREFIX,
     ModelVersionRecord,
+    RunRecord,
     Tracking,
     find_run,
     fluent_tracking,
@@ -48,6 +70,7 @@ from goldenpath.training.tracking import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "EvaluationDocument",
     "EvaluationResult",
     "ModelRef",
     "evaluate",
@@ -55,7 +78,6 @@ __all__ = [
     "resolve_model",
 ]
 
-SCHEMA_VERSION = 1
 _DISCOVERED = "discovered: "
 _DISCOVERED_TOP = 10
 _DEFAULT_PRIMARY = {
@@ -78,53 +100,33 @@ class ModelRef:
         return f"models:/{self.name}/{self.version}"
 
 
+EvaluationResult = EvaluationDocument  # what evaluate() returns; its JSON is evaluation.json
+
+
 @dataclass(frozen=True)
-class EvaluationResult:
-    """A whole evaluation; :meth:`to_dict` is the documented ``evaluation.json``."""
+class _Reference:
+    """The model to compare with: as asked for, as a reference, as resolved, and its spec."""
 
-    evaluation_id: str
-    created_at: str
-    project: str
-    task: str
-    model: dict[str, object]
-    data: dict[str, object]
-    lineage: dict[str, object]
-    primary_metric: str
-    metrics: dict[str, Estimate]
-    slices: list[dict[str, Any]]
-    calibration: dict[str, object] | None = None
-    thresholds: dict[str, object] | None = None
-    curves: dict[str, object] | None = None
-    fairness: list[dict[str, object]] = field(default_factory=list)
-    comparison: dict[str, Any] | None = None
-    operations: dict[str, object] | None = None
-    robustness: list[dict[str, object]] = field(default_factory=list)
-    failures: list[dict[str, object]] = field(default_factory=list)
-    discovered_slices: list[dict[str, object]] = field(default_factory=list)
+    against: str
+    ref: str
+    model: ModelRef
+    spec: Spec
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "evaluation_id": self.evaluation_id,
-            "created_at": self.created_at,
-            "project": self.project,
-            "task": self.task,
-            "model": self.model,
-            "data": self.data,
-            "lineage": self.lineage,
-            "primary_metric": self.primary_metric,
-            "metrics": {k: v.to_dict() for k, v in self.metrics.items()},
-            "slices": self.slices,
-            "calibration": self.calibration,
-            "thresholds": self.thresholds,
-            "curves": self.curves,
-            "fairness": self.fairness,
-            "comparison": self.comparison,
-            "operations": self.operations,
-            "robustness": self.robustness,
-            "failures": self.failures,
-            "discovered_slices": self.discovered_slices,
-        }
+
+@dataclass(frozen=True)
+class _Subject:
+    """The model under evaluation, its run, the rows it is judged on and its scores."""
+
+    ref: ModelRef
+    run: RunRecord
+    spec: Spec
+    dataset: Dataset
+    frame: pd.DataFrame
+    described: str
+    held_out: bool  # the run's own held-out rows (not a --data file)
+    model: Any
+    model_size: int
+    scored: Scored
 
 
 def resolve_model(project: Project, ref: str) -> ModelRef:
@@ -226,104 +228,82 @@ def _primary(spec: Spec, metrics: list[Metric]) -> Metric:
     return available[name]
 
 
-def _slice_rows(
-    groups: list[tuple[str, str, np.ndarray]],
-    results: dict[str, dict[str, Estimate]],
-    overall: dict[str, Estimate],
-    primary: Metric,
-    min_support: int,
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    base = overall[primary.name].value
-    for name, slice_name, positions in groups:
-        estimates = results[name]
-        value = estimates[primary.name].value
-        difference = None if value is None or base is None else value - base
-        harm = (
-            None
-            if difference is None
-            else (-difference if primary.greater_is_better else difference)
-        )
-        rows.append(
-            {
-                "name": name,
-                "slice": slice_name,
-                "support": len(positions),
-                "small": len(positions) < min_support,
-                "metrics": {k: v.to_dict() for k, v in estimates.items()},
-                "primary_difference": difference,
-                "harm": harm,
-            }
-        )
-    # most harmful first; slices where the primary metric is undefined last
-    rows.sort(key=lambda r: (r["harm"] is None, -(r["harm"] if r["harm"] is not None else 0.0)))
-    return rows
+def _as_reference(project: Project, against: str) -> str:
+    """``against`` as a model reference: a bare word that is not a run id (32 hex digits) or
+    ``latest`` is an alias of this project's model (``champion`` is ``NAME@champion``)."""
+    bare = "@" not in against and "/" not in against and against != "latest"
+    is_run_id = re.fullmatch(r"[0-9a-f]{32}", against) is not None
+    return f"{project.name}@{against}" if bare and not is_run_id else against
+
+
+def _resolve_reference(project: Project, client: Tracking, against: str) -> _Reference:
+    """The model to compare with and the spec it was trained with, checked before any data
+    is read or any resample drawn: a missing champion fails in a second, not after minutes."""
+    ref = _as_reference(project, against)
+    model = resolve_model(project, ref)
+    return _Reference(against, ref, model, recorded_project(project, client, model.run_id).spec)
 
 
 def _compare(
     project: Project,
-    against: str,
+    reference: _Reference,
+    subject: _Subject,
     *,
-    candidate: ModelRef,
-    scored: Scored,
-    frame: pd.DataFrame,
-    spec: Spec,
     metrics: list[Metric],
     row_sets: dict[str, np.ndarray],
-    held_out: bool,
     client: Tracking,
-) -> dict[str, Any]:
-    """The candidate against another model, paired on the same rows and resamples."""
-    # a bare word that is not a run id (32 hex digits) or "latest" is an alias of this project
-    bare = "@" not in against and "/" not in against and against != "latest"
-    is_run_id = re.fullmatch(r"[0-9a-f]{32}", against) is not None
-    ref = f"{project.name}@{against}" if bare and not is_run_id else against
-    reference = resolve_model(project, ref)
-    recorded = recorded_project(project, client, reference.run_id).spec
-    missing = sorted(set(recorded.feature_columns) - set(frame.columns))
+) -> Comparison:
+    """The candidate against ``reference``, paired on the same rows and resamples."""
+    frame, spec = subject.frame, subject.spec
+    features = reference.spec.feature_columns
+    missing = sorted(set(features) - set(frame.columns))
     if missing:
         raise DataError(
-            f"{ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
+            f"{reference.ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
             hint="compare models trained on the same contract, or pass --data with all columns",
         )
-    model, _ = load_model(project, reference)
-    other = _scored(model, frame[recorded.feature_columns], frame[spec.task.target], spec)
-    shared = [m for m in metrics if m.applies_to(other)]
+    model, _ = load_model(project, reference.model)
+    other = _scored(model, frame[features], frame[spec.task.target], spec)
     settings = spec.evaluation
     differences = paired_differences(
-        scored,
+        subject.scored,
         other,
-        shared,
+        [m for m in metrics if m.applies_to(other)],
         row_sets,
         n_resamples=settings.resamples,
         confidence=settings.confidence,
         seed=settings.seed,
     )
-    # rows the reference model was trained on are no fair test of it: count them
-    seen: int | None = None
-    reference_tags = client.get_run(reference.run_id).tags
-    candidate_tags = client.get_run(candidate.run_id).tags
-    fingerprint = TAG_PREFIX + "dataset_fingerprint"
-    if held_out and reference_tags.get(fingerprint) == candidate_tags.get(fingerprint):
-        ours = client.load_json(candidate.run_id, SPLIT_ARTIFACT)["test_positions"]
-        theirs = client.load_json(reference.run_id, SPLIT_ARTIFACT)["train_positions"]
-        seen = len(set(ours) & set(theirs))
-    return {
-        "against": {
-            "reference": against,
-            "name": reference.name,
-            "version": reference.version,
-            "run_id": reference.run_id,
-            "uri": reference.uri,
-        },
-        "reference_trained_on_rows": seen,
-        "metrics": {k: v.to_dict() for k, v in differences["overall"].items()},
-        "slices": [
-            {"name": name, "metrics": {k: v.to_dict() for k, v in values.items()}}
+    found = reference.model
+    return Comparison(
+        against=ComparedModel(
+            reference=reference.against,
+            name=found.name,
+            version=found.version,
+            run_id=found.run_id,
+            uri=found.uri,
+        ),
+        reference_trained_on_rows=_rows_seen(client, subject, found),
+        metrics=differences["overall"],
+        slices=tuple(
+            SliceDifferences(name=name, metrics=values)
             for name, values in differences.items()
             if name != "overall"
-        ],
-    }
+        ),
+    )
+
+
+def _rows_seen(client: Tracking, subject: _Subject, reference: ModelRef) -> int | None:
+    """How many of the evaluation rows the reference model was trained on (they are no fair
+    test of it); ``None`` when that cannot be known (other data, or rows from a file)."""
+    if not subject.held_out:
+        return None
+    fingerprint = TAG_PREFIX + "dataset_fingerprint"
+    if client.get_run(reference.run_id).tags.get(fingerprint) != subject.run.tags.get(fingerprint):
+        return None
+    ours = client.load_json(subject.ref.run_id, SPLIT_ARTIFACT)["test_positions"]
+    theirs = client.load_json(reference.run_id, SPLIT_ARTIFACT)["train_positions"]
+    return len(set(ours) & set(theirs))
 
 
 def load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
@@ -344,27 +324,14 @@ def _noop(_: str) -> None:
     return None
 
 
-def evaluate(
-    project: Project,
-    ref: str = "latest",
-    *,
-    data: str | None = None,
-    against: str | None = None,
-    on_step: StepCallback = _noop,
-) -> EvaluationResult:
-    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source);
-    with ``against`` (``champion``, an alias, a version or a run), also compare it, paired on
-    the same rows and resamples, with that model."""
-    on_step("Resolving the model")
-    model_ref = resolve_model(project, ref)
-    client = open_tracking(project, create=False)
-    assert client is not None  # resolve_model found the run in it
-    run = client.get_run(model_ref.run_id)
-    tags = run.tags
-    recorded = recorded_project(project, client, model_ref.run_id)
-    # What the model is (contract, target, features, data source) is the run's; how to judge it
-    # (evaluation settings, slices, sensitive features) is the project's current spec, so that
-    # models trained at different times are judged alike.
+def _judging_spec(project: Project, client: Tracking, run_id: str) -> tuple[Spec, Path]:
+    """The spec to judge the run's model by, and the project folder its data is read from.
+
+    What the model is (contract, target, features, data source) is the run's; how to judge it
+    (evaluation settings, slices, sensitive features) is the project's current spec, so that
+    models trained at different times are judged alike.
+    """
+    recorded = recorded_project(project, client, run_id)
     spec = recorded.spec.model_copy(
         update={
             "evaluation": project.spec.evaluation,
@@ -376,26 +343,28 @@ def evaluate(
             ),
         }
     )
-    on_step("Reading and validating data")
-    dataset: Dataset = load_dataset(spec, recorded.root, source=data)
-    if data is None:
-        frame = run_rows(
-            client,
-            model_ref.run_id,
-            dataset,
-            "test",
-            hint="restore the data, or evaluate on a file with --data",
-        )
-        described = f"held-out rows of run {model_ref.run_id}"
-    else:
-        frame = dataset.frame
-        described = dataset.source
-    on_step("Loading the model")
-    model, model_size = load_model(project, model_ref)
-    on_step(f"Scoring {len(frame):,} rows")
-    scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
-    metrics = metrics_for(scored)
-    primary = _primary(spec, metrics)
+    return spec, recorded.root
+
+
+def _evaluation_rows(
+    client: Tracking, spec: Spec, root: Path, ref: ModelRef, data: str | None
+) -> tuple[Dataset, pd.DataFrame, str]:
+    """The dataset, the rows to evaluate on (the run's held-out rows, or all of ``data``) and
+    their description."""
+    dataset = load_dataset(spec, root, source=data)
+    if data is not None:
+        return dataset, dataset.frame, dataset.source
+    frame = run_rows(
+        client,
+        ref.run_id,
+        dataset,
+        "test",
+        hint="restore the data, or evaluate on a file with --data",
+    )
+    return dataset, frame, f"held-out rows of run {ref.run_id}"
+
+
+def _check_slice_columns(spec: Spec, frame: pd.DataFrame) -> None:
     missing = sorted(
         {s.column for s in spec.data.slices if s.column is not None}.union(
             spec.data.sensitive_features
@@ -407,22 +376,157 @@ def evaluate(
             f"have: {', '.join(missing)}",
             hint="slice by columns of the contract the model was trained with",
         )
-    groups = [(g.name, g.slice, g.rows) for g in slice_groups(spec, frame)]
+
+
+def _errors(scored: Scored) -> np.ndarray:
+    """Which rows the model gets wrong: a wrong label, or an absolute error above the median."""
+    if scored.task == "regression":
+        absolute = np.abs(scored.y - scored.pred)
+        return np.asarray(absolute > np.median(absolute))
+    return np.asarray(scored.y != scored.pred)
+
+
+def _discovered_slices(
+    discovered: list[Candidate],
+    errors: np.ndarray,
+    estimates: dict[str, dict[str, Estimate]],
+    primary: Metric,
+    confidence: float,
+) -> tuple[DiscoveredSlice, ...]:
+    overall = float(errors.mean()) if len(errors) else None
+    return tuple(
+        DiscoveredSlice(
+            rule=c.rule,
+            rows=c.rows,
+            error_rate=c.errors / c.rows,
+            overall_error_rate=overall,
+            p_value=c.p_value,
+            q_value=c.q_value,
+            significant=c.q_value < 1 - confidence,
+            primary=estimates[f"{_DISCOVERED}{c.rule}"][primary.name],
+        )
+        for c in discovered
+    )
+
+
+@dataclass(frozen=True)
+class _BinaryAnalyses:
+    calibration: Calibration | None = None
+    thresholds: Thresholds | None = None
+    curves: Curves | None = None
+    fairness: tuple[FairnessReport, ...] = ()
+
+
+def _binary_analyses(subject: _Subject) -> _BinaryAnalyses:
+    """Calibration, thresholds and curves (with scores) and fairness of a binary classifier."""
+    scored, spec = subject.scored, subject.spec
+    if scored.task != "binary_classification":
+        return _BinaryAnalyses()
+    fairness = tuple(
+        fairness_report(f, subject.frame[f], scored.y, scored.pred)
+        for f in spec.data.sensitive_features
+    )
+    score = scored.positive_score
+    if score is None:
+        return _BinaryAnalyses(fairness=fairness)
+    costs = spec.evaluation.costs
+    return _BinaryAnalyses(
+        calibration=calibration(score, scored.y),
+        thresholds=threshold_analysis(
+            score,
+            scored.y,
+            cost_false_positive=None if costs is None else costs.false_positive,
+            cost_false_negative=None if costs is None else costs.false_negative,
+        ),
+        curves=curves(score, scored.y),
+        fairness=fairness,
+    )
+
+
+def _lineage(subject: _Subject, rows_fingerprint: str) -> Lineage:
+    tags, settings = subject.run.tags, subject.spec.evaluation
+    return Lineage(
+        run_id=subject.ref.run_id,
+        model_version=subject.ref.version,
+        dataset_fingerprint=tags.get(TAG_PREFIX + "dataset_fingerprint"),
+        train_fingerprint=tags.get(TAG_PREFIX + "train_fingerprint"),
+        test_fingerprint=tags.get(TAG_PREFIX + "test_fingerprint"),
+        evaluation_data_fingerprint=rows_fingerprint,
+        git_commit=tags.get(TAG_PREFIX + "git_commit"),
+        training_seed=subject.run.params.get("seed"),
+        bootstrap=BootstrapSettings(
+            resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
+        ),
+        threshold=settings.threshold,
+        min_slice_support=settings.min_slice_support,
+    )
+
+
+def _subject(
+    project: Project,
+    client: Tracking,
+    ref: ModelRef,
+    data: str | None,
+    on_step: StepCallback,
+) -> _Subject:
+    """Read the rows, load the model and score it."""
+    spec, root = _judging_spec(project, client, ref.run_id)
+    on_step("Reading and validating data")
+    dataset, frame, described = _evaluation_rows(client, spec, root, ref, data)
+    on_step("Loading the model")
+    model, model_size = load_model(project, ref)
+    on_step(f"Scoring {len(frame):,} rows")
+    scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
+    return _Subject(
+        ref=ref,
+        run=client.get_run(ref.run_id),
+        spec=spec,
+        dataset=dataset,
+        frame=frame,
+        described=described,
+        held_out=data is None,
+        model=model,
+        model_size=model_size,
+        scored=scored,
+    )
+
+
+def evaluate(
+    project: Project,
+    ref: str = "latest",
+    *,
+    data: str | None = None,
+    against: str | None = None,
+    on_step: StepCallback = _noop,
+) -> EvaluationDocument:
+    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source);
+    with ``against`` (``champion``, an alias, a version or a run), also compare it, paired on
+    the same rows and resamples, with that model."""
+    on_step("Resolving the model")
+    model_ref = resolve_model(project, ref)
+    client = open_tracking(project, create=False)
+    assert client is not None  # resolve_model found the run in it
+    reference = None if against is None else _resolve_reference(project, client, against)
+    subject = _subject(project, client, model_ref, data, on_step)
+    spec, frame, scored = subject.spec, subject.frame, subject.scored
     settings = spec.evaluation
+    metrics = metrics_for(scored)
+    primary = _primary(spec, metrics)
+    _check_slice_columns(spec, frame)
+    groups = slice_groups(spec, frame)
     on_step(f"Bootstrapping {settings.resamples:,} resamples over {len(groups) + 1} row sets")
-    row_sets = {"overall": np.arange(scored.n), **{name: rows for name, _, rows in groups}}
     # Worst-slice discovery: every feature and pair of features, tested for excess errors with
     # multiple-testing control; the worst few also get the primary metric with its interval.
     features = frame[spec.feature_columns]
-    if scored.task == "regression":
-        absolute = np.abs(scored.y - scored.pred)
-        errors = absolute > np.median(absolute)
-    else:
-        errors = scored.y != scored.pred
+    errors = _errors(scored)
     tested = candidates(features, errors, min_rows=settings.min_slice_support)
     discovered = worst_candidates(tested, top=_DISCOVERED_TOP)
-    row_sets.update({f"{_DISCOVERED}{c.rule}": np.flatnonzero(c.mask) for c in discovered})
-    results = bootstrap(
+    row_sets = {
+        "overall": np.arange(scored.n),
+        **{g.name: g.rows for g in groups},
+        **{f"{_DISCOVERED}{c.rule}": np.flatnonzero(c.mask) for c in discovered},
+    }
+    estimates = bootstrap(
         scored,
         metrics,
         row_sets,
@@ -431,125 +535,74 @@ def evaluate(
         seed=settings.seed,
     )
     comparison = None
-    if against is not None:
-        on_step(f"Comparing with {against}")
+    if reference is not None:
+        on_step(f"Comparing with {reference.against}")
         comparison = _compare(
-            project,
-            against,
-            candidate=model_ref,
-            scored=scored,
-            frame=frame,
-            spec=spec,
-            metrics=metrics,
-            row_sets=row_sets,
-            held_out=data is None,
-            client=client,
+            project, reference, subject, metrics=metrics, row_sets=row_sets, client=client
         )
     on_step("Measuring latency, size and cost")
     operations = operational_profile(
-        model,
-        frame[spec.feature_columns],
+        subject.model,
+        features,
         price_per_cpu_hour=settings.price_per_cpu_hour,
-        model_size_bytes=model_size,
+        currency=settings.currency,
+        model_size_bytes=subject.model_size,
         seed=settings.seed,
-    ).to_dict()
+    )
     on_step("Robustness and failure analysis")
     target = frame[spec.task.target]
-    robust = [
-        p.to_dict()
-        for p in robustness(
-            features,
-            lambda damaged: _scored(model, damaged, target.loc[damaged.index], spec),
-            scored,
-            primary,
-            seed=settings.seed,
-        )
-    ]
-    rules = [
-        r.to_dict()
-        for r in failure_rules(features, errors, min_rows=settings.min_slice_support, tested=tested)
-    ]
-    discovered_part: list[dict[str, object]] = [
-        {
-            "rule": c.rule,
-            "rows": c.rows,
-            "error_rate": c.errors / c.rows,
-            "overall_error_rate": float(errors.mean()) if len(errors) else None,
-            "p_value": c.p_value,
-            "q_value": c.q_value,
-            "significant": c.q_value < 1 - settings.confidence,
-            "primary": results[f"{_DISCOVERED}{c.rule}"][primary.name].to_dict(),
-        }
-        for c in discovered
-    ]
+    probes = robustness(
+        features,
+        lambda damaged: _scored(subject.model, damaged, target.loc[damaged.index], spec),
+        scored,
+        primary,
+        seed=settings.seed,
+    )
+    failures = failure_rules(features, errors, min_rows=settings.min_slice_support, tested=tested)
     on_step("Calibration, thresholds and fairness")
-    calibration_part = thresholds_part = curves_part = None
-    fairness_part: list[dict[str, object]] = []
-    if scored.task == "binary_classification":
-        if scored.positive_score is not None:
-            score = scored.positive_score
-            calibration_part = calibration(score, scored.y).to_dict()
-            curves_part = curves(score, scored.y).to_dict()
-            costs = settings.costs
-            thresholds_part = threshold_analysis(
-                score,
-                scored.y,
-                cost_false_positive=None if costs is None else costs.false_positive,
-                cost_false_negative=None if costs is None else costs.false_negative,
-            ).to_dict()
-        fairness_part = [
-            fairness_report(f, frame[f], scored.y, scored.pred).to_dict()
-            for f in spec.data.sensitive_features
-        ]
+    binary = _binary_analyses(subject)
+    dataset = subject.dataset
     rows_fingerprint = (
         dataset.fingerprint if len(frame) == dataset.n_rows else dataset_fingerprint(frame)
     )
-    return EvaluationResult(
+    return EvaluationDocument(
         evaluation_id=uuid.uuid4().hex,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         project=spec.project.name,
         task=spec.task.type,
-        model={
-            "name": model_ref.name,
-            "version": model_ref.version,
-            "run_id": model_ref.run_id,
-            "uri": model_ref.uri,
-        },
-        data={
-            "description": described,
-            "source": dataset.source,
-            "rows": scored.n,
-            "fingerprint": rows_fingerprint,
-        },
-        lineage={
-            "run_id": model_ref.run_id,
-            "model_version": model_ref.version,
-            "dataset_fingerprint": tags.get(TAG_PREFIX + "dataset_fingerprint"),
-            "train_fingerprint": tags.get(TAG_PREFIX + "train_fingerprint"),
-            "test_fingerprint": tags.get(TAG_PREFIX + "test_fingerprint"),
-            "evaluation_data_fingerprint": rows_fingerprint,
-            "git_commit": tags.get(TAG_PREFIX + "git_commit"),
-            "training_seed": run.params.get("seed"),
-            "bootstrap": {
-                "resamples": settings.resamples,
-                "confidence": settings.confidence,
-                "seed": settings.seed,
-            },
-            "threshold": settings.threshold,
-            "min_slice_support": settings.min_slice_support,
-        },
-        primary_metric=primary.name,
-        metrics=results["overall"],
-        slices=_slice_rows(
-            groups, results, results["overall"], primary, settings.min_slice_support
+        model=ModelInfo(
+            name=model_ref.name,
+            version=model_ref.version,
+            run_id=model_ref.run_id,
+            uri=model_ref.uri,
         ),
-        calibration=calibration_part,
-        thresholds=thresholds_part,
-        curves=curves_part,
-        fairness=fairness_part,
+        data=DataInfo(
+            description=subject.described,
+            source=dataset.source,
+            rows=scored.n,
+            fingerprint=rows_fingerprint,
+        ),
+        lineage=_lineage(subject, rows_fingerprint),
+        primary_metric=primary.name,
+        metrics=estimates["overall"],
+        slices=tuple(
+            slice_results(
+                groups,
+                estimates,
+                primary,
+                overall=estimates["overall"][primary.name].value,
+                min_support=settings.min_slice_support,
+            )
+        ),
+        calibration=binary.calibration,
+        thresholds=binary.thresholds,
+        curves=binary.curves,
+        fairness=binary.fairness,
         comparison=comparison,
         operations=operations,
-        robustness=robust,
-        failures=rules,
-        discovered_slices=discovered_part,
+        robustness=tuple(probes),
+        failures=tuple(failures),
+        discovered_slices=_discovered_slices(
+            discovered, errors, estimates, primary, settings.confidence
+        ),
     )

@@ -13,10 +13,12 @@ products.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from goldenpath.evaluation.document import FailureRule
 
 __all__ = ["Candidate", "FailureRule", "candidates", "failure_rules"]
 
@@ -24,22 +26,8 @@ _MAX_CATEGORIES = 20
 _QUANTILES = (0.25, 0.5, 0.75)
 
 
-@dataclass(frozen=True)
-class FailureRule:
-    rule: str
-    rows: int
-    error_rate: float
-    overall_error_rate: float
-    excess_errors: float
-
-    def describe(self) -> str:
-        return (
-            f"{self.rule}: error rate {self.error_rate:.0%} vs {self.overall_error_rate:.0%} "
-            f"overall, {self.rows:,} rows"
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "text": self.describe()}
+def _text(rule: str, rows: int, error_rate: float, overall: float) -> str:
+    return f"{rule}: error rate {error_rate:.0%} vs {overall:.0%} overall, {rows:,} rows"
 
 
 def _conditions(features: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
@@ -178,6 +166,7 @@ def failure_rules(
             error_rate=c.errors / c.rows,
             overall_error_rate=overall,
             excess_errors=c.errors - c.rows * overall,
+            text=_text(c.rule, c.rows, c.errors / c.rows, overall),
         )
         for c in _distinct(ranked, top)
     ]

@@ -9,42 +9,15 @@ values match Fairlearn's ``demographic_parity_difference``, ``demographic_parity
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import pandas as pd
 
 from goldenpath.evaluation._math import ratio
+from goldenpath.evaluation.document import FairnessReport, GroupRates
 
 __all__ = ["FairnessReport", "GroupRates", "fairness_report"]
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class GroupRates:
-    group: str
-    support: int
-    selection_rate: float
-    true_positive_rate: float | None  # None: the group has no positive rows
-    false_positive_rate: float | None  # None: the group has no negative rows
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class FairnessReport:
-    feature: str
-    groups: tuple[GroupRates, ...]
-    demographic_parity_difference: float
-    demographic_parity_ratio: float
-    equalized_odds_difference: float | None  # None: some group lacks positives or negatives
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["groups"] = [g.to_dict() for g in self.groups]
-        return out
 
 
 def fairness_report(feature: str, groups: pd.Series, y: Array, pred: Array) -> FairnessReport:

@@ -3,46 +3,28 @@
 Latency is wall time of the model's own predict (``predict_proba`` for classifiers that have
 it) on one row and on a batch of 256 rows, over repeated calls after a warm-up; CPU time per
 prediction comes from the process CPU clock over the batch calls, and the cost per 1,000
-predictions from the spec's price per CPU-hour. These are measurements of this machine at this
-moment: the document records them with the host's core count, not as guarantees.
+predictions from the spec's price per CPU-hour, in the spec's currency. These are measurements
+of this machine at this moment: the document records them with the host's core count, not as
+guarantees.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from goldenpath.evaluation.document import Operations
 from goldenpath.training._memory import track_peak_memory
 
-__all__ = ["OperationalProfile", "directory_size", "operational_profile"]
+__all__ = ["directory_size", "operational_profile"]
 
 BATCH = 256
 _WARMUP = 3
-
-
-@dataclass(frozen=True)
-class OperationalProfile:
-    single_row_p50_ms: float
-    single_row_p95_ms: float
-    batch_size: int
-    batch_p50_ms: float
-    batch_p95_ms: float
-    cpu_ms_per_prediction: float
-    cost_per_1000_predictions: float
-    price_per_cpu_hour: float
-    model_size_bytes: int | None
-    peak_memory_increase_mb: float
-    repeats: int
-    cpu_count: int
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def directory_size(path: Path) -> int:
@@ -68,10 +50,11 @@ def operational_profile(
     features: pd.DataFrame,
     *,
     price_per_cpu_hour: float,
+    currency: str = "USD",
     model_size_bytes: int | None,
     repeats: int = 50,
     seed: int = 0,
-) -> OperationalProfile:
+) -> Operations:
     """Measure ``model`` on rows drawn from ``features`` (at least one row needed)."""
     predict = _predictor(model)
     rng = np.random.default_rng(seed)
@@ -91,7 +74,7 @@ def operational_profile(
     big = features.iloc[rng.integers(0, n, min(max(n, BATCH), 20_000))]
     with track_peak_memory() as memory:
         predict(big)
-    return OperationalProfile(
+    return Operations(
         single_row_p50_ms=float(np.percentile(single, 50)),
         single_row_p95_ms=float(np.percentile(single, 95)),
         batch_size=BATCH,
@@ -104,4 +87,5 @@ def operational_profile(
         peak_memory_increase_mb=memory.increase_mb,
         repeats=repeats,
         cpu_count=os.cpu_count() or 1,
+        currency=currency,
     )

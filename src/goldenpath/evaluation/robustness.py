@@ -11,34 +11,19 @@ before and after. A model that raises on damaged input is reported as failing, w
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 
+from goldenpath.evaluation.document import RobustnessProbe
 from goldenpath.evaluation.metrics import Metric, Scored
 
-__all__ = ["MAX_ROWS", "NOISE_SCALE", "PERTURBED_SHARE", "Perturbation", "robustness"]
+__all__ = ["MAX_ROWS", "NOISE_SCALE", "PERTURBED_SHARE", "robustness"]
 
 NOISE_SCALE = 0.1
 MAX_ROWS = 50_000
 PERTURBED_SHARE = 0.1
 UNSEEN = "__goldenpath_unseen__"
-
-
-@dataclass(frozen=True)
-class Perturbation:
-    name: str
-    description: str
-    flip_rate: float | None
-    metric: str
-    metric_before: float | None
-    metric_after: float | None
-    metric_change: float | None
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def _noise(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -98,7 +83,7 @@ def robustness(
     *,
     seed: int,
     max_rows: int = MAX_ROWS,
-) -> list[Perturbation]:
+) -> list[RobustnessProbe]:
     """Each perturbation of ``features``, scored with ``score`` and compared with ``baseline``.
 
     Past ``max_rows`` rows, a seeded random sample of that many rows is perturbed (flip rates
@@ -116,7 +101,7 @@ def robustness(
             baseline.classes,
         )
     before = primary.compute(baseline)
-    results = []
+    results: list[RobustnessProbe] = []
     for name, description, damage in _PERTURBATIONS:
         rng = np.random.default_rng(seed)
         damaged = damage(features, rng)
@@ -124,22 +109,22 @@ def robustness(
             after_scored = score(damaged)
         except Exception as exc:  # the model's own failure is the finding
             results.append(
-                Perturbation(
-                    name,
-                    description,
-                    None,
-                    primary.name,
-                    float(before) if np.isfinite(before) else None,
-                    None,
-                    None,
-                    f"{type(exc).__name__}: {exc}"[:300],
+                RobustnessProbe(
+                    name=name,
+                    description=description,
+                    flip_rate=None,
+                    metric=primary.name,
+                    metric_before=float(before) if np.isfinite(before) else None,
+                    metric_after=None,
+                    metric_change=None,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
                 )
             )
             continue
         after = primary.compute(after_scored)
         finite = np.isfinite(before) and np.isfinite(after)
         results.append(
-            Perturbation(
+            RobustnessProbe(
                 name=name,
                 description=description,
                 flip_rate=_flips(baseline, after_scored),

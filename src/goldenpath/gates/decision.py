@@ -63,7 +63,7 @@ def gate(
             risk_tier=project.spec.project.risk_tier,
             champion=champion,
         )
-        comparison = loaded.document.get("comparison") or {}
+        comparison = loaded.document.comparison
         decision = Decision(
             decision_id=uuid.uuid4().hex,
             project=project.name,
@@ -72,9 +72,9 @@ def gate(
             run_id=model.run_id,
             evaluation_id=loaded.evaluation_id,
             evaluation_sha256=loaded.sha256,
-            compared_with=(comparison.get("against") or {}).get("version"),
+            compared_with=None if comparison is None else comparison.against.version,
             verdict=verdict(results),
-            rules=[r.to_dict() for r in results],
+            rules=tuple(results),
             gates_sha256=gates_fingerprint(project),
             actor=actor,
             created_at=now(),
@@ -91,8 +91,8 @@ def gate(
                 "verdict": decision.verdict,
                 "evaluation_id": decision.evaluation_id,
                 "evaluation_sha256": decision.evaluation_sha256,
-                "failing": [r["rule"] for r in decision.failing],
-                "warnings": [r["rule"] for r in decision.warnings],
+                "failing": [r.rule for r in decision.failing],
+                "warnings": [r.rule for r in decision.warnings],
             },
         )
     return decision

@@ -9,44 +9,41 @@ single slices, which are skipped with the reason.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Literal, Protocol
 
 from goldenpath.errors import SpecInvalid
+from goldenpath.evaluation.document import Estimate, EvaluationDocument
 from goldenpath.evaluation.metrics import METRICS
 from goldenpath.spec.gates import Bound, GatesSpec, Severity
 from goldenpath.spec.models import RiskTier, Spec
+from goldenpath.store.records import Outcome, RuleResult
 
 __all__ = ["RuleResult", "apply_gates", "check_gates", "verdict"]
 
 _GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS}
 
 
-@dataclass(frozen=True)
-class RuleResult:
-    rule: str
-    kind: str
-    severity: Severity
-    observed: float | str | None
-    bound: str
-    evidence: str
-    outcome: str  # pass, warn, fail or skipped
-    detail: str = ""
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+class _Bounded(Protocol):
+    @property
+    def min(self) -> float | None: ...
+    @property
+    def max(self) -> float | None: ...
 
 
-def verdict(results: list[RuleResult]) -> str:
+def verdict(results: list[RuleResult]) -> Literal["pass", "warn", "fail"]:
     outcomes = {r.outcome for r in results}
     return "fail" if "fail" in outcomes else "warn" if "warn" in outcomes else "pass"
 
 
-def _violated(severity: Severity) -> str:
+def _violated(severity: Severity) -> Outcome:
     return "fail" if severity == "block" else "warn"
 
 
-def _bound_text(bound: Bound | Any) -> str:
+def _shown(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.4g}"
+
+
+def _bound_text(bound: _Bounded) -> str:
     parts = []
     if bound.min is not None:
         parts.append(f">= {bound.min:g}")
@@ -55,7 +52,7 @@ def _bound_text(bound: Bound | Any) -> str:
     return " and ".join(parts)
 
 
-def _within(value: float, bound: Bound | Any) -> bool:
+def _within(value: float, bound: _Bounded) -> bool:
     return (bound.min is None or value >= bound.min) and (bound.max is None or value <= bound.max)
 
 
@@ -77,31 +74,54 @@ def _judge(
     kind: str,
     severity: Severity,
     observed: float | None,
-    bound: Bound | Any,
+    bound: _Bounded,
     evidence: str,
     missing: str = "",
 ) -> RuleResult:
     text = _bound_text(bound)
     if observed is None:
         detail = missing or "the evaluation has no value here"
-        return RuleResult(rule, kind, severity, None, text, evidence, _violated(severity), detail)
+        return RuleResult(
+            rule=rule,
+            kind=kind,
+            severity=severity,
+            observed=None,
+            bound=text,
+            evidence=evidence,
+            outcome=_violated(severity),
+            detail=detail,
+        )
     ok = _within(observed, bound)
     return RuleResult(
-        rule, kind, severity, observed, text, evidence, "pass" if ok else _violated(severity)
+        rule=rule,
+        kind=kind,
+        severity=severity,
+        observed=observed,
+        bound=text,
+        evidence=evidence,
+        outcome="pass" if ok else _violated(severity),
     )
 
 
-def _metric_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _on(estimate: Estimate | None, on: str) -> float | None:
+    """``value``, ``ci_low`` or ``ci_high`` of an estimate (``None`` without one)."""
+    if estimate is None:
+        return None
+    ends = {"value": estimate.value, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high}
+    return ends[on]
+
+
+def _metric_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     out = []
-    metrics = doc["metrics"]
+    metrics = doc.metrics
     for name, gate in gates.metrics.items():
         metric = _metric_name(name, metrics, f"gates.metrics.{name}")
         estimate = metrics.get(metric)
-        observed = None if estimate is None else estimate.get(gate.on)
+        observed = _on(estimate, gate.on)
         missing = (
             f"{metric} was not computed for this model"
             if estimate is None
-            else f"undefined: {estimate.get('undefined') or 'no interval (resamples: 0?)'}"
+            else f"undefined: {estimate.undefined or 'no interval (resamples: 0?)'}"
         )
         out.append(
             _judge(
@@ -118,18 +138,18 @@ def _metric_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
 
 
 def _non_regression_rules(
-    gates: GatesSpec, doc: Mapping[str, Any], *, champion: str | None, version: str | None
+    gates: GatesSpec, doc: EvaluationDocument, *, champion: str | None, version: str | None
 ) -> list[RuleResult]:
     out = []
-    comparison = doc.get("comparison")
+    comparison = doc.comparison
     for name, gate in gates.non_regression.items():
-        metric = _metric_name(name, doc["metrics"], f"gates.non_regression.{name}")
+        metric = _metric_name(name, doc.metrics, f"gates.non_regression.{name}")
         rule = f"{metric} drop vs champion <= {gate.max_drop:g} ({gate.on})"
         bound_text = f"change >= -{gate.max_drop:g}"
         evidence = f"comparison.metrics.{metric}"
 
         def result(
-            outcome: str,
+            outcome: Outcome,
             detail: str,
             *,
             rule: str = rule,
@@ -138,7 +158,14 @@ def _non_regression_rules(
             bound: str = bound_text,
         ) -> RuleResult:
             return RuleResult(
-                rule, "non_regression", severity, None, bound, evidence, outcome, detail
+                rule=rule,
+                kind="non_regression",
+                severity=severity,
+                observed=None,
+                bound=bound,
+                evidence=evidence,
+                outcome=outcome,
+                detail=detail,
             )
 
         if champion is None:
@@ -156,7 +183,7 @@ def _non_regression_rules(
                 )
             )
             continue
-        against = comparison["against"].get("version")
+        against = comparison.against.version
         if against != champion:
             out.append(
                 result(
@@ -166,16 +193,16 @@ def _non_regression_rules(
                 )
             )
             continue
-        diff = comparison["metrics"].get(metric)
-        if diff is None or diff.get("difference") is None:
+        diff = comparison.metrics.get(metric)
+        if diff is None or diff.difference is None:
             out.append(result(_violated(gate.severity), f"{metric}: no paired difference"))
             continue
         sign = 1.0 if _GREATER_IS_BETTER.get(metric, True) else -1.0
         if gate.on == "value":
-            change = sign * diff["difference"]
+            change = sign * diff.difference
             suffix = "difference"
         else:  # the pessimistic end of the interval, in the "better is positive" direction
-            low, high = diff.get("ci_low"), diff.get("ci_high")
+            low, high = diff.ci_low, diff.ci_high
             if low is None or high is None:
                 out.append(result(_violated(gate.severity), "the difference has no interval"))
                 continue
@@ -184,42 +211,42 @@ def _non_regression_rules(
         ok = change >= -gate.max_drop
         out.append(
             RuleResult(
-                rule,
-                "non_regression",
-                gate.severity,
-                change,
-                bound_text,
-                f"{evidence}.{suffix}",
-                "pass" if ok else _violated(gate.severity),
-                f"candidate {diff['candidate']:.4g} vs champion {diff['reference']:.4g}",
+                rule=rule,
+                kind="non_regression",
+                severity=gate.severity,
+                observed=change,
+                bound=bound_text,
+                evidence=f"{evidence}.{suffix}",
+                outcome="pass" if ok else _violated(gate.severity),
+                detail=f"candidate {_shown(diff.candidate)} vs champion {_shown(diff.reference)}",
             )
         )
     return out
 
 
-def _slice_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _slice_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     out = []
     for i, gate in enumerate(gates.slices):
-        metric = _metric_name(gate.metric, doc["metrics"], f"gates.slices[{i}].metric")
+        metric = _metric_name(gate.metric, doc.metrics, f"gates.slices[{i}].metric")
         judged = []
-        for s in doc["slices"]:
-            estimate = s["metrics"].get(metric)
-            if s["support"] >= gate.min_support and estimate and estimate.get(gate.on) is not None:
-                judged.append((s["name"], float(estimate[gate.on])))
+        for s in doc.slices:
+            observed = _on(s.metrics.get(metric), gate.on)
+            if s.support >= gate.min_support and observed is not None:
+                judged.append((s.name, observed))
         rule = (
             f"every slice with >= {gate.min_support} rows: {metric} {gate.on} {_bound_text(gate)}"
         )
         if not judged:
             out.append(
                 RuleResult(
-                    rule,
-                    "slices",
-                    gate.severity,
-                    None,
-                    _bound_text(gate),
-                    "slices",
-                    "skipped",
-                    f"no slice has {gate.min_support}+ rows and a defined {metric}",
+                    rule=rule,
+                    kind="slices",
+                    severity=gate.severity,
+                    observed=None,
+                    bound=_bound_text(gate),
+                    evidence="slices",
+                    outcome="skipped",
+                    detail=f"no slice has {gate.min_support}+ rows and a defined {metric}",
                 )
             )
             continue
@@ -239,66 +266,71 @@ def _slice_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
         )
         out.append(
             RuleResult(
-                rule,
-                "slices",
-                gate.severity,
-                value,
-                _bound_text(gate),
-                f"slices[name={name}].metrics.{metric}.{gate.on}",
-                _violated(gate.severity) if failing else "pass",
-                detail,
+                rule=rule,
+                kind="slices",
+                severity=gate.severity,
+                observed=value,
+                bound=_bound_text(gate),
+                evidence=f"slices[name={name}].metrics.{metric}.{gate.on}",
+                outcome=_violated(gate.severity) if failing else "pass",
+                detail=detail,
             )
         )
     return out
 
 
-def _worst_slice_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _worst_slice_rule(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     gate = gates.worst_slice
     if gate is None:
         return []
-    found = [
-        s for s in doc.get("discovered_slices", []) if s["significant"] or not gate.significant_only
-    ]
+    found = [s for s in doc.discovered_slices if s.significant or not gate.significant_only]
     rule = f"worst discovered slice error rate <= {gate.max_error_rate:g}"
     bound = f"<= {gate.max_error_rate:g}"
     if not found:
         detail = "no significant discovered slice" if gate.significant_only else "none found"
         return [
             RuleResult(
-                rule, "worst_slice", gate.severity, None, bound, "discovered_slices", "pass", detail
+                rule=rule,
+                kind="worst_slice",
+                severity=gate.severity,
+                observed=None,
+                bound=bound,
+                evidence="discovered_slices",
+                outcome="pass",
+                detail=detail,
             )
         ]
-    worst = max(found, key=lambda s: s["error_rate"])
-    ok = worst["error_rate"] <= gate.max_error_rate
+    worst = max(found, key=lambda s: s.error_rate)
+    ok = worst.error_rate <= gate.max_error_rate
     return [
         RuleResult(
-            rule,
-            "worst_slice",
-            gate.severity,
-            worst["error_rate"],
-            bound,
-            f"discovered_slices[rule={worst['rule']}].error_rate",
-            "pass" if ok else _violated(gate.severity),
-            f"{worst['rule']}: {worst['rows']} rows",
+            rule=rule,
+            kind="worst_slice",
+            severity=gate.severity,
+            observed=worst.error_rate,
+            bound=bound,
+            evidence=f"discovered_slices[rule={worst.rule}].error_rate",
+            outcome="pass" if ok else _violated(gate.severity),
+            detail=f"{worst.rule}: {worst.rows} rows",
         )
     ]
 
 
-def _fairness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _fairness_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     out = []
-    reports = {r["feature"]: r for r in doc.get("fairness", [])}
+    reports = {r.feature: r for r in doc.fairness}
     for metric, bound in gates.fairness.items():
         if not reports:
             out.append(
                 RuleResult(
-                    f"{metric} {_bound_text(bound)}",
-                    "fairness",
-                    bound.severity,
-                    None,
-                    _bound_text(bound),
-                    "fairness",
-                    "skipped",
-                    "no fairness report (no sensitive features, or not a binary task)",
+                    rule=f"{metric} {_bound_text(bound)}",
+                    kind="fairness",
+                    severity=bound.severity,
+                    observed=None,
+                    bound=_bound_text(bound),
+                    evidence="fairness",
+                    outcome="skipped",
+                    detail="no fairness report (no sensitive features, or not a binary task)",
                 )
             )
         for feature, report in reports.items():
@@ -307,7 +339,7 @@ def _fairness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult
                     rule=f"{metric} for {feature} {_bound_text(bound)}",
                     kind="fairness",
                     severity=bound.severity,
-                    observed=report.get(metric),
+                    observed=report.measure(metric),
                     bound=bound,
                     evidence=f"fairness[feature={feature}].{metric}",
                     missing="undefined: a group lacks positive or negative rows",
@@ -316,65 +348,76 @@ def _fairness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult
     return out
 
 
-def _robustness_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _robustness_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     gate = gates.robustness
     if gate is None:
         return []
     limit = Bound(max=gate.max_flip_rate, severity=gate.severity)
     return [
         _judge(
-            rule=f"flip rate under {p['name']} <= {gate.max_flip_rate:g}",
+            rule=f"flip rate under {p.name} <= {gate.max_flip_rate:g}",
             kind="robustness",
             severity=gate.severity,
-            observed=p.get("flip_rate"),
+            observed=p.flip_rate,
             bound=limit,
-            evidence=f"robustness[name={p['name']}].flip_rate",
-            missing=f"not measured: {p.get('error') or 'no value'}",
+            evidence=f"robustness[name={p.name}].flip_rate",
+            missing=f"not measured: {p.error or 'no value'}",
         )
-        for p in doc.get("robustness", [])
+        for p in doc.robustness
     ]
 
 
-def _calibration_rule(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _calibration_rule(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     gate = gates.calibration
     if gate is None:
         return []
-    estimate = doc["metrics"].get("expected_calibration_error")
+    estimate = doc.metrics.get("expected_calibration_error")
     return [
         _judge(
             rule=f"expected_calibration_error {gate.on} <= {gate.max_ece:g}",
             kind="calibration",
             severity=gate.severity,
-            observed=None if estimate is None else estimate.get(gate.on),
+            observed=_on(estimate, gate.on),
             bound=Bound(max=gate.max_ece, severity=gate.severity),
             evidence=f"metrics.expected_calibration_error.{gate.on}",
             missing="not computed (the model gives no probabilities)"
             if estimate is None
-            else f"undefined: {estimate.get('undefined') or 'no interval (resamples: 0?)'}",
+            else f"undefined: {estimate.undefined or 'no interval (resamples: 0?)'}",
         )
     ]
 
 
-def _operations_rules(gates: GatesSpec, doc: Mapping[str, Any]) -> list[RuleResult]:
+def _operations_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResult]:
     gate = gates.operations
     if gate is None:
         return []
-    profile = doc.get("operations") or {}
+    ops = doc.operations
+    currency = "" if ops is None else f" ({ops.currency})"
     checks = [
-        ("single_row_p95_ms", "single-row p95 latency (ms)", gate.max_p95_latency_ms),
-        ("cost_per_1000_predictions", "cost per 1,000 predictions", gate.max_cost_per_1000),
+        (
+            "single_row_p95_ms",
+            "single-row p95 latency (ms)",
+            gate.max_p95_latency_ms,
+            None if ops is None else ops.single_row_p95_ms,
+        ),
+        (
+            "cost_per_1000_predictions",
+            f"cost per 1,000 predictions{currency}",
+            gate.max_cost_per_1000,
+            None if ops is None else ops.cost_per_1000_predictions,
+        ),
     ]
     return [
         _judge(
             rule=f"{label} <= {limit:g}",
             kind="operations",
             severity=gate.severity,
-            observed=profile.get(key),
+            observed=observed,
             bound=Bound(max=limit, severity=gate.severity),
             evidence=f"operations.{key}",
             missing="no operational profile in the evaluation",
         )
-        for key, label, limit in checks
+        for key, label, limit, observed in checks
         if limit is not None
     ]
 
@@ -419,14 +462,14 @@ def _lineage_rules(
         ok = observed == "yes"
         out.append(
             RuleResult(
-                rule,
-                "lineage",
-                gate.severity,
-                observed,
-                "yes",
-                f"run.tags.goldenpath.{tag}",
-                "pass" if ok else _violated(gate.severity),
-                "" if ok else fix,
+                rule=rule,
+                kind="lineage",
+                severity=gate.severity,
+                observed=observed,
+                bound="yes",
+                evidence=f"run.tags.goldenpath.{tag}",
+                outcome="pass" if ok else _violated(gate.severity),
+                detail="" if ok else fix,
             )
         )
     return out
@@ -460,7 +503,7 @@ def check_gates(spec: Spec) -> None:
 
 def apply_gates(
     gates: GatesSpec,
-    evaluation: Mapping[str, Any],
+    evaluation: EvaluationDocument,
     *,
     run_tags: Mapping[str, str],
     risk_tier: RiskTier,
@@ -468,7 +511,7 @@ def apply_gates(
 ) -> list[RuleResult]:
     """Every rule of ``gates`` judged on ``evaluation`` (an ``evaluation.json`` document), the
     run's tags (lineage) and the current champion version (non-regression)."""
-    version = evaluation["model"].get("version")
+    version = evaluation.model.version
     return [
         *_metric_rules(gates, evaluation),
         *_non_regression_rules(gates, evaluation, champion=champion, version=version),

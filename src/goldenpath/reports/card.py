@@ -21,7 +21,9 @@ from typing import Any, TypeGuard
 
 from markupsafe import Markup, escape
 
+from goldenpath.evaluation.document import EvaluationDocument
 from goldenpath.spec.models import Spec
+from goldenpath.store.records import DecisionDocument
 
 __all__ = ["CardContext", "render_card_html", "render_card_markdown"]
 
@@ -40,8 +42,8 @@ class CardContext:
     run_tags: dict[str, str]
     run_params: dict[str, str]
     run_metrics: dict[str, float]
-    evaluation: dict[str, Any] | None
-    decision: dict[str, Any] | None
+    evaluation: EvaluationDocument | None
+    decision: DecisionDocument | None
     approvals: list[dict[str, Any]]
     promotions: list[dict[str, Any]]
     generated_at: str
@@ -120,7 +122,15 @@ def _tag(c: CardContext, key: str) -> str | None:
 
 def _lineage(c: CardContext, key: str) -> str | None:
     """A run tag, or the same value as the evaluation recorded it in its lineage."""
-    value = _tag(c, key) or ((c.evaluation or {}).get("lineage") or {}).get(key)
+    value = _tag(c, key)
+    if value is None and c.evaluation is not None:
+        recorded = {
+            "git_commit": c.evaluation.lineage.git_commit,
+            "dataset_fingerprint": c.evaluation.lineage.dataset_fingerprint,
+            "train_fingerprint": c.evaluation.lineage.train_fingerprint,
+            "test_fingerprint": c.evaluation.lineage.test_fingerprint,
+        }
+        value = recorded.get(key)
     return str(value) if value else None
 
 
@@ -171,7 +181,7 @@ def _details(c: CardContext) -> list[dict[str, Any]]:
         _row("Training run", c.model.get("run_id"), code=True),
         _row("Model URI", c.model.get("uri"), code=True),
         _row("Card generated", c.generated_at),
-        _row("Last evaluated", e.get("created_at") if e else "not evaluated"),
+        _row("Last evaluated", e.created_at if e else "not evaluated"),
         _row("Owners", ", ".join(spec.project.owners)),
         _row("Risk tier", spec.project.risk_tier),
         _row("Task", task),
@@ -201,34 +211,31 @@ def _factors(spec: Spec) -> list[dict[str, Any]]:
     return rows
 
 
-def _metrics(e: dict[str, Any]) -> dict[str, Any]:
-    primary = e.get("primary_metric")
+def _metrics(e: EvaluationDocument) -> dict[str, Any]:
+    primary = e.primary_metric
     rows = []
-    for name, m in (e.get("metrics") or {}).items():
+    for name, m in e.metrics.items():
         rows.append(
             {
                 "name": name,
                 "primary": name == primary,
-                "value": _num(m.get("value")),
-                "interval": _interval(m.get("ci_low"), m.get("ci_high")),
+                "value": _num(m.value),
+                "interval": _interval(m.ci_low, m.ci_high),
                 "direction": "higher is better" if name.endswith("_score") else "lower is better",
-                "note": f"undefined: {m['undefined']}" if m.get("undefined") else "",
+                "note": f"undefined: {m.undefined}" if m.undefined else "",
             }
         )
-    lineage = e.get("lineage") or {}
-    boot = lineage.get("bootstrap") or {}
-    if boot.get("resamples"):
+    boot = e.lineage.bootstrap
+    if boot.resamples:
         ci = (
-            f"Intervals are {_num(100 * boot.get('confidence', 0.95))}% bootstrap percentile "
-            f"intervals from {_count(boot['resamples'])} resamples (seed {boot.get('seed')})."
+            f"Intervals are {_num(100 * boot.confidence)}% bootstrap percentile "
+            f"intervals from {_count(boot.resamples)} resamples (seed {boot.seed})."
         )
     else:
         ci = "No intervals: the evaluation used no bootstrap resamples."
     threshold = ""
-    if e.get("task") == "binary_classification" and _is_number(lineage.get("threshold")):
-        threshold = (
-            f"A row is predicted positive when its score is at least {lineage['threshold']}."
-        )
+    if e.task == "binary_classification":
+        threshold = f"A row is predicted positive when its score is at least {e.lineage.threshold}."
     return {"primary": primary, "rows": rows, "intervals": ci, "threshold": threshold}
 
 
@@ -257,64 +264,63 @@ def _training_data(c: CardContext) -> list[dict[str, Any]]:
     ]
 
 
-def _evaluation_data(c: CardContext, e: dict[str, Any]) -> list[dict[str, Any]]:
-    data = e.get("data") or {}
+def _evaluation_data(c: CardContext, e: EvaluationDocument) -> list[dict[str, Any]]:
+    data = e.data
     rows = [
-        _row("Description", data.get("description")),
-        _row("Source", data.get("source"), code=True),
-        _row("Rows", _count(data.get("rows"))),
-        _row("Fingerprint", data.get("fingerprint"), code=True),
+        _row("Description", data.description),
+        _row("Source", data.source, code=True),
+        _row("Rows", _count(data.rows)),
+        _row("Fingerprint", data.fingerprint, code=True),
     ]
     test_fp = _lineage(c, "test_fingerprint")
-    if test_fp and data.get("fingerprint"):
-        same = data["fingerprint"] == test_fp
+    if test_fp and data.fingerprint:
+        same = data.fingerprint == test_fp
         rows.append(_row("The run's held-out rows", "yes" if same else "no: other rows"))
     return rows
 
 
-def _slices(e: dict[str, Any]) -> dict[str, Any]:
-    primary = e.get("primary_metric", "")
-    slices = e.get("slices") or []
+def _slices(e: EvaluationDocument) -> dict[str, Any]:
     rows = []
-    for s in slices[:_TOP_SLICES]:
-        m = (s.get("metrics") or {}).get(primary) or {}
+    for s in e.slices[:_TOP_SLICES]:
+        m = e.primary(s)
+        value = None if m is None else m.value
         rows.append(
             {
-                "name": s.get("name"),
-                "slice": s.get("slice"),
-                "support": _count(s.get("support")),
-                "small": bool(s.get("small")),
-                "value": _num(m.get("value")) if m.get("value") is not None else "undefined",
-                "interval": _interval(m.get("ci_low"), m.get("ci_high")),
-                "difference": _signed(s.get("primary_difference")),
-                "worse": _is_number(s.get("harm")) and s["harm"] > 0,
-                "note": m.get("undefined") or "",
+                "name": s.name,
+                "slice": s.slice,
+                "support": _count(s.support),
+                "small": s.small,
+                "value": _num(value) if value is not None else "undefined",
+                "interval": _NONE if m is None else _interval(m.ci_low, m.ci_high),
+                "difference": _signed(s.primary_difference),
+                "worse": s.harm is not None and s.harm > 0,
+                "note": (m.undefined if m is not None else "not computed") or "",
             }
         )
-    return {"rows": rows, "total": len(slices)}
+    return {"rows": rows, "total": len(e.slices)}
 
 
-def _fairness(e: dict[str, Any]) -> list[dict[str, Any]]:
+def _fairness(e: EvaluationDocument) -> list[dict[str, Any]]:
     out = []
-    for f in e.get("fairness") or []:
-        eo = f.get("equalized_odds_difference")
+    for f in e.fairness:
+        eo = f.equalized_odds_difference
         out.append(
             {
-                "feature": f.get("feature"),
-                "dp_difference": _num(f.get("demographic_parity_difference")),
-                "dp_ratio": _num(f.get("demographic_parity_ratio")),
+                "feature": f.feature,
+                "dp_difference": _num(f.demographic_parity_difference),
+                "dp_ratio": _num(f.demographic_parity_ratio),
                 "eo_difference": "undefined (a group lacks positives or negatives)"
                 if eo is None
                 else _num(eo),
                 "groups": [
                     {
-                        "group": g.get("group"),
-                        "support": _count(g.get("support")),
-                        "selection_rate": _pct(g.get("selection_rate")),
-                        "tpr": _pct(g.get("true_positive_rate")),
-                        "fpr": _pct(g.get("false_positive_rate")),
+                        "group": g.group,
+                        "support": _count(g.support),
+                        "selection_rate": _pct(g.selection_rate),
+                        "tpr": _pct(g.true_positive_rate),
+                        "fpr": _pct(g.false_positive_rate),
                     }
-                    for g in f.get("groups") or []
+                    for g in f.groups
                 ],
             }
         )
@@ -325,85 +331,79 @@ def _calibration(c: CardContext) -> str:
     e = c.evaluation
     if e is None:
         return _NOT_EVALUATED
-    ece = (e.get("metrics") or {}).get("expected_calibration_error")
-    if ece and ece.get("value") is not None:
+    ece = e.metrics.get("expected_calibration_error")
+    if ece is not None and ece.value is not None:
         text = (
-            f"Expected calibration error {_num(ece['value'])}, interval "
-            f"{_interval(ece.get('ci_low'), ece.get('ci_high'))} (10 equal-width score bins; "
+            f"Expected calibration error {_num(ece.value)}, interval "
+            f"{_interval(ece.ci_low, ece.ci_high)} (10 equal-width score bins; "
             "lower is better)."
         )
-        th = e.get("thresholds") or {}
-        if _is_number(th.get("best_f1_threshold")):
+        th = e.thresholds
+        if th is not None:
             text += (
-                f" F1 is highest at threshold {_num(th['best_f1_threshold'])} "
-                f"(F1 {_num(th.get('best_f1'))})."
+                f" F1 is highest at threshold {_num(th.best_f1_threshold)} (F1 {_num(th.best_f1)})."
             )
         return text
     if c.spec.task.type == "regression":
         return "Not applicable: calibration is measured for classifiers with probability scores."
-    if ece:
-        return f"Undefined: {ece.get('undefined')}."
+    if ece is not None:
+        return f"Undefined: {ece.undefined}."
     return "Not measured: the model gives no probability scores."
 
 
-def _robustness(e: dict[str, Any]) -> list[dict[str, Any]]:
+def _robustness(e: EvaluationDocument) -> list[dict[str, Any]]:
     return [
         {
-            "name": _words(p.get("name")),
-            "description": p.get("description") or "",
-            "flip_rate": _pct(p.get("flip_rate")),
-            "metric": p.get("metric") or e.get("primary_metric"),
-            "change": _signed(p.get("metric_change")),
-            "error": _first_line(p["error"]) if p.get("error") else "",
+            "name": _words(p.name),
+            "description": p.description,
+            "flip_rate": _pct(p.flip_rate),
+            "metric": p.metric or e.primary_metric,
+            "change": _signed(p.metric_change),
+            "error": _first_line(p.error) if p.error else "",
         }
-        for p in e.get("robustness") or []
+        for p in e.robustness
     ]
 
 
-def _operations(e: dict[str, Any]) -> list[dict[str, Any]] | None:
-    o = e.get("operations")
-    if not o:
+def _operations(e: EvaluationDocument) -> list[dict[str, Any]] | None:
+    o = e.operations
+    if o is None:
         return None
-    price = o.get("price_per_cpu_hour")
-    cost = (
-        f"{o['cost_per_1000_predictions']:.3g}"
-        if _is_number(o.get("cost_per_1000_predictions"))
-        else None
-    )
+    cost = f"{o.cost_per_1000_predictions:.3g} {o.currency}"
     return [
-        _row("Single-row latency p50", _ms(o.get("single_row_p50_ms"))),
-        _row("Single-row latency p95", _ms(o.get("single_row_p95_ms"))),
-        _row(f"{_count(o.get('batch_size'))}-row batch latency p95", _ms(o.get("batch_p95_ms"))),
+        _row("Single-row latency p50", _ms(o.single_row_p50_ms)),
+        _row("Single-row latency p95", _ms(o.single_row_p95_ms)),
+        _row(f"{_count(o.batch_size)}-row batch latency p95", _ms(o.batch_p95_ms)),
         _row(
             "Cost per 1,000 predictions",
-            f"{cost} (at {price} per CPU-hour)" if cost and price is not None else cost,
+            f"{cost} (at {o.price_per_cpu_hour} {o.currency} per CPU-hour)",
         ),
-        _row("Model size", _size(o.get("model_size_bytes"))),
+        _row("Model size", _size(o.model_size_bytes)),
     ]
 
 
-def _comparison(e: dict[str, Any]) -> dict[str, Any] | None:
-    comp = e.get("comparison")
-    if not comp:
+def _comparison(e: EvaluationDocument) -> dict[str, Any] | None:
+    comp = e.comparison
+    if comp is None:
         return None
-    a = comp.get("against") or {}
-    label = f"{a.get('name')} version {a.get('version') or _NONE}"
-    if a.get("reference"):
-        label += f" ({a['reference']})"
-    trained = comp.get("reference_trained_on_rows")
+    a = comp.against
+    label = f"{a.name} version {a.version or _NONE}"
+    if a.reference:
+        label += f" ({a.reference})"
+    trained = comp.reference_trained_on_rows
     return {
         "against": label,
-        "trained_on_rows": _count(trained) if _is_number(trained) and trained > 0 else "",
+        "trained_on_rows": _count(trained) if trained else "",
         "rows": [
             {
                 "name": name,
-                "candidate": _num(d.get("candidate")),
-                "reference": _num(d.get("reference")),
-                "difference": _signed(d.get("difference")),
-                "interval": _interval(d.get("ci_low"), d.get("ci_high"), signed=True),
-                "verdict": d.get("verdict") or _NONE,
+                "candidate": _num(d.candidate),
+                "reference": _num(d.reference),
+                "difference": _signed(d.difference),
+                "interval": _interval(d.ci_low, d.ci_high, signed=True),
+                "verdict": d.verdict,
             }
-            for name, d in (comp.get("metrics") or {}).items()
+            for name, d in comp.metrics.items()
         ],
     }
 
@@ -412,25 +412,25 @@ def _observed(x: object) -> str:
     return _num(x) if _is_number(x) else (_NONE if x is None else str(x))
 
 
-def _decision(d: dict[str, Any]) -> dict[str, Any]:
+def _decision(d: DecisionDocument) -> dict[str, Any]:
     return {
-        "verdict": d.get("verdict") or _NONE,
-        "id": d.get("decision_id") or _NONE,
-        "created_at": d.get("created_at") or _NONE,
-        "actor": d.get("actor") or _NONE,
-        "evaluation_id": d.get("evaluation_id") or _NONE,
-        "compared_with": d.get("compared_with") or "",
+        "verdict": d.verdict,
+        "id": d.decision_id or _NONE,
+        "created_at": d.created_at or _NONE,
+        "actor": d.actor or _NONE,
+        "evaluation_id": d.evaluation_id or _NONE,
+        "compared_with": d.compared_with or "",
         "rules": [
             {
-                "rule": r.get("rule") or _NONE,
-                "severity": r.get("severity") or _NONE,
-                "observed": _observed(r.get("observed")),
-                "bound": r.get("bound") or _NONE,
-                "outcome": r.get("outcome") or _NONE,
-                "evidence": r.get("evidence") or _NONE,
-                "detail": r.get("detail") or "",
+                "rule": r.rule or _NONE,
+                "severity": r.severity,
+                "observed": _observed(r.observed),
+                "bound": r.bound or _NONE,
+                "outcome": r.outcome,
+                "evidence": r.evidence or _NONE,
+                "detail": r.detail,
             }
-            for r in d.get("rules") or []
+            for r in d.rules
         ],
     }
 
@@ -453,7 +453,7 @@ def _ethics(c: CardContext) -> dict[str, Any]:
     spec = c.spec
     sensitive = spec.data.sensitive_features
     pii = [name for name, col in spec.data.contract.columns.items() if col.pii]
-    fairness = (c.evaluation or {}).get("fairness") or []
+    fairness = () if c.evaluation is None else c.evaluation.fairness
     if not sensitive:
         summary = [
             "No sensitive features are declared (`data.sensitive_features`): "
@@ -475,58 +475,56 @@ def _ethics(c: CardContext) -> dict[str, Any]:
     return {"sensitive": sensitive, "summary": summary, "pii": pii}
 
 
+def _evaluation_caveats(e: EvaluationDocument) -> list[str]:
+    """What a reader of the evaluation's figures must keep in mind."""
+    out = []
+    small = [s.name for s in e.slices if s.small]
+    if small:
+        shown = ", ".join(small[:5]) + (", ..." if len(small) > 5 else "")
+        out.append(
+            f"{len(small)} slice group(s) have fewer than {e.lineage.min_slice_support} rows "
+            f"({shown}): read their intervals, not their point values."
+        )
+    for name, m in e.metrics.items():
+        if m.value is None:
+            out.append(f"{name} is undefined on the evaluation rows: {m.undefined}.")
+    undefined = [s for s in e.slices if (est := e.primary(s)) is None or est.value is None]
+    if undefined:
+        out.append(f"{e.primary_metric} is undefined on {len(undefined)} slice group(s).")
+    for ds in e.discovered_slices:
+        if ds.significant:
+            out.append(
+                f"Discovered slice {ds.rule}: error rate {_pct(ds.error_rate)} "
+                f"vs {_pct(ds.overall_error_rate)} overall on {_count(ds.rows)} "
+                f"rows (q = {ds.q_value:.2g})."
+            )
+    for p in e.robustness:
+        if p.error:
+            out.append(
+                f"The model fails under {_words(p.name)} ({p.description}): {_first_line(p.error)}"
+            )
+    return out
+
+
 def _caveats(c: CardContext) -> list[str]:
     e, d = c.evaluation, c.decision
     out = list(c.spec.project.caveats)
     if e is None:
         out.append("The model has not been evaluated: no figure in this card is measured.")
     else:
-        small = [s.get("name") for s in e.get("slices") or [] if s.get("small")]
-        if small:
-            shown = ", ".join(str(n) for n in small[:5]) + (", ..." if len(small) > 5 else "")
-            support = (e.get("lineage") or {}).get("min_slice_support")
-            out.append(
-                f"{len(small)} slice group(s) have fewer than {support} rows ({shown}): "
-                "read their intervals, not their point values."
-            )
-        for name, m in (e.get("metrics") or {}).items():
-            if m.get("value") is None:
-                out.append(f"{name} is undefined on the evaluation rows: {m.get('undefined')}.")
-        primary = e.get("primary_metric")
-        undefined = [
-            s
-            for s in e.get("slices") or []
-            if ((s.get("metrics") or {}).get(primary) or {}).get("value") is None
-        ]
-        if undefined:
-            out.append(f"{primary} is undefined on {len(undefined)} slice group(s).")
-        for ds in e.get("discovered_slices") or []:
-            if ds.get("significant"):
-                out.append(
-                    f"Discovered slice {ds.get('rule')}: error rate {_pct(ds.get('error_rate'))} "
-                    f"vs {_pct(ds.get('overall_error_rate'))} overall on {_count(ds.get('rows'))} "
-                    f"rows (q = {ds.get('q_value'):.2g})."
-                    if _is_number(ds.get("q_value"))
-                    else f"Discovered slice {ds.get('rule')} has a significantly higher error rate."
-                )
-        for p in e.get("robustness") or []:
-            if p.get("error"):
-                out.append(
-                    f"The model fails under {_words(p.get('name'))} "
-                    f"({p.get('description')}): {_first_line(p['error'])}"
-                )
+        out.extend(_evaluation_caveats(e))
     if d is None:
         out.append("No gate decision yet: the model has not been through the gates.")
     else:
-        for r in d.get("rules") or []:
-            if r.get("outcome") in ("fail", "warn"):
-                verb = "failed" if r["outcome"] == "fail" else "warned"
-                detail = f": {r['detail']}" if r.get("detail") else ""
-                out.append(f"Gate rule `{r.get('rule')}` {verb}{detail}.")
-        if e is not None and d.get("evaluation_id") not in (None, e.get("evaluation_id")):
+        for r in d.rules:
+            if r.outcome in ("fail", "warn"):
+                verb = "failed" if r.outcome == "fail" else "warned"
+                detail = f": {r.detail}" if r.detail else ""
+                out.append(f"Gate rule `{r.rule}` {verb}{detail}.")
+        if e is not None and d.evaluation_id != e.evaluation_id:
             out.append(
-                f"The gate decision judged evaluation {d.get('evaluation_id')}, not the one "
-                f"shown here ({e.get('evaluation_id')})."
+                f"The gate decision judged evaluation {d.evaluation_id}, not the one "
+                f"shown here ({e.evaluation_id})."
             )
     reproduced = _tag(c, "reproducible")
     if reproduced == "false":

@@ -11,31 +11,34 @@ import json
 from importlib import resources
 from typing import Any
 
+from goldenpath.evaluation.document import Estimate, EvaluationDocument
+
 __all__ = ["render_evaluation_html"]
 
 _TOP_SLICES = 25
 
 
-def _figures(e: dict[str, Any]) -> dict[str, Any]:
+def _figures(e: EvaluationDocument) -> dict[str, Any]:
+    """Plotly figures (JSON for plotly.js; plotly's own figure format is a dict)."""
     margin = {"l": 50, "r": 20, "t": 40, "b": 45}
     layout: dict[str, Any] = {"margin": margin, "height": 340}
     figures: dict[str, Any] = {}
-    primary = e["primary_metric"]
-    shown = [s for s in e["slices"] if s["metrics"][primary]["value"] is not None][:_TOP_SLICES]
+    primary = e.primary_metric
+    shown: list[tuple[str, Estimate, float]] = []
+    for s in e.slices:
+        estimate = e.primary(s)
+        if estimate is not None and estimate.value is not None and len(shown) < _TOP_SLICES:
+            shown.append((s.name, estimate, estimate.value))
     if shown:
-        values = [s["metrics"][primary]["value"] for s in shown]
-        low = [
-            v - (s["metrics"][primary]["ci_low"] or v) for v, s in zip(values, shown, strict=True)
-        ]
-        high = [
-            (s["metrics"][primary]["ci_high"] or v) - v for v, s in zip(values, shown, strict=True)
-        ]
+        values = [v for _, _, v in shown]
+        low = [v - (m.ci_low if m.ci_low is not None else v) for _, m, v in shown]
+        high = [(m.ci_high if m.ci_high is not None else v) - v for _, m, v in shown]
         figures["slices"] = {
             "data": [
                 {
                     "type": "bar",
                     "orientation": "h",
-                    "y": [s["name"] for s in shown],
+                    "y": [name for name, _, _ in shown],
                     "x": values,
                     "error_x": {
                         "type": "data",
@@ -57,15 +60,15 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
                         "yref": "paper",
                         "y0": 0,
                         "y1": 1,
-                        "x0": e["metrics"][primary]["value"],
-                        "x1": e["metrics"][primary]["value"],
+                        "x0": e.metrics[primary].value,
+                        "x1": e.metrics[primary].value,
                         "line": {"dash": "dot"},
                     }
                 ],
             },
         }
-    cal = e.get("calibration")
-    if cal:
+    cal = e.calibration
+    if cal is not None:
         figures["reliability"] = {
             "data": [
                 {
@@ -78,11 +81,11 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
                 },
                 {
                     "type": "scatter",
-                    "x": cal["mean_score"],
-                    "y": cal["positive_rate"],
+                    "x": cal.mean_score,
+                    "y": cal.positive_rate,
                     "mode": "lines+markers",
                     "name": "model",
-                    "text": cal["count"],
+                    "text": cal.count,
                 },
             ],
             "layout": {
@@ -92,12 +95,16 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
                 "yaxis": {"title": "observed positive rate"},
             },
         }
-    th = e.get("thresholds")
-    if th:
+    th = e.thresholds
+    if th is not None:
         figures["thresholds"] = {
             "data": [
-                {"type": "scatter", "x": th["thresholds"], "y": th[k], "name": k}
-                for k in ("precision", "recall", "f1")
+                {"type": "scatter", "x": th.thresholds, "y": values, "name": name}
+                for name, values in (
+                    ("precision", th.precision),
+                    ("recall", th.recall),
+                    ("f1", th.f1),
+                )
             ],
             "layout": {
                 **layout,
@@ -105,14 +112,14 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
                 "xaxis": {"title": "threshold"},
             },
         }
-    cu = e.get("curves")
-    if cu:
+    cu = e.curves
+    if cu is not None:
         figures["roc"] = {
             "data": [
                 {
                     "type": "scatter",
-                    "x": cu["false_positive_rate"],
-                    "y": cu["true_positive_rate"],
+                    "x": cu.false_positive_rate,
+                    "y": cu.true_positive_rate,
                     "name": "ROC",
                 }
             ],
@@ -124,7 +131,7 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
             },
         }
         figures["pr"] = {
-            "data": [{"type": "scatter", "x": cu["recall"], "y": cu["precision"], "name": "PR"}],
+            "data": [{"type": "scatter", "x": cu.recall, "y": cu.precision, "name": "PR"}],
             "layout": {
                 **layout,
                 "title": "Precision-recall",
@@ -135,8 +142,8 @@ def _figures(e: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def render_evaluation_html(evaluation: dict[str, Any], *, min_support: int) -> str:
-    """The report for an ``evaluation.json`` document."""
+def render_evaluation_html(evaluation: EvaluationDocument, *, min_support: int) -> str:
+    """The report for an evaluation document."""
     import jinja2
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
@@ -147,6 +154,7 @@ def render_evaluation_html(evaluation: dict[str, Any], *, min_support: int) -> s
     figures_json = json.dumps(figures).replace("</", "<\\/")
     return template.render(
         e=evaluation,
+        lineage=evaluation.lineage.model_dump(mode="json").items(),
         min_support=min_support,
         plotly_js=Markup(get_plotlyjs()),
         figures_json=Markup(figures_json),

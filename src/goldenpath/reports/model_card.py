@@ -9,6 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from goldenpath._files import write_atomic
 from goldenpath.errors import RecordNotFound, RunNotFound
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
@@ -84,7 +85,7 @@ def write_model_card(project: Project, ref: str, *, store: Store | None = None) 
         run_params=dict(run.params),
         run_metrics={k: float(v) for k, v in run.metrics.items()},
         evaluation=None if evaluation is None else evaluation.document,
-        decision=None if decision is None else decision.to_dict(),
+        decision=decision,
         approvals=[a.to_dict() for a in approvals],
         promotions=[m.to_dict() for m in moves],
         generated_at=now(),
@@ -96,9 +97,7 @@ def write_model_card(project: Project, ref: str, *, store: Store | None = None) 
         "model_card.html": render_card_html(context),
     }
     for name, text in paths.items():  # atomically: no half-written card after a crash
-        partial = folder / f".{name}.partial"
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(folder / name)
+        write_atomic(folder / name, text)
     with (
         mlflow_boundary(f"logging the model card of {label}"),
         tempfile.TemporaryDirectory() as tmp,

@@ -249,6 +249,11 @@ class EvaluationSpec(_Model):
     price_per_cpu_hour: float = Field(
         0.05, ge=0, description="Price of one CPU-hour, for the cost per 1,000 predictions."
     )
+    currency: str = Field(
+        "USD",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the currency of price_per_cpu_hour (and of the cost).",
+    )
 
 
 class Spec(_Model):

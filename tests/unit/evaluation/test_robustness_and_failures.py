@@ -30,7 +30,7 @@ def test_failure_rules_find_the_planted_region() -> None:
     assert top.error_rate > 0.45
     assert top.overall_error_rate == pytest.approx(errors.mean())
     assert top.rows == pytest.approx(planted.sum(), rel=0.35)
-    assert "error rate" in top.describe()
+    assert "error rate" in top.text
     assert failure_rules(frame, np.zeros(n, dtype=bool), min_rows=30) == []
 
 

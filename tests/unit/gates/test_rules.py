@@ -10,6 +10,7 @@ import yaml
 
 from conftest import small_spec
 from goldenpath.errors import SpecInvalid
+from goldenpath.evaluation import EvaluationDocument
 from goldenpath.gates import apply_gates, check_gates, verdict
 from goldenpath.spec import parse_spec
 from goldenpath.spec.gates import GatesSpec
@@ -25,53 +26,148 @@ def _estimate(value: float | None, low: float | None = None, high: float | None 
     return {"value": value, "ci_low": low, "ci_high": high, "support": 500, "undefined": None}
 
 
+def _slice(name: str, support: int, auc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "slice": "plan",
+        "support": support,
+        "small": support < 30,
+        "metrics": {"roc_auc_score": auc},
+        "primary_difference": None,
+        "harm": None,
+    }
+
+
+def _discovered(rule: str, rows: int, error_rate: float, significant: bool) -> dict[str, Any]:
+    return {
+        "rule": rule,
+        "rows": rows,
+        "error_rate": error_rate,
+        "overall_error_rate": 0.2,
+        "p_value": 0.001,
+        "q_value": 0.01 if significant else 0.2,
+        "significant": significant,
+        "primary": _estimate(0.7),
+    }
+
+
+def _fairness(feature: str, eo: float | None, ratio: float) -> dict[str, Any]:
+    return {
+        "feature": feature,
+        "groups": [],
+        "demographic_parity_difference": 0.1,
+        "demographic_parity_ratio": ratio,
+        "equalized_odds_difference": eo,
+    }
+
+
+def _probe(name: str, flip_rate: float | None, error: str | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": name,
+        "flip_rate": flip_rate,
+        "metric": "roc_auc_score",
+        "metric_before": 0.84,
+        "metric_after": None,
+        "metric_change": None,
+        "error": error,
+    }
+
+
+def _difference(difference: float, low: float, high: float, candidate: float) -> dict[str, Any]:
+    return {
+        "difference": difference,
+        "ci_low": low,
+        "ci_high": high,
+        "candidate": candidate,
+        "reference": candidate - difference,
+        "support": 500,
+        "verdict": "no clear difference",
+    }
+
+
+# what every evaluation document has besides the parts these tests vary
+_FIXED: dict[str, Any] = {
+    "evaluation_id": "e1",
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "project": "m",
+    "task": "binary_classification",
+    "data": {"description": "held-out rows", "source": "data.csv", "rows": 500, "fingerprint": "f"},
+    "lineage": {
+        "run_id": "r2",
+        "model_version": "2",
+        "dataset_fingerprint": "d",
+        "train_fingerprint": "t",
+        "test_fingerprint": "f",
+        "evaluation_data_fingerprint": "f",
+        "git_commit": "abc",
+        "training_seed": "1",
+        "bootstrap": {"resamples": 100, "confidence": 0.95, "seed": 0},
+        "threshold": 0.5,
+        "min_slice_support": 30,
+    },
+    "primary_metric": "roc_auc_score",
+}
+
 DOC: dict[str, Any] = {
-    "model": {"name": "m", "version": "2"},
+    "model": {"name": "m", "version": "2", "run_id": "r2", "uri": "models:/m/2"},
     "metrics": {
         "roc_auc_score": _estimate(0.84, 0.81, 0.87),
         "log_loss": _estimate(0.40, 0.38, 0.43),
         "expected_calibration_error": _estimate(0.03, 0.02, 0.06),
     },
     "slices": [
-        {"name": "plan=basic", "support": 300, "metrics": {"roc_auc_score": _estimate(0.70)}},
-        {"name": "plan=pro", "support": 150, "metrics": {"roc_auc_score": _estimate(0.55)}},
-        {"name": "plan=rare", "support": 20, "metrics": {"roc_auc_score": _estimate(0.10)}},
-        {"name": "plan=one", "support": 200, "metrics": {"roc_auc_score": _estimate(None)}},
+        _slice("plan=basic", 300, _estimate(0.70)),
+        _slice("plan=pro", 150, _estimate(0.55)),
+        _slice("plan=rare", 20, _estimate(0.10)),
+        _slice("plan=one", 200, _estimate(None)),
     ],
     "discovered_slices": [
-        {"rule": "a = 1", "rows": 40, "error_rate": 0.7, "significant": False},
-        {"rule": "b = 2", "rows": 90, "error_rate": 0.45, "significant": True},
+        _discovered("a = 1", 40, 0.7, significant=False),
+        _discovered("b = 2", 90, 0.45, significant=True),
     ],
-    "fairness": [
-        {"feature": "gender", "equalized_odds_difference": 0.12, "demographic_parity_ratio": 0.7},
-        {"feature": "age", "equalized_odds_difference": None, "demographic_parity_ratio": 0.9},
-    ],
+    "fairness": [_fairness("gender", 0.12, 0.7), _fairness("age", None, 0.9)],
     "robustness": [
-        {"name": "noise", "flip_rate": 0.02, "error": None},
-        {"name": "missing", "flip_rate": 0.2, "error": None},
-        {"name": "unseen", "flip_rate": None, "error": "ValueError: unknown category"},
+        _probe("noise", 0.02),
+        _probe("missing", 0.2),
+        _probe("unseen", None, "ValueError: unknown category"),
     ],
-    "operations": {"single_row_p95_ms": 12.0, "cost_per_1000_predictions": 0.002},
+    "operations": {
+        "single_row_p50_ms": 8.0,
+        "single_row_p95_ms": 12.0,
+        "batch_size": 256,
+        "batch_p50_ms": 20.0,
+        "batch_p95_ms": 25.0,
+        "cpu_ms_per_prediction": 0.144,
+        "cost_per_1000_predictions": 0.002,
+        "price_per_cpu_hour": 0.05,
+        "model_size_bytes": 1000,
+        "peak_memory_increase_mb": 1.0,
+        "repeats": 50,
+        "cpu_count": 2,
+    },
     "comparison": {
-        "against": {"version": "1"},
-        "metrics": {
-            "roc_auc_score": {
-                "difference": -0.004,
-                "ci_low": -0.012,
-                "ci_high": 0.004,
-                "candidate": 0.84,
-                "reference": 0.844,
-            },
-            "log_loss": {
-                "difference": 0.01,
-                "ci_low": -0.002,
-                "ci_high": 0.03,
-                "candidate": 0.40,
-                "reference": 0.39,
-            },
+        "against": {
+            "reference": "champion",
+            "name": "m",
+            "version": "1",
+            "run_id": "r1",
+            "uri": "models:/m/1",
         },
+        "reference_trained_on_rows": None,
+        "metrics": {
+            "roc_auc_score": _difference(-0.004, -0.012, 0.004, 0.84),
+            "log_loss": _difference(0.01, -0.002, 0.03, 0.40),
+        },
+        "slices": [],
     },
 }
+
+
+def _document(doc: dict[str, Any]) -> EvaluationDocument:
+    """A whole evaluation document: ``doc``'s parts over the fixed ones (a part ``doc`` leaves
+    out takes the document's default: no comparison, no fairness, ...)."""
+    return EvaluationDocument.model_validate({**_FIXED, **doc})
 
 
 def _judge(
@@ -84,12 +180,12 @@ def _judge(
 ) -> list[dict[str, Any]]:
     results = apply_gates(
         GatesSpec.model_validate(gates),
-        DOC if doc is None else doc,
+        _document(DOC if doc is None else doc),
         run_tags=CLEAN if tags is None else tags,
         risk_tier=risk,  # type: ignore[arg-type]
         champion=champion,
     )
-    return [r.to_dict() for r in results if r.kind != "lineage" or "lineage" in gates]
+    return [r.model_dump() for r in results if r.kind != "lineage" or "lineage" in gates]
 
 
 def test_metric_bounds_on_value_and_interval_ends() -> None:
@@ -205,6 +301,7 @@ def test_robustness_calibration_and_operations() -> None:
         ("operations", 12.0, "fail"),
         ("operations", 0.002, "pass"),
     ]
+    assert results[-1]["rule"] == "cost per 1,000 predictions (USD) <= 0.01"
 
 
 def test_lineage_clean_git_is_required_for_high_risk_by_default() -> None:
@@ -226,7 +323,7 @@ def test_lineage_clean_git_is_required_for_high_risk_by_default() -> None:
 def test_verdict_is_the_worst_outcome() -> None:
     results = apply_gates(
         GatesSpec.model_validate({"metrics": {"roc_auc": {"min": 0.9, "severity": "warn"}}}),
-        DOC,
+        _document(DOC),
         run_tags=CLEAN,
         risk_tier="low",
         champion=None,

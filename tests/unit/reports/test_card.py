@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import re
 import textwrap
 from collections.abc import Iterator
@@ -17,7 +16,8 @@ from mlflow.tracking import MlflowClient
 
 import goldenpath
 from conftest import SMALL_MODEL, small_frame, small_spec
-from goldenpath.evaluation import evaluate
+from goldenpath.evaluation import EvaluationDocument, evaluate
+from goldenpath.gates import DecisionDocument
 from goldenpath.reports.card import CardContext, render_card_html, render_card_markdown
 
 SECTIONS = [
@@ -105,16 +105,15 @@ def binary(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None) -> 
     client = MlflowClient(f"sqlite:///{project.state_dir / 'mlflow.db'}")
     client.set_registered_model_alias("small", "champion", "1")
     result = evaluate(project, "small/2", against="champion")
-    document = result.to_dict()
     run = _run(project, second.run_id)
     return CardContext(
         spec=project.spec,
-        model=dict(result.model),
+        model=result.model.model_dump(),
         run_tags=dict(run.data.tags),
         run_params=dict(run.data.params),
         run_metrics=dict(run.data.metrics),
-        evaluation=document,
-        decision=_decision(document),
+        evaluation=result,
+        decision=_decision(result.to_dict()),
         approvals=[
             {"approver": "risk@example.com", "comment": "Fine for a pilot.", "created_at": "t1"}
         ],
@@ -154,11 +153,11 @@ def regression(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None)
     run = _run(project, trained.run_id)
     return CardContext(
         spec=project.spec,
-        model=dict(result.model),
+        model=result.model.model_dump(),
         run_tags=dict(run.data.tags),
         run_params=dict(run.data.params),
         run_metrics=dict(run.data.metrics),
-        evaluation=result.to_dict(),
+        evaluation=result,
         decision=None,
         approvals=[],
         promotions=[],
@@ -166,9 +165,19 @@ def regression(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None)
     )
 
 
-def _decision(e: dict[str, Any]) -> dict[str, Any]:
+def _decision(e: dict[str, Any]) -> DecisionDocument:
     auc = e["metrics"]["roc_auc_score"]
+    return DecisionDocument.model_validate(_decision_dict(e, auc))
+
+
+def _decision_dict(e: dict[str, Any], auc: dict[str, Any]) -> dict[str, Any]:
     return {
+        "project": "small",
+        "model_name": "small",
+        "model_version": "2",
+        "run_id": e["model"]["run_id"],
+        "evaluation_sha256": "0" * 64,
+        "gates_sha256": "1" * 64,
         "decision_id": "dec-42",
         "verdict": "fail",
         "created_at": "2026-11-25T12:01:00+00:00",
@@ -234,7 +243,18 @@ def _empty(context: CardContext) -> CardContext:
 
 
 def _with_evaluation(context: CardContext, e: dict[str, Any]) -> CardContext:
-    return replace(context, evaluation=e)
+    return replace(context, evaluation=EvaluationDocument.model_validate(e))
+
+
+def _e(context: CardContext) -> dict[str, Any]:
+    """The context's evaluation as its JSON document (a fresh copy to change)."""
+    assert context.evaluation is not None
+    return context.evaluation.to_dict()
+
+
+def _d(context: CardContext) -> dict[str, Any]:
+    assert context.decision is not None
+    return context.decision.to_dict()
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -324,7 +344,7 @@ def test_factors_list_declared_slices_and_sensitive_features(binary: CardContext
 
 
 def test_metric_values_and_intervals_appear(binary: CardContext) -> None:
-    e = binary.evaluation
+    e = _e(binary)
     assert e is not None
     markdown_metrics = _md_section(render_card_markdown(binary), "Metrics")
     html_metrics = _html_section(render_card_html(binary), "Metrics")
@@ -343,7 +363,7 @@ def test_metric_values_and_intervals_appear(binary: CardContext) -> None:
 
 
 def test_training_and_evaluation_data_lineage(binary: CardContext) -> None:
-    e = binary.evaluation
+    e = _e(binary)
     assert e is not None
     markdown = render_card_markdown(binary)
     training = _md_section(markdown, "Training data")
@@ -364,14 +384,14 @@ def test_training_and_evaluation_data_lineage(binary: CardContext) -> None:
 def test_slices_fairness_calibration_robustness_operations_comparison(
     binary: CardContext,
 ) -> None:
-    e = binary.evaluation
+    e = _e(binary)
     assert e is not None
     markdown, html = render_card_markdown(binary), render_card_html(binary)
 
     slices_md = _md_section(markdown, "Slices")
     worst = e["slices"][0]
     primary = worst["metrics"]["roc_auc_score"]
-    (row,) = _md_rows(slices_md, worst["name"] + (" *(small)*" if worst["small"] else ""))
+    (row,) = _md_rows(slices_md, worst["name"] + (" *(small)*" if worst["small"] else "") + " |")
     assert f"| {worst['support']} | {_f(primary['value'])} |" in row
     assert f"{worst['primary_difference']:+.4g}" in row
     small = [s for s in e["slices"] if s["small"]]
@@ -407,7 +427,7 @@ def test_slices_fairness_calibration_robustness_operations_comparison(
     operations = _md_section(markdown, "Operational profile")
     assert f"| Single-row latency p50 | {ops['single_row_p50_ms']:.3g} ms |" in operations
     assert f"| 256-row batch latency p95 | {ops['batch_p95_ms']:.3g} ms |" in operations
-    assert f"{ops['cost_per_1000_predictions']:.3g} (at 0.05 per CPU-hour)" in operations
+    assert f"{ops['cost_per_1000_predictions']:.3g} USD (at 0.05 USD per CPU-hour)" in operations
     assert "| Model size |" in operations
 
     comparison_md = _md_section(markdown, "Comparison with the champion")
@@ -422,7 +442,7 @@ def test_slices_fairness_calibration_robustness_operations_comparison(
 
 
 def test_only_the_twenty_most_harmful_slices_are_shown(binary: CardContext) -> None:
-    e = copy.deepcopy(binary.evaluation)
+    e = _e(binary)
     assert e is not None
     extra = [dict(s, name=f"extra-{i}") for i, s in enumerate(e["slices"] * 3)]
     e["slices"] = e["slices"] + extra
@@ -448,7 +468,7 @@ def test_decision_rules_appear_with_their_outcomes(binary: CardContext) -> None:
     gate = _md_section(markdown, "Gate decision")
     assert "Verdict: **FAIL** (decision dec-42" in gate
     assert "compared with champion" in gate
-    for rule in binary.decision["rules"]:
+    for rule in _d(binary)["rules"]:
         (row,) = _md_rows(gate, rule["rule"])
         observed = rule["observed"]
         shown = _f(observed) if isinstance(observed, float) else observed
@@ -456,7 +476,7 @@ def test_decision_rules_appear_with_their_outcomes(binary: CardContext) -> None:
         assert f"`{rule['evidence']}`" in row
     gate_html = _html_section(html, "Gate decision")
     assert '<span class="fail">FAIL</span>' in gate_html
-    for rule in binary.decision["rules"]:
+    for rule in _d(binary)["rules"]:
         assert f"<td>{rule['rule'].replace('>', '&gt;').replace('<', '&lt;')}</td>" in gate_html
         assert f'<span class="{rule["outcome"]}">{rule["outcome"]}</span>' in gate_html
     caveats = _md_section(markdown, "Caveats and recommendations")
@@ -479,7 +499,7 @@ def test_approvals_and_promotion_history(binary: CardContext) -> None:
 
 
 def test_ethics_and_caveats(binary: CardContext) -> None:
-    e = binary.evaluation
+    e = _e(binary)
     assert e is not None
     markdown = render_card_markdown(binary)
     ethics = _md_section(markdown, "Ethical considerations")
@@ -522,7 +542,7 @@ def test_lineage_caveats_follow_the_run_tags(binary: CardContext) -> None:
 def test_undefined_metrics_and_significant_discovered_slices_are_caveats(
     binary: CardContext,
 ) -> None:
-    e = copy.deepcopy(binary.evaluation)
+    e = _e(binary)
     assert e is not None
     e["metrics"]["recall_score"] = {
         "value": None,
@@ -604,13 +624,15 @@ def test_missing_evidence_renders_in_words(binary: CardContext) -> None:
 
 
 def test_partial_evaluation_without_optional_parts(binary: CardContext) -> None:
-    e = copy.deepcopy(binary.evaluation)
+    e = _e(binary)
     assert e is not None
     for key in ("operations", "comparison", "calibration", "thresholds"):
         e[key] = None
     e["fairness"], e["robustness"], e["slices"], e["discovered_slices"] = [], [], [], []
     del e["metrics"]["expected_calibration_error"]
-    context = replace(_with_evaluation(binary, e), decision={"verdict": "pass", "rules": []})
+    assert binary.decision is not None
+    passed = binary.decision.model_copy(update={"verdict": "pass", "rules": ()})
+    context = replace(_with_evaluation(binary, e), decision=passed)
     markdown = render_card_markdown(context)
     assert "No slice groups" in _md_section(markdown, "Slices")
     assert "No fairness figures" in _md_section(markdown, "Fairness")
@@ -623,7 +645,7 @@ def test_partial_evaluation_without_optional_parts(binary: CardContext) -> None:
 
 
 def test_regression_card(regression: CardContext) -> None:
-    e = regression.evaluation
+    e = _e(regression)
     assert e is not None
     assert e["calibration"] is None
     assert e["fairness"] == []
@@ -662,15 +684,16 @@ def test_html_escapes_a_malicious_description(binary: CardContext) -> None:
 
 
 def test_markdown_escapes_pipes_in_table_cells(binary: CardContext) -> None:
-    e = copy.deepcopy(binary.evaluation)
+    e = _e(binary)
     assert e is not None
     e["slices"][0]["name"] = "plan=a|b"
     e["slices"][0]["slice"] = "plan|x"
     e["fairness"][0]["groups"][0]["group"] = "x|y\nz"
-    decision = copy.deepcopy(binary.decision)
-    assert decision is not None
+    decision = _d(binary)
     decision["rules"][0]["rule"] = "a | b >= 0.9"
-    context = replace(_with_evaluation(binary, e), decision=decision)
+    context = replace(
+        _with_evaluation(binary, e), decision=DecisionDocument.model_validate(decision)
+    )
     markdown = render_card_markdown(context)
     assert "| plan=a\\|b" in markdown
     assert "| plan\\|x |" in markdown

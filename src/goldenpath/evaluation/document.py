@@ -1,0 +1,342 @@
+"""The evaluation document: typed models of every part of ``evaluation.json``.
+
+The code that computes an evaluation builds these models, every reader (gates, reports, the
+model card, the CLI) reads their attributes, and ``evaluation.json`` is their JSON dump, so a
+renamed field is a type error, not a ``KeyError`` in a report. Every model is frozen and
+refuses unknown keys; :data:`SCHEMA_VERSION` is written with each document, and
+``EvaluationDocument.model_json_schema()`` is its published JSON Schema
+(``goldenpath schema --kind evaluation``).
+
+Documents written before these models existed have the same keys and values and load as they
+are; keys added since (``operations.currency``, ``slices[].harm_ci_low``) have defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from goldenpath.spec.models import TaskType
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BootstrapSettings",
+    "Calibration",
+    "ComparedModel",
+    "Comparison",
+    "Curves",
+    "DataInfo",
+    "DiscoveredSlice",
+    "Estimate",
+    "EvaluationDocument",
+    "FailureRule",
+    "FairnessReport",
+    "GroupRates",
+    "Lineage",
+    "MetricDifference",
+    "ModelInfo",
+    "Operations",
+    "RobustnessProbe",
+    "SliceDifferences",
+    "SliceResult",
+    "Thresholds",
+    "Verdict",
+]
+
+SCHEMA_VERSION: Final = 1
+
+Verdict = Literal["better", "worse", "no clear difference", "undefined"]
+
+
+class _Part(BaseModel):
+    """Frozen, no unknown keys; ``model_`` field names (``model_version``) are allowed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON-compatible dict of this part, as written in ``evaluation.json``."""
+        return self.model_dump(mode="json")
+
+
+class Estimate(_Part):
+    """A metric on a set of rows: point value, percentile interval, support; or why undefined."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    support: int
+    undefined: str | None = None
+
+
+class MetricDifference(_Part):
+    """``candidate - reference`` of one metric on the same rows, with a paired interval."""
+
+    difference: float | None
+    ci_low: float | None
+    ci_high: float | None
+    candidate: float | None
+    reference: float | None
+    support: int
+    verdict: Verdict
+
+
+class ModelInfo(_Part):
+    """The model evaluated: a registered version (``version``) or a bare run."""
+
+    name: str
+    version: str | None
+    run_id: str
+    uri: str
+
+    @property
+    def label(self) -> str:
+        """``name version V``, or ``name run RUN_ID`` for a run without a version."""
+        if self.version is None:
+            return f"{self.name} run {self.run_id}"
+        return f"{self.name} version {self.version}"
+
+
+class DataInfo(_Part):
+    """The rows the model was evaluated on."""
+
+    description: str
+    source: str
+    rows: int
+    fingerprint: str
+
+
+class BootstrapSettings(_Part):
+    resamples: int
+    confidence: float
+    seed: int
+
+
+class Lineage(_Part):
+    """Where the model and the evaluation rows come from, and the settings of the evaluation."""
+
+    run_id: str
+    model_version: str | None
+    dataset_fingerprint: str | None
+    train_fingerprint: str | None
+    test_fingerprint: str | None
+    evaluation_data_fingerprint: str
+    git_commit: str | None
+    training_seed: str | None
+    bootstrap: BootstrapSettings
+    threshold: float
+    min_slice_support: int
+
+
+class SliceResult(_Part):
+    """Every metric on one slice group, and how it differs from overall on the primary metric.
+
+    ``harm`` is the point difference in the harmful direction (positive: worse than overall);
+    ``harm_ci_low`` is the least harm the slice's interval allows: how far the end of its
+    interval nearest to the overall value lies beyond it (positive: worse than overall even at
+    the interval's most favourable end; ``None`` without an interval).
+    """
+
+    name: str
+    slice: str
+    support: int
+    small: bool
+    metrics: dict[str, Estimate]
+    primary_difference: float | None
+    harm: float | None
+    harm_ci_low: float | None = None
+
+    @property
+    def clearly_worse(self) -> bool:
+        """Worse than overall at every point of its interval (or, without an interval, worse
+        at its point value), and not a small slice."""
+        if self.small:
+            return False
+        if self.harm_ci_low is not None:
+            return self.harm_ci_low > 0
+        return self.harm is not None and self.harm > 0
+
+
+class Calibration(_Part):
+    """The reliability curve: mean score and observed positive rate per equal-width bin."""
+
+    bin_edges: tuple[float, ...]
+    mean_score: tuple[float | None, ...]
+    positive_rate: tuple[float | None, ...]
+    count: tuple[int, ...]
+
+
+class Thresholds(_Part):
+    """Precision, recall and F1 on a grid of thresholds; the F1- and cost-optimal ones."""
+
+    thresholds: tuple[float, ...]
+    precision: tuple[float | None, ...]
+    recall: tuple[float, ...]
+    f1: tuple[float, ...]
+    best_f1_threshold: float
+    best_f1: float
+    cost_false_positive: float | None
+    cost_false_negative: float | None
+    best_cost_threshold: float | None
+    best_cost_per_row: float | None
+
+
+class Curves(_Part):
+    """ROC and precision-recall curves, thinned so their size does not grow with the rows."""
+
+    false_positive_rate: tuple[float, ...]
+    true_positive_rate: tuple[float, ...]
+    recall: tuple[float, ...]
+    precision: tuple[float, ...]
+
+
+class GroupRates(_Part):
+    group: str
+    support: int
+    selection_rate: float
+    true_positive_rate: float | None  # None: the group has no positive rows
+    false_positive_rate: float | None  # None: the group has no negative rows
+
+
+class FairnessReport(_Part):
+    """Group rates of one sensitive feature and the gaps between its groups."""
+
+    feature: str
+    groups: tuple[GroupRates, ...]
+    demographic_parity_difference: float
+    demographic_parity_ratio: float
+    equalized_odds_difference: float | None  # None: some group lacks positives or negatives
+
+    def measure(self, name: str) -> float | None:
+        """One of the three fairness measures by name (the names gates use)."""
+        measures: dict[str, float | None] = {
+            "demographic_parity_difference": self.demographic_parity_difference,
+            "demographic_parity_ratio": self.demographic_parity_ratio,
+            "equalized_odds_difference": self.equalized_odds_difference,
+        }
+        return measures.get(name)
+
+
+class ComparedModel(_Part):
+    """The model compared with: as asked for (``reference``) and as resolved."""
+
+    reference: str
+    name: str
+    version: str | None
+    run_id: str
+    uri: str
+
+    @property
+    def label(self) -> str:
+        if self.version is None:
+            return f"{self.name} run {self.run_id}"
+        return f"{self.name} version {self.version}"
+
+
+class SliceDifferences(_Part):
+    name: str
+    metrics: dict[str, MetricDifference]
+
+
+class Comparison(_Part):
+    """The candidate against another model, paired on the same rows and resamples."""
+
+    against: ComparedModel
+    reference_trained_on_rows: int | None  # rows of these the reference was trained on
+    metrics: dict[str, MetricDifference]
+    slices: tuple[SliceDifferences, ...]
+
+
+class Operations(_Part):
+    """Latency, size and cost of the model, measured on this machine at evaluation time."""
+
+    single_row_p50_ms: float
+    single_row_p95_ms: float
+    batch_size: int
+    batch_p50_ms: float
+    batch_p95_ms: float
+    cpu_ms_per_prediction: float
+    cost_per_1000_predictions: float
+    price_per_cpu_hour: float
+    model_size_bytes: int | None
+    peak_memory_increase_mb: float
+    repeats: int
+    cpu_count: int
+    currency: str = Field("USD", description="ISO 4217 code of the price and the cost.")
+
+
+class RobustnessProbe(_Part):
+    """One perturbation of the inputs: the share of predictions it changes and the primary
+    metric before and after; ``error`` when the model fails on the damaged rows."""
+
+    name: str
+    description: str
+    flip_rate: float | None
+    metric: str
+    metric_before: float | None
+    metric_after: float | None
+    metric_change: float | None
+    error: str | None = None
+
+
+class FailureRule(_Part):
+    """A condition on the features whose rows hold more errors than the overall rate gives."""
+
+    rule: str
+    rows: int
+    error_rate: float
+    overall_error_rate: float
+    excess_errors: float
+    text: str  # the rule in words, with its rates and rows
+
+
+class DiscoveredSlice(_Part):
+    """A condition found by worst-slice discovery, its multiple-testing-adjusted test, and the
+    primary metric on its rows."""
+
+    rule: str
+    rows: int
+    error_rate: float
+    overall_error_rate: float | None
+    p_value: float
+    q_value: float
+    significant: bool
+    primary: Estimate
+
+
+class EvaluationDocument(_Part):
+    """A whole evaluation, as written to ``evaluation.json``."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    evaluation_id: str
+    created_at: str
+    project: str
+    task: TaskType
+    model: ModelInfo
+    data: DataInfo
+    lineage: Lineage
+    primary_metric: str
+    metrics: dict[str, Estimate]
+    slices: tuple[SliceResult, ...]
+    calibration: Calibration | None = None
+    thresholds: Thresholds | None = None
+    curves: Curves | None = None
+    fairness: tuple[FairnessReport, ...] = ()
+    comparison: Comparison | None = None
+    operations: Operations | None = None
+    robustness: tuple[RobustnessProbe, ...] = ()
+    failures: tuple[FailureRule, ...] = ()
+    discovered_slices: tuple[DiscoveredSlice, ...] = ()
+
+    def primary(self, slice_result: SliceResult) -> Estimate | None:
+        """The primary metric on one slice group (``None`` when it was not computed)."""
+        return slice_result.metrics.get(self.primary_metric)
+
+    def harmful_slices(self) -> list[SliceResult]:
+        """Slices clearly worse than overall on the primary metric (see
+        :attr:`SliceResult.clearly_worse`: small slices never count), the most harm their
+        intervals guarantee first."""
+        return sorted(
+            (s for s in self.slices if s.clearly_worse),
+            key=lambda s: -(s.harm_ci_low if s.harm_ci_low is not None else s.harm or 0.0),
+        )

@@ -44,39 +44,48 @@ def trained(make_project: MakeProject) -> goldenpath.Project:
 def test_evaluation_of_held_out_rows_matches_scikit_learn(trained: goldenpath.Project) -> None:
     result = evaluate(trained, "latest")
     split = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}").download_artifacts(
-        str(result.model["run_id"]), "split.json"
+        result.model.run_id, "split.json"
     )
     test_ids = json.loads(Path(split).read_text())["test_ids"]
     rows = small_frame(n=800).set_index("customer_id").loc[test_ids]
     predictions = pd.read_parquet(
         MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}").download_artifacts(
-            str(result.model["run_id"]), "predictions/test.parquet"
+            result.model.run_id, "predictions/test.parquet"
         )
     )
     y = (rows["label"] == "yes").to_numpy()
     score = predictions["score_yes"].to_numpy()
-    assert result.data["rows"] == 200
+    assert result.data.rows == 200
     auc = result.metrics["roc_auc_score"]
     assert auc.value == pytest.approx(roc_auc_score(y, score))
     assert auc.ci_low < auc.value < auc.ci_high
     assert result.metrics["f1_score"].value == pytest.approx(f1_score(y, score >= 0.5))
     assert result.primary_metric == "roc_auc_score"
-    assert result.lineage["bootstrap"] == {"resamples": 200, "confidence": 0.95, "seed": 5}
+    assert result.lineage.bootstrap.model_dump() == {
+        "resamples": 200,
+        "confidence": 0.95,
+        "seed": 5,
+    }
 
 
 def test_slices_fairness_and_thresholds(trained: goldenpath.Project) -> None:
     result = evaluate(trained, "latest")
-    names = {s["name"] for s in result.slices}
+    names = {s.name for s in result.slices}
     assert {"plan=basic", "plan=plus", "plan=pro", "age=[0, 40)", "age=[60, 200)"} <= names
     assert "plan=pro & age=[40, 60)" in names
-    assert sum(s["support"] for s in result.slices if s["slice"] == "plan") == 200
-    harms = [s["harm"] for s in result.slices if s["harm"] is not None]
-    assert harms == sorted(harms, reverse=True)  # most harmful first
-    assert [f["feature"] for f in result.fairness] == ["plan"]
+    assert sum(s.support for s in result.slices if s.slice == "plan") == 200
+    # most harmful first: slices of enough rows before small ones; first those worse than
+    # overall across their whole interval, by the harm the interval guarantees
+    small = [s.small for s in result.slices]
+    assert small == sorted(small)
+    sure = [s.harm_ci_low for s in result.slices if not s.small and s.clearly_worse]
+    assert sure == sorted(sure, reverse=True)  # type: ignore[type-var]
+    assert result.harmful_slices() == [s for s in result.slices if s.clearly_worse]
+    assert [f.feature for f in result.fairness] == ["plan"]
     assert result.thresholds is not None
-    assert result.thresholds["best_cost_threshold"] is not None
+    assert result.thresholds.best_cost_threshold is not None
     assert result.calibration is not None
-    assert sum(result.calibration["count"]) == 200  # type: ignore[arg-type]
+    assert sum(result.calibration.count) == 200
 
 
 def test_record_writes_json_and_html_and_logs_them(trained: goldenpath.Project) -> None:
@@ -87,11 +96,9 @@ def test_record_writes_json_and_html_and_logs_them(trained: goldenpath.Project) 
     assert document["evaluation_id"] == result.evaluation_id
     assert saved.html_path.read_text() == "<html>report</html>"
     client = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}")
-    logged = [
-        a.path for a in client.list_artifacts(str(result.model["run_id"]), saved.artifact_path)
-    ]
+    logged = [a.path for a in client.list_artifacts(result.model.run_id, saved.artifact_path)]
     assert sorted(Path(p).name for p in logged) == ["evaluation.html", "evaluation.json"]
-    tags = client.get_run(str(result.model["run_id"])).data.tags
+    tags = client.get_run(result.model.run_id).data.tags
     assert tags["goldenpath.last_evaluation"] == result.evaluation_id
 
 
@@ -102,18 +109,15 @@ def test_alias_and_version_references_and_other_data(
     client.set_registered_model_alias("small", "champion", "1")
     by_alias = evaluate(trained, "small@champion")
     by_version = evaluate(trained, "small/1")
-    assert by_alias.model["version"] == by_version.model["version"] == "1"
+    assert by_alias.model.version == by_version.model.version == "1"
     assert by_alias.metrics["roc_auc_score"] == by_version.metrics["roc_auc_score"]
     with pytest.raises(RunNotFound, match="small@nobody"):
         evaluate(trained, "small@nobody")
     other = tmp_path / "fresh.csv"
     small_frame(n=300, seed=42).to_csv(other, index=False)
     fresh = evaluate(trained, "latest", data=str(other))
-    assert fresh.data["rows"] == 300
-    assert (
-        fresh.lineage["evaluation_data_fingerprint"]
-        != by_alias.lineage["evaluation_data_fingerprint"]
-    )
+    assert fresh.data.rows == 300
+    assert fresh.lineage.evaluation_data_fingerprint != by_alias.lineage.evaluation_data_fingerprint
 
 
 def test_changed_data_cannot_give_held_out_rows(trained: goldenpath.Project) -> None:
@@ -135,11 +139,12 @@ def test_tiny_slice_and_one_class_slice_are_reported_not_crashing(
     project = goldenpath.open_project(root)
     goldenpath.train(project)
     result = evaluate(project, "latest")
-    pro = next(s for s in result.slices if s["name"] == "plan=pro")
-    assert pro["metrics"]["roc_auc_score"]["value"] is None
-    assert pro["metrics"]["roc_auc_score"]["undefined"] == "no positive rows"
-    assert pro["harm"] is None
-    assert np.isfinite(pro["metrics"]["accuracy_score"]["value"])
+    pro = next(s for s in result.slices if s.name == "plan=pro")
+    assert pro.metrics["roc_auc_score"].value is None
+    assert pro.metrics["roc_auc_score"].undefined == "no positive rows"
+    assert pro.harm is None
+    assert pro.harm_ci_low is None
+    assert np.isfinite(pro.metrics["accuracy_score"].value or np.nan)
 
 
 def test_judged_by_the_current_spec_and_only_this_projects_models(
@@ -154,7 +159,7 @@ def test_judged_by_the_current_spec_and_only_this_projects_models(
     current = goldenpath.open_project(trained.root)
     result = evaluate(current, "latest")
     assert result.primary_metric == "f1_score"
-    assert {s["slice"] for s in result.slices} == {"spend", "plan"}  # plan: sensitive feature
+    assert {s.slice for s in result.slices} == {"spend", "plan"}  # plan: sensitive feature
     with pytest.raises(RunNotFound, match="not a model of project 'small'"):
         evaluate(current, "other@champion")
 
@@ -174,50 +179,58 @@ def test_against_an_earlier_version_is_paired_on_the_same_rows(
     result = evaluate(project, "small/2", against="champion")
     comparison = result.comparison
     assert comparison is not None
-    assert comparison["against"]["version"] == "1"
-    auc = comparison["metrics"]["roc_auc_score"]
-    assert auc["candidate"] == result.metrics["roc_auc_score"].value
-    assert auc["difference"] == pytest.approx(auc["candidate"] - auc["reference"])
-    assert auc["ci_low"] <= auc["difference"] <= auc["ci_high"]
-    assert comparison["reference_trained_on_rows"] == 0  # same data, same split seed
-    assert {s["name"] for s in comparison["slices"]} >= {"plan=basic", "plan=pro"}
+    assert comparison.against.version == "1"
+    auc = comparison.metrics["roc_auc_score"]
+    assert auc.candidate == result.metrics["roc_auc_score"].value
+    assert auc.candidate is not None
+    assert auc.reference is not None
+    assert auc.difference is not None
+    assert auc.difference == pytest.approx(auc.candidate - auc.reference)
+    assert auc.ci_low is not None
+    assert auc.ci_high is not None
+    assert auc.ci_low <= auc.difference <= auc.ci_high
+    assert comparison.reference_trained_on_rows == 0  # same data, same split seed
+    assert {s.name for s in comparison.slices} >= {"plan=basic", "plan=pro"}
 
 
 def test_operational_profile_is_measured(trained: goldenpath.Project) -> None:
     ops = evaluate(trained, "latest").operations
     assert ops is not None
-    assert 0 < ops["single_row_p50_ms"] <= ops["single_row_p95_ms"]
-    assert 0 < ops["batch_p50_ms"] <= ops["batch_p95_ms"]
-    assert ops["batch_size"] == 256
-    assert ops["model_size_bytes"] > 1000  # the MLflow model folder (MLmodel, skops file ...)
-    expected = ops["cpu_ms_per_prediction"] / 1000 * 1000 / 3600 * ops["price_per_cpu_hour"]
-    assert ops["cost_per_1000_predictions"] == pytest.approx(expected)
+    assert 0 < ops.single_row_p50_ms <= ops.single_row_p95_ms
+    assert 0 < ops.batch_p50_ms <= ops.batch_p95_ms
+    assert ops.batch_size == 256
+    assert ops.model_size_bytes is not None
+    assert ops.model_size_bytes > 1000  # the MLflow model folder (MLmodel, skops file ...)
+    expected = ops.cpu_ms_per_prediction / 1000 * 1000 / 3600 * ops.price_per_cpu_hour
+    assert ops.cost_per_1000_predictions == pytest.approx(expected)
+    assert ops.currency == "USD"  # the spec's default
 
 
 def test_robustness_and_failure_rules_are_in_the_document(trained: goldenpath.Project) -> None:
     result = evaluate(trained, "latest")
-    assert [p["name"] for p in result.robustness] == [
+    assert [p.name for p in result.robustness] == [
         "gaussian_noise",
         "missing_values",
         "unseen_categories",
     ]
     for p in result.robustness:
-        assert p["error"] is not None or 0.0 <= p["flip_rate"] <= 1.0
+        assert p.error is not None or 0.0 <= (p.flip_rate or 0.0) <= 1.0
     for rule in result.failures:
-        assert rule["error_rate"] > rule["overall_error_rate"]
-        assert rule["rows"] >= 30
+        assert rule.error_rate > rule.overall_error_rate
+        assert rule.rows >= 30
+        assert rule.text.startswith(rule.rule)
 
 
 def test_discovered_slices_carry_tests_and_intervals(trained: goldenpath.Project) -> None:
     result = evaluate(trained, "latest")
     assert result.discovered_slices
-    rates = [d["error_rate"] for d in result.discovered_slices]
+    rates = [d.error_rate for d in result.discovered_slices]
     assert rates == sorted(rates, reverse=True)
     for d in result.discovered_slices:
-        assert 0.0 <= d["p_value"] <= d["q_value"] <= 1.0
-        assert d["significant"] == (d["q_value"] < 0.05)
-        assert d["rows"] >= 30
-        assert "value" in d["primary"]
+        assert 0.0 <= d.p_value <= d.q_value <= 1.0
+        assert d.significant == (d.q_value < 0.05)
+        assert d.rows >= 30
+        assert d.primary.support == d.rows
 
 
 NO_PROBA_MODEL = """
@@ -265,9 +278,9 @@ def test_regression_evaluation(make_project: MakeProject) -> None:
         "r2_score",
         "mean_absolute_percentage_error",
     }
-    assert result.fairness == []
-    assert result.robustness[0]["flip_rate"] is not None
-    assert all(s["metrics"]["mean_absolute_error"]["value"] is not None for s in result.slices)
+    assert result.fairness == ()
+    assert result.robustness[0].flip_rate is not None
+    assert all(s.metrics["mean_absolute_error"].value is not None for s in result.slices)
 
 
 def test_against_without_resamples_and_bare_aliases(make_project: MakeProject) -> None:
@@ -283,7 +296,7 @@ def test_against_without_resamples_and_bare_aliases(make_project: MakeProject) -
     client.set_registered_model_alias("small", "staging", "1")
     result = evaluate(project, "latest", against="staging")  # a bare alias of this project
     assert result.comparison is not None
-    assert result.comparison["metrics"]["roc_auc_score"]["ci_low"] is None
+    assert result.comparison.metrics["roc_auc_score"].ci_low is None
     cli = str(Path(sys.executable).parent / "goldenpath")
     done = subprocess.run(
         [cli, "evaluate", "--against", "staging"],
@@ -295,3 +308,21 @@ def test_against_without_resamples_and_bare_aliases(make_project: MakeProject) -
     )
     assert done.returncode == 0, done.stderr
     assert "(no interval)" in done.stdout
+
+
+def test_a_missing_reference_fails_before_any_data_is_read(
+    trained: goldenpath.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    module = importlib.import_module("goldenpath.evaluation.evaluate")  # not the function
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("data was read before the reference was checked")
+
+    monkeypatch.setattr(module, "load_dataset", never)
+    monkeypatch.setattr(module, "bootstrap", never)
+    steps: list[str] = []
+    with pytest.raises(RunNotFound, match="small@champion"):
+        evaluate(trained, "latest", against="champion", on_step=steps.append)
+    assert steps == ["Resolving the model"]

@@ -32,7 +32,7 @@ from goldenpath.errors import (
     RecordNotFound,
     RegistryDrift,
 )
-from goldenpath.gates import gate
+from goldenpath.gates import DecisionDocument, gate
 from goldenpath.registry import (
     add_member,
     approve,
@@ -46,6 +46,7 @@ from goldenpath.registry import (
 from goldenpath.reports.model_card import write_model_card
 from goldenpath.store import open_store, verify_chain
 from goldenpath.store.audit import list_events
+from goldenpath.store.records import get_decision
 
 NAME = "small"
 GATES: dict[str, Any] = {
@@ -147,14 +148,17 @@ def test_gate_records_every_rule_with_its_evidence(
     project: goldenpath.Project, trained: Trained
 ) -> None:
     decision = gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
-    rules = {r["kind"]: r for r in decision.rules}
+    rules = {r.kind: r for r in decision.rules}
     assert decision.verdict == "pass"
-    assert rules["metric"]["evidence"] == "metrics.roc_auc_score.value"
-    assert rules["metric"]["outcome"] == "pass"
-    assert rules["non_regression"]["outcome"] == "skipped"  # no champion yet
-    assert rules["slices"]["evidence"].startswith("slices[name=plan=")
-    assert rules["lineage"]["observed"] == "yes"
+    assert rules["metric"].evidence == "metrics.roc_auc_score.value"
+    assert rules["metric"].outcome == "pass"
+    assert rules["non_regression"].outcome == "skipped"  # no champion yet
+    assert rules["slices"].evidence.startswith("slices[name=plan=")
+    assert rules["lineage"].observed == "yes"
     assert decision.compared_with is None
+    with open_store(project).transaction() as connection:
+        assert get_decision(connection, decision.decision_id) == decision  # typed both ways
+    assert DecisionDocument.model_validate(decision.to_dict()) == decision
     assert _actions(project) == ["users.bootstrap", "gate"]
 
 
@@ -165,7 +169,7 @@ def test_a_blocking_failure_fails_the_decision_and_refuses_promotion(
     strict = goldenpath.open_project(trained.root)
     decision = gate(strict, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     assert decision.verdict == "fail"
-    assert [r["rule"] for r in decision.failing] == ["roc_auc_score ci_low >= 0.99"]
+    assert [r.rule for r in decision.failing] == ["roc_auc_score ci_low >= 0.99"]
     with pytest.raises(
         PromotionRefused,
         match=r"(?s)failed 1 blocking rule.*roc_auc_score ci_low >= 0.99: observed 0.6",

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,7 +158,7 @@ def test_fences_are_parsed_as_markdown_does(tmp_path: Path) -> None:
         (2, "bash", "echo one\n"),
         (8, "text", "shown\n"),
         (11, "markdown", "```bash\nnot a block of its own\n```\n"),
-        (15, "", "bare\n"),
+        (16, "", "bare\n"),
     ]
 
 
@@ -189,3 +190,72 @@ def test_the_docs_run_as_written(doc: Path, tmp_path: Path) -> None:
         f"commands and their output:\n--- stderr\n{_tail(done.stderr)}\n--- stdout\n"
         f"{_tail(done.stdout, 20)}"
     )
+
+
+# ---------------------------------------------------------------------------- docs/cli.md
+
+
+def _commands() -> list[tuple[tuple[str, ...], Any]]:
+    """Every leaf command of the CLI as (path, click command), e.g. (("users", "add"), ...)."""
+    import typer.main
+
+    from goldenpath.cli.app import app
+
+    found: list[tuple[tuple[str, ...], Any]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            for name, sub in sorted(subcommands.items()):
+                walk(sub, (*path, name))
+        else:
+            found.append((path, command))
+
+    walk(typer.main.get_command(app), ())
+    return found
+
+
+def _options(command: Any) -> set[str]:
+    return {
+        option
+        for param in command.params
+        if param.param_type_name == "option"
+        for option in (*param.opts, *param.secondary_opts)
+        if option.startswith("--")
+    }
+
+
+def _cli_sections() -> dict[str, str]:
+    """docs/cli.md's text under each ``## `command` `` heading, up to the next ``## ``."""
+    sections: dict[str, str] = {}
+    name = ""
+    for line in (ROOT / "docs" / "cli.md").read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip().strip("`")
+        sections[name] = sections.get(name, "") + line + "\n"
+    return sections
+
+
+def test_every_command_but_serve_takes_json() -> None:
+    without = sorted(
+        " ".join(path) for path, command in _commands() if "--json" not in _options(command)
+    )
+    assert without == ["serve"]  # what README.md and docs/cli.md say
+
+
+def test_docs_cli_documents_every_command_and_option() -> None:
+    sections = _cli_sections()
+    missing = []
+    for path, command in _commands():
+        section = sections.get(path[0], "")
+        if not section:
+            missing.append(f"goldenpath {' '.join(path)}: no section ## `{path[0]}`")
+            continue
+        if len(path) > 1 and f"{' '.join(path)}" not in section:
+            missing.append(f"goldenpath {' '.join(path)}: not named in its section")
+        missing.extend(
+            f"goldenpath {' '.join(path)} {option}"
+            for option in sorted(_options(command))
+            if f"`{option}" not in section and f"[{option}" not in section
+        )
+    assert not missing, "docs/cli.md does not document:\n" + "\n".join(missing)

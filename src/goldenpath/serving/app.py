@@ -35,9 +35,10 @@ from goldenpath.serving._openapi import (
     predict_schema,
 )
 from goldenpath.serving.deployment import VersionNotServed
-from goldenpath.serving.logs import FEEDBACK_SCHEMA, partition_for
+from goldenpath.serving.feedback import feedback_rows
+from goldenpath.serving.logs import partition_for
 from goldenpath.serving.protocols import Failure, error_reply, parse_json
-from goldenpath.serving.server import OFF_LOOP_BYTES, Server, error_body, request_id_of
+from goldenpath.serving.server import OFF_LOOP_BYTES, Server
 from goldenpath.serving.validation import RequestInvalid, RequestRefused
 
 __all__ = ["app_from_environment", "asgi_app", "create_app"]
@@ -57,10 +58,6 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 def _reply(reply: tuple[int, bytes, dict[str, str]]) -> Response:
     status, body, headers = reply
     return Response(body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _error(status: int, code: str, message: str) -> Response:
-    return _reply(error_body(status, code, message))
 
 
 def datatype(dtype: str) -> str:
@@ -222,6 +219,29 @@ def create_app(project: Project) -> FastAPI:
     is FastAPI's, with the fast path installed in front of it (``app.state.asgi``); serve
     :func:`asgi_app` of it, or use it as is (slower, same answers)."""
     server = Server(project)
+    app = FastAPI(
+        title=f"goldenpath: {project.name}",
+        version=__version__,
+        description="Predictions from the project's champion (and challenger), checked against "
+        "the data contract, batched, logged and measured.",
+        lifespan=_lifespan(server),
+        docs_url=None,  # served below from local assets: /docs works offline
+        redoc_url=None,
+    )
+    app.state.server = server
+    app.state.asgi = FastPath(app, server)
+    _offline_docs(app)
+    _scoring_routes(app, server)
+    _feedback_route(app, server)
+    _operations_routes(app, server)
+    _model_routes(app, server)
+    _served_values_in_openapi(app, server)
+    return app
+
+
+def _lifespan(server: Server) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Start: load the deployment, freeze what is loaded, watch for promotions. Stop: stop
+    watching and close the server (every buffered log record written)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -233,7 +253,7 @@ def create_app(project: Project) -> FastAPI:
             logging.getLogger("goldenpath.serving").warning(
                 "no champion of %s could be loaded (%s): /predict answers 503 until one is "
                 "promoted",
-                project.name,
+                server.project.name,
                 server.deployment.last_error or "none promoted yet",
             )
         # Everything loaded so far (libraries, the models) lives as long as the server: keep it
@@ -250,27 +270,46 @@ def create_app(project: Project) -> FastAPI:
                 await watcher
             await server.close()
 
-    app = FastAPI(
-        title=f"goldenpath: {project.name}",
-        version=__version__,
-        description="Predictions from the project's champion (and challenger), checked against "
-        "the data contract, batched, logged and measured.",
-        lifespan=lifespan,
-        docs_url=None,  # served below from local assets: /docs works offline
-        redoc_url=None,
-    )
-    app.state.server = server
-    app.state.asgi = FastPath(app, server)
-    m = server.metrics
-    scoring_errors: dict[int | str, dict[str, Any]] = {400: {}, 422: {}, 503: {}, 504: {}}
-    schemas = Schemas(project.spec, server.deployment.validator)
-    _offline_docs(app)
+    return lifespan
+
+
+_SCORING_ERRORS: dict[int | str, dict[str, Any]] = {400: {}, 422: {}, 503: {}, 504: {}}
+_INFER_DOC = (
+    "JSON tensors as below, or the binary tensor data extension (tritonclient's default): "
+    "the JSON header is the first `Inference-Header-Content-Length` bytes of the body, and "
+    "an input whose parameters hold `binary_data_size` takes that many bytes after it. "
+    'Errors are `{"error": "<message>"}`.'
+)
+
+
+def _unknown_model(server: Server, name: str) -> Response | None:
+    """404 in the Open Inference Protocol's form for a model name this server does not serve."""
+    if name == server.project.name:
+        return None
+    message = f"unknown model {name!r}: this server serves {server.project.name!r}"
+    return _reply(error_reply("infer", Failure(404, "unknown_model", message)))
+
+
+def _unknown_version(server: Server, name: str, version: str) -> Response | None:
+    """404 for another model's name, or for a version that is not served here now."""
+    unknown = _unknown_model(server, name)
+    if unknown is not None or version in server.deployment.served_versions():
+        return unknown
+    served = ", ".join(sorted(server.deployment.served_versions())) or "none"
+    message = f"version {version!r} of {name!r} is not served here; served: {served}"
+    return _reply(server.failure(VersionNotServed(message), "infer"))
+
+
+def _scoring_routes(app: FastAPI, server: Server) -> None:
+    """The scoring paths as FastAPI sees them (their OpenAPI documents, and the slow path when
+    the app is served without :class:`FastPath`); each answers through :meth:`Server.score`."""
+    schemas = Schemas(server.project.spec, server.deployment.validator)
 
     @app.post(
         "/predict",
         summary="Predict one or many rows",
         openapi_extra=_body(predict_schema(schemas)),
-        responses=scoring_errors,
+        responses=_SCORING_ERRORS,
     )
     async def predict(request: Request) -> Response:
         return _reply(await server.score("predict", await request.body(), request.headers))
@@ -283,84 +322,58 @@ def create_app(project: Project) -> FastAPI:
         "null). Errors are MLflow's `{error_code, message}`; a contract violation is 400 "
         "`BAD_REQUEST` with the field problems under `errors`.",
         openapi_extra=_body(invocations_schema(schemas)),
-        responses={**scoring_errors, 422: {"description": "never: MLflow's 400 instead"}},
+        responses={**_SCORING_ERRORS, 422: {"description": "never: MLflow's 400 instead"}},
     )
     async def invocations(request: Request) -> Response:
         return _reply(await server.score("invocations", await request.body(), request.headers))
 
-    def unknown_model(name: str) -> Response:
-        return _reply(
-            error_reply(
-                "infer",
-                Failure(
-                    404,
-                    "unknown_model",
-                    f"unknown model {name!r}: this server serves {project.name!r}",
-                ),
-            )
-        )
-
-    def unknown_version(version: str) -> Response:
-        return _reply(
-            server.failure(
-                VersionNotServed(
-                    f"version {version!r} of {project.name!r} is not served here; served: "
-                    + (", ".join(sorted(server.deployment.served_versions())) or "none")
-                ),
-                "infer",
-            )
-        )
-
-    infer_doc = (
-        "JSON tensors as below, or the binary tensor data extension (tritonclient's default): "
-        "the JSON header is the first `Inference-Header-Content-Length` bytes of the body, and "
-        "an input whose parameters hold `binary_data_size` takes that many bytes after it. "
-        'Errors are `{"error": "<message>"}`.'
-    )
-
     @app.post(
         "/v2/models/{name}/infer",
         summary="Open Inference Protocol v2 inference",
-        description=infer_doc,
+        description=_INFER_DOC,
         openapi_extra=_body(infer_schema(schemas)),
-        responses={**scoring_errors, 404: {}},
+        responses={**_SCORING_ERRORS, 404: {}},
     )
     async def infer(name: str, request: Request) -> Response:
-        if name != project.name:
-            return unknown_model(name)
+        unknown = _unknown_model(server, name)
+        if unknown is not None:
+            return unknown
         return _reply(await server.score("infer", await request.body(), request.headers))
 
     @app.post(
         "/v2/models/{name}/versions/{version}/infer",
         summary="Open Inference Protocol v2 inference by exactly one version",
-        description=infer_doc + " Answered by that version (the champion's or the "
+        description=_INFER_DOC + " Answered by that version (the champion's or the "
         "challenger's), with no routing and no fallback; 404 for a version not served.",
         openapi_extra=_body(infer_schema(schemas)),
-        responses={**scoring_errors, 404: {}},
+        responses={**_SCORING_ERRORS, 404: {}},
     )
     async def infer_version(name: str, version: str, request: Request) -> Response:
-        if name != project.name:
-            return unknown_model(name)
+        unknown = _unknown_model(server, name)
+        if unknown is not None:
+            return unknown
         body = await request.body()
         return _reply(await server.score("infer", body, request.headers, version=version))
 
+
+_FEEDBACK_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "request_id": {"type": "string"},
+        "labels": {"type": "array", "minItems": 1},
+    },
+    "required": ["request_id", "labels"],
+}
+
+
+def _feedback_route(app: FastAPI, server: Server) -> None:
     @app.post(
         "/feedback",
         summary="Ground-truth labels for answered requests",
-        openapi_extra=_body(
-            {
-                "type": "object",
-                "properties": {
-                    "request_id": {"type": "string"},
-                    "labels": {"type": "array", "minItems": 1},
-                },
-                "required": ["request_id", "labels"],
-            }
-        ),
-        responses={400: {}, 422: {}},
+        openapi_extra=_body(_FEEDBACK_SCHEMA),
+        responses={400: {}, 413: {}, 422: {}},
     )
     async def feedback(request: Request) -> Response:
-        limits = project.spec.serving.limits
         try:
             raw = await request.body()
             server.admit("feedback", request.headers, len(raw))
@@ -369,66 +382,30 @@ def create_app(project: Project) -> FastAPI:
                 if len(raw) > OFF_LOOP_BYTES
                 else parse_json(raw)
             )
+            now = datetime.now(UTC)
+            rows = feedback_rows(body, server.project.spec.serving.limits, now)
         except (RequestInvalid, RequestRefused) as exc:
             return _reply(server.failure(exc))
-        items = body if isinstance(body, list) else [body]
-        if not items:
-            return _error(422, "invalid_feedback", "no feedback items")
-        labelled = sum(
-            len(item["labels"])
-            for item in items
-            if isinstance(item, dict) and isinstance(item.get("labels"), list)
-        )
-        if len(items) > limits.max_rows or labelled > limits.max_rows:
-            return _error(
-                413,
-                "too_many_rows",
-                f"{max(len(items), labelled)} labels in one request; "
-                f"at most {limits.max_rows} are accepted",
-            )
-        rows: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
-        now = datetime.now(UTC)
-        for i, item in enumerate(items):
-            rid = item.get("request_id") if isinstance(item, dict) else None
-            labels = item.get("labels") if isinstance(item, dict) else None
-            if not isinstance(rid, str) or not isinstance(labels, list) or not labels:
-                return _error(422, "invalid_feedback", f"item {i}: needs request_id and labels")
-            if request_id_of(rid) is None:
-                return _error(
-                    422,
-                    "invalid_feedback",
-                    f"item {i}: request_id is not one this server gives (at most 128 letters, "
-                    "digits or . _ : + = / -)",
-                )
-            for row, label in enumerate(labels):
-                if isinstance(label, dict | list):
-                    return _error(422, "invalid_feedback", f"item {i}: a label must be a value")
-                if isinstance(label, str) and len(label) > limits.max_string_chars:
-                    return _error(
-                        422,
-                        "invalid_feedback",
-                        f"item {i}: a label of {len(label)} characters "
-                        f"(at most {limits.max_string_chars})",
-                    )
-                rows["request_id"].append(rid)
-                rows["row"].append(row)
-                rows["timestamp"].append(now)
-                rows["label"].append(None if label is None else str(label))
-                rows["label_value"].append(
-                    float(label)
-                    if isinstance(label, int | float) and not isinstance(label, bool)
-                    else None
-                )
         server.feedback.append(partition_for("feedback", now), rows, len(rows["row"]))
         return _json({"accepted": len(rows["row"])})
+
+
+def _ready(server: Server) -> bool:
+    """A model can answer: the champion, or at least the fallback."""
+    return server.deployment.champion is not None or server.deployment.fallback is not None
+
+
+def _operations_routes(app: FastAPI, server: Server) -> None:
+    """What operators and load balancers read: metrics, version, liveness, readiness."""
+    project = server.project
 
     @app.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
         d = server.deployment
         for served in (d.champion, d.challenger, d.fallback):
             if served is not None:
-                m.queue_depth.labels(served.version).set(served.batcher.depth)
-        return Response(m.exposition(), media_type="text/plain; version=0.0.4")
+                server.metrics.queue_depth.labels(served.version).set(served.batcher.depth)
+        return Response(server.metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     @app.get("/version", summary="What this server serves")
     async def version() -> Response:
@@ -445,9 +422,6 @@ def create_app(project: Project) -> FastAPI:
             }
         )
 
-    def ready() -> bool:
-        return server.deployment.champion is not None or server.deployment.fallback is not None
-
     @app.get("/v2", summary="Open Inference Protocol: server metadata")
     async def v2() -> Response:
         return _json(
@@ -463,42 +437,54 @@ def create_app(project: Project) -> FastAPI:
         # a log that cannot write degrades the server but keeps it in rotation: answers still
         # flow, and the requests it cannot write are set aside (see logs.LogWriter)
         problems = server.log_problems()
-        body = {"ready": ready(), "degraded": bool(problems), "problems": problems}
-        return _json(body, 200 if ready() else 503)
+        body = {"ready": _ready(server), "degraded": bool(problems), "problems": problems}
+        return _json(body, 200 if _ready(server) else 503)
 
-    def metadata(versions: list[str]) -> Response:
-        validator = server.deployment.validator
-        return _json(
-            {
-                "name": project.name,
-                "versions": versions,
-                "platform": "goldenpath-sklearn",
-                "inputs": [
-                    {"name": c, "datatype": datatype(validator.specs[c].dtype), "shape": [-1]}
-                    for c in validator.features
-                ],
-                "outputs": [
-                    {
-                        "name": "predict",
-                        "datatype": "FP64" if project.spec.task.type == "regression" else "BYTES",
-                        "shape": [-1],
-                    },
-                    {"name": "score", "datatype": "FP64", "shape": [-1]},
-                ],
-            }
-        )
+    @app.get("/ping", summary="MLflow's health check: 200 when a model can answer, else 503")
+    async def ping() -> Response:
+        return Response("\n", status_code=200 if _ready(server) else 503, media_type=_JSON)
+
+    app.get("/health", summary="MLflow's health check (the same as /ping)")(ping)
+
+
+def _metadata(server: Server, versions: list[str]) -> Response:
+    """Open Inference Protocol model metadata: the contract's features in, label and score out."""
+    validator = server.deployment.validator
+    regression = server.project.spec.task.type == "regression"
+    return _json(
+        {
+            "name": server.project.name,
+            "versions": versions,
+            "platform": "goldenpath-sklearn",
+            "inputs": [
+                {"name": c, "datatype": datatype(validator.specs[c].dtype), "shape": [-1]}
+                for c in validator.features
+            ],
+            "outputs": [
+                {"name": "predict", "datatype": "FP64" if regression else "BYTES", "shape": [-1]},
+                {"name": "score", "datatype": "FP64", "shape": [-1]},
+            ],
+        }
+    )
+
+
+def _model_routes(app: FastAPI, server: Server) -> None:
+    """Open Inference Protocol metadata and readiness of the model and of each served version."""
 
     @app.get("/v2/models/{name}", summary="Open Inference Protocol: model metadata")
     async def model_metadata(name: str) -> Response:
-        if name != project.name:
-            return unknown_model(name)
-        return metadata(list(server.deployment.served_versions()))
+        unknown = _unknown_model(server, name)
+        if unknown is not None:
+            return unknown
+        return _metadata(server, list(server.deployment.served_versions()))
 
     @app.get("/v2/models/{name}/ready", summary="Open Inference Protocol: model readiness")
     async def model_ready(name: str) -> Response:
-        if name != project.name:
-            return unknown_model(name)
-        return _json({"name": name, "ready": ready()}, 200 if ready() else 503)
+        unknown = _unknown_model(server, name)
+        if unknown is not None:
+            return unknown
+        ready = _ready(server)
+        return _json({"name": name, "ready": ready}, 200 if ready else 503)
 
     @app.get(
         "/v2/models/{name}/versions/{version}",
@@ -506,11 +492,8 @@ def create_app(project: Project) -> FastAPI:
         responses={404: {}},
     )
     async def version_metadata(name: str, version: str) -> Response:
-        if name != project.name:
-            return unknown_model(name)
-        if version not in server.deployment.served_versions():
-            return unknown_version(version)
-        return metadata([version])
+        unknown = _unknown_version(server, name, version)
+        return unknown if unknown is not None else _metadata(server, [version])
 
     @app.get(
         "/v2/models/{name}/versions/{version}/ready",
@@ -518,26 +501,21 @@ def create_app(project: Project) -> FastAPI:
         responses={404: {}},
     )
     async def version_ready(name: str, version: str) -> Response:
-        if name != project.name:
-            return unknown_model(name)
-        if version not in server.deployment.served_versions():
-            return unknown_version(version)
+        unknown = _unknown_version(server, name, version)
+        if unknown is not None:
+            return unknown
         return _json({"name": name, "version": version, "ready": True})
 
-    @app.get("/ping", summary="MLflow's health check: 200 when a model can answer, else 503")
-    async def ping() -> Response:
-        return Response("\n", status_code=200 if ready() else 503, media_type=_JSON)
 
-    app.get("/health", summary="MLflow's health check (the same as /ping)")(ping)
-
+def _served_values_in_openapi(app: FastAPI, server: Server) -> None:
+    """FastAPI's OpenAPI document, with the path parameters this server answers: its model's
+    name and the versions it serves now."""
     fastapi_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
-        """FastAPI's document, with the path parameters this server answers: its model's name
-        and the versions it serves now."""
         document = copy.deepcopy(fastapi_openapi())
         versions = list(server.deployment.served_versions())
-        allowed = {"name": [project.name], "version": versions}
+        allowed = {"name": [server.project.name], "version": versions}
         for item in document.get("paths", {}).values():
             for operation in item.values():
                 for parameter in operation.get("parameters", []):
@@ -547,8 +525,6 @@ def create_app(project: Project) -> FastAPI:
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-    return app
 
 
 def asgi_app(app: FastAPI) -> Any:

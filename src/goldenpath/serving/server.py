@@ -29,12 +29,7 @@ from goldenpath.serving.protocols import (
 )
 from goldenpath.serving.validation import RequestInvalid, RequestRefused
 
-__all__ = ["Server", "error_body"]
-
-
-def error_body(status: int, code: str, message: str, **extra: Any) -> Reply:
-    """goldenpath's own error answer (``/predict`` and the non-scoring routes)."""
-    return error_reply("predict", Failure(status, code, message, extra.get("errors")))
+__all__ = ["Server"]
 
 
 def _utc(text: str | None) -> datetime | None:

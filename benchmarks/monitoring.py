@@ -482,17 +482,17 @@ def _scale_monitor(project_dir: Path) -> dict[str, Any]:
 
     project = goldenpath.open_project(project_dir)
     started = time.perf_counter()
-    run = run_monitor(project, window="1h", reference_ref="latest")
+    run = run_monitor(project, "latest", window="1h")
     seconds = time.perf_counter() - started
-    document = run.document
+    document = run.report
     return {
         "seconds": seconds,
         "with_imports_s": time.perf_counter() - began,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "windows": len(document["windows"]),
-        "rows": sum(w["rows"] for w in document["windows"]),
-        "new_files": document["processed"]["new_files"],
-        "new_rows": document["processed"]["new_rows"],
+        "windows": len(document.windows),
+        "rows": sum(w.rows for w in document.windows),
+        "new_files": document.processed.new_files,
+        "new_rows": document.processed.new_rows,
         "open_alerts": len(run.open_alerts),
     }
 

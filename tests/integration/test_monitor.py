@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -20,8 +21,16 @@ import goldenpath
 from conftest import MakeProject, recorded_evaluation, small_frame
 from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.gates import gate
-from goldenpath.monitoring import run_monitor
+from goldenpath.monitoring import (
+    Alert,
+    MonitoringReport,
+    MonitoringWindow,
+    MonitorOutput,
+    reference,
+    run_monitor,
+)
 from goldenpath.registry import promote
+from goldenpath.reports.monitoring import write_monitoring_report
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.models import predictor
 from goldenpath.spec.serving import LogSpec
@@ -112,8 +121,8 @@ def champion(make_project: MakeProject) -> goldenpath.Project:
     return project
 
 
-def _open(monitored: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    return {(a["metric"], a["subject"]) for a in monitored if a["status"] == "open"}
+def _open(monitored: Sequence[Alert]) -> set[tuple[str, str]]:
+    return {(a.metric, a.subject) for a in monitored if a.status == "open"}
 
 
 def test_windows_alert_on_a_shift_and_resolve_when_it_clears(
@@ -121,44 +130,48 @@ def test_windows_alert_on_a_shift_and_resolve_when_it_clears(
 ) -> None:
     _log(champion, small_frame(n=3000, seed=11), DAY_ONE, prefix="a")
     first = run_monitor(champion, window="1d")
-    (calm,) = first.document["windows"]
-    assert calm["rows"] == 3000
-    assert calm["judged"]
-    assert calm["severity"] == "ok"
-    assert first.document["alerts"] == []
-    assert calm["estimated"]["accuracy"] is not None
+    (calm,) = first.report.windows
+    assert calm.rows == 3000
+    assert calm.judged
+    assert calm.severity == "ok"
+    assert first.report.alerts == []
+    assert calm.estimated is not None
+    assert calm.estimated.accuracy is not None
 
     _log(champion, _shifted(12), DAY_TWO, prefix="b")
     second = run_monitor(champion, window="1d")
-    assert second.document["processed"]["new_files"] == 1
-    assert second.document["processed"]["new_rows"] == 3000
-    calm_again, shifted = second.document["windows"]
+    assert second.report.processed.new_files == 1
+    assert second.report.processed.new_rows == 3000
+    calm_again, shifted = second.report.windows
     assert calm_again == calm  # the first window was not read again
-    assert shifted["severity"] == "critical"
-    drifted = {f["feature"] for f in shifted["features"] if f["severity"] == "critical"}
+    assert shifted.severity == "critical"
+    drifted = {f.feature for f in shifted.features if f.severity == "critical"}
     assert drifted == {"age", "plan"}
-    assert shifted["multivariate"] is not None
-    assert shifted["multivariate"]["auc"] > 0.7
-    assert shifted["multivariate"]["top_features"][0][0] in {"age", "plan"}
-    assert {("feature.psi", "age"), ("feature.psi", "plan")} <= _open(second.document["alerts"])
-    assert {e["event"] for e in second.events} == {"opened"}
+    assert shifted.multivariate is not None
+    assert shifted.multivariate.auc > 0.7
+    assert shifted.multivariate.top_features[0][0] in {"age", "plan"}
+    assert {("feature.psi", "age"), ("feature.psi", "plan")} <= _open(second.report.alerts)
+    assert {e.event for e in second.events} == {"opened"}
     for alert in second.open_alerts:
-        assert alert["window_start"].startswith("2026-01-02")
-        assert alert["report"] == str(second.html_path)
-    assert second.html_path.exists()
+        assert alert.window_start.startswith("2026-01-02")
+        assert alert.report == str(second.html_path)
+    assert second.changed
+    assert not second.html_path.exists()  # the engine writes no report: its caller does
+    write_monitoring_report(second.report, second.folder)
     assert json.loads(second.json_path.read_text())["windows"][1]["severity"] == "critical"
 
     # nothing new: nothing read, no alert opened twice
     again = run_monitor(champion, window="1d")
-    assert again.document["processed"]["new_files"] == 0
+    assert again.report.processed.new_files == 0
+    assert not again.changed
     assert again.events == []
-    assert _open(again.document["alerts"]) == _open(second.document["alerts"])
+    assert _open(again.report.alerts) == _open(second.report.alerts)
 
     _log(champion, small_frame(n=3000, seed=13), DAY_THREE, prefix="c")
     third = run_monitor(champion, window="1d")
-    assert third.document["windows"][2]["severity"] == "ok"
-    assert _open(third.document["alerts"]) == set()
-    assert {e["event"] for e in third.events} == {"resolved"}
+    assert third.report.windows[2].severity == "ok"
+    assert _open(third.report.alerts) == set()
+    assert {e.event for e in third.events} == {"resolved"}
     sent = [
         json.loads(line)
         for line in (champion.state_dir / "monitoring" / "alerts.jsonl").read_text().splitlines()
@@ -171,14 +184,17 @@ def test_incremental_runs_equal_one_run_over_everything(champion: goldenpath.Pro
     _log(champion, small_frame(n=1500, seed=21), DAY_ONE, prefix="a")
     run_monitor(champion, window="1d")
     _log(champion, _shifted(22).head(1500), DAY_ONE + timedelta(hours=2), prefix="b")
-    stepwise = run_monitor(champion, window="1d").document["windows"]
-    at_once = run_monitor(champion, window="24h").document["windows"]  # another stream
+    stepwise = run_monitor(champion, window="1d").report.windows
+    at_once = run_monitor(champion, window="24h").report.windows  # another stream
     assert len(stepwise) == len(at_once) == 1
-    assert stepwise[0]["rows"] == at_once[0]["rows"] == 3000
-    for a, b in zip(stepwise[0]["features"], at_once[0]["features"], strict=True):
-        assert a["psi"] == pytest.approx(b["psi"], abs=1e-12)
-        assert a["missing_share"] == b["missing_share"]
-    assert stepwise[0]["estimated"] == pytest.approx(at_once[0]["estimated"])
+    assert stepwise[0].rows == at_once[0].rows == 3000
+    for a, b in zip(stepwise[0].features, at_once[0].features, strict=True):
+        assert a.psi == pytest.approx(b.psi, abs=1e-12)
+        assert a.missing_share == b.missing_share
+    estimated, whole = stepwise[0].estimated, at_once[0].estimated
+    assert estimated is not None
+    assert whole is not None
+    assert estimated.model_dump() == pytest.approx(whole.model_dump())
 
 
 def test_row_windows_and_a_rule_over_consecutive_windows(champion: goldenpath.Project) -> None:
@@ -201,14 +217,14 @@ def test_row_windows_and_a_rule_over_consecutive_windows(champion: goldenpath.Pr
     _log(project, small_frame(n=3000, seed=31), DAY_ONE, prefix="a")
     _log(project, _shifted(32).head(1000), DAY_TWO, prefix="b")
     run = run_monitor(project, window="1000-rows")
-    windows = run.document["windows"]
-    assert [w["rows"] for w in windows] == [1000, 1000, 1000, 1000]
-    assert windows[-1]["severity"] == "critical"
-    assert run.document["alerts"] == []  # one shifted window is not two
+    windows = run.report.windows
+    assert [w.rows for w in windows] == [1000, 1000, 1000, 1000]
+    assert windows[-1].severity == "critical"
+    assert run.report.alerts == []  # one shifted window is not two
     _log(project, _shifted(33).head(1000), DAY_THREE, prefix="c")
     run = run_monitor(project, window="1000-rows")
-    assert _open(run.document["alerts"]) == {("feature.psi", "age")}
-    assert run.open_alerts[0]["rule"] == "age-drift"
+    assert _open(run.report.alerts) == {("feature.psi", "age")}
+    assert run.open_alerts[0].rule == "age-drift"
 
 
 def test_realised_performance_from_feedback_and_estimated_performance(
@@ -216,16 +232,26 @@ def test_realised_performance_from_feedback_and_estimated_performance(
 ) -> None:
     frame = small_frame(n=3000, seed=41)
     _log(champion, frame, DAY_ONE, prefix="a", feedback_share=0.5)
-    (window,) = run_monitor(champion, window="1d").document["windows"]
-    route = window["realised"]["champion v1"]
-    assert route["rows"] == 1500
-    accuracy = route["metrics"]["accuracy"]
-    assert accuracy["ci_low"] < accuracy["value"] < accuracy["ci_high"]
-    auc = route["metrics"]["roc_auc"]
-    assert auc["ci_low"] < auc["value"] < auc["ci_high"]
+    (window,) = run_monitor(champion, window="1d").report.windows
+    assert window.realised is not None
+    route = window.realised["champion v1"]
+    assert route.rows == 1500
+    accuracy = route.metrics["accuracy"]
+    assert accuracy.value is not None
+    assert accuracy.ci_low is not None
+    assert accuracy.ci_high is not None
+    assert accuracy.ci_low < accuracy.value < accuracy.ci_high
+    auc = route.metrics["roc_auc"]
+    assert auc.value is not None
+    assert auc.ci_low is not None
+    assert auc.ci_high is not None
+    assert auc.ci_low < auc.value < auc.ci_high
     # the estimate (no labels used) agrees with the labels within sampling error
-    assert abs(window["estimated"]["accuracy"] - accuracy["value"]) < 0.05
-    assert abs(window["estimated"]["roc_auc"] - auc["value"]) < 0.06
+    assert window.estimated is not None
+    assert window.estimated.accuracy is not None
+    assert window.estimated.roc_auc is not None
+    assert abs(window.estimated.accuracy - accuracy.value) < 0.05
+    assert abs(window.estimated.roc_auc - auc.value) < 0.06
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -275,7 +301,7 @@ def test_webhook_sink_retries_and_a_dead_sink_does_not_stop_monitoring(
     finally:
         server.shutdown()
     assert run.events
-    assert [b["id"] for b in _Hook.bodies] == [e["id"] for e in run.events]
+    assert [b["id"] for b in _Hook.bodies] == [e.id for e in run.events]
     assert all(b["event"] == "opened" and b["message"] for b in _Hook.bodies)
     assert len(run.sink_failures) == len(run.events)
     assert "2 attempts failed" in run.sink_failures[0]
@@ -307,11 +333,19 @@ def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
         parsed: dict[str, Any] = json.loads(done.stdout)
         return parsed
 
-    monitored = run("monitor", "--window", "1d")
-    assert Path(monitored["report"]["html"]).exists()
-    assert ("feature.psi", "age") in _open(monitored["alerts"])
+    printed = run("monitor", "--window", "1d")
+    monitored = MonitorOutput.model_validate(printed)  # the typed document, and no more
+    assert Path(monitored.report.html).exists()
+    assert ("feature.psi", "age") in _open(monitored.alerts)
+    assert {e.event for e in monitored.events} == {"opened"}
+    # the report's JSON is the document --json printed, less the run's own fields
+    written = json.loads(Path(monitored.report.json_path).read_text())
+    assert written == {
+        k: v for k, v in printed.items() if k not in {"report", "events", "sink_failures"}
+    }
     listed = run("alerts", "--status", "open")
-    assert {a["id"] for a in listed["alerts"]} == {a["id"] for a in monitored["alerts"]}
+    alerts = [Alert.model_validate(a) for a in listed["alerts"]]
+    assert {a.id for a in alerts} == {a.id for a in monitored.alerts}
     by_version = run("monitor", "--window", "1d", "--reference", "1")  # a bare version
     assert by_version["reference"]["model_version"] == "1"
     bad = _cli(champion, "monitor", "--window", "1week")
@@ -337,18 +371,18 @@ def test_windows_and_alerts_live_in_the_configured_store(
     """The same run against an external store (a SQLite file elsewhere, and PostgreSQL)."""
     _log(champion, _shifted(71), DAY_ONE, prefix="a")
     first = run_monitor(champion, window="1d")
-    assert ("feature.psi", "age") in _open(first.document["alerts"])
+    assert ("feature.psi", "age") in _open(first.report.alerts)
     again = run_monitor(champion, window="1d")
-    assert again.document["processed"]["new_files"] == 0
+    assert again.report.processed.new_files == 0
     assert again.events == []
-    assert again.document["windows"] == first.document["windows"]
+    assert again.report.windows == first.report.windows
     from goldenpath.store.engine import open_store
     from goldenpath.store.monitoring import list_alerts
 
     store = open_store(uri=store_uri)
     with store.transaction() as connection:
         stored = list_alerts(connection, champion.name, status="open")
-    assert {a.id for a in stored} == {a["id"] for a in first.open_alerts}
+    assert {a.id for a in stored} == {a.id for a in first.open_alerts}
 
 
 def test_a_data_file_as_the_reference(champion: goldenpath.Project) -> None:
@@ -356,17 +390,17 @@ def test_a_data_file_as_the_reference(champion: goldenpath.Project) -> None:
     _log(champion, shifted, DAY_ONE, prefix="a")
     like_log = champion.root / "shifted.csv"
     _shifted(82).to_csv(like_log, index=False)
-    same = run_monitor(champion, window="1d", reference_ref=str(like_log))
-    (window,) = same.document["windows"]
-    assert same.document["reference"]["run_id"].startswith("file-")
-    assert window["severity"] == "ok"  # the file looks like the traffic
-    assert window["outputs"] == []
-    assert window["estimated"] is None  # no calibration without a model
+    same = run_monitor(champion, str(like_log), window="1d")
+    (window,) = same.report.windows
+    assert same.report.reference.run_id.startswith("file-")
+    assert window.severity == "ok"  # the file looks like the traffic
+    assert window.outputs == []
+    assert window.estimated is None  # no calibration without a model
     training_like = champion.root / "training-like.csv"
     small_frame(n=3000, seed=83).to_csv(training_like, index=False)
-    other = run_monitor(champion, window="1d", reference_ref=str(training_like))
-    drifted = {f["feature"] for f in other.document["windows"][0]["features"]}
-    assert {"age", "plan"} <= {a["subject"] for a in other.open_alerts}
+    other = run_monitor(champion, reference(champion, str(training_like)), window="1d")
+    drifted = {f.feature for f in other.report.windows[0].features}
+    assert {"age", "plan"} <= {a.subject for a in other.open_alerts}
     assert "age" in drifted
 
 
@@ -410,18 +444,19 @@ def test_a_window_that_closes_later_is_judged_again(champion: goldenpath.Project
     project = goldenpath.open_project(champion.root)
     _log(project, small_frame(n=1000, seed=101), DAY_ONE, prefix="a")
     during = run_monitor(project, window="1d", now=DAY_ONE + timedelta(hours=12))
-    (open_window,) = during.document["windows"]
-    assert not open_window["complete"]
-    assert open_window["quality"]["volume"] == "ok"  # an open window is not short yet
+    (open_window,) = during.report.windows
+    assert not open_window.complete
+    assert open_window.quality.volume == "ok"  # an open window is not short yet
     after = run_monitor(project, window="1d", now=DAY_TWO + timedelta(hours=1))
-    assert after.document["processed"]["new_files"] == 0
-    (closed,) = after.document["windows"]
-    assert closed["complete"]
-    assert closed["quality"]["volume"] == "low"
-    assert closed["severity"] == "warning"
-    assert _open(after.document["alerts"]) == {("rows", "window")}
-    assert after.open_alerts[0]["rule"] == "volume-low"
-    assert _open(during.document["alerts"]) == set()
+    assert after.report.processed.new_files == 0
+    (closed,) = after.report.windows
+    assert closed.complete
+    assert closed.quality.volume == "low"
+    assert closed.severity == "warning"
+    assert _open(after.report.alerts) == {("rows", "window")}
+    assert after.open_alerts[0].rule == "volume-low"
+    assert "is 1000, below 5000" in after.open_alerts[0].message
+    assert _open(during.report.alerts) == set()
 
 
 def test_two_runs_reading_the_same_files_at_once_leave_one_result(
@@ -438,7 +473,7 @@ def test_two_runs_reading_the_same_files_at_once_leave_one_result(
         run_monitor(champion, window="1d")
     monkeypatch.undo()
     again = run_monitor(champion, window="1d")
-    assert again.document["windows"] == first.document["windows"]  # nothing counted twice
+    assert again.report.windows == first.report.windows  # nothing counted twice
 
 
 def test_late_labels_for_an_old_window_do_not_replay_its_alerts(
@@ -449,18 +484,19 @@ def test_late_labels_for_an_old_window_do_not_replay_its_alerts(
     _log(champion, _shifted(122), DAY_TWO, prefix="b")
     _log(champion, small_frame(n=3000, seed=123), DAY_THREE, prefix="c")
     first = run_monitor(champion, window="1d")
-    opened = [e for e in first.events if e["event"] == "opened"]
+    opened = [e for e in first.events if e.event == "opened"]
     assert opened
-    assert len([e for e in first.events if e["event"] == "resolved"]) == len(opened)
+    assert len([e for e in first.events if e.event == "resolved"]) == len(opened)
     # labels for day one arrive days later: that window is judged again, its alerts are not
     keys = [(f"a{i}", 0) for i in range(1000)]
     _feedback(
         champion, keys, calm[champion.spec.task.target].astype(str)[:1000].tolist(), DAY_THREE
     )
     second = run_monitor(champion, window="1d")
-    assert second.document["windows"][0]["realised"]["champion v1"]["rows"] == 1000
+    assert second.report.windows[0].realised is not None
+    assert second.report.windows[0].realised["champion v1"].rows == 1000
     assert second.events == []
-    assert len(second.document["alerts"]) == len(first.document["alerts"])
+    assert len(second.report.alerts) == len(first.report.alerts)
 
 
 def test_an_alert_stays_open_through_windows_that_cannot_observe_it(
@@ -472,9 +508,9 @@ def test_an_alert_stays_open_through_windows_that_cannot_observe_it(
     _feedback(champion, [(f"a{i}", 0) for i in range(1500)], wrong[:1500].tolist(), DAY_ONE)
     _log(champion, small_frame(n=3000, seed=132), DAY_TWO, prefix="b")  # no labels yet
     run = run_monitor(champion, window="1d")
-    realised = {a["metric"] for a in run.open_alerts if a["metric"].startswith("realised.")}
+    realised = {a.metric for a in run.open_alerts if a.metric.startswith("realised.")}
     assert realised == {"realised.accuracy_drop", "realised.roc_auc_drop"}
-    assert not [e for e in run.events if e["event"] == "resolved"]
+    assert not [e for e in run.events if e.event == "resolved"]
 
 
 def test_null_labels_are_not_outcomes(champion: goldenpath.Project) -> None:
@@ -483,8 +519,9 @@ def test_null_labels_are_not_outcomes(champion: goldenpath.Project) -> None:
     labels: list[str | None] = frame[champion.spec.task.target].astype(str).tolist()[:400]
     labels[200:] = [None] * 200
     _feedback(champion, [(f"a{i}", 0) for i in range(400)], labels, DAY_ONE)
-    (window,) = run_monitor(champion, window="1d").document["windows"]
-    assert window["realised"]["champion v1"]["rows"] == 200
+    (window,) = run_monitor(champion, window="1d").report.windows
+    assert window.realised is not None
+    assert window.realised["champion v1"].rows == 200
 
 
 def test_an_outage_is_a_volume_alert(champion: goldenpath.Project) -> None:
@@ -495,9 +532,9 @@ def test_an_outage_is_a_volume_alert(champion: goldenpath.Project) -> None:
     _log(project, small_frame(n=1000, seed=151), DAY_ONE, prefix="a")
     run = run_monitor(project, window="1d", now=DAY_THREE + timedelta(hours=1))
     (volume,) = run.open_alerts
-    assert (volume["metric"], volume["rule"]) == ("rows", "volume-low")
-    assert volume["window_start"].startswith("2026-01-02")  # the day without a single row
-    assert volume["value"] == 0
+    assert (volume.metric, volume.rule) == ("rows", "volume-low")
+    assert volume.window_start.startswith("2026-01-02")  # the day without a single row
+    assert volume.value == 0
 
 
 def test_files_without_a_feature_count_it_as_missing(champion: goldenpath.Project) -> None:
@@ -506,10 +543,10 @@ def test_files_without_a_feature_count_it_as_missing(champion: goldenpath.Projec
     later = small_frame(n=1000, seed=162)
     _log(champion, later, DAY_ONE + timedelta(hours=1), prefix="b", drop=("balance",))
     run = run_monitor(champion, window="1d")
-    (window,) = run.document["windows"]
-    balance = next(f for f in window["features"] if f["feature"] == "balance")
-    assert balance["missing_share"] > 0.5  # its 1,000 rows in the second file are missing
-    assert ("feature.missing_increase", "balance") in _open(run.document["alerts"])
+    (window,) = run.report.windows
+    balance = next(f for f in window.features if f.feature == "balance")
+    assert balance.missing_share > 0.5  # its 1,000 rows in the second file are missing
+    assert ("feature.missing_increase", "balance") in _open(run.report.alerts)
 
 
 def test_row_windows_keep_a_request_whole_when_mapping_labels(
@@ -517,11 +554,11 @@ def test_row_windows_keep_a_request_whole_when_mapping_labels(
 ) -> None:
     frame = small_frame(n=2100, seed=171)
     _log(champion, frame, DAY_ONE, prefix="a", rows_per_request=7, feedback_share=1.0)
-    windows = run_monitor(champion, window="1000-rows").document["windows"]
-    complete = [w for w in windows if w["complete"]]
-    assert [w["rows"] for w in complete] == [1000, 1000]
-    labelled = [w["realised"]["champion v1"]["rows"] for w in windows]
-    assert labelled == [w["rows"] for w in windows]  # every row's label in its own window
+    windows = run_monitor(champion, window="1000-rows").report.windows
+    complete = [w for w in windows if w.complete]
+    assert [w.rows for w in complete] == [1000, 1000]
+    labelled = [(w.realised or {})["champion v1"].rows for w in windows]
+    assert labelled == [w.rows for w in windows]  # every row's label in its own window
 
 
 def test_no_output_drift_without_the_reference_versions_rows(
@@ -529,7 +566,158 @@ def test_no_output_drift_without_the_reference_versions_rows(
 ) -> None:
     _log(champion, small_frame(n=3000, seed=181), DAY_ONE, prefix="a", version="2")
     run = run_monitor(champion, window="1d")
-    (window,) = run.document["windows"]
-    assert window["outputs"] == []
-    assert window["severity"] == "ok"
+    (window,) = run.report.windows
+    assert window.outputs == []
+    assert window.severity == "ok"
     assert run.open_alerts == []
+
+
+WINDOW_KEYS = {
+    "index",
+    "start",
+    "end",
+    "first",
+    "last",
+    "rows",
+    "complete",
+    "judged",
+    "routes",
+    "features",
+    "outputs",
+    "quality",
+    "multivariate",
+    "estimated",
+    "realised",
+    "severity",
+}
+
+
+def _stored_results(project: goldenpath.Project) -> list[str]:
+    """The judged windows as the store keeps them (JSON text), oldest first."""
+    from sqlalchemy import select
+
+    from goldenpath.store.engine import open_store
+    from goldenpath.store.schema import monitor_windows
+
+    query = select(monitor_windows.c.result).order_by(monitor_windows.c.window_index)
+    with open_store(project).transaction() as connection:
+        return [str(r) for r in connection.execute(query).scalars()]
+
+
+def test_the_document_round_trips_through_its_model(champion: goldenpath.Project) -> None:
+    frame = small_frame(n=3000, seed=191)
+    _log(champion, frame, DAY_ONE, prefix="a", feedback_share=0.3)
+    _log(champion, _shifted(192), DAY_TWO, prefix="b")
+    run = run_monitor(champion, window="1d")
+    json_path, _ = write_monitoring_report(run.report, run.folder)
+    text = json_path.read_text()
+    assert MonitoringReport.model_validate_json(text) == run.report
+    written = json.loads(text)
+    assert written == run.report.model_dump(mode="json")
+    # the document keeps its shape: the same keys as before it was typed, and schema_version
+    assert set(written) == {
+        "schema",
+        "schema_version",
+        "goldenpath_version",
+        "project",
+        "model",
+        "generated_at",
+        "reference",
+        "window",
+        "thresholds",
+        "range",
+        "processed",
+        "windows",
+        "alerts",
+    }
+    assert (written["schema"], written["schema_version"]) == ("goldenpath.monitoring/1", 1)
+    calm, shifted = written["windows"]
+    assert set(calm) == set(shifted) == WINDOW_KEYS
+    assert set(calm["realised"]["champion v1"]) == {"rows", "metrics"}
+    assert set(calm["realised"]["champion v1"]["metrics"]["accuracy"]) == {
+        "value",
+        "ci_low",
+        "ci_high",
+    }
+    assert isinstance(shifted["multivariate"]["top_features"][0], list)
+    assert written["alerts"]
+    assert set(written["alerts"][0]) == set(Alert.model_fields)
+    # the store keeps the same windows, and reads them back as they were
+    stored = _stored_results(champion)
+    assert [MonitoringWindow.model_validate_json(t) for t in stored] == run.report.windows
+    assert [json.loads(t) for t in stored] == written["windows"]
+    assert MonitoringReport.model_json_schema()["properties"]["schema_version"]["const"] == 1
+
+
+def test_windows_stored_before_the_typed_results_still_load(
+    champion: goldenpath.Project,
+) -> None:
+    from sqlalchemy import update
+
+    from goldenpath.store.engine import open_store
+    from goldenpath.store.schema import monitor_windows
+
+    _log(champion, small_frame(n=3000, seed=201), DAY_ONE, prefix="a")
+    first = run_monitor(champion, window="1d")
+    (stored,) = _stored_results(champion)
+    # as the dict-based engine wrote it; and older still, before judged and significant
+    # (a window then was judged, and a shift counted as significant)
+    old = json.loads(stored)
+    assert old.pop("judged") is True
+    for feature in [*old["features"], *old["outputs"]]:
+        if feature["significant"]:
+            del feature["significant"]
+    with open_store(champion).transaction() as connection:
+        connection.execute(
+            update(monitor_windows).values(result=json.dumps(old, separators=(",", ":")))
+        )
+    again = run_monitor(champion, window="1d")
+    assert again.report.processed.new_files == 0
+    assert again.report.windows == first.report.windows
+
+
+def _calls_into(module_file: str) -> tuple[list[str], Any]:
+    """A profiler recording the Python calls whose code lives in ``module_file``, and those of
+    ``resolve_model`` (which looks the model up in MLflow) wherever it lives."""
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and (
+            code.co_filename.endswith(module_file) or code.co_name == "resolve_model"
+        ):
+            calls.append(code.co_name)
+
+    return calls, profile
+
+
+def test_one_monitor_run_loads_the_reference_once(champion: goldenpath.Project) -> None:
+    from typer.testing import CliRunner
+
+    from goldenpath.cli.app import app
+
+    _log(champion, small_frame(n=600, seed=211), DAY_ONE, prefix="a")
+    reference(champion)  # cached, as training leaves it
+    calls, profile = _calls_into("goldenpath/monitoring/reference.py")
+    sys.setprofile(profile)
+    try:
+        done = CliRunner().invoke(
+            app, ["monitor", "--project", str(champion.root), "--window", "1d", "--json"]
+        )
+    finally:
+        sys.setprofile(None)
+    assert done.exit_code == 0, done.output
+    assert calls.count("reference") == 1
+    assert calls.count("resolve_model") == 1  # the champion looked up once
+    assert calls.count("from_dict") == 1  # and its reference read from the cache once
+    assert calls.count("monitored_features") == 1
+
+    # given a loaded reference, the engine never goes back to reference.py to load it
+    loaded = reference(champion)
+    calls, profile = _calls_into("goldenpath/monitoring/reference.py")
+    sys.setprofile(profile)
+    try:
+        run_monitor(champion, loaded, window="1d")
+    finally:
+        sys.setprofile(None)
+    assert {"reference", "resolve_model", "from_dict"}.isdisjoint(calls)

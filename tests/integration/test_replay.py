@@ -87,11 +87,11 @@ def test_replayed_rows_are_logged_bit_for_bit_and_raise_no_drift_alert(
     assert not pc.any(pc.is_nan(balance)).as_py()
 
     monitored = run_monitor(champion, window="1d")
-    (window,) = monitored.document["windows"]
-    assert window["rows"] == ROWS // 4
-    assert window["judged"]
-    assert monitored.document["alerts"] == []
-    assert {f["feature"]: f["severity"] for f in window["features"]} == dict.fromkeys(
+    (window,) = monitored.report.windows
+    assert window.rows == ROWS // 4
+    assert window.judged
+    assert monitored.report.alerts == []
+    assert {f.feature: f.severity for f in window.features} == dict.fromkeys(
         spec.feature_columns, "ok"
     )
     assert json.loads(monitored.json_path.read_text())["alerts"] == []

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -14,6 +16,10 @@ from rich.table import Table
 
 from goldenpath.cli._options import JsonOption, ProjectOption
 from goldenpath.cli._output import Output
+
+if TYPE_CHECKING:
+    from goldenpath.monitoring import MonitorRun
+    from goldenpath.store.monitoring import Alert
 
 __all__ = ["alerts", "monitor"]
 
@@ -30,14 +36,15 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _render_run(console: Console, document: dict[str, Any], html: str) -> None:
-    windows = document["windows"]
-    processed = document["processed"]
-    reference = document["reference"]
+def _render_run(console: Console, run: MonitorRun) -> None:
+    document = run.report
+    windows = document.windows
+    processed = document.processed
+    reference = document.reference
     console.print(
-        f"{processed['new_files']} new log file(s), {processed['new_rows']:,} new rows in "
-        f"{processed['seconds']:.2f} s; {len(windows)} window(s) of {document['window']['size']} "
-        f"against run {reference['run_id']} (version {reference['model_version'] or '-'})",
+        f"{processed.new_files} new log file(s), {processed.new_rows:,} new rows in "
+        f"{processed.seconds:.2f} s; {len(windows)} window(s) of {document.window.size} "
+        f"against run {reference.run_id} (version {reference.model_version or '-'})",
         highlight=False,
     )
     if windows:
@@ -45,27 +52,26 @@ def _render_run(console: Console, document: dict[str, Any], html: str) -> None:
         for column in ("start", "rows", "severity", "drifted", "est. acc", "est. AUC", "domain"):
             table.add_column(column)
         for w in windows[-10:]:
-            drifted = [
-                f["feature"] for f in [*w["features"], *w["outputs"]] if f["severity"] != "ok"
-            ]
-            est = w["estimated"] or {}
-            domain = w["multivariate"]
-            severity = w["severity"] if w["judged"] else "not judged"
+            drifted = [f.feature for f in [*w.features, *w.outputs] if f.severity != "ok"]
+            accuracy = None if w.estimated is None else w.estimated.accuracy
+            auc = None if w.estimated is None else w.estimated.roc_auc
+            domain = w.multivariate
+            severity = w.severity if w.judged else "not judged"
             table.add_row(
-                w["start"][:16].replace("T", " "),
-                f"{w['rows']:,}",
+                w.start[:16].replace("T", " "),
+                f"{w.rows:,}",
                 f"[{_STYLE.get(severity, 'dim')}]{severity}[/]",
                 escape(", ".join(drifted[:4]) + (" ..." if len(drifted) > 4 else "")) or "-",
-                "-" if est.get("accuracy") is None else f"{est['accuracy']:.3f}",
-                "-" if est.get("roc_auc") is None else f"{est['roc_auc']:.3f}",
-                "-" if domain is None else f"{domain['auc']:.2f}",
+                "-" if accuracy is None else f"{accuracy:.3f}",
+                "-" if auc is None else f"{auc:.3f}",
+                "-" if domain is None else f"{domain.auc:.2f}",
             )
         console.print(table)
-    _render_alerts(console, [a for a in document["alerts"] if a["status"] == "open"])
-    console.print(f"report: {html}", highlight=False)
+    _render_alerts(console, document.open_alerts)
+    console.print(f"report: {run.html_path}", highlight=False)
 
 
-def _render_alerts(console: Console, shown: list[dict[str, Any]]) -> None:
+def _render_alerts(console: Console, shown: Sequence[Alert]) -> None:
     if not shown:
         console.print("[green]✓ no open alert[/]")
         return
@@ -74,11 +80,11 @@ def _render_alerts(console: Console, shown: list[dict[str, Any]]) -> None:
         table.add_column(column, overflow="fold")
     for a in shown:
         table.add_row(
-            str(a["id"]),
-            a["status"],
-            f"[{_STYLE[a['severity']]}]{a['severity']}[/]",
-            a["window_start"][:16].replace("T", " "),
-            escape(a["message"]),
+            str(a.id),
+            a.status,
+            f"[{_STYLE[a.severity]}]{a.severity}[/]",
+            a.window_start[:16].replace("T", " "),
+            escape(a.message),
         )
     console.print(table)
 
@@ -144,32 +150,38 @@ def monitor(
 
 def _once(
     out: Output,
-    project: Any,
+    project: Path | None,
     window: str | None,
     start: datetime | None,
     end: datetime | None,
     reference: str,
 ) -> None:
-    """One monitor run, printed."""
+    """One monitor run against the reference loaded once, its report written, printed."""
+    from goldenpath.monitoring import reference as load_reference
     from goldenpath.monitoring import run_monitor
+    from goldenpath.monitoring.results import MonitorOutput, ReportPaths
     from goldenpath.project import open_project
+    from goldenpath.reports.monitoring import write_monitoring_report
 
     with out.working("Monitoring the prediction log") as step:
+        opened = open_project(project)
         run = run_monitor(
-            open_project(project),
+            opened,
+            load_reference(opened, reference),
             window=window,
             since=start,
             until=end,
-            reference_ref=reference,
             progress=lambda rows: step(f"{rows:,} rows read"),
         )
-    result = {
-        **run.document,
-        "report": {"json": str(run.json_path), "html": str(run.html_path)},
-        "events": run.events,
-        "sink_failures": run.sink_failures,
-    }
-    out.result(result, lambda console: _render_run(console, run.document, str(run.html_path)))
+        if run.changed or not run.html_path.exists():
+            write_monitoring_report(run.report, run.folder)
+    result = MonitorOutput(
+        **dict(run.report),
+        report=ReportPaths.model_validate({"json": str(run.json_path), "html": str(run.html_path)}),
+        events=run.events,
+        sink_failures=run.sink_failures,
+    )
+    out.result(result.model_dump(mode="json"), lambda console: _render_run(console, run))
     for failure in run.sink_failures:
         out.stderr.print(f"[yellow]alert sink failed[/]: {escape(failure)}")
 
@@ -190,7 +202,7 @@ def alerts(
     out = Output(json_output)
     with out.working("Reading alerts"):
         opened = open_project(project)
-        found = []
+        found: list[Alert] = []
         if store_exists(opened):
             with open_store(opened).transaction() as connection:
                 found = list_alerts(
@@ -199,5 +211,5 @@ def alerts(
                     status=None if status == "all" else status,
                     limit=limit,
                 )
-    rows = [a.to_dict() for a in found]
-    out.result({"alerts": rows}, lambda console: _render_alerts(console, rows))
+    rows = [a.model_dump(mode="json") for a in found]
+    out.result({"alerts": rows}, lambda console: _render_alerts(console, found))

@@ -21,8 +21,9 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from goldenpath.monitoring._numbers import compared
+from goldenpath.monitoring.results import AlertEvent, MonitoringWindow
 from goldenpath.spec.monitoring import AlertRule, SinkSpec
 
 __all__ = [
@@ -42,52 +43,55 @@ Observation = tuple[str, str, float]  # metric, subject, value
 SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
-def observations(result: dict[str, Any], reference_metrics: dict[str, float]) -> list[Observation]:
+def observations(
+    result: MonitoringWindow, reference_metrics: dict[str, float]
+) -> list[Observation]:
     """What rules can watch in one window's result."""
     found: list[Observation] = []
-    if result.get("complete"):  # an open window's rows so far say nothing about its volume
-        found.append(("rows", "window", float(result["rows"])))
-    if not result.get("judged", True):  # too few rows to judge anything else
+    if result.complete:  # an open window's rows so far say nothing about its volume
+        found.append(("rows", "window", float(result.rows)))
+    if not result.judged:  # too few rows to judge anything else
         return found
-    for f in result.get("features", []):
-        name = f["feature"]
+    for f in result.features:
         found += [
-            ("feature.missing_increase", name, f["missing_share"] - f["reference_missing_share"]),
-            ("feature.unseen_share", name, f["unseen_share"]),
+            ("feature.missing_increase", f.feature, f.missing_share - f.reference_missing_share),
+            ("feature.unseen_share", f.feature, f.unseen_share),
         ]
         # a shift the chi-square test cannot tell from noise is observed as no shift
-        real = f.get("significant", True)
+        real = f.significant
         found += [
-            ("feature.psi", name, f["psi"] if real else 0.0),
-            ("feature.js_distance", name, f["js_distance"] if real else 0.0),
+            ("feature.psi", f.feature, f.psi if real else 0.0),
+            ("feature.js_distance", f.feature, f.js_distance if real else 0.0),
         ]
-        if f["wasserstein"] is not None:
-            found.append(("feature.wasserstein", name, f["wasserstein"] if real else 0.0))
-    for name, share in result.get("quality", {}).get("out_of_range", {}).items():
+        if f.wasserstein is not None:
+            found.append(("feature.wasserstein", f.feature, f.wasserstein if real else 0.0))
+    for name, share in result.quality.out_of_range.items():
         found.append(("feature.out_of_range_share", name, share))
-    for f in result.get("outputs", []):
-        found.append(("output.psi", f["feature"], f["psi"] if f.get("significant", True) else 0.0))
-    if result.get("multivariate"):
-        domain = result["multivariate"]  # judged as its severity is: the AUC, once above chance
-        auc = domain["auc"] if domain["auc_low"] > 0.5 else 0.5
+    for f in result.outputs:
+        found.append(("output.psi", f.feature, f.psi if f.significant else 0.0))
+    if result.multivariate is not None:
+        domain = result.multivariate  # judged as its severity is: the AUC, once above chance
+        auc = domain.auc if domain.auc_low > 0.5 else 0.5
         found.append(("domain.auc", "all features", auc))
-    for route, values in (result.get("realised") or {}).items():
-        low = values["metrics"].get("mean_absolute_error", {}).get("ci_low")
-        if low is not None:  # the error the labels make sure of
-            found.append(("realised.mean_absolute_error", route, low))
+    realised = result.realised or {}
+    for route, outcome in realised.items():
+        error = outcome.metrics.get("mean_absolute_error")
+        if error is not None and error.ci_low is not None:  # the error the labels make sure of
+            found.append(("realised.mean_absolute_error", route, error.ci_low))
+    estimated = result.estimated
     for metric in ("accuracy", "roc_auc"):
         base = reference_metrics.get(metric)
         if base is None:
             continue
-        estimated = (result.get("estimated") or {}).get(metric)
-        if estimated is not None:
-            found.append((f"estimated.{metric}_drop", "all routes", base - estimated))
-        for route, values in (result.get("realised") or {}).items():
+        value = None if estimated is None else getattr(estimated, metric)
+        if value is not None:
+            found.append((f"estimated.{metric}_drop", "all routes", base - value))
+        for route, outcome in realised.items():
             # the drop the labels make sure of: to the top of the 95% interval (few labels
             # give wide intervals, and no alert)
-            high = values["metrics"].get(metric, {}).get("ci_high")
-            if high is not None:
-                found.append((f"realised.{metric}_drop", route, base - high))
+            interval = outcome.metrics.get(metric)
+            if interval is not None and interval.ci_high is not None:
+                found.append((f"realised.{metric}_drop", route, base - interval.ci_high))
     return found
 
 
@@ -115,8 +119,9 @@ class Firing:
     def message(self) -> str:
         side = "above" if self.rule.above is not None else "below"
         runs = f" for {self.rule.windows} windows" if self.rule.windows > 1 else ""
+        value, threshold = compared(self.value, self.threshold)
         return (
-            f"{self.metric} of {self.subject} is {self.value:.4g}, {side} {self.threshold:g}"
+            f"{self.metric} of {self.subject} is {value}, {side} {threshold}"
             f"{runs} ({self.rule.name})"
         )
 
@@ -226,18 +231,18 @@ def _post(url: str, body: bytes, timeout: float) -> None:
 
 def deliver(
     sinks: Sequence[SinkSpec],
-    event: dict[str, Any],
+    event: AlertEvent,
     root: Path,
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
     """Send ``event`` to every sink; the failures, as text (empty when all succeeded)."""
     failures: list[str] = []
-    body = json.dumps(event, sort_keys=True, default=str)
+    body = json.dumps(event.model_dump(mode="json"), sort_keys=True)
     for sink in sinks:
         if sink.type == "log":
             # WARNING for every event: shown on stderr even where logging is not configured
-            logger.warning("alert %s: %s", event["event"], event["message"])
+            logger.warning("alert %s: %s", event.event, event.message)
         elif sink.type == "file":
             assert sink.path is not None
             path = Path(sink.path) if Path(sink.path).is_absolute() else root / sink.path

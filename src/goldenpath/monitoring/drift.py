@@ -18,11 +18,14 @@ data (tests check each).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats
 
+from goldenpath.monitoring._document import Document, Severity
+from goldenpath.monitoring._numbers import compared
 from goldenpath.monitoring.profile import CategoricalProfile, FrameProfile, NumericProfile
 
 __all__ = [
@@ -104,25 +107,23 @@ def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
     return out
 
 
-@dataclass(frozen=True)
-class FeatureDrift:
+class FeatureDrift(Document):
+    """The drift of one feature (or model output) of a window against the reference."""
+
     feature: str
-    kind: str  # numeric or categorical
-    rows: int
+    kind: Literal["numeric", "categorical"]
+    rows: int  # the window's rows, missing values included
     psi: float
     js_distance: float
     wasserstein: float | None  # divided by the reference's standard deviation
-    p_value: float | None
-    q_value: float | None
+    p_value: float | None  # chi-square on the binned counts
+    q_value: float | None  # Benjamini-Hochberg across the window's features
     missing_share: float
     reference_missing_share: float
-    unseen_share: float
-    significant: bool  # the chi-square test's q-value is below the significance level
-    severity: str  # ok, warning or critical
+    unseen_share: float  # rows with a category the reference never saw
+    significant: bool = True  # the q-value is below the significance level (or untested)
+    severity: Severity
     reasons: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, object]:
-        return {**asdict(self), "reasons": list(self.reasons)}
 
 
 def _chi_square(reference: np.ndarray, window: np.ndarray) -> float | None:
@@ -175,15 +176,17 @@ def feature_drift(
 
 
 def _judged(d: FeatureDrift, t: DriftThresholds) -> FeatureDrift:
-    reasons, severity = [], "ok"
+    reasons: list[str] = []
+    severity: Severity = "ok"
     if not d.significant:
         pass  # a small window's distances are noisy: a shift must also be significant
     elif d.psi > t.psi_alert or d.js_distance > t.js_alert:
         severity = "critical"
-        reasons.append(f"distribution shifted (PSI {d.psi:.3f}, JS {d.js_distance:.3f})")
+        psi, js = _shown(d.psi, t.psi_alert), _shown(d.js_distance, t.js_alert)
+        reasons.append(f"distribution shifted (PSI {psi}, JS {js})")
     elif d.psi > t.psi_warn:
         severity = "warning"
-        reasons.append(f"distribution shifted (PSI {d.psi:.3f})")
+        reasons.append(f"distribution shifted (PSI {_shown(d.psi, t.psi_warn)})")
     if d.missing_share - d.reference_missing_share > t.max_missing_increase:
         severity = "critical"
         reasons.append(
@@ -192,7 +195,17 @@ def _judged(d: FeatureDrift, t: DriftThresholds) -> FeatureDrift:
     if d.unseen_share > t.max_unseen_share:
         severity = "critical"
         reasons.append(f"unseen categories in {d.unseen_share:.1%} of rows")
-    return FeatureDrift(**{**asdict(d), "severity": severity, "reasons": tuple(reasons)})
+    return d.model_copy(update={"severity": severity, "reasons": tuple(reasons)})
+
+
+def _shown(value: float, threshold: float) -> str:
+    """A distance to 3 decimals, with the threshold it is judged against when they would print
+    the same (``PSI 0.100, above 0.1``: 0.1004 is above 0.1)."""
+    text = f"{value:.3f}"
+    if float(text) != threshold:
+        return text
+    exact, bound = compared(value, threshold)
+    return f"{exact}, above {bound}" if value > threshold else text
 
 
 def window_drift(
@@ -208,9 +221,7 @@ def window_drift(
     q_values = benjamini_hochberg([d.p_value for d in drifts])
     return [
         _judged(
-            FeatureDrift(
-                **{**asdict(d), "q_value": q, "significant": q is None or q < t.significance}
-            ),
+            d.model_copy(update={"q_value": q, "significant": q is None or q < t.significance}),
             t,
         )
         for d, q in zip(drifts, q_values, strict=True)

@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.isotonic import IsotonicRegression
 
+from goldenpath.monitoring._document import Document
+
 __all__ = [
     "DEFAULT_BINS",
     "MAX_KNOTS",
@@ -253,16 +255,12 @@ class ScoreSketch:
         )
 
 
-@dataclass(frozen=True)
-class EstimatedPerformance:
+class EstimatedPerformance(Document):
     """Accuracy and ROC AUC of a window (expected, or realised when computed from labels)."""
 
     rows: int
     accuracy: float | None
     roc_auc: float | None  # None when the (expected) positives or negatives are ~0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: no deep copies
 
 
 def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:

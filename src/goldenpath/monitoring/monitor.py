@@ -566,8 +566,7 @@ def _save(
         if error.table != "gp_monitor_files":
             raise
         raise StoreError(
-            "another monitor run read the same log files at the same time; this run wrote "
-            "nothing",
+            "another monitor run read the same log files at the same time; this run wrote nothing",
             hint="run one monitor per stream at a time (the other run's results are stored)",
         ) from None
     return events, alerts

@@ -34,7 +34,6 @@ defaults a call on 5,000 + 5,000 rows of 20 features takes about a second on one
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +44,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from goldenpath.monitoring._document import Document, Severity
+
 __all__ = ["MIN_ROWS", "DomainDrift", "corrected_lower_bound", "domain_classifier"]
 
 MIN_ROWS = 50  # fewer rows on either side and the AUC is too noisy to mean anything
@@ -52,8 +53,7 @@ TOP_FEATURES = 5
 _MAX_CODES = 254  # native categorical support takes codes below max_bins (255)
 
 
-@dataclass(frozen=True)
-class DomainDrift:
+class DomainDrift(Document):
     """How well a classifier separates window rows from reference rows (see the module)."""
 
     auc: float  # mean of the held-out ROC AUCs of the folds
@@ -61,12 +61,7 @@ class DomainDrift:
     rows_reference: int  # rows used, after sampling down to max_rows
     rows_window: int
     top_features: list[tuple[str, float]]  # permutation importance: drop of the held-out AUC
-    severity: str  # ok, warning or critical
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["top_features"] = [[name, score] for name, score in self.top_features]
-        return data
+    severity: Severity
 
 
 def _sample(frame: pd.DataFrame, max_rows: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -180,7 +175,7 @@ def corrected_lower_bound(
     return float(values.mean() - stats.t.ppf(confidence, k - 1) * spread)
 
 
-def _severity(auc: float, auc_low: float, warning_auc: float, critical_auc: float) -> str:
+def _severity(auc: float, auc_low: float, warning_auc: float, critical_auc: float) -> Severity:
     if auc_low <= 0.5:
         return "ok"
     if auc >= critical_auc:

@@ -1,8 +1,9 @@
 """The monitoring report: one self-contained HTML file an ML engineer or a risk reviewer can open
 offline, showing every feature and output over the kept windows and the latest window in detail.
 
-It is rendered from the monitoring document only (``goldenpath.monitoring/1``, never from rows),
-so its size is bounded: plotly.js embedded once (about 4.8 MB), time series of at most
+It is rendered from the typed monitoring document only
+(:class:`~goldenpath.monitoring.results.MonitoringReport`, never from rows), so its size is
+bounded: plotly.js embedded once (about 4.8 MB), time series of at most
 ``MAX_WINDOWS`` windows (the most recent; the page says when older ones were left out), and the
 latest window's tables.
 """
@@ -12,21 +13,34 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
-import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_WINDOWS", "render_monitoring_html", "write_monitoring_report"]
+from goldenpath._files import write_atomic
+from goldenpath.monitoring.drift import FeatureDrift
+from goldenpath.monitoring.results import (
+    Alert,
+    MetricInterval,
+    MonitoringReport,
+    MonitoringWindow,
+    RouteOutcome,
+)
+
+__all__ = [
+    "MAX_WINDOWS",
+    "monitoring_json",
+    "psi_thresholds",
+    "render_monitoring_html",
+    "write_monitoring_report",
+]
 
 MAX_WINDOWS = 500
 """Time series show at most this many windows, the most recent."""
 
 _TOP_FEATURES = 8
-_PRACTICE_PSI = {"warning": 0.1, "critical": 0.25}
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "ok": 2}
 _SEVERITY_COLOUR = {"warning": "#b54708", "critical": "#b42318"}
 _ROUTE_ORDER = {"champion": 0, "challenger": 1}
@@ -55,22 +69,29 @@ def _number(value: Any) -> float | None:
     return None if number is None else float(f"{number:.6g}")
 
 
-def _series(windows: list[dict[str, Any]], section: str) -> dict[str, list[dict[str, Any] | None]]:
-    """Per name (feature or output), its entry in each window (None where it is absent)."""
+Series = dict[str, list[FeatureDrift | None]]
+
+
+def _series(windows: Sequence[MonitoringWindow], outputs: bool) -> Series:
+    """Per feature (or output), its drift in each window (None where it is absent)."""
+
+    def section(w: MonitoringWindow) -> list[FeatureDrift]:
+        return w.outputs if outputs else w.features
+
     names: dict[str, None] = {}
     for w in windows:
-        for entry in w.get(section) or []:
-            names.setdefault(str(entry["feature"]), None)
-    series: dict[str, list[dict[str, Any] | None]] = {n: [] for n in names}
+        for entry in section(w):
+            names.setdefault(entry.feature, None)
+    series: Series = {n: [] for n in names}
     for w in windows:
-        by_name = {str(e["feature"]): e for e in w.get(section) or []}
+        by_name = {e.feature: e for e in section(w)}
         for name in names:
             series[name].append(by_name.get(name))
     return series
 
 
-def _values(entries: Iterable[dict[str, Any] | None], key: str) -> list[float | None]:
-    return [None if e is None else _number(e.get(key)) for e in entries]
+def _values(entries: Iterable[FeatureDrift | None], key: str) -> list[float | None]:
+    return [None if e is None else _number(getattr(e, key)) for e in entries]
 
 
 def _largest(values: list[float | None]) -> float:
@@ -78,22 +99,13 @@ def _largest(values: list[float | None]) -> float:
     return max(present) if present else -math.inf
 
 
-def psi_thresholds(document: dict[str, Any]) -> list[tuple[str, float, str]]:
-    """(severity, PSI, where it comes from) for the warning and critical lines.
-
-    Read from the document's ``thresholds`` (the spec's ``psi_warning`` and ``psi_critical``);
-    a document without them gets the ones practice settled on (0.1 and 0.25).
-    """
-    found: dict[str, tuple[float, str]] = {}
-    stated = document.get("thresholds")
-    if isinstance(stated, dict):
-        for severity in ("warning", "critical"):
-            value = _number(stated.get(f"psi_{severity}"))
-            if value is not None:
-                found[severity] = (value, "spec")
+def psi_thresholds(document: MonitoringReport) -> list[tuple[str, float, str]]:
+    """(severity, PSI, where it comes from) for the warning and critical lines: the spec's
+    ``psi_warning`` and ``psi_critical``, as the document states them."""
+    stated = document.thresholds
     return [
-        (severity, *found.get(severity, (default, "practice threshold")))
-        for severity, default in _PRACTICE_PSI.items()
+        ("warning", stated.psi_warning, "spec"),
+        ("critical", stated.psi_critical, "spec"),
     ]
 
 
@@ -133,7 +145,7 @@ def _threshold_shapes(
 def _psi_figure(
     title: str,
     x: list[str],
-    series: dict[str, list[dict[str, Any] | None]],
+    series: Series,
     thresholds: list[tuple[str, float, str]],
     layout: dict[str, Any],
 ) -> dict[str, Any]:
@@ -163,7 +175,7 @@ def _route_sort(route: str) -> tuple[int, str]:
     return _ROUTE_ORDER.get(route, len(_ROUTE_ORDER)), route
 
 
-def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[str, Any]:
+def _figures(document: MonitoringReport, windows: Sequence[MonitoringWindow]) -> dict[str, Any]:
     """Plotly figures (plain dicts) over ``windows``, by the id of the element they fill."""
     if not windows:
         return {}
@@ -174,11 +186,11 @@ def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[st
         "hovermode": "x unified",
         "legend": {"orientation": "h", "y": -0.12, "traceorder": "normal"},
     }
-    x = [str(w.get("start")) for w in windows]
+    x = [w.start for w in windows]
     thresholds = psi_thresholds(document)
     figures: dict[str, Any] = {}
 
-    features = _series(windows, "features")
+    features = _series(windows, outputs=False)
     if features:
         top = sorted(features, key=lambda n: -_largest(_values(features[n], "psi")))
         top = top[:_TOP_FEATURES]
@@ -216,22 +228,19 @@ def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[st
                 },
             }
 
-    outputs = _series(windows, "outputs")
+    outputs = _series(windows, outputs=True)
     if outputs:
         figures["outputs-psi"] = _psi_figure(
             "PSI of the model's outputs", x, outputs, thresholds, layout
         )
 
-    routes = sorted({str(r) for w in windows for r in (w.get("routes") or {})}, key=_route_sort)
+    routes = sorted({r for w in windows for r in w.routes}, key=_route_sort)
     bars: list[dict[str, Any]] = []
-    opacity = [1.0 if w.get("complete", True) else 0.45 for w in windows]
+    opacity = [1.0 if w.complete else 0.45 for w in windows]
     for route in routes:
-        y = [int((w.get("routes") or {}).get(route) or 0) for w in windows]
+        y = [w.routes.get(route, 0) for w in windows]
         bars.append({"type": "bar", "name": _text(route), "x": x, "y": y})
-    other = [
-        max(0, int(w.get("rows") or 0) - sum(int(v or 0) for v in (w.get("routes") or {}).values()))
-        for w in windows
-    ]
+    other = [max(0, w.rows - sum(w.routes.values())) for w in windows]
     if any(other) or not bars:
         bars.append({"type": "bar", "name": "no route" if bars else "rows", "x": x, "y": other})
     for bar in bars:
@@ -261,10 +270,10 @@ def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[st
             },
         }
 
-    multivariate = [w.get("multivariate") for w in windows]
-    if any(m for m in multivariate):
-        auc = [_number(m.get("auc")) if m else None for m in multivariate]
-        low = [_number(m.get("auc_low")) if m else None for m in multivariate]
+    multivariate = [w.multivariate for w in windows]
+    if any(m is not None for m in multivariate):
+        auc = [None if m is None else _number(m.auc) for m in multivariate]
+        low = [None if m is None else _number(m.auc_low) for m in multivariate]
         figures["multivariate"] = {
             "data": [
                 {
@@ -326,20 +335,39 @@ def _figures(document: dict[str, Any], windows: list[dict[str, Any]]) -> dict[st
 _PERFORMANCE = ("accuracy", "roc_auc", "mean_absolute_error")
 
 
-def _performance_metrics(window: dict[str, Any]) -> list[str]:
+def _performance_metrics(window: MonitoringWindow) -> list[str]:
     """The performance metrics a window has, estimated or realised, in a fixed order."""
-    present = set((window.get("estimated") or {}).keys())
-    for route in (window.get("realised") or {}).values():
-        present |= set((route or {}).get("metrics") or {})
+    present = set() if window.estimated is None else {"accuracy", "roc_auc"}
+    for route in (window.realised or {}).values():
+        present |= set(route.metrics)
     return [m for m in _PERFORMANCE if m in present]
 
 
-def _performance_traces(windows: list[dict[str, Any]], x: list[str]) -> list[dict[str, Any]]:
+def _estimated(window: MonitoringWindow, metric: str) -> float | None:
+    """A window's estimated ``metric`` (None where it has none; the template's ``estimated``)."""
+    estimated = window.estimated
+    if estimated is None or metric not in ("accuracy", "roc_auc"):
+        return None
+    value: float | None = getattr(estimated, metric)
+    return value
+
+
+_NO_INTERVAL = MetricInterval(value=None, ci_low=None, ci_high=None)
+
+
+def _realised(route: RouteOutcome | None, metric: str) -> MetricInterval:
+    """A route's realised ``metric``, all None where it has none (the template's ``realised``)."""
+    if route is None:
+        return _NO_INTERVAL
+    return route.metrics.get(metric, _NO_INTERVAL)
+
+
+def _performance_traces(windows: Sequence[MonitoringWindow], x: list[str]) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = []
     metrics = _PERFORMANCE
     colours = {"accuracy": "#1f77b4", "roc_auc": "#ff7f0e", "mean_absolute_error": "#2ca02c"}
     for metric in metrics:
-        y = [_number((w.get("estimated") or {}).get(metric)) for w in windows]
+        y = [_number(_estimated(w, metric)) for w in windows]
         if any(v is not None for v in y):
             traces.append(
                 {
@@ -352,19 +380,16 @@ def _performance_traces(windows: list[dict[str, Any]], x: list[str]) -> list[dic
                     "y": y,
                 }
             )
-    routes = sorted({str(r) for w in windows for r in (w.get("realised") or {})}, key=_route_sort)
+    routes = sorted({r for w in windows for r in (w.realised or {})}, key=_route_sort)
     symbols = ["circle", "diamond", "square", "triangle-up", "x"]
     for i, route in enumerate(routes):
         for metric in metrics:
-            points = [
-                ((w.get("realised") or {}).get(route) or {}).get("metrics", {}).get(metric) or {}
-                for w in windows
-            ]
-            y = [_number(p.get("value")) for p in points]
+            points = [_realised((w.realised or {}).get(route), metric) for w in windows]
+            y = [_number(p.value) for p in points]
             if not any(v is not None for v in y):
                 continue
-            high = [_number(p.get("ci_high")) for p in points]
-            low = [_number(p.get("ci_low")) for p in points]
+            high = [_number(p.ci_high) for p in points]
+            low = [_number(p.ci_low) for p in points]
             traces.append(
                 {
                     "type": "scatter",
@@ -397,30 +422,24 @@ def _performance_traces(windows: list[dict[str, Any]], x: list[str]) -> list[dic
     return traces
 
 
-def _by_severity(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_severity(entries: Iterable[FeatureDrift]) -> list[FeatureDrift]:
     """Most severe first, then largest PSI."""
 
-    def key(e: dict[str, Any]) -> tuple[int, float, str]:
-        psi = _number(e.get("psi"))
+    def key(e: FeatureDrift) -> tuple[int, float, str]:
+        psi = _number(e.psi)
         return (
-            _SEVERITY_RANK.get(str(e.get("severity")), len(_SEVERITY_RANK)),
+            _SEVERITY_RANK[e.severity],
             -(psi if psi is not None else -math.inf),
-            str(e.get("feature")),
+            e.feature,
         )
 
     return sorted(entries, key=key)
 
 
-def _alerts(alerts: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def _alerts(alerts: Iterable[Alert]) -> list[Alert]:
     """Open first, then critical first, then the most recently opened."""
-    ordered = sorted(alerts, key=lambda a: str(a.get("opened_at") or ""), reverse=True)
-    return sorted(
-        ordered,
-        key=lambda a: (
-            a.get("status") != "open",
-            _SEVERITY_RANK.get(str(a.get("severity")), len(_SEVERITY_RANK)),
-        ),
-    )
+    ordered = sorted(alerts, key=lambda a: a.opened_at, reverse=True)
+    return sorted(ordered, key=lambda a: (a.status != "open", _SEVERITY_RANK[a.severity]))
 
 
 def _fmt(value: Any, spec: str = ".4f") -> str:
@@ -458,22 +477,24 @@ def _dumps_script(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def render_monitoring_html(document: dict[str, Any]) -> str:
-    """The report for a ``monitoring.json`` document (``goldenpath.monitoring/1``)."""
+def render_monitoring_html(document: MonitoringReport) -> str:
+    """The report of a monitoring document."""
     import jinja2
     from markupsafe import Markup
     from plotly.offline import get_plotlyjs
 
-    windows: list[dict[str, Any]] = list(document.get("windows") or [])
+    windows = document.windows
     shown = windows[-MAX_WINDOWS:]
     figures = _figures(document, shown)
     latest = windows[-1] if windows else None
-    severities = {s: sum(1 for w in windows if w.get("severity") == s) for s in _SEVERITY_RANK}
+    severities = {s: sum(1 for w in windows if w.severity == s) for s in _SEVERITY_RANK}
 
     source = resources.files("goldenpath.reports").joinpath("templates/monitoring.html.j2")
-    environment = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined)
+    environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["fmt"] = _fmt
     environment.globals["performance_metrics"] = _performance_metrics
+    environment.globals["estimated"] = _estimated
+    environment.globals["realised"] = _realised
     environment.filters["sev"] = _severity_class
     environment.filters["when"] = _when
     template = environment.from_string(source.read_text("utf-8"))
@@ -483,14 +504,14 @@ def render_monitoring_html(document: dict[str, Any]) -> str:
         shown=len(shown),
         capped=len(windows) > len(shown),
         max_windows=MAX_WINDOWS,
-        total_rows=sum(int(w.get("rows") or 0) for w in windows),
+        total_rows=sum(w.rows for w in windows),
         severities=severities,
-        alerts=_alerts(document.get("alerts") or []),
-        open_alerts=sum(1 for a in document.get("alerts") or [] if a.get("status") == "open"),
+        alerts=_alerts(document.alerts),
+        open_alerts=len(document.open_alerts),
         latest=latest,
-        with_outcomes=next((w for w in reversed(windows) if w.get("realised")), None),
-        latest_features=_by_severity(latest.get("features") or []) if latest else [],
-        latest_outputs=_by_severity(latest.get("outputs") or []) if latest else [],
+        with_outcomes=next((w for w in reversed(windows) if w.realised), None),
+        latest_features=_by_severity(latest.features) if latest else [],
+        latest_outputs=_by_severity(latest.outputs) if latest else [],
         thresholds=psi_thresholds(document),
         figure_ids=list(figures),
         plotly_js=Markup(get_plotlyjs()),
@@ -498,29 +519,17 @@ def render_monitoring_html(document: dict[str, Any]) -> str:
     )
 
 
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder, so a reader sees
-    the old file or the new one, never half of one."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+def monitoring_json(document: MonitoringReport) -> str:
+    """``monitoring.json``'s text: the document, keys sorted, indented."""
+    return json.dumps(document.model_dump(mode="json"), indent=2, sort_keys=True)
 
 
-def write_monitoring_report(document: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+def write_monitoring_report(document: MonitoringReport, folder: Path) -> tuple[Path, Path]:
     """Write ``monitoring.json`` and ``monitoring.html`` into ``folder`` (created if needed),
     each atomically; both are rendered before either is written. Returns (json, html) paths."""
     folder = Path(folder)
-    json_text = json.dumps(document, indent=2, sort_keys=True, default=str)
+    json_text = monitoring_json(document)
     html_text = render_monitoring_html(document)
-    folder.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = folder / "monitoring.json", folder / "monitoring.html"
-    _replace(json_path, json_text)
-    _replace(html_path, html_text)
+    json_path = write_atomic(folder / "monitoring.json", json_text)
+    html_path = write_atomic(folder / "monitoring.html", html_text)
     return json_path, html_path

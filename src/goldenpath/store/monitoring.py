@@ -1,12 +1,18 @@
-"""Repositories for monitoring: which log files a stream has read, its windows, its alerts."""
+"""Repositories for monitoring: which log files a stream has read, its windows, its alerts.
+
+Windows come back with their judged result as the pydantic model the caller names (the
+monitoring layer's ``MonitoringWindow``; the store does not import the layers above it) and
+alerts as :class:`Alert`.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from goldenpath.store.schema import alerts, monitor_files, monitor_windows
 
@@ -48,20 +54,28 @@ def add_files(
         )
 
 
+Result = TypeVar("Result", bound=BaseModel)
+
+
 @dataclass(frozen=True)
-class StoredWindow:
+class StoredWindow(Generic[Result]):
     index: int
     start: str
     end: str | None
     rows: int
-    profile: dict[str, Any]  # the mergeable state (profiles, sketches, counts)
-    result: dict[str, Any]  # what was judged from it
+    profile: dict[str, Any]  # the mergeable state (profiles, sketches, counts), as its JSON
+    result: Result  # what was judged from it
 
 
 def load_windows(
-    connection: Connection, project: str, stream: str, since_index: int | None = None
-) -> list[StoredWindow]:
-    """The stream's windows in order (from ``since_index`` on)."""
+    connection: Connection,
+    project: str,
+    stream: str,
+    result: type[Result],
+    since_index: int | None = None,
+) -> list[StoredWindow[Result]]:
+    """The stream's windows in order (from ``since_index`` on), their results read as
+    ``result``."""
     query = select(monitor_windows).where(
         monitor_windows.c.project == project, monitor_windows.c.stream == stream
     )
@@ -70,14 +84,19 @@ def load_windows(
     rows = connection.execute(query.order_by(monitor_windows.c.window_index))
     return [
         StoredWindow(
-            r.window_index, r.start, r.end, r.rows, json.loads(r.profile), json.loads(r.result)
+            r.window_index,
+            r.start,
+            r.end,
+            r.rows,
+            json.loads(r.profile),
+            result.model_validate_json(r.result),
         )
         for r in rows
     ]
 
 
 def save_window(
-    connection: Connection, project: str, stream: str, window: StoredWindow, at: str
+    connection: Connection, project: str, stream: str, window: StoredWindow[Any], at: str
 ) -> None:
     """Insert or replace one window."""
     connection.execute(
@@ -96,60 +115,42 @@ def save_window(
             end=window.end,
             rows=window.rows,
             profile=json.dumps(window.profile, separators=(",", ":")),
-            result=json.dumps(window.result, separators=(",", ":")),
+            result=window.result.model_dump_json(),
             updated_at=at,
         )
     )
 
 
-@dataclass(frozen=True)
-class Alert:
+class Alert(BaseModel):
+    """One alert of a monitored stream: what ``goldenpath alerts`` lists."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="constants")
+
     id: int
     project: str
     stream: str
-    metric: str
-    subject: str
+    metric: str  # what the rule watches: feature.psi, realised.accuracy_drop, rows, ...
+    subject: str  # a feature, a route, "window", "all features"
     rule: str
-    severity: str
-    status: str  # open or resolved
-    value: float | None
+    severity: Literal["warning", "critical"]
+    status: Literal["open", "resolved"]
+    value: float | None  # the last value that fired
     threshold: float | None
     window_index: int  # the window that opened it
     window_start: str
     last_window_index: int  # the last window it was seen in
     message: str
-    report: str
+    report: str  # the monitoring report it was raised in
     opened_at: str
     updated_at: str
     resolved_at: str | None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-def _alert(row: Any) -> Alert:
-    value = None if row.value is None else float(row.value)
-    threshold = None if row.threshold is None else float(row.threshold)
-    return Alert(
-        row.id,
-        row.project,
-        row.stream,
-        row.metric,
-        row.subject,
-        row.rule,
-        row.severity,
-        row.status,
-        value,
-        threshold,
-        row.window_index,
-        row.window_start,
-        row.last_window_index,
-        row.message,
-        row.report,
-        row.opened_at,
-        row.updated_at,
-        row.resolved_at,
-    )
+def _alert(row: Row[Any]) -> Alert:
+    fields = dict(row._mapping)
+    for name in ("value", "threshold"):  # kept as text: every digit of the float
+        fields[name] = None if fields[name] is None else float(fields[name])
+    return Alert.model_validate(fields)
 
 
 def list_alerts(
@@ -176,16 +177,20 @@ def _text(value: float | None) -> str | None:
     return None if value is None else repr(float(value))
 
 
-def insert_alert(connection: Connection, alert: Alert) -> Alert:
-    values = {k: v for k, v in alert.to_dict().items() if k != "id"}
+def _values(alert: Alert) -> dict[str, Any]:
+    values = dict(alert)
+    del values["id"]
     values["value"], values["threshold"] = _text(alert.value), _text(alert.threshold)
-    result = connection.execute(insert(alerts).values(**values))
+    return values
+
+
+def insert_alert(connection: Connection, alert: Alert) -> Alert:
+    """Add ``alert`` (its ``id`` is ignored); the alert with the id the store gave it."""
+    result = connection.execute(insert(alerts).values(**_values(alert)))
     key = result.inserted_primary_key
     assert key is not None
-    return Alert(**{**alert.to_dict(), "id": int(key[0])})
+    return alert.model_copy(update={"id": int(key[0])})
 
 
 def update_alert(connection: Connection, alert: Alert) -> None:
-    values = {k: v for k, v in alert.to_dict().items() if k != "id"}
-    values["value"], values["threshold"] = _text(alert.value), _text(alert.threshold)
-    connection.execute(update(alerts).where(alerts.c.id == alert.id).values(**values))
+    connection.execute(update(alerts).where(alerts.c.id == alert.id).values(**_values(alert)))

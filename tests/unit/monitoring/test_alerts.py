@@ -4,11 +4,13 @@ escalation to the most severe rule; the default rules; the spec's validation."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 import pytest
 from pydantic import ValidationError
 
 from goldenpath.monitoring.alerts import deliver, firing, observations, timeline
+from goldenpath.monitoring.results import Alert, AlertEvent, MonitoringWindow
 from goldenpath.spec.monitoring import AlertRule, MonitoringSpec, SinkSpec, parse_window
 
 
@@ -69,43 +71,101 @@ def test_default_rules_follow_the_thresholds() -> None:
     assert bounds == {"volume-low": (100, None), "volume-high": (None, 900)}
 
 
-def test_observations_of_a_window() -> None:
-    result = {
+def _window(**overrides: Any) -> MonitoringWindow:
+    """A judged, complete window of 1,000 rows: ``age`` drifted and more often missing."""
+    drift = {
+        "feature": "age",
+        "kind": "numeric",
+        "rows": 1000,
+        "psi": 0.3,
+        "js_distance": 0.2,
+        "wasserstein": 0.5,
+        "p_value": 0.001,
+        "q_value": 0.001,
+        "missing_share": 0.15,
+        "reference_missing_share": 0.05,
+        "unseen_share": 0.0,
+        "severity": "critical",
+        "reasons": [],
+    }
+    data: dict[str, Any] = {
+        "index": 0,
+        "start": "2026-01-01T00:00:00+00:00",
+        "end": "2026-01-02T00:00:00+00:00",
         "rows": 1000,
         "complete": True,
-        "features": [
-            {
-                "feature": "age",
-                "psi": 0.3,
-                "js_distance": 0.2,
-                "wasserstein": 0.5,
-                "missing_share": 0.15,
-                "reference_missing_share": 0.05,
-                "unseen_share": 0.0,
-            }
-        ],
-        "outputs": [{"feature": "score", "psi": 0.05}],
-        "quality": {"out_of_range": {"age": 0.02}},
-        "multivariate": {"auc": 0.83, "auc_low": 0.8},
-        "estimated": {"accuracy": 0.7, "roc_auc": 0.8},
+        "routes": {"champion": 1000},
+        "features": [drift],
+        "outputs": [{**drift, "feature": "score", "psi": 0.05, "wasserstein": None}],
+        "quality": {
+            "rows": 1000,
+            "volume": "ok",
+            "expected_rows": None,
+            "out_of_range": {"age": 0.02},
+        },
+        "multivariate": {
+            "auc": 0.83,
+            "auc_low": 0.8,
+            "rows_reference": 1000,
+            "rows_window": 1000,
+            "top_features": [["age", 0.2]],
+            "severity": "critical",
+        },
+        "estimated": {"rows": 1000, "accuracy": 0.7, "roc_auc": 0.8},
         "realised": {
             "champion v1": {
-                "metrics": {"accuracy": {"value": 0.72, "ci_low": 0.66, "ci_high": 0.78}}
+                "rows": 500,
+                "metrics": {"accuracy": {"value": 0.72, "ci_low": 0.66, "ci_high": 0.78}},
             }
         },
+        "severity": "critical",
     }
+    return MonitoringWindow.model_validate({**data, **overrides})
+
+
+def test_observations_of_a_window() -> None:
+    result = _window()
     seen = {(m, s): v for m, s, v in observations(result, {"accuracy": 0.85, "roc_auc": 0.9})}
     assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)
+    assert seen["feature.psi", "age"] == 0.3
+    assert seen["feature.wasserstein", "age"] == 0.5
     assert seen["feature.out_of_range_share", "age"] == 0.02
     assert seen["output.psi", "score"] == 0.05
     assert seen["domain.auc", "all features"] == 0.83
-    chance = {**result, "multivariate": {"auc": 0.56, "auc_low": 0.49}}
-    assert ("domain.auc", "all features", 0.5) in observations(chance, {})
+    multivariate = result.multivariate
+    assert multivariate is not None
+    chance = multivariate.model_copy(update={"auc": 0.56, "auc_low": 0.49})
+    at_chance = result.model_copy(update={"multivariate": chance})
+    assert ("domain.auc", "all features", 0.5) in observations(at_chance, {})
     assert seen["estimated.accuracy_drop", "all routes"] == pytest.approx(0.15)
     assert seen["estimated.roc_auc_drop", "all routes"] == pytest.approx(0.10)
     # realised: the drop the interval makes sure of (to its top)
     assert seen["realised.accuracy_drop", "champion v1"] == pytest.approx(0.07)
     assert seen["rows", "window"] == 1000
+
+
+def test_a_shift_that_is_not_significant_is_observed_as_none() -> None:
+    result = _window()
+    noisy = [f.model_copy(update={"significant": False}) for f in result.features]
+    quiet = result.model_copy(update={"features": noisy})
+    seen = {(m, s): v for m, s, v in observations(quiet, {})}
+    assert seen["feature.psi", "age"] == 0.0
+    assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)  # still observed
+
+
+def test_a_window_too_small_to_judge_observes_its_rows_only() -> None:
+    assert observations(_window(judged=False), {"accuracy": 0.85}) == [("rows", "window", 1000.0)]
+    assert observations(_window(judged=False, complete=False), {}) == []
+
+
+def test_messages_never_show_a_value_equal_to_its_threshold() -> None:
+    fired = firing([rule(above=0.1)], [[("feature.psi", "age", 0.10001)]])
+    message = fired["feature.psi", "age"].message
+    assert "is 0.10001, above 0.1" in message
+    assert "is 0.1, above 0.1" not in message
+    low = AlertRule.model_validate({"name": "low", "metric": "rows", "below": 100})
+    below = firing([low], [[("rows", "window", 99.99)]])["rows", "window"]
+    assert "is 99.99, below 100" in below.message
 
 
 def test_spec_validation() -> None:
@@ -128,14 +188,39 @@ def test_spec_validation() -> None:
         parse_window("0h")
 
 
+def _event(kind: Literal["opened", "resolved"] = "opened") -> AlertEvent:
+    alert = Alert(
+        id=1,
+        project="small",
+        stream="small|run|1d||",
+        metric="feature.psi",
+        subject="age",
+        rule="feature-psi-critical",
+        severity="critical",
+        status="open",
+        value=0.3,
+        threshold=0.25,
+        window_index=0,
+        window_start="2026-01-01T00:00:00+00:00",
+        last_window_index=0,
+        message="m",
+        report="monitoring.html",
+        opened_at="2026-01-01T01:00:00+00:00",
+        updated_at="2026-01-01T01:00:00+00:00",
+        resolved_at=None,
+    )
+    return AlertEvent.of(kind, alert)
+
+
 def test_file_sink_appends_one_line_per_event(tmp_path: Path) -> None:
     sinks = [SinkSpec(type="log"), SinkSpec(type="file", path="out/alerts.jsonl")]
-    event = {"event": "opened", "message": "m", "id": 1}
-    assert deliver(sinks, event, tmp_path) == []
-    assert deliver(sinks, {**event, "event": "resolved"}, tmp_path) == []
+    assert deliver(sinks, _event(), tmp_path) == []
+    assert deliver(sinks, _event("resolved"), tmp_path) == []
     lines = (tmp_path / "out" / "alerts.jsonl").read_text().splitlines()
     assert [line.count('"event"') for line in lines] == [1, 1]
     assert '"resolved"' in lines[1]
+    # each line is the event as its typed document: the alert's fields and the event
+    assert AlertEvent.model_validate_json(lines[0]) == _event()
 
 
 def test_a_failing_webhook_is_retried_with_backoff_and_reported(tmp_path: Path) -> None:
@@ -147,7 +232,7 @@ def test_a_failing_webhook_is_retried_with_backoff_and_reported(tmp_path: Path) 
         backoff_seconds=0.5,
         timeout_seconds=0.5,
     )
-    failures = deliver([sink], {"event": "opened", "message": "m"}, tmp_path, sleep=waits.append)
+    failures = deliver([sink], _event(), tmp_path, sleep=waits.append)
     assert waits == [0.5, 1.0, 2.0]
     assert len(failures) == 1
     assert "4 attempts failed" in failures[0]
@@ -176,6 +261,6 @@ def test_the_timeline_opens_escalates_and_resolves_once_per_episode() -> None:
 
 def test_a_webhook_answering_garbage_is_a_failure_not_a_crash(tmp_path: Path) -> None:
     sink = SinkSpec(type="webhook", url="http://127.0.0.1:9/a path", retries=0)
-    failures = deliver([sink], {"event": "opened", "message": "m"}, tmp_path)
+    failures = deliver([sink], _event(), tmp_path)
     assert len(failures) == 1
     assert "1 attempts failed" in failures[0]

@@ -135,7 +135,11 @@ def test_degenerate_windows() -> None:
     assert performance.rows == 3
     assert performance.accuracy == pytest.approx(2 / 3)  # the two negative predictions
     assert performance.roc_auc is None
-    assert performance.to_dict() == {"rows": 3, "accuracy": performance.accuracy, "roc_auc": None}
+    assert performance.model_dump() == {
+        "rows": 3,
+        "accuracy": performance.accuracy,
+        "roc_auc": None,
+    }
 
 
 # --- the estimate is the expectation of the realised metrics -----------------------------------

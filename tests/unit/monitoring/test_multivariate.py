@@ -15,6 +15,7 @@ from scipy import stats
 from goldenpath.monitoring.drift import window_drift
 from goldenpath.monitoring.multivariate import (
     MIN_ROWS,
+    DomainDrift,
     corrected_lower_bound,
     domain_classifier,
 )
@@ -111,7 +112,8 @@ def test_sampling_seed_and_report() -> None:
     assert (first.rows_reference, first.rows_window) == (1_000, 800)
     assert len(first.top_features) <= 5
     assert all(score > 0 for _, score in first.top_features)
-    data = json.loads(json.dumps(first.to_dict()))
+    data = json.loads(first.model_dump_json())
+    assert DomainDrift.model_validate(data) == first
     assert set(data) == {
         "auc",
         "auc_low",

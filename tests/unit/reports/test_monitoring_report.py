@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 
+from goldenpath.monitoring import MonitoringReport
+from goldenpath.reports import monitoring as report_module
 from goldenpath.reports.monitoring import (
     MAX_WINDOWS,
+    monitoring_json,
     psi_thresholds,
-    render_monitoring_html,
-    write_monitoring_report,
 )
 
 FEATURES = ["age", "spend", "plan", "<script>alert(1)</script>"]
@@ -64,7 +65,6 @@ def window(index: int, psis: list[float], **overrides: Any) -> dict[str, Any]:
             "volume": "ok",
             "expected_rows": [800, 1200],
             "out_of_range": {"age": 0.002},
-            "type_errors": {},
         },
         "multivariate": {
             "auc": 0.52,
@@ -89,6 +89,8 @@ def window(index: int, psis: list[float], **overrides: Any) -> dict[str, Any]:
 def document(windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "schema": "goldenpath.monitoring/1",
+        "schema_version": 1,
+        "goldenpath_version": "0.1.0",
         "project": "churn",
         "model": "churn-classifier",
         "generated_at": "2026-01-04T12:00:00+00:00",
@@ -97,8 +99,16 @@ def document(windows: list[dict[str, Any]], alerts: list[dict[str, Any]]) -> dic
             "model_version": "3",
             "rows": 5000,
             "evaluation_rows": 1000,
+            "metrics": {"accuracy": 0.8, "roc_auc": 0.87},
         },
         "window": {"kind": "time", "size": "1d"},
+        "thresholds": {
+            "psi_warning": 0.1,
+            "psi_critical": 0.25,
+            "js_critical": 0.1,
+            "domain_warning_auc": 0.6,
+            "domain_critical_auc": 0.7,
+        },
         "range": {"since": "2026-01-01T00:00:00+00:00", "until": None},
         "processed": {"new_files": 2, "new_rows": 3000, "seconds": 0.42},
         "windows": windows,
@@ -133,6 +143,12 @@ def sample() -> dict[str, Any]:
     alerts = [
         {
             "id": 1,
+            "project": "churn",
+            "stream": "churn|" + "a" * 32 + "|1d||",
+            "metric": "feature.psi",
+            "window_index": 2,
+            "last_window_index": 2,
+            "updated_at": "2026-01-03T01:00:00+00:00",
             "rule": "feature_psi",
             "subject": "spend",
             "severity": "critical",
@@ -147,6 +163,16 @@ def sample() -> dict[str, Any]:
         }
     ]
     return document(windows, alerts)
+
+
+def render_monitoring_html(document: dict[str, Any]) -> str:
+    """The report of a document given as its JSON (read as the typed document first)."""
+    return report_module.render_monitoring_html(MonitoringReport.model_validate(document))
+
+
+def write_monitoring_report(document: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+    typed = MonitoringReport.model_validate(document)
+    return report_module.write_monitoring_report(typed, folder)
 
 
 def figures_of(html: str) -> dict[str, Any]:
@@ -168,10 +194,10 @@ def test_the_report_shows_features_alerts_and_figures(sample: dict[str, Any]) ->
     assert set(figures) == {"psi", "outputs-psi", "rows", "missing", "performance", "multivariate"}
     for figure_id in figures:
         assert f'<div id="{figure_id}" class="plot"></div>' in html
-    # without thresholds in the document, the lines are practice's
+    # the lines are at the document's (the spec's) thresholds
     psi = figures["psi"]["layout"]
     assert [s["y0"] for s in psi["shapes"]] == [0.1, 0.25]
-    assert "critical 0.25 (practice threshold)" in [a["text"] for a in psi["annotations"]]
+    assert "critical 0.25 (spec)" in [a["text"] for a in psi["annotations"]]
     # only the feature that was ever missing a value has a missing-share line
     assert [t["name"] for t in figures["missing"]["data"]] == ["age"]
     # realised per route with intervals; the challenger's undefined ROC AUC has no trace
@@ -228,8 +254,18 @@ def test_write_monitoring_report_is_atomic_and_round_trips(
     folder = tmp_path / "reports" / "monitoring"
     json_path, html_path = write_monitoring_report(sample, folder)
     assert (json_path, html_path) == (folder / "monitoring.json", folder / "monitoring.html")
-    assert json.loads(json_path.read_text("utf-8")) == sample
-    assert json_path.read_text("utf-8") == json.dumps(sample, indent=2, sort_keys=True, default=str)
+    typed = MonitoringReport.model_validate(sample)
+    text = json_path.read_text("utf-8")
+    assert MonitoringReport.model_validate_json(text) == typed
+    assert text == json.dumps(typed.model_dump(mode="json"), indent=2, sort_keys=True)
+    assert text == monitoring_json(typed)
+    # what was given is kept, key for key (defaults added: judged, significant, first, last)
+    written = json.loads(text)
+    assert written["windows"][0]["features"][0] == {
+        **sample["windows"][0]["features"][0],
+        "significant": True,
+    }
+    assert written["alerts"] == sample["alerts"]
     assert html_path.read_text("utf-8") == render_monitoring_html(sample)
     assert sorted(p.name for p in folder.iterdir()) == ["monitoring.html", "monitoring.json"]
 
@@ -241,11 +277,24 @@ def test_write_monitoring_report_is_atomic_and_round_trips(
     assert sorted(p.name for p in folder.iterdir()) == ["monitoring.html", "monitoring.json"]
 
 
-def test_a_failed_render_writes_nothing(tmp_path: Path) -> None:
-    broken: dict[str, Any] = document([{"features": [{"no": "feature key"}]}], [])
-    with pytest.raises(KeyError):
-        write_monitoring_report(broken, tmp_path / "out")
+def test_a_failed_render_writes_nothing(
+    sample: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(document: MonitoringReport) -> str:
+        raise RuntimeError("the template failed")
+
+    monkeypatch.setattr(report_module, "render_monitoring_html", broken)
+    with pytest.raises(RuntimeError):
+        write_monitoring_report(sample, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_document_with_an_unknown_field_is_refused(sample: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    sample["windows"][0]["features"][0]["no"] = "such field"
+    with pytest.raises(ValidationError, match="no"):
+        MonitoringReport.model_validate(sample)
 
 
 def test_an_empty_document_renders() -> None:
@@ -271,14 +320,11 @@ def test_null_sections_are_left_out(sample: dict[str, Any]) -> None:
     assert "Multivariate drift <span" not in html
 
 
-def test_psi_thresholds_fall_back_to_practice() -> None:
-    assert psi_thresholds(document([], [])) == [
-        ("warning", 0.1, "practice threshold"),
-        ("critical", 0.25, "practice threshold"),
-    ]
+def test_psi_thresholds_are_the_documents() -> None:
     stated = document([], [])
-    stated["thresholds"] = {"psi_warning": 0.2, "psi_critical": 0.4}
-    assert psi_thresholds(stated) == [("warning", 0.2, "spec"), ("critical", 0.4, "spec")]
+    stated["thresholds"].update(psi_warning=0.2, psi_critical=0.4)
+    typed = MonitoringReport.model_validate(stated)
+    assert psi_thresholds(typed) == [("warning", 0.2, "spec"), ("critical", 0.4, "spec")]
 
 
 def test_a_long_history_is_capped_and_stays_small() -> None:

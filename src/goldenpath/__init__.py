@@ -5,7 +5,7 @@ The library behind the ``goldenpath`` command; every command is one call here::
     import goldenpath
 
     project = goldenpath.open_project("my-churn")
-    dataset = goldenpath.load_dataset(project.spec, project.root)   # goldenpath validate
+    goldenpath.validate(project)                                     # goldenpath validate
     result = goldenpath.train(project)                               # goldenpath train
     goldenpath.list_runs(project)                                    # goldenpath runs
     goldenpath.reproduce(project, result.run_id)                     # goldenpath reproduce
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from goldenpath.spec import Spec, load_spec, parse_spec
     from goldenpath.store import Decision, Promotion
     from goldenpath.training import ReproduceResult, RunSummary, TrainResult, list_runs
-    from goldenpath.workflows import evaluate, reproduce, train
+    from goldenpath.workflows import Validation, evaluate, reproduce, train, validate
 
 __all__ = [
     "Dataset",
@@ -53,6 +53,7 @@ __all__ = [
     "RunSummary",
     "Spec",
     "TrainResult",
+    "Validation",
     "__version__",
     "approve",
     "available_examples",
@@ -69,6 +70,7 @@ __all__ = [
     "reproduce",
     "rollback",
     "train",
+    "validate",
     "write_model_card",
 ]
 
@@ -92,6 +94,8 @@ _LOCATIONS = {
     "list_runs": "goldenpath.training",
     "reproduce": "goldenpath.workflows",
     "train": "goldenpath.workflows",
+    "Validation": "goldenpath.workflows",
+    "validate": "goldenpath.workflows",
     "gate": "goldenpath.gates",
     "approve": "goldenpath.registry",
     "history": "goldenpath.registry",

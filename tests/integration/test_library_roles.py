@@ -39,6 +39,7 @@ READ_ONLY = {
     "load_spec",
     "open_project",
     "parse_spec",
+    "validate",
     "init_project",  # creates a new folder of its own; touches no store
 }
 TYPES = {
@@ -53,6 +54,7 @@ TYPES = {
     "RunSummary",
     "Spec",
     "TrainResult",
+    "Validation",
     "__version__",
 }
 

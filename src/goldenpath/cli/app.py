@@ -82,36 +82,23 @@ def validate(
     json_output: JsonOption = False,
 ) -> None:
     """Check the spec, and the data against the spec's contract (all failures at once)."""
-    from goldenpath.data import load_dataset
-    from goldenpath.gates import check_gates
     from goldenpath.project import open_project
+    from goldenpath.workflows import validate as validate_project
 
     out = Output(json_output)
-    with out.working("Reading the spec") as step:
-        proj = open_project(project)
-        check_gates(proj.spec)
-        step("Reading and validating data")
+    with out.working("Validating the spec and the data"):
         # --data is a path from where the user stands; data.source is relative to the project.
         source = None if data is None or ":" in data else str(Path(data).resolve())
-        dataset = load_dataset(proj.spec, proj.root, source=source or data)
-        split = dataset.split(proj.spec)
-    result = {
-        "valid": True,
-        "project": proj.name,
-        "source": dataset.source,
-        "rows": dataset.n_rows,
-        "columns": len(dataset.frame.columns),
-        "train_rows": len(split.train),
-        "test_rows": len(split.test),
-        "dataset_fingerprint": dataset.fingerprint,
-        "schema_hash": dataset.schema_hash,
-    }
+        result = validate_project(open_project(project), data=source or data)
 
     def render(console: Console) -> None:
-        console.print(f"[green]✓[/] {dataset.source} honours the contract of [bold]{proj.name}[/]")
-        console.print(kv_table({k: v for k, v in result.items() if k != "valid"}))
+        console.print(
+            f"[green]✓[/] {result.source} honours the contract of [bold]{result.project}[/]"
+        )
+        shown = {k: v for k, v in result.to_dict().items() if k != "valid"}
+        console.print(kv_table(shown))
 
-    out.result(result, render)
+    out.result(result.to_dict(), render)
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The public verbs that span layers: ``train``, ``reproduce`` and ``evaluate``.
+"""The public verbs that span layers: ``validate``, ``train``, ``reproduce`` and ``evaluate``.
 
 Each one is what its command is, whoever calls it (the CLI, a notebook, a scheduler): it checks
 the caller's role before any work, does the work through the layers below, records what it did
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 from goldenpath.workflows.evaluation import evaluate, evaluate_steps
 from goldenpath.workflows.training import REPRODUCE_STEPS, TRAIN_STEPS, reproduce, train
+from goldenpath.workflows.validation import Validation, validate
 
 __all__ = [
     "REPRODUCE_STEPS",
     "TRAIN_STEPS",
+    "Validation",
     "evaluate",
     "evaluate_steps",
     "reproduce",
     "train",
+    "validate",
 ]

@@ -277,6 +277,15 @@ def test_write_monitoring_report_is_atomic_and_round_trips(
     assert sorted(p.name for p in folder.iterdir()) == ["monitoring.html", "monitoring.json"]
 
 
+def test_the_report_files_get_the_permissions_of_any_new_file(
+    sample: dict[str, Any], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("made by open()")
+    for path in write_monitoring_report(sample, tmp_path / "out"):
+        assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 def test_a_failed_render_writes_nothing(
     sample: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,4 +1,4 @@
-"""Commands that need only goldenpath's own store start without MLflow (nor scikit-learn).
+"""Commands that need only goldenpath's own store start without MLflow, scikit-learn or pandas.
 
 MLflow's import alone takes seconds; ``history``, ``users``, ``audit`` and ``alerts`` read the
 store, so they must not pay for it. Each runs in a fresh interpreter with ``-X importtime``,
@@ -25,7 +25,7 @@ STORE_ONLY = [
     ("audit", "list"),
     ("alerts",),
 ]
-NOT_NEEDED = ("mlflow", "sklearn")
+NOT_NEEDED = ("mlflow", "sklearn", "pandas")
 
 
 def imported_modules(*args: str, cwd: Path) -> set[str]:

@@ -23,7 +23,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
 from sqlalchemy import Connection
@@ -35,8 +35,6 @@ from goldenpath.errors import (
     RecordNotFound,
     RegistryDrift,
 )
-from goldenpath.evaluation.evaluate import resolve_model
-from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.project import Project
 from goldenpath.settings import current_user
 from goldenpath.store import Decision, Promotion, Store, open_store
@@ -52,7 +50,12 @@ from goldenpath.store.records import (
     promotion_history,
     start_promotion,
 )
-from goldenpath.training.tracking import Tracking, open_tracking
+
+if TYPE_CHECKING:
+    from goldenpath.training.tracking import Tracking
+
+# Evaluation, gates and MLflow are imported by the functions that need them: `history` and the
+# store-only commands built on this module must start without pandas, scikit-learn or MLflow.
 
 __all__ = [
     "ALIASES",
@@ -150,6 +153,8 @@ def _check_promotable(
     actor: str,
 ) -> Decision:
     """The decision that allows ``version`` to become ``alias``; PromotionRefused otherwise."""
+    from goldenpath.gates.decision import gates_fingerprint
+
     name = project.name
     target = f"{name}/{version}"
     if current_version(connection, name, alias) == version:
@@ -316,6 +321,8 @@ def _settle(
 
 
 def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, str]:
+    from goldenpath.training.tracking import open_tracking
+
     store = store or open_store(project)
     client = open_tracking(project, create=False)
     if client is None:
@@ -338,6 +345,8 @@ def promote(
 
     Promoting the version the store already has as ``to`` while MLflow's alias points elsewhere
     (moved outside goldenpath) restores the alias (an audited ``restore``)."""
+    from goldenpath.evaluation.evaluate import resolve_model
+
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action=f"promote to {to}")
@@ -469,6 +478,8 @@ def history(project: Project, *, store: Store | None = None) -> list[Promotion]:
     with store.transaction() as connection:
         pending = pending_promotions(connection, project.name)
     if pending:  # only a move left half-way needs MLflow, to finish or abandon it
+        from goldenpath.training.tracking import open_tracking
+
         client = open_tracking(project, create=False)
         if client is not None:
             recover(project, store, client)
@@ -499,6 +510,8 @@ class Drift:
 
 def check_aliases(project: Project, *, store: Store | None = None) -> list[Drift]:
     """Compare each alias in MLflow with the store; an empty list means they agree."""
+    from goldenpath.training.tracking import open_tracking
+
     store = store or open_store(project)
     client = open_tracking(project, create=False)
     if client is None:

@@ -189,18 +189,28 @@ def _judged(d: FeatureDrift, t: DriftThresholds) -> FeatureDrift:
         reasons.append(f"distribution shifted (PSI {_shown(d.psi, t.psi_warn)})")
     if d.missing_share - d.reference_missing_share > t.max_missing_increase:
         severity = "critical"
-        reasons.append(
-            f"missing values {d.missing_share:.1%} (reference {d.reference_missing_share:.1%})"
-        )
+        missing = _percent(d.missing_share, d.reference_missing_share + t.max_missing_increase)
+        reasons.append(f"missing values {missing} (reference {d.reference_missing_share:.1%})")
     if d.unseen_share > t.max_unseen_share:
         severity = "critical"
-        reasons.append(f"unseen categories in {d.unseen_share:.1%} of rows")
+        reasons.append(
+            f"unseen categories in {_percent(d.unseen_share, t.max_unseen_share)} of rows"
+        )
     return d.model_copy(update={"severity": severity, "reasons": tuple(reasons)})
 
 
+def _percent(share: float, limit: float) -> str:
+    """A share as a percentage to one decimal; more digits where that would print it as the
+    ``limit`` it exceeds (5.004% of missing values, above 5%, is not shown as 5.0%)."""
+    text, bound = f"{share:.1%}", round(limit * 100, 12)
+    if float(text[:-1]) != bound:
+        return text
+    return f"{compared(share * 100, bound, digits=2)[0]}%"
+
+
 def _shown(value: float, threshold: float) -> str:
-    """A distance to 3 decimals, with the threshold it is judged against when they would print
-    the same (``PSI 0.100, above 0.1``: 0.1004 is above 0.1)."""
+    """A distance to 3 decimals; where that would print it as the threshold it exceeds, to
+    enough digits and with the threshold (``PSI 0.1004, above 0.1``, not ``PSI 0.100``)."""
     text = f"{value:.3f}"
     if float(text) != threshold:
         return text

@@ -63,3 +63,19 @@ def test_a_drift_reason_names_the_threshold_when_the_psi_would_print_as_it() -> 
         reference, _profile([3442, 6558]), DriftThresholds(psi_warn=0.09, js_alert=1.0)
     )
     assert plain.reasons == ("distribution shifted (PSI 0.100)",)
+
+
+def test_shares_in_reasons_keep_the_digits_that_put_them_above_their_limit() -> None:
+    reference = FrameProfile(1000, {"x": NumericProfile(edges=[1.0], counts=[500, 500], n=1000)})
+    # 5.04% missing against none in the reference: above the 5-point limit, not "5.0%"
+    window = FrameProfile(
+        10000, {"x": NumericProfile(edges=[1.0], counts=[4748, 4748], missing=504, n=9496)}
+    )
+    (drift,) = window_drift(reference, window, DriftThresholds())
+    assert drift.severity == "critical"
+    assert "missing values 5.04% (reference 0.0%)" in drift.reasons
+    far = FrameProfile(
+        10000, {"x": NumericProfile(edges=[1.0], counts=[4650, 4650], missing=700, n=9300)}
+    )
+    (plain,) = window_drift(reference, far, DriftThresholds())
+    assert "missing values 7.0% (reference 0.0%)" in plain.reasons

@@ -39,9 +39,12 @@ from goldenpath.evaluation.document import (
     DiscoveredSlice,
     Estimate,
     EvaluationDocument,
+    FailureRule,
     FairnessReport,
     Lineage,
     ModelInfo,
+    Operations,
+    RobustnessProbe,
     SliceDifferences,
     Thresholds,
 )
@@ -50,7 +53,7 @@ from goldenpath.evaluation.fairness import fairness_report
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
 from goldenpath.evaluation.robustness import robustness
-from goldenpath.evaluation.slices import slice_groups, slice_results
+from goldenpath.evaluation.slices import SliceGroup, slice_groups, slice_results
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training.recorded import run_rows
@@ -491,23 +494,25 @@ def _subject(
     )
 
 
-def evaluate(
-    project: Project,
-    ref: str = "latest",
-    *,
-    data: str | None = None,
-    against: str | None = None,
-    on_step: StepCallback = _noop,
-) -> EvaluationDocument:
-    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source);
-    with ``against`` (``champion``, an alias, a version or a run), also compare it, paired on
-    the same rows and resamples, with that model."""
-    on_step("Resolving the model")
-    model_ref = resolve_model(project, ref)
-    client = open_tracking(project, create=False)
-    assert client is not None  # resolve_model found the run in it
-    reference = None if against is None else _resolve_reference(project, client, against)
-    subject = _subject(project, client, model_ref, data, on_step)
+@dataclass(frozen=True)
+class _Evidence:
+    """The metrics, the slice groups, the errors and their discovered slices, and every
+    metric's bootstrap estimate on every row set."""
+
+    metrics: list[Metric]
+    primary: Metric
+    groups: list[SliceGroup]
+    errors: np.ndarray
+    tested: list[Candidate]
+    discovered: list[Candidate]
+    row_sets: dict[str, np.ndarray]
+    estimates: dict[str, dict[str, Estimate]]
+
+
+def _evidence(subject: _Subject, on_step: StepCallback) -> _Evidence:
+    """Metrics with bootstrap intervals overall, on every slice group, and on the worst
+    discovered slices: every feature and pair of features is tested for excess errors with
+    multiple-testing control, and the worst few also get the metrics with their intervals."""
     spec, frame, scored = subject.spec, subject.frame, subject.scored
     settings = spec.evaluation
     metrics = metrics_for(scored)
@@ -515,11 +520,8 @@ def evaluate(
     _check_slice_columns(spec, frame)
     groups = slice_groups(spec, frame)
     on_step(f"Bootstrapping {settings.resamples:,} resamples over {len(groups) + 1} row sets")
-    # Worst-slice discovery: every feature and pair of features, tested for excess errors with
-    # multiple-testing control; the worst few also get the primary metric with its interval.
-    features = frame[spec.feature_columns]
     errors = _errors(scored)
-    tested = candidates(features, errors, min_rows=settings.min_slice_support)
+    tested = candidates(frame[spec.feature_columns], errors, min_rows=settings.min_slice_support)
     discovered = worst_candidates(tested, top=_DISCOVERED_TOP)
     row_sets = {
         "overall": np.arange(scored.n),
@@ -534,34 +536,58 @@ def evaluate(
         confidence=settings.confidence,
         seed=settings.seed,
     )
-    comparison = None
-    if reference is not None:
-        on_step(f"Comparing with {reference.against}")
-        comparison = _compare(
-            project, reference, subject, metrics=metrics, row_sets=row_sets, client=client
-        )
-    on_step("Measuring latency, size and cost")
-    operations = operational_profile(
+    return _Evidence(metrics, primary, groups, errors, tested, discovered, row_sets, estimates)
+
+
+def _operations(subject: _Subject) -> Operations:
+    settings = subject.spec.evaluation
+    return operational_profile(
         subject.model,
-        features,
+        subject.frame[subject.spec.feature_columns],
         price_per_cpu_hour=settings.price_per_cpu_hour,
         currency=settings.currency,
         model_size_bytes=subject.model_size,
         seed=settings.seed,
     )
-    on_step("Robustness and failure analysis")
+
+
+def _robustness_and_failures(
+    subject: _Subject, evidence: _Evidence
+) -> tuple[list[RobustnessProbe], list[FailureRule]]:
+    """How predictions move under damaged inputs, and where errors concentrate."""
+    spec, frame = subject.spec, subject.frame
+    features = frame[spec.feature_columns]
     target = frame[spec.task.target]
     probes = robustness(
         features,
         lambda damaged: _scored(subject.model, damaged, target.loc[damaged.index], spec),
-        scored,
-        primary,
-        seed=settings.seed,
+        subject.scored,
+        evidence.primary,
+        seed=spec.evaluation.seed,
     )
-    failures = failure_rules(features, errors, min_rows=settings.min_slice_support, tested=tested)
-    on_step("Calibration, thresholds and fairness")
-    binary = _binary_analyses(subject)
-    dataset = subject.dataset
+    failures = failure_rules(
+        features,
+        evidence.errors,
+        min_rows=spec.evaluation.min_slice_support,
+        tested=evidence.tested,
+    )
+    return probes, failures
+
+
+def _document(
+    subject: _Subject,
+    evidence: _Evidence,
+    *,
+    comparison: Comparison | None,
+    operations: Operations,
+    probes: list[RobustnessProbe],
+    failures: list[FailureRule],
+    binary: _BinaryAnalyses,
+) -> EvaluationDocument:
+    """Every part, assembled into the evaluation document."""
+    spec, frame, dataset, ref = subject.spec, subject.frame, subject.dataset, subject.ref
+    settings = spec.evaluation
+    estimates, primary = evidence.estimates, evidence.primary
     rows_fingerprint = (
         dataset.fingerprint if len(frame) == dataset.n_rows else dataset_fingerprint(frame)
     )
@@ -570,16 +596,11 @@ def evaluate(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         project=spec.project.name,
         task=spec.task.type,
-        model=ModelInfo(
-            name=model_ref.name,
-            version=model_ref.version,
-            run_id=model_ref.run_id,
-            uri=model_ref.uri,
-        ),
+        model=ModelInfo(name=ref.name, version=ref.version, run_id=ref.run_id, uri=ref.uri),
         data=DataInfo(
             description=subject.described,
             source=dataset.source,
-            rows=scored.n,
+            rows=subject.scored.n,
             fingerprint=rows_fingerprint,
         ),
         lineage=_lineage(subject, rows_fingerprint),
@@ -587,7 +608,7 @@ def evaluate(
         metrics=estimates["overall"],
         slices=tuple(
             slice_results(
-                groups,
+                evidence.groups,
                 estimates,
                 primary,
                 overall=estimates["overall"][primary.name].value,
@@ -603,6 +624,54 @@ def evaluate(
         robustness=tuple(probes),
         failures=tuple(failures),
         discovered_slices=_discovered_slices(
-            discovered, errors, estimates, primary, settings.confidence
+            evidence.discovered, evidence.errors, estimates, primary, settings.confidence
         ),
+    )
+
+
+def evaluate(
+    project: Project,
+    ref: str = "latest",
+    *,
+    data: str | None = None,
+    against: str | None = None,
+    on_step: StepCallback = _noop,
+) -> EvaluationDocument:
+    """Evaluate model ``ref`` on its run's held-out rows, or on ``data`` (a path or source);
+    with ``against`` (``champion``, an alias, a version or a run), also compare it, paired on
+    the same rows and resamples, with that model.
+
+    Both models are resolved first, so a reference that does not exist fails before any data
+    is read or any resample drawn."""
+    on_step("Resolving the model")
+    model_ref = resolve_model(project, ref)
+    client = open_tracking(project, create=False)
+    assert client is not None  # resolve_model found the run in it
+    reference = None if against is None else _resolve_reference(project, client, against)
+    subject = _subject(project, client, model_ref, data, on_step)
+    evidence = _evidence(subject, on_step)
+    comparison = None
+    if reference is not None:
+        on_step(f"Comparing with {reference.against}")
+        comparison = _compare(
+            project,
+            reference,
+            subject,
+            metrics=evidence.metrics,
+            row_sets=evidence.row_sets,
+            client=client,
+        )
+    on_step("Measuring latency, size and cost")
+    operations = _operations(subject)
+    on_step("Robustness and failure analysis")
+    probes, failures = _robustness_and_failures(subject, evidence)
+    on_step("Calibration, thresholds and fairness")
+    return _document(
+        subject,
+        evidence,
+        comparison=comparison,
+        operations=operations,
+        probes=probes,
+        failures=failures,
+        binary=_binary_analyses(subject),
     )

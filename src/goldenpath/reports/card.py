@@ -21,9 +21,9 @@ from typing import Any, TypeGuard
 
 from markupsafe import Markup, escape
 
-from goldenpath.evaluation.document import EvaluationDocument
+from goldenpath.evaluation.document import EvaluationDocument, ModelInfo
 from goldenpath.spec.models import Spec
-from goldenpath.store.records import DecisionDocument
+from goldenpath.store.records import Approval, DecisionDocument, Promotion
 
 __all__ = ["CardContext", "render_card_html", "render_card_markdown"]
 
@@ -38,14 +38,14 @@ class CardContext:
     """Everything a model card shows; every piece of evidence but the spec may be missing."""
 
     spec: Spec
-    model: dict[str, object]
+    model: ModelInfo
     run_tags: dict[str, str]
     run_params: dict[str, str]
     run_metrics: dict[str, float]
     evaluation: EvaluationDocument | None
     decision: DecisionDocument | None
-    approvals: list[dict[str, Any]]
-    promotions: list[dict[str, Any]]
+    approvals: list[Approval]
+    promotions: list[Promotion]
     generated_at: str
 
 
@@ -176,10 +176,10 @@ def _details(c: CardContext) -> list[dict[str, Any]]:
         task += f" (positive class: {spec.task.positive_label})"
     params, seed = _training_params(c)
     return [
-        _row("Name", c.model.get("name") or spec.project.name, code=True),
-        _row("Version", c.model.get("version") or "not registered (run only)"),
-        _row("Training run", c.model.get("run_id"), code=True),
-        _row("Model URI", c.model.get("uri"), code=True),
+        _row("Name", c.model.name or spec.project.name, code=True),
+        _row("Version", c.model.version or "not registered (run only)"),
+        _row("Training run", c.model.run_id, code=True),
+        _row("Model URI", c.model.uri, code=True),
         _row("Card generated", c.generated_at),
         _row("Last evaluated", e.created_at if e else "not evaluated"),
         _row("Owners", ", ".join(spec.project.owners)),
@@ -438,12 +438,12 @@ def _decision(d: DecisionDocument) -> dict[str, Any]:
 def _promotions(c: CardContext) -> list[dict[str, Any]]:
     return [
         {
-            "alias": p.get("alias") or _NONE,
-            "change": f"{p.get('from_version') or 'none'} → {p.get('to_version') or _NONE}",
-            "kind": p.get("kind") or _NONE,
-            "actor": p.get("actor") or _NONE,
-            "reason": p.get("reason") or "",
-            "when": p.get("completed_at") or _NONE,
+            "alias": p.alias or _NONE,
+            "change": f"{p.from_version or 'none'} → {p.to_version or _NONE}",
+            "kind": p.kind or _NONE,
+            "actor": p.actor or _NONE,
+            "reason": p.reason,
+            "when": p.completed_at or _NONE,
         }
         for p in c.promotions
     ]
@@ -543,12 +543,10 @@ def _caveats(c: CardContext) -> list[str]:
 
 def _view(c: CardContext) -> dict[str, Any]:
     e = c.evaluation
-    name = c.model.get("name") or c.spec.project.name
-    version = c.model.get("version")
+    name = c.model.name or c.spec.project.name
+    version = c.model.version
     return {
-        "title": f"{name} version {version}"
-        if version
-        else f"{name} (run {c.model.get('run_id')})",
+        "title": f"{name} version {version}" if version else f"{name} (run {c.model.run_id})",
         "generated_at": c.generated_at,
         "not_evaluated": _NOT_EVALUATED,
         "details": _details(c),

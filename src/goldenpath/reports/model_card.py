@@ -11,6 +11,7 @@ from pathlib import Path
 
 from goldenpath._files import write_atomic
 from goldenpath.errors import RecordNotFound, RunNotFound
+from goldenpath.evaluation.document import ModelInfo
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.project import Project
@@ -75,19 +76,14 @@ def write_model_card(project: Project, ref: str, *, store: Store | None = None) 
     run = client.get_run(model.run_id)
     context = CardContext(
         spec=project.spec,
-        model={
-            "name": model.name,
-            "version": model.version,
-            "run_id": model.run_id,
-            "uri": model.uri,
-        },
+        model=ModelInfo(name=model.name, version=model.version, run_id=model.run_id, uri=model.uri),
         run_tags=dict(run.tags),
         run_params=dict(run.params),
         run_metrics={k: float(v) for k, v in run.metrics.items()},
         evaluation=None if evaluation is None else evaluation.document,
         decision=decision,
-        approvals=[a.to_dict() for a in approvals],
-        promotions=[m.to_dict() for m in moves],
+        approvals=list(approvals),
+        promotions=moves,
         generated_at=now(),
     )
     folder = project.state_dir / "cards" / f"{model.name}-v{model.version}"

@@ -19,6 +19,7 @@ from conftest import SMALL_MODEL, small_frame, small_spec
 from goldenpath.evaluation import EvaluationDocument, evaluate
 from goldenpath.gates import DecisionDocument
 from goldenpath.reports.card import CardContext, render_card_html, render_card_markdown
+from goldenpath.store.records import Approval, Promotion
 
 SECTIONS = [
     "Model details",
@@ -108,34 +109,16 @@ def binary(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None) -> 
     run = _run(project, second.run_id)
     return CardContext(
         spec=project.spec,
-        model=result.model.model_dump(),
+        model=result.model,
         run_tags=dict(run.data.tags),
         run_params=dict(run.data.params),
         run_metrics=dict(run.data.metrics),
         evaluation=result,
         decision=_decision(result.to_dict()),
-        approvals=[
-            {"approver": "risk@example.com", "comment": "Fine for a pilot.", "created_at": "t1"}
-        ],
+        approvals=[Approval("dec-42", "risk@example.com", "Fine for a pilot.", "t1")],
         promotions=[
-            {
-                "alias": "champion",
-                "from_version": "1",
-                "to_version": "2",
-                "kind": "promote",
-                "actor": "alice",
-                "reason": "better recall",
-                "completed_at": "t2",
-            },
-            {
-                "alias": "champion",
-                "from_version": "2",
-                "to_version": "1",
-                "kind": "rollback",
-                "actor": "bob",
-                "reason": "latency incident",
-                "completed_at": "t3",
-            },
+            _move(1, ("1", "2"), "promote", ("alice", "better recall"), "t2"),
+            _move(2, ("2", "1"), "rollback", ("bob", "latency incident"), "t3"),
         ],
         generated_at="2026-11-25T12:00:00+00:00",
     )
@@ -153,7 +136,7 @@ def regression(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None)
     run = _run(project, trained.run_id)
     return CardContext(
         spec=project.spec,
-        model=result.model.model_dump(),
+        model=result.model,
         run_tags=dict(run.data.tags),
         run_params=dict(run.data.params),
         run_metrics=dict(run.data.metrics),
@@ -162,6 +145,28 @@ def regression(tmp_path_factory: pytest.TempPathFactory, _no_tracking_uri: None)
         approvals=[],
         promotions=[],
         generated_at="2026-11-25T12:00:00+00:00",
+    )
+
+
+def _move(
+    number: int, versions: tuple[str, str], kind: str, by: tuple[str, str], at: str
+) -> Promotion:
+    """A completed move of the champion alias, as the store returns it."""
+    return Promotion(
+        id=number,
+        project="small",
+        model_name="small",
+        alias="champion",
+        from_version=versions[0],
+        to_version=versions[1],
+        kind=kind,
+        decision_id="dec-42",
+        actor=by[0],
+        reason=by[1],
+        state="completed",
+        owner="host:1",
+        created_at=at,
+        completed_at=at,
     )
 
 
@@ -305,7 +310,7 @@ def test_every_mitchell_section_is_in_both_formats(binary: CardContext) -> None:
 
 
 def test_model_details_come_from_the_spec_and_the_run(binary: CardContext) -> None:
-    run_id = str(binary.model["run_id"])
+    run_id = binary.model.run_id
     for text in (
         render_card_markdown(binary),
         _html_section(render_card_html(binary), "Model details"),

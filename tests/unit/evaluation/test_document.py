@@ -173,3 +173,38 @@ def test_guaranteed_harm_follows_the_metrics_direction() -> None:
     assert guaranteed_harm(loss, 0.50, greater_is_better=False) == pytest.approx(-0.05)
     no_interval = Estimate(value=0.5, ci_low=None, ci_high=None, support=100)
     assert guaranteed_harm(no_interval, 0.4, greater_is_better=False) is None
+
+
+def test_the_cli_prints_clearly_worse_slices_first_and_the_currency_of_costs() -> None:
+    from rich.console import Console
+
+    from goldenpath.cli.evaluation import _print_operations, _print_slices
+
+    old = EvaluationDocument.model_validate_json(OLD_DOCUMENT.read_text())
+    ranked = _ranked(
+        {
+            "tiny": _estimate(0.30, 0.0, 0.667, 6),
+            "big": _estimate(0.74, 0.71, 0.77, 900),
+            "vague": _estimate(0.80, 0.70, 0.90, 400),
+        },
+        {"tiny": 6, "big": 900, "vague": 400},
+    )
+    assert old.operations is not None
+    document = old.model_copy(
+        update={
+            "slices": tuple(ranked),
+            "operations": old.operations.model_copy(update={"currency": "EUR"}),
+        }
+    )
+    console = Console(record=True, width=200)
+    _print_slices(console, document)
+    assert document.operations is not None
+    _print_operations(console, document.operations)
+    lines = console.export_text().splitlines()
+    assert lines[:2] == [
+        "Most harmful slices by roc_auc_score:",
+        "  big: 0.7400 [0.7100, 0.7700], -0.1000 vs overall, 900 rows",
+    ]
+    assert "1 small slice(s) (under 30 rows) below overall, not ranked" in lines[2]
+    assert "vague" not in "\n".join(lines)
+    assert " EUR per 1,000 predictions at 0.05 EUR per CPU-hour" in lines[3]

@@ -13,8 +13,9 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 import goldenpath
 from conftest import MakeProject, small_frame, small_spec
-from goldenpath.errors import FingerprintMismatch, RunNotFound
+from goldenpath.errors import FingerprintMismatch, RunError, RunNotFound
 from goldenpath.evaluation import evaluate, record_evaluation
+from goldenpath.evaluation.record import load_evaluation
 
 
 def _spec() -> dict[str, object]:
@@ -326,3 +327,21 @@ def test_a_missing_reference_fails_before_any_data_is_read(
     with pytest.raises(RunNotFound, match="small@champion"):
         evaluate(trained, "latest", against="champion", on_step=steps.append)
     assert steps == ["Resolving the model"]
+
+
+def test_an_invalid_logged_document_is_a_clear_error(
+    trained: goldenpath.Project, tmp_path: Path
+) -> None:
+    result = evaluate(trained, "latest")
+    saved = record_evaluation(trained, result, html="<html></html>")
+    loaded = load_evaluation(trained, result.model.run_id)
+    assert loaded.document == result  # typed, as written
+    changed = json.loads(saved.json_path.read_text())
+    changed["metrics"]["roc_auc_score"]["value"] = "high"
+    folder = tmp_path / "changed"
+    folder.mkdir()
+    (folder / "evaluation.json").write_text(json.dumps(changed))
+    client = MlflowClient(f"sqlite:///{trained.state_dir / 'mlflow.db'}")
+    client.log_artifacts(result.model.run_id, str(folder), saved.artifact_path)
+    with pytest.raises(RunError, match=r"metrics\.roc_auc_score\.value: Input should be"):
+        load_evaluation(trained, result.model.run_id)

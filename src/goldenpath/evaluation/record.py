@@ -9,7 +9,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from goldenpath.errors import RunNotFound, TrackingError
+from pydantic import ValidationError
+
+from goldenpath.errors import RunError, RunNotFound, TrackingError
 from goldenpath.evaluation.document import EvaluationDocument
 from goldenpath.evaluation.evaluate import EvaluationResult
 from goldenpath.project import Project
@@ -91,5 +93,15 @@ def load_evaluation(
                 hint="list a run's evaluations in MLflow under evaluations/, or omit --evaluation",
             ) from exc
         raw = local.read_bytes()
-    document = EvaluationDocument.model_validate_json(raw)
+    try:
+        document = EvaluationDocument.model_validate_json(raw)
+    except ValidationError as exc:  # not written by goldenpath, or changed since
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "the document"
+        raise RunError(
+            f"evaluation {evaluation_id} of run {run_id} is not a valid evaluation document: "
+            f"{where}: {first['msg']} ({exc.error_count()} problem(s))",
+            hint="evaluate the model again (goldenpath evaluate); the schema is printed by "
+            "goldenpath schema --kind evaluation",
+        ) from None
     return LoadedEvaluation(evaluation_id, document, hashlib.sha256(raw).hexdigest())

@@ -652,28 +652,43 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
 def test_windows_stored_before_the_typed_results_still_load(
     champion: goldenpath.Project,
 ) -> None:
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from goldenpath.store.engine import open_store
     from goldenpath.store.schema import monitor_windows
 
     _log(champion, small_frame(n=3000, seed=201), DAY_ONE, prefix="a")
     first = run_monitor(champion, window="1d")
-    (stored,) = _stored_results(champion)
-    # as the dict-based engine wrote it; and older still, before judged and significant
-    # (a window then was judged, and a shift counted as significant)
-    old = json.loads(stored)
+    with open_store(champion).transaction() as connection:
+        (row,) = connection.execute(select(monitor_windows)).all()
+    # the result as the dict-based engine wrote it; and older still, before judged and
+    # significant (a window then was judged, and a shift counted as significant)
+    old = json.loads(row.result)
     assert old.pop("judged") is True
     for feature in [*old["features"], *old["outputs"]]:
         if feature["significant"]:
             del feature["significant"]
+    # the state as WindowState.to_dict wrote it: each profile's kind first
+    state = json.loads(row.profile)
+    for frame in (state["features"], state["outputs"]):
+        for name, profile in frame["features"].items():
+            frame["features"][name] = {"kind": profile.pop("kind"), **profile}
     with open_store(champion).transaction() as connection:
         connection.execute(
-            update(monitor_windows).values(result=json.dumps(old, separators=(",", ":")))
+            update(monitor_windows).values(
+                result=json.dumps(old, separators=(",", ":")),
+                profile=json.dumps(state, separators=(",", ":")),
+            )
         )
     again = run_monitor(champion, window="1d")
     assert again.report.processed.new_files == 0
     assert again.report.windows == first.report.windows
+    # the old state merges with new rows as the new one would: as one run over everything
+    _log(champion, small_frame(n=1000, seed=202), DAY_ONE + timedelta(hours=2), prefix="b")
+    (merged,) = run_monitor(champion, window="1d").report.windows
+    (at_once,) = run_monitor(champion, window="24h").report.windows  # another stream
+    assert merged.rows == at_once.rows == 4000
+    assert [f.psi for f in merged.features] == pytest.approx([f.psi for f in at_once.features])
 
 
 def _calls_into(module_file: str) -> tuple[list[str], Any]:

@@ -20,6 +20,7 @@ from goldenpath.data import load_dataset
 from goldenpath.gates import gate
 from goldenpath.monitoring import run_monitor
 from goldenpath.registry import promote
+from goldenpath.reports.monitoring import write_monitoring_report
 from goldenpath.serving.replay import replay
 
 ROWS = 1200  # 300 held out: above monitoring's min_window_rows (200), so the window is judged
@@ -94,4 +95,5 @@ def test_replayed_rows_are_logged_bit_for_bit_and_raise_no_drift_alert(
     assert {f.feature: f.severity for f in window.features} == dict.fromkeys(
         spec.feature_columns, "ok"
     )
-    assert json.loads(monitored.json_path.read_text())["alerts"] == []
+    json_path, _ = write_monitoring_report(monitored.report, monitored.folder)
+    assert json.loads(json_path.read_text())["alerts"] == []

@@ -60,7 +60,7 @@ from goldenpath.monitoring.results import (
     TimeRange,
     WindowSize,
 )
-from goldenpath.monitoring.windows import WindowState, row_keys, window_keys
+from goldenpath.monitoring.windows import WindowRecord, WindowState, row_keys, window_keys
 from goldenpath.project import Project
 from goldenpath.spec.monitoring import MonitoringSpec, parse_window
 from goldenpath.store.engine import Store, open_store
@@ -192,14 +192,14 @@ class _Stored:
     """What the store holds of a stream: the files read and the windows judged."""
 
     done: dict[str, int]  # path -> size
-    windows: dict[int, StoredWindow[MonitoringWindow]]
+    windows: dict[int, StoredWindow[WindowRecord, MonitoringWindow]]
 
 
 def _stored(store: Store, context: _Context) -> _Stored:
     name = context.project.name
     with store.transaction() as connection:
         done = processed_files(connection, name, context.stream)
-        found = load_windows(connection, name, context.stream, MonitoringWindow)
+        found = load_windows(connection, name, context.stream, WindowRecord, MonitoringWindow)
     return _Stored(done, {w.index: w for w in found})
 
 
@@ -553,7 +553,7 @@ def _save(
             for index in changed:
                 state = states[index]
                 stored_window = StoredWindow(
-                    index, state.start, state.end, state.rows, state.to_dict(), results[index]
+                    index, state.start, state.end, state.rows, state.record(), results[index]
                 )
                 save_window(connection, project.name, context.stream, stored_window, at)
             read = [(p, sizes[p]) for p in [*files.new_predictions, *files.new_feedback]]
@@ -639,7 +639,7 @@ def run_monitor(
     stored = _stored(store, context)
     files = _log_files(log, stored)
     states = {
-        i: WindowState.from_dict(i, context.kind, context.size, w.profile)
+        i: WindowState.of_record(i, context.kind, context.size, w.profile)
         for i, w in stored.windows.items()
     }
     offset = sum(s.rows for s in states.values())

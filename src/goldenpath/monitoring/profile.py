@@ -12,7 +12,7 @@ of consecutive windows merge into the profile of their union.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -40,6 +40,7 @@ class NumericProfile:
     total_sq: float = 0.0
     low: float | None = None
     high: float | None = None
+    kind: Literal["numeric"] = "numeric"  # tells the two kinds apart in JSON
 
     @property
     def mean(self) -> float | None:
@@ -78,6 +79,7 @@ class CategoricalProfile:
     counts: list[int]
     missing: int = 0
     unseen: dict[str, int] = field(default_factory=dict)  # window values not in the reference
+    kind: Literal["categorical"] = "categorical"
 
     @property
     def n(self) -> int:

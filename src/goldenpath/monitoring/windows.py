@@ -4,7 +4,8 @@ A window is a span of time (``1h``: every hour since the epoch) or a run of cons
 (``5000-rows``: the stream's rows in timestamp order, 5,000 at a time). Its state is made of
 mergeable parts only (feature and output profiles on the reference's bins, a score sketch for
 CBPE, counts per route and of values outside the contract), so rows that arrive in a later run
-are added to the window exactly, without reading the earlier rows again.
+are added to the window exactly, without reading the earlier rows again. The store keeps it as
+a :class:`WindowRecord`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
 from goldenpath.spec.models import ColumnSpec
 
-__all__ = ["WindowState", "out_of_range", "row_keys", "window_keys"]
+__all__ = ["WindowRecord", "WindowState", "out_of_range", "row_keys", "window_keys"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -68,6 +70,21 @@ def out_of_range(frame: pd.DataFrame, columns: dict[str, ColumnSpec]) -> dict[st
             bad |= values.notna() & ~values.isin(list(spec.allowed))
         counts[name] = int(bad.sum())
     return counts
+
+
+class WindowRecord(Document):
+    """A window's mergeable state as the store keeps it (its index, kind and size are the
+    store's keys and the stream's)."""
+
+    rows: int
+    first: str | None
+    last: str | None
+    first_key: str | None = None
+    features: FrameProfile | None
+    outputs: FrameProfile | None
+    scores: ScoreSketch | None
+    routes: dict[str, int]
+    out_of_range: dict[str, int]
 
 
 @dataclass
@@ -179,35 +196,32 @@ class WindowState:
             added(self.out_of_range, other.out_of_range),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "first": self.first,
-            "last": self.last,
-            "first_key": self.first_key,
-            "features": None if self.features is None else self.features.to_dict(),
-            "outputs": None if self.outputs is None else self.outputs.to_dict(),
-            "scores": None if self.scores is None else self.scores.to_dict(),
-            "routes": self.routes,
-            "out_of_range": self.out_of_range,
-        }
+    def record(self) -> WindowRecord:
+        return WindowRecord(
+            rows=self.rows,
+            first=self.first,
+            last=self.last,
+            first_key=self.first_key,
+            features=self.features,
+            outputs=self.outputs,
+            scores=self.scores,
+            routes=self.routes,
+            out_of_range=self.out_of_range,
+        )
 
     @classmethod
-    def from_dict(cls, index: int, kind: str, size: int, data: dict[str, Any]) -> WindowState:
-        def profile(raw: dict[str, Any] | None) -> FrameProfile | None:
-            return None if raw is None else FrameProfile.from_dict(raw)
-
+    def of_record(cls, index: int, kind: str, size: int, record: WindowRecord) -> WindowState:
         return cls(
             index,
             kind,
             size,
-            int(data["rows"]),
-            data["first"],
-            data["last"],
-            data.get("first_key"),
-            profile(data["features"]),
-            profile(data["outputs"]),
-            None if data["scores"] is None else ScoreSketch.from_dict(data["scores"]),
-            {k: int(v) for k, v in data["routes"].items()},
-            {k: int(v) for k, v in data["out_of_range"].items()},
+            record.rows,
+            record.first,
+            record.last,
+            record.first_key,
+            record.features,
+            record.outputs,
+            record.scores,
+            dict(record.routes),
+            dict(record.out_of_range),
         )

@@ -1,13 +1,12 @@
 """Repositories for monitoring: which log files a stream has read, its windows, its alerts.
 
-Windows come back with their judged result as the pydantic model the caller names (the
-monitoring layer's ``MonitoringWindow``; the store does not import the layers above it) and
-alerts as :class:`Alert`.
+Windows come back with their state and their judged result as the pydantic models the caller
+names (the monitoring layer's ``WindowRecord`` and ``MonitoringWindow``; the store does not
+import the layers above it), alerts as :class:`Alert`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -54,16 +53,17 @@ def add_files(
         )
 
 
+State = TypeVar("State", bound=BaseModel)
 Result = TypeVar("Result", bound=BaseModel)
 
 
 @dataclass(frozen=True)
-class StoredWindow(Generic[Result]):
+class StoredWindow(Generic[State, Result]):
     index: int
     start: str
     end: str | None
     rows: int
-    profile: dict[str, Any]  # the mergeable state (profiles, sketches, counts), as its JSON
+    profile: State  # the mergeable state (profiles, sketches, counts)
     result: Result  # what was judged from it
 
 
@@ -71,11 +71,13 @@ def load_windows(
     connection: Connection,
     project: str,
     stream: str,
+    state: type[State],
     result: type[Result],
+    *,
     since_index: int | None = None,
-) -> list[StoredWindow[Result]]:
-    """The stream's windows in order (from ``since_index`` on), their results read as
-    ``result``."""
+) -> list[StoredWindow[State, Result]]:
+    """The stream's windows in order (from ``since_index`` on), their states read as ``state``
+    and their results as ``result``."""
     query = select(monitor_windows).where(
         monitor_windows.c.project == project, monitor_windows.c.stream == stream
     )
@@ -88,7 +90,7 @@ def load_windows(
             r.start,
             r.end,
             r.rows,
-            json.loads(r.profile),
+            state.model_validate_json(r.profile),
             result.model_validate_json(r.result),
         )
         for r in rows
@@ -96,7 +98,7 @@ def load_windows(
 
 
 def save_window(
-    connection: Connection, project: str, stream: str, window: StoredWindow[Any], at: str
+    connection: Connection, project: str, stream: str, window: StoredWindow[Any, Any], at: str
 ) -> None:
     """Insert or replace one window."""
     connection.execute(
@@ -114,7 +116,7 @@ def save_window(
             start=window.start,
             end=window.end,
             rows=window.rows,
-            profile=json.dumps(window.profile, separators=(",", ":")),
+            profile=window.profile.model_dump_json(),
             result=window.result.model_dump_json(),
             updated_at=at,
         )

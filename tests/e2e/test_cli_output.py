@@ -55,3 +55,11 @@ def test_consoles_off_a_terminal_never_fold_lines() -> None:
         with console.capture() as captured:
             console.print("x" * 500)
         assert captured.get().splitlines() == ["x" * 500]
+
+
+def test_a_terminal_keeps_its_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")  # Rich takes stdout for a terminal
+    monkeypatch.setenv("COLUMNS", "60")
+    console = console_for(stderr=False)
+    assert console.is_terminal
+    assert console.width == 60

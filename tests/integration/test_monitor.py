@@ -724,7 +724,7 @@ def test_one_monitor_run_loads_the_reference_once(champion: goldenpath.Project) 
     assert done.exit_code == 0, done.output
     assert calls.count("reference") == 1
     assert calls.count("resolve_model") == 1  # the champion looked up once
-    assert calls.count("from_dict") == 1  # and its reference read from the cache once
+    assert calls.count("_read") == 1  # and its reference read from the cache once
     assert calls.count("monitored_features") == 1
 
     # given a loaded reference, the engine never goes back to reference.py to load it
@@ -735,4 +735,24 @@ def test_one_monitor_run_loads_the_reference_once(champion: goldenpath.Project) 
         run_monitor(champion, loaded, window="1d")
     finally:
         sys.setprofile(None)
-    assert {"reference", "resolve_model", "from_dict"}.isdisjoint(calls)
+    assert {"reference", "resolve_model", "_read"}.isdisjoint(calls)
+
+
+def test_the_reference_comes_back_from_its_run_when_the_cache_is_gone(
+    champion: goldenpath.Project,
+) -> None:
+    first = reference(champion)
+    cached = sorted((champion.state_dir / "monitoring").glob("reference-*"))
+    assert [p.suffix for p in cached] == [".json", ".parquet"]
+    for path in cached:
+        path.unlink()
+    calls, profile = _calls_into("goldenpath/monitoring/reference.py")
+    sys.setprofile(profile)
+    try:
+        again = reference(champion)
+    finally:
+        sys.setprofile(None)
+    assert "_compute" not in calls  # downloaded from the run's artefacts, not recomputed
+    assert again.record() == first.record()
+    pd.testing.assert_frame_equal(again.sample, first.sample)
+    assert sorted((champion.state_dir / "monitoring").glob("reference-*")) == cached

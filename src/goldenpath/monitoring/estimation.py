@@ -35,8 +35,7 @@ Scores are probabilities of the positive class, in [0, 1]; values outside are cl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -135,17 +134,6 @@ class ScoreCalibration:
         values = np.interp(_scores(scores), self.x, self.y)
         return np.asarray(values, dtype=np.float64)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"x": list(self.x), "y": list(self.y), "threshold": self.threshold}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoreCalibration:
-        return cls(
-            x=[float(v) for v in data["x"]],
-            y=[float(v) for v in data["y"]],
-            threshold=float(data["threshold"]),
-        )
-
 
 @dataclass
 class ScoreSketch:
@@ -164,6 +152,12 @@ class ScoreSketch:
     expected_correct: float
     positives: list[int] | None = None
     correct: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.prob_sums) != len(self.counts) or (
+            self.positives is not None and len(self.positives) != len(self.counts)
+        ):
+            raise ValueError("a sketch needs the same number of values in every bin list")
 
     @property
     def rows(self) -> int:
@@ -230,28 +224,6 @@ class ScoreSketch:
             expected_correct=self.expected_correct + other.expected_correct,
             positives=positives if correct is not None else None,
             correct=correct if positives is not None else None,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}  # shallow: no deep copies
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ScoreSketch:
-        counts = [int(v) for v in data["counts"]]
-        prob_sums = [float(v) for v in data["prob_sums"]]
-        positives = data.get("positives")
-        correct = data.get("correct")
-        if len(prob_sums) != len(counts) or (
-            positives is not None and len(positives) != len(counts)
-        ):
-            raise ValueError("a sketch needs the same number of values in every bin list")
-        return cls(
-            threshold=float(data["threshold"]),
-            counts=counts,
-            prob_sums=prob_sums,
-            expected_correct=float(data["expected_correct"]),
-            positives=None if positives is None else [int(v) for v in positives],
-            correct=None if correct is None else int(correct),
         )
 
 

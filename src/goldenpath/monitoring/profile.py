@@ -12,7 +12,7 @@ of consecutive windows merge into the profile of their union.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -69,9 +69,6 @@ class NumericProfile:
             max(highs) if highs else None,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "numeric", **self.__dict__}
-
 
 @dataclass
 class CategoricalProfile:
@@ -98,9 +95,6 @@ class CategoricalProfile:
             unseen,
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "categorical", **self.__dict__}
-
 
 Profile = NumericProfile | CategoricalProfile
 
@@ -119,21 +113,6 @@ class FrameProfile:
             theirs = other.features.get(name) or _absent(mine, other.rows)
             features[name] = mine.merged(theirs)  # type: ignore[arg-type]
         return FrameProfile(self.rows + other.rows, features)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rows": self.rows, "features": {k: v.to_dict() for k, v in self.features.items()}}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FrameProfile:
-        features: dict[str, Profile] = {}
-        for name, raw in data["features"].items():
-            values = {k: v for k, v in raw.items() if k != "kind"}
-            features[name] = (
-                NumericProfile(**values)
-                if raw["kind"] == "numeric"
-                else CategoricalProfile(**values)
-            )
-        return cls(int(data["rows"]), features)
 
 
 def _absent(like: Profile, rows: int) -> Profile:

@@ -11,7 +11,6 @@ and a sample of training rows for the domain classifier. It is written to the ru
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 from dataclasses import dataclass, replace
@@ -21,9 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from goldenpath._files import write_atomic
 from goldenpath.data.dataset import load_dataset
 from goldenpath.errors import RunNotFound, TrackingError
 from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
+from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration
 from goldenpath.monitoring.performance import point_values
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
@@ -35,6 +36,7 @@ from goldenpath.training.tracking import Tracking, require_tracking
 __all__ = [
     "SAMPLE_ROWS",
     "Reference",
+    "ReferenceRecord",
     "build_reference",
     "file_reference",
     "log_reference",
@@ -81,30 +83,46 @@ class Reference:
     evaluation_rows: int
     sample: pd.DataFrame  # up to SAMPLE_ROWS training rows (monitored features only)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "model_version": self.model_version,
-            "features": self.features.to_dict(),
-            "outputs": self.outputs.to_dict(),
-            "calibration": None if self.calibration is None else self.calibration.to_dict(),
-            "metrics": self.metrics,
-            "evaluation_rows": self.evaluation_rows,
-        }
+    def record(self) -> ReferenceRecord:
+        return ReferenceRecord(
+            run_id=self.run_id,
+            model_version=self.model_version,
+            features=self.features,
+            outputs=self.outputs,
+            calibration=self.calibration,
+            metrics=self.metrics,
+            evaluation_rows=self.evaluation_rows,
+        )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], sample: pd.DataFrame) -> Reference:
-        calibration = data["calibration"]
+    def of_record(cls, record: ReferenceRecord, sample: pd.DataFrame) -> Reference:
         return cls(
-            data["run_id"],
-            data["model_version"],
-            FrameProfile.from_dict(data["features"]),
-            FrameProfile.from_dict(data["outputs"]),
-            None if calibration is None else ScoreCalibration.from_dict(calibration),
-            {k: float(v) for k, v in data["metrics"].items()},
-            int(data["evaluation_rows"]),
+            record.run_id,
+            record.model_version,
+            record.features,
+            record.outputs,
+            record.calibration,
+            dict(record.metrics),
+            record.evaluation_rows,
             sample,
         )
+
+
+class ReferenceRecord(Document):
+    """``reference.json``: a reference without its sample (kept beside it, as Parquet)."""
+
+    run_id: str
+    model_version: str | None
+    features: FrameProfile
+    outputs: FrameProfile
+    calibration: ScoreCalibration | None
+    metrics: dict[str, float]
+    evaluation_rows: int
+
+
+def _read(json_path: Path, sample_path: Path) -> Reference:
+    record = ReferenceRecord.model_validate_json(json_path.read_bytes())
+    return Reference.of_record(record, pd.read_parquet(sample_path))
 
 
 def build_reference(
@@ -164,14 +182,11 @@ def _compute(project: Project, model: ModelRef) -> Reference:
 
 
 def _write(reference: Reference, json_path: Path, sample_path: Path) -> None:
-    json_path.parent.mkdir(parents=True, exist_ok=True)
-    for path, write in (
-        (sample_path, lambda p: reference.sample.to_parquet(p, index=False)),
-        (json_path, lambda p: p.write_text(json.dumps(reference.to_dict()))),
-    ):
-        partial = path.with_name(path.name + ".partial")
-        write(partial)
-        partial.replace(path)
+    """The sample, then the JSON, each atomically: a reader that finds the JSON finds both."""
+    sample = reference.sample.to_parquet(index=False)
+    assert sample is not None  # without a path, the Parquet file's bytes
+    write_atomic(sample_path, sample)
+    write_atomic(json_path, reference.record().model_dump_json())
 
 
 def file_reference(project: Project, path: str) -> Reference:
@@ -216,18 +231,12 @@ def reference(project: Project, ref: str = "champion") -> Reference:
     json_path = folder / f"reference-{model.run_id}.json"
     sample_path = folder / f"reference-{model.run_id}.parquet"
     if json_path.exists() and sample_path.exists():
-        cached = Reference.from_dict(
-            json.loads(json_path.read_text()), pd.read_parquet(sample_path)
-        )
-        return replace(cached, model_version=model.version)
+        return replace(_read(json_path, sample_path), model_version=model.version)
     client = require_tracking(project)
     with tempfile.TemporaryDirectory() as tmp:
         try:
             local = client.download_artifacts(model.run_id, ARTIFACT, tmp)
-            found = Reference.from_dict(
-                json.loads((local / "reference.json").read_text()),
-                pd.read_parquet(local / "reference-sample.parquet"),
-            )
+            found = _read(local / "reference.json", local / "reference-sample.parquet")
         except (TrackingError, OSError, ValueError, KeyError):  # not logged yet: compute it
             found = None
     if found is not None:

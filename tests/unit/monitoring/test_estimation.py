@@ -5,10 +5,9 @@ values on windows of 5,000 rows."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
+from pydantic import TypeAdapter, ValidationError
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import accuracy_score, roc_auc_score
 from threadpoolctl import threadpool_limits
@@ -79,10 +78,14 @@ def test_sketch_round_trips_through_json() -> None:
     rng = np.random.default_rng(1)
     scores = rng.random(2_000)
     labels = (rng.random(2_000) < _CAL(scores)).astype(int)
+    adapter = TypeAdapter(ScoreSketch)  # as the store reads and writes it, in a window's state
     for sketch in (ScoreSketch.of(scores, _CAL, labels), ScoreSketch.of(scores, _CAL)):
-        back = ScoreSketch.from_dict(json.loads(json.dumps(sketch.to_dict())))
+        back = adapter.validate_json(adapter.dump_json(sketch))
         assert back == sketch
         assert estimate(back) == estimate(sketch)
+    broken = adapter.dump_python(sketch, mode="json") | {"prob_sums": [0.5]}
+    with pytest.raises(ValidationError, match="same number of values"):
+        adapter.validate_python(broken)
 
 
 def test_calibration_round_trips_through_json() -> None:
@@ -90,7 +93,8 @@ def test_calibration_round_trips_through_json() -> None:
     scores = rng.random(20_000)
     labels = (rng.random(20_000) < scores**2).astype(int)
     calibration = ScoreCalibration.fit(scores, labels, threshold=0.4)
-    back = ScoreCalibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
+    adapter = TypeAdapter(ScoreCalibration)  # as reference.json holds it
+    back = adapter.validate_json(adapter.dump_json(calibration))
     assert back == calibration
     grid = np.linspace(-0.5, 1.5, 1_001)
     np.testing.assert_array_equal(back(grid), calibration(grid))

@@ -333,11 +333,10 @@ def users_list(project: ProjectOption = None, json_output: JsonOption = False) -
     """List the users and their roles."""
     from goldenpath.project import open_project
     from goldenpath.registry import members
-    from goldenpath.store import open_store
 
     out = Output(json_output)
     with out.working("Reading users"):
-        found = members(open_store(open_project(project)))
+        found = members(open_project(project))
 
     def render(console: Console) -> None:
         if not found:
@@ -353,13 +352,11 @@ def audit_verify(project: ProjectOption = None, json_output: JsonOption = False)
     """Recompute the audit chain; exits 77 (audit_chain_broken) at the first broken link."""
     from goldenpath.errors import AuditChainBroken
     from goldenpath.project import open_project
-    from goldenpath.store import open_store, verify_chain
+    from goldenpath.registry import verify_audit
 
     out = Output(json_output)
     with out.working("Verifying the audit chain"):
-        store = open_store(open_project(project))
-        with store.transaction() as connection:
-            report = verify_chain(connection)
+        report = verify_audit(open_project(project))
 
     def render(console: Console) -> None:
         if report.ok and report.head_seq is None:
@@ -389,14 +386,11 @@ def audit_list(
 ) -> None:
     """The newest audit events of this project."""
     from goldenpath.project import open_project
-    from goldenpath.store import open_store
-    from goldenpath.store.audit import list_events
+    from goldenpath.registry import audit_events
 
     out = Output(json_output)
     with out.working("Reading the audit trail"):
-        proj = open_project(project)
-        with open_store(proj).transaction() as connection:
-            events = list_events(connection, project=proj.name, limit=limit)
+        events = audit_events(open_project(project), limit=limit)
 
     def render(console: Console) -> None:
         for e in events:

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from goldenpath.registry.access import add_member, audit, authorized_actor, grant, members
+from goldenpath.registry.access import (
+    add_member,
+    audit,
+    audit_events,
+    authorized_actor,
+    grant,
+    members,
+    verify_audit,
+)
 from goldenpath.registry.approvals import approve
 from goldenpath.registry.promotion import (
     ALIASES,
@@ -21,6 +29,7 @@ __all__ = [
     "add_member",
     "approve",
     "audit",
+    "audit_events",
     "authorized_actor",
     "check_aliases",
     "grant",
@@ -30,4 +39,5 @@ __all__ = [
     "recover",
     "rollback",
     "verified_alias",
+    "verify_audit",
 ]

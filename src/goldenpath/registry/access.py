@@ -16,13 +16,21 @@ from typing import Any
 from goldenpath.errors import DuplicateRecord, PermissionDenied, RecordNotFound
 from goldenpath.project import Project
 from goldenpath.settings import current_user
-from goldenpath.store import Role, Store, User, open_store
+from goldenpath.store import AuditEvent, ChainReport, Role, Store, User, open_store, verify_chain
 from goldenpath.store.access import authorize, record
-from goldenpath.store.audit import now
+from goldenpath.store.audit import list_events, now
 from goldenpath.store.engine import store_exists
 from goldenpath.store.records import add_user, get_user, list_users, set_role
 
-__all__ = ["add_member", "audit", "authorized_actor", "grant", "members"]
+__all__ = [
+    "add_member",
+    "audit",
+    "audit_events",
+    "authorized_actor",
+    "grant",
+    "members",
+    "verify_audit",
+]
 
 
 def authorized_actor(
@@ -41,9 +49,28 @@ def authorized_actor(
     return actor
 
 
-def members(store: Store) -> list[User]:
-    with store.transaction() as connection:
+def members(project: Project, *, store: Store | None = None) -> list[User]:
+    """The users of the store and their roles (empty before anyone acted on it)."""
+    if store is None and not store_exists(project):
+        return []
+    with (store or open_store(project)).transaction() as connection:
         return list_users(connection)
+
+
+def audit_events(
+    project: Project, *, limit: int | None = None, store: Store | None = None
+) -> list[AuditEvent]:
+    """The project's audit events, newest first."""
+    if store is None and not store_exists(project):
+        return []
+    with (store or open_store(project)).transaction() as connection:
+        return list_events(connection, project=project.name, limit=limit)
+
+
+def verify_audit(project: Project, *, store: Store | None = None) -> ChainReport:
+    """Recompute the whole audit chain: its head, or the first broken link and why."""
+    with (store or open_store(project)).transaction() as connection:
+        return verify_chain(connection)
 
 
 def add_member(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:

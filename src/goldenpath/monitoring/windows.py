@@ -20,7 +20,7 @@ import pandas as pd
 
 from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
-from goldenpath.monitoring.profile import FrameProfile, profile_frame
+from goldenpath.monitoring.profile import CategoricalProfile, FrameProfile, profile_frame
 from goldenpath.spec.models import ColumnSpec
 
 __all__ = ["WindowRecord", "WindowState", "out_of_range", "row_keys", "window_keys"]
@@ -148,10 +148,9 @@ class WindowState:
         if version is not None and "model_version" in part:
             own = part[part["model_version"].astype(str) == version]
         output_frame = own[outputs].copy()
-        if "prediction" in output_frame and reference_outputs.features.get("prediction"):
-            kind_of = type(reference_outputs.features["prediction"]).__name__
-            if kind_of == "CategoricalProfile":
-                output_frame["prediction"] = output_frame["prediction"].astype("string")
+        predicted = reference_outputs.features.get("prediction")
+        if "prediction" in output_frame and isinstance(predicted, CategoricalProfile):
+            output_frame["prediction"] = output_frame["prediction"].astype("string")
         scores = None
         if calibration is not None and "score" in own:
             present = own["score"].dropna().to_numpy(dtype="float64")

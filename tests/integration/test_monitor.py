@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
+import jsonschema
 import pandas as pd
 import pytest
 import yaml
@@ -646,7 +647,11 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
     stored = _stored_results(champion)
     assert [MonitoringWindow.model_validate_json(t) for t in stored] == run.report.windows
     assert [json.loads(t) for t in stored] == written["windows"]
-    assert MonitoringReport.model_json_schema()["properties"]["schema_version"]["const"] == 1
+    schema = MonitoringReport.model_json_schema()
+    assert schema["properties"]["schema_version"]["const"] == 1
+    jsonschema.validate(written, schema)  # checked by an implementation other than pydantic
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**written, "windows": [{**calm, "rows": "many"}]}, schema)
 
 
 def test_windows_stored_before_the_typed_results_still_load(

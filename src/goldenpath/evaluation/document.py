@@ -217,20 +217,10 @@ class FairnessReport(_Part):
         return measures.get(name)
 
 
-class ComparedModel(_Part):
-    """The model compared with: as asked for (``reference``) and as resolved."""
+class ComparedModel(ModelInfo):
+    """The model compared with: as resolved, and as asked for (``reference``)."""
 
     reference: str
-    name: str
-    version: str | None
-    run_id: str
-    uri: str
-
-    @property
-    def label(self) -> str:
-        if self.version is None:
-            return f"{self.name} run {self.run_id}"
-        return f"{self.name} version {self.version}"
 
 
 class SliceDifferences(_Part):

@@ -156,25 +156,20 @@ def _once(
     end: datetime | None,
     reference: str,
 ) -> None:
-    """One monitor run against the reference loaded once, its report written, printed."""
-    from goldenpath.monitoring import reference as load_reference
-    from goldenpath.monitoring import run_monitor
+    """One monitor run (the library loads the reference once and keeps the report), printed."""
     from goldenpath.monitoring.results import MonitorOutput, ReportPaths
     from goldenpath.project import open_project
-    from goldenpath.reports.monitoring import write_monitoring_report
+    from goldenpath.workflows.monitoring import monitor
 
     with out.working("Monitoring the prediction log") as step:
-        opened = open_project(project)
-        run = run_monitor(
-            opened,
-            load_reference(opened, reference),
+        run = monitor(
+            open_project(project),
+            reference,
             window=window,
             since=start,
             until=end,
             progress=lambda rows: step(f"{rows:,} rows read"),
         )
-        if run.changed or not run.html_path.exists():
-            write_monitoring_report(run.report, run.folder)
     result = MonitorOutput(
         **dict(run.report),
         report=ReportPaths.model_validate({"json": str(run.json_path), "html": str(run.html_path)}),

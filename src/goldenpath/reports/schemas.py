@@ -13,7 +13,7 @@ _TITLES = {
     "spec": "goldenpath.yaml",
     "evaluation": "evaluation.json (goldenpath evaluate)",
     "decision": "decision (goldenpath gate --json)",
-    "monitoring": "monitoring report (goldenpath monitor --json)",
+    "monitoring": "monitoring.json (goldenpath monitor; --json adds report, events, sink_failures)",
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from goldenpath._files import write_atomic
 from goldenpath.errors import RunError, RunNotFound, TrackingError
 from goldenpath.evaluation.document import EvaluationDocument
 from goldenpath.evaluation.evaluate import EvaluationResult
@@ -40,11 +41,8 @@ def record_evaluation(
     above this one) atomically, so a crash leaves no half-written file, and log both."""
     document = result.to_dict()
     folder = project.state_dir / "evaluations" / result.evaluation_id
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in ((JSON_NAME, json.dumps(document, indent=2, default=str)), (HTML_NAME, html)):
-        partial = folder / f".{name}.partial"
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(folder / name)
+    write_atomic(folder / JSON_NAME, json.dumps(document, indent=2, default=str))
+    write_atomic(folder / HTML_NAME, html)
     artifact_path = f"evaluations/{result.evaluation_id}"
     client = open_tracking(project, create=True)
     run_id = result.model.run_id

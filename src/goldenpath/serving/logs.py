@@ -40,6 +40,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from goldenpath._files import write_atomic
 from goldenpath.spec.models import ColumnSpec
 from goldenpath.spec.serving import LogSpec
 
@@ -284,11 +285,10 @@ class LogWriter:
             table = pa.concat_tables(tables)
         folder = self.root.joinpath(*partition)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
             stem = f"part-{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}"
-            partial = folder / f".{stem}.parquet.partial"
-            pq.write_table(table, partial)
-            partial.replace(folder / f"{stem}.parquet")
+            sink = pa.BufferOutputStream()
+            pq.write_table(table, sink)
+            write_atomic(folder / f"{stem}.parquet", sink.getvalue().to_pybytes())
         except Exception as exc:
             reason = f"could not write a file in {folder}: {_reason(exc)}"
             aside.extend(_SetAside(entry, reason) for entry in written)
@@ -332,11 +332,8 @@ class LogWriter:
                 json.dumps(self._record(item, now), ensure_ascii=False, allow_nan=False)
                 for item in aside
             ]
-            folder.mkdir(parents=True, exist_ok=True)
             stem = f"part-{int(now.timestamp() * 1000)}-{uuid.uuid4().hex[:8]}"
-            partial = folder / f".{stem}.jsonl.partial"
-            partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
-            path = partial.replace(folder / f"{stem}.jsonl")
+            path = write_atomic(folder / f"{stem}.jsonl", "\n".join(lines) + "\n")
         except Exception as exc:
             self._count(1)
             _logger.error(

@@ -312,8 +312,9 @@ def open_tracking(project: Project, *, create: bool) -> Tracking | None:
     found = _OPEN.get(key)
     if found is not None:
         return found
-    _quiet_mlflow()
     from mlflow.tracking import MlflowClient
+
+    _quiet_mlflow()  # after the import: importing mlflow sets its own loggers to INFO
 
     with mlflow_boundary(f"opening the tracking store {uri}"):
         tracking = Tracking(project, MlflowClient(tracking_uri=uri, registry_uri=uri))

@@ -461,6 +461,7 @@ def _scale_generate(project_dir: Path, rows: int) -> None:
             "prediction": np.where(score >= 0.5, "Yes", "No"),
             "prediction_value": [None] * n,
             "score": score,
+            "event_time": [None] * n,  # the telco contract has no time column
         }
         for name in schema.names:
             if name not in columns:

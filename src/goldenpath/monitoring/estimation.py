@@ -13,12 +13,19 @@ Two things must hold for the estimate to be right, and neither can be checked wi
 
 * The scores are calibrated. Raw model scores rarely are, so a monotone (isotonic) map from score
   to probability is fitted once on held-out labelled reference rows, and applied to every window.
-* The relation between the features and the label does not change. The mix of inputs may move
-  as far as it likes (covariate shift: other customers, another season, a different class
-  balance), because each row's probability depends on its score alone; but if the same inputs
-  start to mean something else (concept drift), the calibrated probabilities are simply wrong and
-  the estimate with them. Large shifts into score ranges the reference barely covered also make
-  the calibration, and so the estimate, less reliable.
+* The probability of a positive at a given score is the same in the window as in the reference
+  rows the calibration was fitted on. A change in the mix of inputs alone (covariate shift, with
+  P(y | x) unchanged) does not guarantee this: at each score the calibration averages P(y | x)
+  over the reference's inputs with that score, so if the window's inputs at that score are ones
+  the model ranks too high (or too low), the estimate is off, even though no input changed its
+  meaning. It holds under any covariate shift only where the scores are the true P(y | x). If the
+  same inputs start to mean something else (concept drift), the calibrated probabilities are
+  wrong outright, and the estimate with them. Shifts into score ranges the reference barely
+  covered make the calibration, and so the estimate, less reliable too.
+
+Each estimate comes with a sampling-error band: where the realised value of a window of this
+size would fall (about 95% of the time) if the calibrated probabilities were right. It says how
+far a window's realised value may stray by chance; it does not cover a broken assumption.
 
 Windows are summarised in a mergeable sketch: per fine score bin (fixed, equal-width edges shared
 by every sketch) the number of rows and the sum of calibrated probabilities, plus the exact sum of
@@ -152,6 +159,9 @@ class ScoreSketch:
     expected_correct: float
     positives: list[int] | None = None
     correct: int | None = None
+    # Σ p(1 - p): the variance of the number of correct predictions (None in sketches written
+    # before it was kept: their estimates come without a sampling-error band)
+    correct_variance: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.prob_sums) != len(self.counts) or (
@@ -190,6 +200,7 @@ class ScoreSketch:
         counts = np.bincount(index, minlength=bins)
         prob_sums = np.bincount(index, weights=p, minlength=bins)
         expected_correct = math.fsum(np.where(predicted, p, 1.0 - p).tolist())
+        correct_variance = math.fsum((p * (1.0 - p)).tolist())
         positives: list[int] | None = None
         correct: int | None = None
         if labels is not None:
@@ -203,6 +214,7 @@ class ScoreSketch:
             expected_correct=expected_correct,
             positives=positives,
             correct=correct,
+            correct_variance=correct_variance,
         )
 
     def merged(self, other: ScoreSketch) -> ScoreSketch:
@@ -224,15 +236,27 @@ class ScoreSketch:
             expected_correct=self.expected_correct + other.expected_correct,
             positives=positives if correct is not None else None,
             correct=correct if positives is not None else None,
+            correct_variance=None
+            if self.correct_variance is None or other.correct_variance is None
+            else self.correct_variance + other.correct_variance,
         )
 
 
 class EstimatedPerformance(Document):
-    """Accuracy and ROC AUC of a window (expected, or realised when computed from labels)."""
+    """Accuracy and ROC AUC of a window (expected, or realised when computed from labels).
+
+    An estimate carries its sampling-error band: the range (about 95%) in which the realised
+    value of a window of this size falls when the calibrated probabilities are right. Realised
+    values, and estimates from sketches that predate the band, have none.
+    """
 
     rows: int
     accuracy: float | None
     roc_auc: float | None  # None when the (expected) positives or negatives are ~0
+    accuracy_low: float | None = None
+    accuracy_high: float | None = None
+    roc_auc_low: float | None = None
+    roc_auc_high: float | None = None
 
 
 def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:
@@ -250,16 +274,72 @@ def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:
     return min(max(area, 0.0), 1.0)
 
 
+Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% band
+
+
+def _band(value: float, standard_error: float) -> tuple[float, float]:
+    return max(value - Z_95 * standard_error, 0.0), min(value + Z_95 * standard_error, 1.0)
+
+
+AUC_DRAWS = 400  # simulated label draws behind an estimated ROC AUC's band
+BAND_BINS = 100  # score bins the draws are made in (the sketch's 1,000 summed in tens)
+
+
+def _auc_band(counts: FloatArray, positives: FloatArray) -> tuple[float, float] | None:
+    """The central 95% of the ROC AUC this window's rows would realise if their labels were
+    drawn from the calibrated probabilities: ``AUC_DRAWS`` draws of the positives in each score
+    bin (binomial, at the bin's mean probability), each scored like :func:`realised` does.
+    Conditional on the window's scores, as the realised value is; seeded, so an estimate is
+    reproducible."""
+    if counts.shape[0] % BAND_BINS == 0:  # coarser bins: the band's width, not its detail
+        counts = counts.reshape(BAND_BINS, -1).sum(axis=1)
+        positives = positives.reshape(BAND_BINS, -1).sum(axis=1)
+    occupied = counts > 0
+    n, mass = counts[occupied].astype(np.int64), positives[occupied]
+    rate = np.clip(mass / n, 0.0, 1.0)
+    drawn = np.random.default_rng(0).binomial(n, rate, size=(AUC_DRAWS, n.shape[0]))
+    pos = drawn.astype(np.float64)
+    neg = n - pos
+    total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
+    above = np.cumsum(pos[:, ::-1], axis=1)[:, ::-1] - pos  # positives in strictly higher bins
+    area = np.einsum("ij,ij->i", neg, above + 0.5 * pos)
+    defined = (total_pos > 0) & (total_neg > 0)
+    if defined.sum() < AUC_DRAWS // 2:
+        return None
+    aucs = area[defined] / (total_pos[defined] * total_neg[defined])
+    low, high = np.quantile(aucs, [0.025, 0.975])
+    return float(low), float(high)
+
+
 def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
-    """Expected accuracy and ROC AUC of the window from its calibrated scores alone."""
+    """Expected accuracy and ROC AUC of the window from its calibrated scores alone, each with
+    its sampling-error band.
+
+    Accuracy: each row is correct with probability ``q`` (``p`` or ``1 - p``), so the number
+    of correct rows has variance Σ q(1 - q) = Σ p(1 - p), kept exactly in the sketch. ROC AUC:
+    the spread of the AUC under labels drawn from the probabilities (:func:`_auc_band`).
+    """
     rows = sketch.rows
     if rows == 0:
         return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
     counts = np.asarray(sketch.counts, dtype=np.float64)
     positives = np.clip(np.asarray(sketch.prob_sums, dtype=np.float64), 0.0, counts)
     accuracy = min(max(sketch.expected_correct / rows, 0.0), 1.0)
+    auc = _binned_auc(positives, counts - positives)
+    accuracy_band: tuple[float | None, float | None] = (None, None)
+    auc_band: tuple[float | None, float | None] = (None, None)
+    if sketch.correct_variance is not None:
+        accuracy_band = _band(accuracy, math.sqrt(max(sketch.correct_variance, 0.0)) / rows)
+    if auc is not None:
+        auc_band = _auc_band(counts, positives) or (None, None)
     return EstimatedPerformance(
-        rows=rows, accuracy=accuracy, roc_auc=_binned_auc(positives, counts - positives)
+        rows=rows,
+        accuracy=accuracy,
+        roc_auc=auc,
+        accuracy_low=accuracy_band[0],
+        accuracy_high=accuracy_band[1],
+        roc_auc_low=auc_band[0],
+        roc_auc_high=auc_band[1],
     )
 
 

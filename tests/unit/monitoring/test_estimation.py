@@ -143,6 +143,11 @@ def test_degenerate_windows() -> None:
         "rows": 3,
         "accuracy": performance.accuracy,
         "roc_auc": None,
+        # every probability is 0: the realised accuracy cannot differ from the expected one
+        "accuracy_low": performance.accuracy,
+        "accuracy_high": performance.accuracy,
+        "roc_auc_low": None,
+        "roc_auc_high": None,
     }
 
 

@@ -81,7 +81,9 @@ def main() -> None:
             biases, spreads, noise = [], [], []
             for order in halves:
                 calibrate, pool = order[: len(order) // 2], order[len(order) // 2 :]
-                calibration = ScoreCalibration.fit(score[calibrate], truth[calibrate], threshold)
+                calibration = ScoreCalibration.choose(
+                    score[calibrate], truth[calibrate].astype(int), threshold
+                )
                 p = calibration(score[pool])
                 expected = np.where(score[pool] >= threshold, p, 1.0 - p)
                 weights = np.exp(strength * z[pool])
@@ -95,6 +97,47 @@ def main() -> None:
                 f"{bias.std(ddof=1) / np.sqrt(len(bias)):>11.4f} {np.mean(noise):>11.4f} "
                 f"{np.mean(spreads):>15.4f}"
             )
+    calibrations(score, truth, threshold, args.splits)
+
+
+def calibrations(score: np.ndarray, truth: np.ndarray, threshold: float, splits: int) -> None:
+    """Without shift: the bias of CBPE's accuracy and ROC AUC (estimate minus the pool's
+    realised value) with each calibration method, over the same kind of random splits."""
+    from goldenpath.monitoring.estimation import (
+        ScoreCalibration,
+        ScoreSketch,
+        estimate,
+        realised,
+    )
+
+    fits = {
+        "isotonic (always, before)": ScoreCalibration.fit,
+        "Platt scaling": ScoreCalibration.platt,
+        "raw scores": lambda s, y, t: ScoreCalibration.identity(t),
+        "chosen (ScoreCalibration.choose)": ScoreCalibration.choose,
+    }
+    rng = np.random.default_rng(17)
+    orders = [rng.permutation(len(score)) for _ in range(splits)]
+    print(f"\nno shift: bias of the estimate per calibration method, {splits} splits")
+    print(f"{'calibration':<34} {'accuracy bias':>13} {'s.e.':>6} {'ROC AUC bias':>13} {'s.e.':>6}")
+    for name, fit in fits.items():
+        biases = []
+        for order in orders:
+            calibrate, pool = order[: len(order) // 2], order[len(order) // 2 :]
+            calibration = fit(score[calibrate], truth[calibrate].astype(int), threshold)
+            sketch = ScoreSketch.of(score[pool], calibration, truth[pool].astype(int))
+            expected, seen = estimate(sketch), realised(sketch)
+            assert expected.accuracy is not None
+            assert seen.accuracy is not None
+            assert expected.roc_auc is not None
+            assert seen.roc_auc is not None
+            biases.append((expected.accuracy - seen.accuracy, expected.roc_auc - seen.roc_auc))
+        b = np.asarray(biases)
+        error = b.std(axis=0, ddof=1) / np.sqrt(len(b))
+        print(
+            f"{name:<34} {b[:, 0].mean():>+13.4f} {error[0]:>6.4f} "
+            f"{b[:, 1].mean():>+13.4f} {error[1]:>6.4f}"
+        )
 
 
 if __name__ == "__main__":

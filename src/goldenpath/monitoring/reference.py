@@ -145,7 +145,7 @@ def build_reference(
     if spec.task.type == "binary_classification" and "score" in outputs:
         labels = (test[spec.task.target] == spec.task.positive_label).to_numpy().astype(int)
         score = outputs["score"].to_numpy(dtype="float64")
-        calibration = ScoreCalibration.fit(score, labels, spec.evaluation.threshold)
+        calibration = ScoreCalibration.choose(score, labels, spec.evaluation.threshold)
     metrics = point_values(spec, test[spec.task.target], predictions, scores)
     sample = train[features].sample(n=min(SAMPLE_ROWS, len(train)), random_state=0)
     return Reference(

@@ -32,12 +32,16 @@ __all__ = [
     "DriftThresholds",
     "FeatureDrift",
     "benjamini_hochberg",
+    "coarse_counts",
     "feature_drift",
     "jensen_shannon",
+    "kolmogorov_smirnov",
     "psi",
+    "wasserstein",
     "window_drift",
 ]
 
+COARSE_SHARE = 0.095  # quantile bins grouped into about deciles for PSI, JS and chi-square
 _EPS = 1e-4  # proportions are floored here before PSI's logarithm (an empty bin is not infinite)
 
 
@@ -77,8 +81,8 @@ def jensen_shannon(reference: np.ndarray, window: np.ndarray) -> float:
 
 
 def _bin_points(profile: NumericProfile) -> np.ndarray:
-    """A representative value per bin: the middle of inner bins; the outer bins at the
-    reference's minimum and maximum (or one bin width beyond the edge)."""
+    """A representative value per bin of an old profile (no sums): the middle of inner bins;
+    the outer bins at the reference's minimum and maximum (or one bin width beyond the edge)."""
     edges = np.asarray(profile.edges, dtype=float)
     if not len(edges):
         return np.asarray([profile.mean or 0.0])
@@ -87,6 +91,87 @@ def _bin_points(profile: NumericProfile) -> np.ndarray:
     high = profile.high if profile.high is not None else edges[-1] + width
     inner = (edges[:-1] + edges[1:]) / 2
     return np.concatenate([[min(low, edges[0])], inner, [max(high, edges[-1])]])
+
+
+def wasserstein(reference: NumericProfile, window: NumericProfile) -> float | None:
+    """The Wasserstein distance between the two profiles' distributions (not scaled).
+
+    With the sum of each interval bin's values, the integral of F_ref - F_window over a bin
+    (a, b] is exact: b * D(b) - a * D(a) - (S_ref - S_window), D the difference of the two
+    distribution functions and S each side's sum over the bin divided by its count (the outer
+    bins likewise, without their infinite end). The distance, the sum of the integrals'
+    absolute values, equals scipy's on the raw values wherever the distribution functions do
+    not cross inside a bin (point bins have no width). Old profiles (no sums) put each bin's
+    mass at its middle, the outer bins at the reference's minimum and maximum."""
+    if reference.n == 0 or window.n == 0:
+        return None
+    if reference.sums is None or window.sums is None:
+        points = _bin_points(reference)
+        counts = np.asarray(reference.counts), np.asarray(window.counts)
+        return float(stats.wasserstein_distance(points, points, *counts))
+    order = reference.order()
+    interval = order <= len(reference.edges)  # the positions past the edges are points
+    mass = reference.binned() / reference.n - window.binned() / window.n
+    after = np.cumsum(mass)  # D at the top of each bin
+    before = (after - mass)[interval]
+    after = after[interval]
+    at = order[interval]
+    counts = np.asarray(reference.counts)[at], np.asarray(window.counts)[at]
+    sums = np.asarray(reference.sums)[at], np.asarray(window.sums)[at]
+    edges = np.asarray(reference.edges, dtype=float)
+    lower = np.concatenate([[-np.inf], edges])[at]
+    upper = np.concatenate([edges, [np.inf]])[at]
+    low, high = np.where(np.isfinite(lower), lower, 0.0), np.where(np.isfinite(upper), upper, 0.0)
+    # both sides in the bin: the integral, exact (D is 0 at the infinite ends)
+    integral = high * after - low * before - (sums[0] / reference.n - sums[1] / window.n)
+    # one side only: D is monotone; that side's mass is put at its mean (exact for one value)
+    mean = np.where(counts[0] > 0, sums[0], sums[1]) / np.maximum(counts[0] + counts[1], 1)
+    mean = np.where(counts[0] + counts[1] > 0, mean, np.where(np.isfinite(lower), lower, upper))
+    split = np.abs(before) * np.where(np.isfinite(lower), mean - low, 0.0) + np.abs(
+        after
+    ) * np.where(np.isfinite(upper), high - mean, 0.0)
+    both = (counts[0] > 0) & (counts[1] > 0)
+    distance = float(np.where(both, np.abs(integral), split).sum())
+    return distance if np.isfinite(distance) else None
+
+
+def coarse_counts(
+    reference: NumericProfile, window: NumericProfile
+) -> tuple[np.ndarray, np.ndarray]:
+    """The two profiles' counts on the bins PSI, JS and chi-square are computed on.
+
+    A profile with sums (quantile bins, finer than deciles for Wasserstein and KS) has its
+    consecutive interval bins grouped into about ``1 / COARSE_SHARE`` groups of at least that
+    share of the reference's interval rows (deciles, as PSI's thresholds assume); each exact
+    value keeps its own bin. Old profiles keep their bins."""
+    r, w = reference.binned(), window.binned()
+    if reference.sums is None:
+        return r, w
+    interval = reference.order() <= len(reference.edges)
+    floor = COARSE_SHARE * r[interval].sum()
+    rest = r[interval].sum() - np.cumsum(np.where(interval, r, 0))  # interval rows after each
+    groups = np.zeros(len(r), dtype=np.int64)
+    group, running, open_group = 0, 0, False
+    for i, (count, inside) in enumerate(zip(r, interval, strict=True)):
+        if not inside:  # an exact value: a bin of its own
+            group += open_group
+            groups[i], group, running, open_group = group, group + 1, 0, False
+            continue
+        groups[i], running, open_group = group, running + count, True
+        if running >= floor and rest[i] >= floor / 2:  # no sliver of a group at the end
+            group, running, open_group = group + 1, 0, False
+    length = int(groups.max()) + 1
+    return np.bincount(groups, r, length), np.bincount(groups, w, length)
+
+
+def kolmogorov_smirnov(reference: NumericProfile, window: NumericProfile) -> float | None:
+    """The two-sample Kolmogorov-Smirnov statistic between the profiles: the largest
+    difference of the distribution functions at the bins' edges and points (scipy's
+    ``ks_2samp`` on the raw values takes it at every value)."""
+    if reference.n == 0 or window.n == 0:
+        return None
+    r, w = reference.binned(), window.binned()
+    return float(np.abs(np.cumsum(r) / r.sum() - np.cumsum(w) / w.sum()).max())
 
 
 def benjamini_hochberg(p_values: list[float | None]) -> list[float | None]:
@@ -122,6 +207,7 @@ class FeatureDrift(Document):
     reference_missing_share: float
     unseen_share: float  # rows with a category the reference never saw
     significant: bool = True  # the q-value is below the significance level (or untested)
+    ks: float | None = None  # two-sample Kolmogorov-Smirnov statistic (numeric features)
     severity: Severity
     reasons: tuple[str, ...]
 
@@ -144,17 +230,17 @@ def feature_drift(
     window: NumericProfile | CategoricalProfile,
     thresholds: DriftThresholds,
 ) -> FeatureDrift:
-    r_counts, w_counts = np.asarray(reference.counts), np.asarray(window.counts)
+    wasserstein_sd = ks = None
+    if isinstance(reference, NumericProfile) and isinstance(window, NumericProfile):
+        r_counts, w_counts = coarse_counts(reference, window)
+        spread, distance = reference.std, wasserstein(reference, window)
+        if spread and distance is not None:
+            wasserstein_sd = distance / spread
+        ks = kolmogorov_smirnov(reference, window)
+    else:
+        r_counts, w_counts = np.asarray(reference.counts), np.asarray(window.counts)
     r_rows = reference.n + reference.missing
     w_rows = window.n + window.missing
-    wasserstein = None
-    if isinstance(reference, NumericProfile):
-        points = _bin_points(reference)
-        spread = reference.std
-        if spread and w_counts.sum() > 0 and r_counts.sum() > 0:
-            wasserstein = float(
-                stats.wasserstein_distance(points, points, r_counts, w_counts) / spread
-            )
     unseen = sum(window.unseen.values()) if isinstance(window, CategoricalProfile) else 0
     drift = FeatureDrift(
         feature=name,
@@ -162,7 +248,8 @@ def feature_drift(
         rows=w_rows,
         psi=psi(r_counts, w_counts),
         js_distance=jensen_shannon(r_counts, w_counts),
-        wasserstein=wasserstein,
+        wasserstein=wasserstein_sd,
+        ks=ks,
         p_value=_chi_square(r_counts, w_counts),
         q_value=None,
         missing_share=window.missing / w_rows if w_rows else 0.0,

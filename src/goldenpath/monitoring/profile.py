@@ -1,16 +1,33 @@
 """Compact, mergeable profiles of data: what monitoring compares windows with.
 
 A reference profile is computed once (at training or evaluation time) and kept with the run, so
-the raw training data is never needed again. A numeric feature keeps counts in fixed bins whose
-edges are the reference's deciles (the outer bins open-ended), plus count, sum, sum of squares,
-minimum and maximum; a categorical one keeps counts of its most frequent categories (the rest as
-one "other" bucket). Both keep the number of missing values. A window's profile is computed with
-the reference's edges and categories, so two profiles of the same feature add up exactly: profiles
-of consecutive windows merge into the profile of their union.
+the raw training data is never needed again. A window's profile is computed on the reference's
+bins and categories, so two profiles of the same feature add up exactly: profiles of consecutive
+windows merge into the profile of their union. Every profile keeps the number of missing values.
+
+A numeric feature's bins depend on its kind, decided on the reference:
+
+- **low cardinality** (at most ``MAX_EXACT_VALUES`` distinct values, each seen twice on average):
+  one exact bin per value; values the reference never had fall in the intervals between them;
+- otherwise, **point masses** (a value holding at least ``POINT_MASS_SHARE`` of the rows, such as
+  the zeros of a zero-inflated feature) get exact bins, and the other values **quantile bins**
+  (``QUANTILES`` of the rest, finer in the tails).
+
+Each interval bin keeps the count and the sum of its values, so the Wasserstein distance and the
+two-sample Kolmogorov-Smirnov statistic between two profiles are exact wherever the two
+distribution functions do not cross inside a bin (``goldenpath.monitoring.drift``); the profile
+also keeps the count, sum, sum of squares, minimum and maximum of the values. Profiles written
+before these bins existed (deciles, no sums) load and are judged on their own bins.
+
+A categorical feature keeps counts of its most frequent categories (the rest as one "other"
+bucket), and, where the reference had other values, a sorted set of 32-bit hashes of them, so a
+window's values that the reference never had are counted as unseen (a new value is taken for a
+known one with probability members / 2**32: 2.3e-5 at the cap of 100,000 members).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,14 +43,19 @@ __all__ = [
 ]
 
 OTHER = "__other__"
-DEFAULT_BINS = 10
+DEFAULT_BINS = 30  # equal-probability bins between the tail edges
+TAILS = (0.001, 0.005, 0.01, 0.025)  # extra quantile edges at each end (and one minus them)
+MAX_EXACT_VALUES = 20
+POINT_MASS_SHARE = 0.2
 MAX_CATEGORIES = 50
+MAX_MEMBERS = 100_000  # reference values past the top categories hashed for membership
+MAX_UNSEEN_NAMED = 50  # a window's unseen values kept by name; the rest counted under OTHER
 
 
 @dataclass
 class NumericProfile:
     edges: list[float]  # inner edges; bins are (-inf, e0], (e0, e1], ..., (e_last, inf)
-    counts: list[int]
+    counts: list[int]  # per interval bin, values equal to a point excluded
     missing: int = 0
     n: int = 0
     total: float = 0.0
@@ -41,6 +63,9 @@ class NumericProfile:
     low: float | None = None
     high: float | None = None
     kind: Literal["numeric"] = "numeric"  # tells the two kinds apart in JSON
+    points: list[float] = field(default_factory=list)  # exact-value bins (each also an edge)
+    point_counts: list[int] = field(default_factory=list)
+    sums: list[float] | None = None  # per interval bin (None in profiles of old references)
 
     @property
     def mean(self) -> float | None:
@@ -53,11 +78,33 @@ class NumericProfile:
         variance = (self.total_sq - self.total**2 / self.n) / (self.n - 1)
         return float(np.sqrt(max(variance, 0.0)))
 
+    def order(self) -> np.ndarray:
+        """Positions in ``counts + point_counts`` of the bins in the order of their values:
+        the interval below each edge, then the edge's point if it is one, then the top bin."""
+        at = {p: i for i, p in enumerate(self.points)}
+        k = len(self.edges)
+        order: list[int] = []
+        for j, edge in enumerate(self.edges):
+            order.append(j)
+            if edge in at:
+                order.append(k + 1 + at[edge])
+        order.append(k)
+        return np.asarray(order, dtype=np.int64)
+
+    def binned(self) -> np.ndarray:
+        """Counts of every bin (intervals and points) in the order of their values."""
+        counts = np.asarray([*self.counts, *self.point_counts], dtype=np.int64)
+        ordered: np.ndarray = counts[self.order()]
+        return ordered
+
     def merged(self, other: NumericProfile) -> NumericProfile:
-        if other.edges != self.edges:
+        if other.edges != self.edges or other.points != self.points:
             raise ValueError("profiles with different bin edges cannot be merged")
         lows = [v for v in (self.low, other.low) if v is not None]
         highs = [v for v in (self.high, other.high) if v is not None]
+        sums = None
+        if self.sums is not None and other.sums is not None:
+            sums = [a + b for a, b in zip(self.sums, other.sums, strict=True)]
         return NumericProfile(
             self.edges,
             [a + b for a, b in zip(self.counts, other.counts, strict=True)],
@@ -67,6 +114,11 @@ class NumericProfile:
             self.total_sq + other.total_sq,
             min(lows) if lows else None,
             max(highs) if highs else None,
+            points=self.points,
+            point_counts=[
+                a + b for a, b in zip(self.point_counts, other.point_counts, strict=True)
+            ],
+            sums=sums,
         )
 
 
@@ -77,6 +129,8 @@ class CategoricalProfile:
     missing: int = 0
     unseen: dict[str, int] = field(default_factory=dict)  # window values not in the reference
     kind: Literal["categorical"] = "categorical"
+    # a reference's other values (past the top categories): base64 of their sorted 32-bit hashes
+    members: str | None = None
 
     @property
     def n(self) -> int:
@@ -92,7 +146,8 @@ class CategoricalProfile:
             self.categories,
             [a + b for a, b in zip(self.counts, other.counts, strict=True)],
             self.missing + other.missing,
-            unseen,
+            _capped(unseen),
+            members=self.members,
         )
 
 
@@ -118,23 +173,71 @@ class FrameProfile:
 def _absent(like: Profile, rows: int) -> Profile:
     """``rows`` missing values, on the bins or categories of ``like``."""
     if isinstance(like, NumericProfile):
-        return NumericProfile(like.edges, [0] * len(like.counts), missing=rows)
-    return CategoricalProfile(like.categories, [0] * len(like.counts), missing=rows)
+        return NumericProfile(
+            like.edges,
+            [0] * len(like.counts),
+            missing=rows,
+            points=like.points,
+            point_counts=[0] * len(like.points),
+            sums=None if like.sums is None else [0.0] * len(like.sums),
+        )
+    return CategoricalProfile(
+        like.categories, [0] * len(like.counts), missing=rows, members=like.members
+    )
 
 
-def _numeric_edges(values: np.ndarray, bins: int) -> list[float]:
+def _capped(unseen: dict[str, int]) -> dict[str, int]:
+    """The ``MAX_UNSEEN_NAMED`` most frequent unseen values by name, the others counted under
+    OTHER (the total, all that is judged, stays exact through merges)."""
+    named = {k: v for k, v in unseen.items() if k != OTHER}
+    if len(named) <= MAX_UNSEEN_NAMED:
+        return unseen
+    ranked = sorted(named.items(), key=lambda kv: (-kv[1], kv[0]))
+    kept = dict(ranked[:MAX_UNSEEN_NAMED])
+    kept[OTHER] = unseen.get(OTHER, 0) + sum(v for _, v in ranked[MAX_UNSEEN_NAMED:])
+    return kept
+
+
+def _quantile_probabilities(bins: int) -> np.ndarray:
+    middle = np.linspace(0, 1, bins + 1)[1:-1]
+    tails = np.asarray(TAILS)
+    return np.unique(np.concatenate([tails, middle, 1 - tails]))
+
+
+def _numeric_layout(values: np.ndarray, bins: int) -> tuple[list[float], list[float]]:
+    """The reference's inner edges and exact-value points (each point is also an edge)."""
     finite = values[np.isfinite(values)]
     if not len(finite):
-        return []
-    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
-    return [float(e) for e in edges]
+        return [], []
+    distinct, counts = np.unique(finite, return_counts=True)
+    if len(distinct) <= MAX_EXACT_VALUES and 2 * len(distinct) <= len(finite):
+        exact = [float(v) for v in distinct]
+        return exact, exact
+    heavy = distinct[counts >= POINT_MASS_SHARE * len(finite)]
+    rest = finite[~np.isin(finite, heavy)] if len(heavy) else finite
+    quantiles = np.quantile(rest, _quantile_probabilities(bins)) if len(rest) else []
+    edges = np.unique(np.concatenate([np.asarray(quantiles, dtype=float), heavy]))
+    return [float(e) for e in edges], [float(v) for v in heavy]
 
 
-def _numeric(values: np.ndarray, edges: list[float]) -> NumericProfile:
+def _numeric(
+    values: np.ndarray, edges: list[float], points: list[float], *, with_sums: bool
+) -> NumericProfile:
     missing = int(np.isnan(values).sum())
     present = values[~np.isnan(values)]
-    index = np.searchsorted(np.asarray(edges), present, side="left")
+    rest = present
+    point_counts: list[int] = []
+    if points:
+        exact = np.asarray(points, dtype=float)
+        at_point = np.isin(present, exact)
+        where = np.searchsorted(exact, present[at_point])
+        point_counts = [int(c) for c in np.bincount(where, minlength=len(exact))]
+        rest = present[~at_point]
+    index = np.searchsorted(np.asarray(edges, dtype=float), rest, side="left")
     counts = np.bincount(index, minlength=len(edges) + 1)
+    sums = None
+    if with_sums:
+        sums = [float(s) for s in np.bincount(index, weights=rest, minlength=len(edges) + 1)]
     return NumericProfile(
         edges,
         [int(c) for c in counts],
@@ -144,6 +247,9 @@ def _numeric(values: np.ndarray, edges: list[float]) -> NumericProfile:
         float((present**2).sum()),
         float(present.min()) if len(present) else None,
         float(present.max()) if len(present) else None,
+        points=points,
+        point_counts=point_counts,
+        sums=sums,
     )
 
 
@@ -157,16 +263,56 @@ def _frequencies(values: pd.Series) -> pd.Series:
     return counts.sort_values(ascending=False, kind="stable")
 
 
+def _hashes(values: pd.Index) -> np.ndarray:
+    """Stable 32-bit hashes of text values, sorted and unique."""
+    text = np.asarray(values.astype(str), dtype=object)
+    full = pd.util.hash_array(text, categorize=False)
+    return np.unique((full & np.uint64(0xFFFFFFFF)).astype("<u4"))
+
+
+def _members(hashes: np.ndarray) -> str:
+    return base64.b64encode(hashes.astype("<u4").tobytes()).decode("ascii")
+
+
+def _is_member(values: pd.Index, members: str) -> np.ndarray:
+    known = np.frombuffer(base64.b64decode(members), dtype="<u4")
+    if not len(values) or not len(known):
+        return np.zeros(len(values), dtype=bool)
+    text = np.asarray(values.astype(str), dtype=object)
+    hashed = (pd.util.hash_array(text, categorize=False) & np.uint64(0xFFFFFFFF)).astype("<u4")
+    at = np.minimum(np.searchsorted(known, hashed), len(known) - 1)
+    return np.asarray(known[at] == hashed)
+
+
 def _categorical(
-    values: pd.Series, categories: list[str], *, track_unseen: bool
+    values: pd.Series,
+    categories: list[str],
+    *,
+    track_unseen: bool,
+    members: str | None = None,
 ) -> CategoricalProfile:
     missing = int(values.isna().sum())
     frequencies = _frequencies(values)
     counts = [int(frequencies.get(c, 0)) for c in categories if c != OTHER]
     outside = frequencies[~frequencies.index.isin(set(categories))]
     counts.append(int(outside.sum()))
-    unseen = {str(k): int(v) for k, v in outside.items()} if track_unseen else {}
-    return CategoricalProfile(categories, counts, missing, unseen)
+    unseen: dict[str, int] = {}
+    if members is not None:
+        outside = outside[~_is_member(outside.index, members)]
+    if track_unseen or members is not None:
+        unseen = _capped({str(k): int(v) for k, v in outside.items()})
+    return CategoricalProfile(categories, counts, missing, unseen, members=members)
+
+
+def _categorical_reference(values: pd.Series, max_categories: int) -> CategoricalProfile:
+    """A reference's profile: its top categories, and the hashes of its other values."""
+    top = _frequencies(values).index
+    categories = [*map(str, top[:max_categories]), OTHER]
+    profile = _categorical(values, categories, track_unseen=False)
+    others = top[max_categories:]
+    if 0 < len(others) <= MAX_MEMBERS:
+        profile.members = _members(_hashes(others))
+    return profile
 
 
 def profile_frame(
@@ -185,17 +331,18 @@ def profile_frame(
         numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
         if isinstance(known, NumericProfile) or (known is None and numeric):
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")
-            edges = (
-                known.edges if isinstance(known, NumericProfile) else _numeric_edges(values, bins)
-            )
-            features[name] = _numeric(values, edges)
-        else:
-            if isinstance(known, CategoricalProfile):
-                categories = known.categories
-                # values outside a reference that had no "other" values are unseen categories
-                track = known.counts[-1] == 0
+            if isinstance(known, NumericProfile):
+                edges, points, sums = known.edges, known.points, known.sums is not None
             else:
-                top = _frequencies(column).index[:max_categories]
-                categories, track = [*map(str, top), OTHER], False
-            features[name] = _categorical(column, categories, track_unseen=track)
+                (edges, points), sums = _numeric_layout(values, bins), True
+            features[name] = _numeric(values, edges, points, with_sums=sums)
+        elif isinstance(known, CategoricalProfile):
+            # values outside a reference that had no "other" values are unseen categories;
+            # past its top categories, those whose hash is not among its other values
+            track = known.counts[-1] == 0
+            features[name] = _categorical(
+                column, known.categories, track_unseen=track, members=known.members
+            )
+        else:
+            features[name] = _categorical_reference(column, max_categories)
     return FrameProfile(len(frame), features)

@@ -11,11 +11,12 @@ from scipy.spatial import distance
 
 from goldenpath.monitoring.drift import (
     benjamini_hochberg,
+    coarse_counts,
     jensen_shannon,
     psi,
     window_drift,
 )
-from goldenpath.monitoring.profile import profile_frame
+from goldenpath.monitoring.profile import FrameProfile, NumericProfile, profile_frame
 
 
 def _frame(rng: np.random.Generator, n: int, features: int = 20) -> pd.DataFrame:
@@ -42,18 +43,39 @@ def test_distances_equal_scipy_on_the_same_binned_data() -> None:
     )
 
 
-def test_wasserstein_and_chi_square_equal_scipy_on_the_profiles_bins() -> None:
+def test_wasserstein_and_chi_square_equal_scipy() -> None:
     rng = np.random.default_rng(1)
-    ref = profile_frame(pd.DataFrame({"x": rng.normal(0, 2, 20_000)}))
-    win = profile_frame(pd.DataFrame({"x": rng.normal(0.5, 2, 3_000)}), ref)
+    raw_ref, raw_win = rng.normal(0, 2, 20_000), rng.normal(0.5, 2, 3_000)
+    ref = profile_frame(pd.DataFrame({"x": raw_ref}))
+    win = profile_frame(pd.DataFrame({"x": raw_win}), ref)
     (drift,) = window_drift(ref, win)
     r, w = ref.features["x"], win.features["x"]
-    edges = np.asarray(r.edges)  # type: ignore[union-attr]
-    points = np.concatenate([[r.low], (edges[:-1] + edges[1:]) / 2, [r.high]])  # type: ignore[union-attr]
-    expected = stats.wasserstein_distance(points, points, r.counts, w.counts) / r.std  # type: ignore[union-attr]
-    assert drift.wasserstein == pytest.approx(expected)
-    table = np.vstack([r.counts, w.counts])
+    assert isinstance(r, NumericProfile)
+    assert isinstance(w, NumericProfile)
+    assert r.std is not None
+    assert drift.wasserstein is not None
+    raw = stats.wasserstein_distance(raw_ref, raw_win)  # on the raw values, to 1%
+    assert drift.wasserstein * r.std == pytest.approx(raw, rel=0.01)
+    table = np.vstack(coarse_counts(r, w))  # the quantile bins grouped into deciles
+    assert table.shape == (2, 10)
     assert drift.p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def test_an_old_profile_keeps_its_bins_and_midpoints() -> None:
+    """A profile written before the sums (deciles, no sums): Wasserstein on the bins' middles,
+    the outer bins at the reference's minimum and maximum, as then."""
+    rng = np.random.default_rng(5)
+    old = NumericProfile([-1.0, 0.0, 1.0], [160, 340, 340, 160], 0, 1000, 0.0, 1000.0, -3.0, 3.0)
+    ref = FrameProfile(1000, {"x": old})
+    win = profile_frame(pd.DataFrame({"x": rng.normal(0.5, 1, 500)}), ref)
+    w = win.features["x"]
+    assert isinstance(w, NumericProfile)
+    assert w.sums is None
+    assert w.edges == old.edges
+    (drift,) = window_drift(ref, win)
+    points = np.asarray([-3.0, -0.5, 0.5, 3.0])
+    expected = stats.wasserstein_distance(points, points, old.counts, w.counts) / old.std  # type: ignore[operator]
+    assert drift.wasserstein == pytest.approx(expected)
 
 
 def test_benjamini_hochberg_equals_scipy() -> None:

@@ -83,6 +83,14 @@ def test_slices_fairness_and_thresholds(trained: goldenpath.Project) -> None:
     assert sure == sorted(sure, reverse=True)  # type: ignore[type-var]
     assert result.harmful_slices() == [s for s in result.slices if s.clearly_worse]
     assert [f.feature for f in result.fairness] == ["plan"]
+    (fairness,) = result.fairness  # with intervals, on the spec's min_group_size (default 30)
+    assert fairness.min_group_size == 30
+    assert len(fairness.disparities) == 12
+    parity = fairness.disparity("demographic_parity_difference")
+    assert parity is not None
+    assert parity.ci_low is not None
+    assert parity.ci_high is not None
+    assert all(g.selection_rate_ci_low is not None for g in fairness.groups)
     assert result.thresholds is not None
     assert result.thresholds.best_cost_threshold is not None
     assert result.calibration is not None

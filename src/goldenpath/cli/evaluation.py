@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         Comparison,
         Estimate,
         EvaluationDocument,
+        FairnessReport,
         MetricDifference,
         Operations,
     )
@@ -39,6 +40,17 @@ def _interval(estimate: Estimate | None) -> tuple[str, str]:
     if estimate.ci_low is None or estimate.ci_high is None:
         return f"{estimate.value:.4f}", ""
     return f"{estimate.value:.4f}", f"[{estimate.ci_low:.4f}, {estimate.ci_high:.4f}]"
+
+
+def _figure(report: FairnessReport, name: str) -> str:
+    """A fairness figure between groups with its interval, or ``undefined``."""
+    found = report.disparity(name)
+    value = report.measure(name)
+    if value is None:
+        return "undefined" if found is None else f"undefined ({found.undefined})"
+    if found is None or found.ci_low is None or found.ci_high is None:
+        return f"{value:.4f}"
+    return f"{value:.4f} [{found.ci_low:.4f}, {found.ci_high:.4f}]"
 
 
 def _print_slices(console: Console, result: EvaluationDocument) -> None:
@@ -182,11 +194,12 @@ def evaluate(
         console.print(table)
         _print_slices(console, result)
         for f in result.fairness:
-            eo = f.equalized_odds_difference
+            excluded = f" ({len(f.excluded_groups)} small groups not compared)"
             console.print(
                 f"Fairness {f.feature}: demographic parity difference "
-                f"{f.demographic_parity_difference:.4f}, equalized odds difference "
-                + ("undefined" if eo is None else f"{eo:.4f}"),
+                f"{_figure(f, 'demographic_parity_difference')}, equalized odds difference "
+                f"{_figure(f, 'equalized_odds_difference')}"
+                + (excluded if f.excluded_groups else ""),
                 highlight=False,
             )
         if result.comparison is not None:

@@ -17,6 +17,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from goldenpath.spec.gates import FairnessMethod, FairnessMetric
 from goldenpath.spec.models import TaskType
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Curves",
     "DataInfo",
     "DiscoveredSlice",
+    "Disparity",
     "Estimate",
     "EvaluationDocument",
     "FailureRule",
@@ -191,30 +193,86 @@ class Curves(_Part):
 
 
 class GroupRates(_Part):
+    """One group's rates, with percentile intervals from the evaluation's resamples.
+
+    ``compared`` is false for a group under ``evaluation.fairness.min_group_size`` rows: it is
+    shown here but left out of the summary figures. Documents written before intervals and
+    counts existed load with ``None`` for them.
+    """
+
     group: str
     support: int
     selection_rate: float
     true_positive_rate: float | None  # None: the group has no positive rows
     false_positive_rate: float | None  # None: the group has no negative rows
+    positives: int | None = None
+    selection_rate_ci_low: float | None = None
+    selection_rate_ci_high: float | None = None
+    true_positive_rate_ci_low: float | None = None
+    true_positive_rate_ci_high: float | None = None
+    false_positive_rate_ci_low: float | None = None
+    false_positive_rate_ci_high: float | None = None
+    compared: bool = True
+
+
+class Disparity(_Part):
+    """One summary figure across the compared groups, with its percentile interval.
+
+    ``between_groups``: the largest gap (difference) or the smallest ratio between two compared
+    groups; ``to_overall``: between a compared group and all rows. ``undefined`` says why there
+    is no value (fewer than one compared group with the rows the rate needs, or 0 / 0).
+    """
+
+    name: FairnessMetric
+    method: FairnessMethod
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    undefined: str | None = None
 
 
 class FairnessReport(_Part):
-    """Group rates of one sensitive feature and the gaps between its groups."""
+    """Group rates of one sensitive feature and the disparities between its groups.
+
+    The three flat figures are the ``between_groups`` values of ``disparities`` (kept for
+    readers of documents written before it existed); ``excluded_groups`` are the groups under
+    ``min_group_size`` rows, ``notes`` say in words what was left out of which figure.
+    """
 
     feature: str
     groups: tuple[GroupRates, ...]
-    demographic_parity_difference: float
-    demographic_parity_ratio: float
-    equalized_odds_difference: float | None  # None: some group lacks positives or negatives
+    demographic_parity_difference: float | None
+    demographic_parity_ratio: float | None  # None: every compared group's rate is 0
+    equalized_odds_difference: float | None  # None: no compared group has positives/negatives
+    min_group_size: int = 1
+    excluded_groups: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    disparities: tuple[Disparity, ...] = ()
 
-    def measure(self, name: str) -> float | None:
-        """One of the three fairness measures by name (the names gates use)."""
-        measures: dict[str, float | None] = {
+    def disparity(self, name: str, method: FairnessMethod = "between_groups") -> Disparity | None:
+        """The named figure with ``method`` (``None`` in documents written before intervals)."""
+        return next((d for d in self.disparities if d.name == name and d.method == method), None)
+
+    def measure(
+        self,
+        name: str,
+        method: FairnessMethod = "between_groups",
+        on: Literal["value", "ci_low", "ci_high"] = "value",
+    ) -> float | None:
+        """A fairness figure by name (the names gates use): its value or an end of its
+        interval; a document without ``disparities`` has the three flat point values only."""
+        found = self.disparity(name, method)
+        if found is not None:
+            ends = {"value": found.value, "ci_low": found.ci_low, "ci_high": found.ci_high}
+            return ends[on]
+        if method != "between_groups" or on != "value":
+            return None
+        legacy: dict[str, float | None] = {
             "demographic_parity_difference": self.demographic_parity_difference,
             "demographic_parity_ratio": self.demographic_parity_ratio,
             "equalized_odds_difference": self.equalized_odds_difference,
         }
-        return measures.get(name)
+        return legacy.get(name)
 
 
 class ComparedModel(ModelInfo):

@@ -49,7 +49,7 @@ from goldenpath.evaluation.document import (
     Thresholds,
 )
 from goldenpath.evaluation.failures import Candidate, candidates, failure_rules, worst_candidates
-from goldenpath.evaluation.fairness import fairness_report
+from goldenpath.evaluation.fairness import fairness_reports
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
 from goldenpath.evaluation.robustness import robustness
@@ -425,9 +425,15 @@ def _binary_analyses(subject: _Subject) -> _BinaryAnalyses:
     scored, spec = subject.scored, subject.spec
     if scored.task != "binary_classification":
         return _BinaryAnalyses()
-    fairness = tuple(
-        fairness_report(f, subject.frame[f], scored.y, scored.pred)
-        for f in spec.data.sensitive_features
+    settings = spec.evaluation
+    fairness = fairness_reports(  # on the metrics' resamples: same rows, count and seed
+        {f: subject.frame[f] for f in spec.data.sensitive_features},
+        scored.y,
+        scored.pred,
+        min_group_size=settings.fairness.min_group_size,
+        n_resamples=settings.resamples,
+        confidence=settings.confidence,
+        seed=settings.seed,
     )
     score = scored.positive_score
     if score is None:

@@ -333,16 +333,37 @@ def _fairness_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleResul
                     detail="no fairness report (no sensitive features, or not a binary task)",
                 )
             )
+        plain = bound.on == "value" and bound.method == "between_groups"
+        what = metric if bound.method == "between_groups" else f"{metric} to_overall"
+        what = what if bound.on == "value" else f"{what} {bound.on}"
         for feature, report in reports.items():
+            found = report.disparity(metric, bound.method)
+            if plain:
+                evidence = f"fairness[feature={feature}].{metric}"
+            else:
+                evidence = (
+                    f"fairness[feature={feature}].disparities"
+                    f"[name={metric},method={bound.method}].{bound.on}"
+                )
+            if found is None:
+                missing = (
+                    "undefined: a group lacks positive or negative rows"
+                    if plain
+                    else "the evaluation has no fairness intervals (evaluate again)"
+                )
+            elif found.undefined is not None:
+                missing = f"undefined: {found.undefined}"
+            else:
+                missing = "no interval (resamples: 0?)"
             out.append(
                 _judge(
-                    rule=f"{metric} for {feature} {_bound_text(bound)}",
+                    rule=f"{what} for {feature} {_bound_text(bound)}",
                     kind="fairness",
                     severity=bound.severity,
-                    observed=report.measure(metric),
+                    observed=report.measure(metric, bound.method, bound.on),
                     bound=bound,
-                    evidence=f"fairness[feature={feature}].{metric}",
-                    missing="undefined: a group lacks positive or negative rows",
+                    evidence=evidence,
+                    missing=missing,
                 )
             )
     return out

@@ -21,7 +21,7 @@ from typing import Any, TypeGuard
 
 from markupsafe import Markup, escape
 
-from goldenpath.evaluation.document import EvaluationDocument, ModelInfo
+from goldenpath.evaluation.document import EvaluationDocument, FairnessReport, ModelInfo
 from goldenpath.spec.models import Spec
 from goldenpath.store.records import Approval, DecisionDocument, Promotion
 
@@ -300,21 +300,34 @@ def _slices(e: EvaluationDocument) -> dict[str, Any]:
     return {"rows": rows, "total": len(e.slices)}
 
 
+def _disparity(f: FairnessReport, name: str) -> str:
+    """A fairness figure (between groups) with its interval, or why it is undefined."""
+    d = f.disparity(name)
+    if d is None:  # a document written before intervals: the point value only
+        value = f.measure(name)
+        return "undefined (a group lacks positives or negatives)" if value is None else _num(value)
+    if d.value is None:
+        return f"undefined ({d.undefined})"
+    interval = _interval(d.ci_low, d.ci_high)
+    return _num(d.value) if interval == _NONE else f"{_num(d.value)} {interval}"
+
+
 def _fairness(e: EvaluationDocument) -> list[dict[str, Any]]:
     out = []
     for f in e.fairness:
-        eo = f.equalized_odds_difference
         out.append(
             {
                 "feature": f.feature,
-                "dp_difference": _num(f.demographic_parity_difference),
-                "dp_ratio": _num(f.demographic_parity_ratio),
-                "eo_difference": "undefined (a group lacks positives or negatives)"
-                if eo is None
-                else _num(eo),
+                "dp_difference": _disparity(f, "demographic_parity_difference"),
+                "dp_ratio": _disparity(f, "demographic_parity_ratio"),
+                "eo_difference": _disparity(f, "equalized_odds_difference"),
+                "eop_difference": _disparity(f, "equal_opportunity_difference")
+                if f.disparities
+                else None,
+                "notes": list(f.notes),
                 "groups": [
                     {
-                        "group": g.group,
+                        "group": g.group if g.compared else f"{g.group} (not compared)",
                         "support": _count(g.support),
                         "selection_rate": _pct(g.selection_rate),
                         "tpr": _pct(g.true_positive_rate),

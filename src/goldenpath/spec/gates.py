@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 __all__ = [
     "Bound",
     "CalibrationGate",
+    "FairnessGate",
+    "FairnessMethod",
     "FairnessMetric",
     "GatesSpec",
     "LineageGate",
@@ -29,8 +31,14 @@ __all__ = [
 
 Severity = Literal["block", "warn"]
 FairnessMetric = Literal[
-    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
+    "demographic_parity_difference",
+    "demographic_parity_ratio",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "equal_opportunity_difference",
+    "equal_opportunity_ratio",
 ]
+FairnessMethod = Literal["between_groups", "to_overall"]
 
 
 class _Model(BaseModel):
@@ -68,6 +76,21 @@ class MetricGate(Bound):
         "value",
         description="What is compared: the point value, or the interval's low or high end "
         "(ci_low with a min asks that the whole interval clears it).",
+    )
+
+
+class FairnessGate(Bound):
+    """A fairness figure's bound, judged on its point value or on a bound of its interval."""
+
+    on: Literal["value", "ci_low", "ci_high"] = Field(
+        "value",
+        description="What is compared: the point value, or the interval's low or high end "
+        "(ci_high with a max asks that the whole interval stays under it).",
+    )
+    method: FairnessMethod = Field(
+        "between_groups",
+        description="between_groups: the largest gap (smallest ratio) between two compared "
+        "groups; to_overall: between a compared group and all rows (Fairlearn's method).",
     )
 
 
@@ -160,8 +183,10 @@ class GatesSpec(_Model):
     )
     slices: list[SliceGate] = Field(default_factory=list, description="Floors for every slice.")
     worst_slice: WorstSliceGate | None = None
-    fairness: dict[FairnessMetric, Bound] = Field(
-        default_factory=dict, description="Bounds per sensitive feature (binary tasks)."
+    fairness: dict[FairnessMetric, FairnessGate] = Field(
+        default_factory=dict,
+        description="Bounds per sensitive feature (binary tasks): "
+        "demographic_parity_difference: {max: 0.1, on: ci_high}.",
     )
     robustness: RobustnessGate | None = None
     calibration: CalibrationGate | None = None

@@ -24,6 +24,7 @@ __all__ = [
     "DataSpec",
     "Dtype",
     "EvaluationSpec",
+    "FairnessSpec",
     "ProjectSpec",
     "RiskTier",
     "SliceSpec",
@@ -228,6 +229,17 @@ class CostSpec(_Model):
     false_negative: float = Field(ge=0, description="Cost of one false negative.")
 
 
+class FairnessSpec(_Model):
+    """How group fairness is summarised (binary classification with sensitive features)."""
+
+    min_group_size: int = Field(
+        30,
+        ge=1,
+        description="Groups with fewer rows are shown with their counts and intervals but left "
+        "out of the summary figures (the disparities and the gates that judge them).",
+    )
+
+
 class EvaluationSpec(_Model):
     """How models are evaluated (every key has a default)."""
 
@@ -246,6 +258,9 @@ class EvaluationSpec(_Model):
         30, ge=1, description="Slices with fewer rows are flagged small (read their intervals)."
     )
     costs: CostSpec | None = Field(None, description="Costs of errors (binary only).")
+    fairness: FairnessSpec = Field(
+        default_factory=FairnessSpec, description="Group fairness settings (binary only)."
+    )
     price_per_cpu_hour: float = Field(
         0.05, ge=0, description="Price of one CPU-hour, for the cost per 1,000 predictions."
     )

@@ -23,7 +23,23 @@ from goldenpath.gates import EvaluationDocument as GatesEvaluationDocument
 # Written by goldenpath before the evaluation document was typed (binary task, a comparison
 # with a champion, fairness, costs): every key it has must load with its value unchanged.
 OLD_DOCUMENT = Path(__file__).parent / "data" / "evaluation_v1.json"
-ADDED_KEYS = {("operations", "currency"), ("slices[]", "harm_ci_low")}
+ADDED_KEYS = {
+    ("operations", "currency"),
+    ("slices[]", "harm_ci_low"),
+    *(("fairness[]", key) for key in ("min_group_size", "excluded_groups", "notes", "disparities")),
+    *(
+        ("fairness[].groups[]", key)
+        for key in (
+            "positives",
+            "compared",
+            *(
+                f"{rate}_{end}"
+                for rate in ("selection_rate", "true_positive_rate", "false_positive_rate")
+                for end in ("ci_low", "ci_high")
+            ),
+        )
+    ),
+}
 
 
 def _keys(node: object, path: str = "") -> set[tuple[str, str]]:
@@ -49,6 +65,15 @@ def test_a_document_written_before_the_models_still_validates_with_the_same_valu
     for slice_ in again["slices"]:  # type: ignore[attr-defined]
         del slice_["harm_ci_low"]
     del again["operations"]["currency"]  # type: ignore[attr-defined]
+    for report in again["fairness"]:  # type: ignore[attr-defined]
+        assert (report["min_group_size"], report["excluded_groups"]) == (1, [])  # as computed
+        for key in ("min_group_size", "excluded_groups", "notes", "disparities"):
+            del report[key]
+        for group in report["groups"]:
+            assert group["compared"] is True
+            for key in [k for k in group if k == "positives" or k.endswith(("_low", "_high"))]:
+                assert group.pop(key) is None
+            del group["compared"]
     assert again == old
     assert document.comparison is not None
     assert document.comparison.against.version == "1"

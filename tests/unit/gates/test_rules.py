@@ -285,6 +285,59 @@ def test_fairness_per_sensitive_feature() -> None:
     ]
 
 
+def test_fairness_on_an_interval_end_and_to_overall() -> None:
+    disparities = [
+        {
+            "name": "demographic_parity_difference",
+            "method": "between_groups",
+            "value": 0.08,
+            "ci_low": 0.05,
+            "ci_high": 0.12,
+        },
+        {
+            "name": "equal_opportunity_ratio",
+            "method": "to_overall",
+            "value": 0.9,
+            "ci_low": 0.82,
+            "ci_high": 0.97,
+        },
+        {
+            "name": "equalized_odds_ratio",
+            "method": "between_groups",
+            "value": None,
+            "undefined": "no compared group has positive rows",
+        },
+    ]
+    doc = {**DOC, "fairness": [{**_fairness("gender", 0.12, 0.7), "disparities": disparities}]}
+    results = _judge(
+        {
+            "fairness": {
+                "demographic_parity_difference": {"max": 0.1, "on": "ci_high"},
+                "equal_opportunity_ratio": {"min": 0.8, "on": "ci_low", "method": "to_overall"},
+                "equalized_odds_ratio": {"min": 0.8, "severity": "warn"},
+            }
+        },
+        doc,
+    )
+    assert [(r["rule"], r["observed"], r["outcome"]) for r in results] == [
+        ("demographic_parity_difference ci_high for gender <= 0.1", 0.12, "fail"),
+        ("equal_opportunity_ratio to_overall ci_low for gender >= 0.8", 0.82, "pass"),
+        ("equalized_odds_ratio for gender >= 0.8", None, "warn"),
+    ]
+    assert results[0]["evidence"] == (
+        "fairness[feature=gender].disparities"
+        "[name=demographic_parity_difference,method=between_groups].ci_high"
+    )
+    assert results[2]["detail"] == "undefined: no compared group has positive rows"
+    # a document written before intervals has point values only: an interval end is missing
+    (old,) = _judge(
+        {"fairness": {"demographic_parity_ratio": {"min": 0.5, "on": "ci_low"}}},
+        {**DOC, "fairness": [_fairness("gender", 0.12, 0.7)]},
+    )
+    assert (old["observed"], old["outcome"]) == (None, "fail")
+    assert "no fairness intervals" in old["detail"]
+
+
 def test_robustness_calibration_and_operations() -> None:
     results = _judge(
         {

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -67,6 +68,7 @@ MAX_KNOTS = 2000  # calibration knots kept (thinned evenly beyond this, so the J
 _MIN_CLASS_MASS = 1e-6  # expected positives (or negatives) below this: no ROC AUC
 
 FloatArray = npt.NDArray[np.float64]
+_N = TypeVar("_N", int, float)
 
 
 def _scores(scores: npt.ArrayLike) -> FloatArray:
@@ -216,6 +218,11 @@ class ScoreCalibration:
         return np.asarray(values, dtype=np.float64)
 
 
+def _sum(a: _N | None, b: _N | None) -> _N | None:
+    """The sum of two sketches' totals; None when either sketch predates the total."""
+    return None if a is None or b is None else a + b
+
+
 @dataclass
 class ScoreSketch:
     """Mergeable summary of one window's scores.
@@ -236,6 +243,11 @@ class ScoreSketch:
     # Σ p(1 - p): the variance of the number of correct predictions (None in sketches written
     # before it was kept: their estimates come without a sampling-error band)
     correct_variance: float | None = None
+    # rows predicted positive, and Σ p over them: the expected confusion matrix (None in
+    # sketches written before they were kept); with labels, the true positives
+    predicted_positives: int | None = None
+    expected_true_positives: float | None = None
+    true_positives: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.prob_sums) != len(self.counts) or (
@@ -275,12 +287,15 @@ class ScoreSketch:
         prob_sums = np.bincount(index, weights=p, minlength=bins)
         expected_correct = math.fsum(np.where(predicted, p, 1.0 - p).tolist())
         correct_variance = math.fsum((p * (1.0 - p)).tolist())
+        expected_true_positives = math.fsum(p[predicted].tolist())
+        true_positives: int | None = None
         positives: list[int] | None = None
         correct: int | None = None
         if labels is not None:
             y = _labels(labels, s.shape[0])
             positives = [int(v) for v in np.bincount(index, weights=y, minlength=bins).round()]
             correct = int(np.count_nonzero(predicted == (y == 1)))
+            true_positives = int(np.count_nonzero(predicted & (y == 1)))
         return cls(
             threshold=calibration.threshold,
             counts=[int(v) for v in counts],
@@ -289,6 +304,9 @@ class ScoreSketch:
             positives=positives,
             correct=correct,
             correct_variance=correct_variance,
+            predicted_positives=int(np.count_nonzero(predicted)),
+            expected_true_positives=expected_true_positives,
+            true_positives=true_positives,
         )
 
     def merged(self, other: ScoreSketch) -> ScoreSketch:
@@ -310,10 +328,58 @@ class ScoreSketch:
             expected_correct=self.expected_correct + other.expected_correct,
             positives=positives if correct is not None else None,
             correct=correct if positives is not None else None,
-            correct_variance=None
-            if self.correct_variance is None or other.correct_variance is None
-            else self.correct_variance + other.correct_variance,
+            correct_variance=_sum(self.correct_variance, other.correct_variance),
+            predicted_positives=_sum(self.predicted_positives, other.predicted_positives),
+            expected_true_positives=_sum(
+                self.expected_true_positives, other.expected_true_positives
+            ),
+            true_positives=_sum(self.true_positives, other.true_positives)
+            if correct is not None
+            else None,
         )
+
+
+class Confusion(Document):
+    """Counts of a window at the decision threshold: expected (sums of probabilities, so not
+    whole numbers) or realised."""
+
+    true_positives: float
+    false_positives: float
+    false_negatives: float
+    true_negatives: float
+
+    def rates(self) -> tuple[float | None, float | None, float | None]:
+        """Precision, recall and F1 (None where the denominator is ~0)."""
+        tp, fp, fn = self.true_positives, self.false_positives, self.false_negatives
+        precision = tp / (tp + fp) if tp + fp > _MIN_CLASS_MASS else None
+        recall = tp / (tp + fn) if tp + fn > _MIN_CLASS_MASS else None
+        f1 = 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn > _MIN_CLASS_MASS else None
+        return precision, recall, f1
+
+
+def _confusion(
+    rows: int, predicted: int | None, true_positive: float | None, positives: float
+) -> Confusion | None:
+    if predicted is None or true_positive is None:
+        return None
+    false_negatives = max(positives - true_positive, 0.0)
+    return Confusion(
+        true_positives=true_positive,
+        false_positives=max(predicted - true_positive, 0.0),
+        false_negatives=false_negatives,
+        true_negatives=max(rows - predicted - false_negatives, 0.0),
+    )
+
+
+def _with_confusion(
+    performance: EstimatedPerformance, confusion: Confusion | None
+) -> EstimatedPerformance:
+    if confusion is None:
+        return performance
+    precision, recall, f1 = confusion.rates()
+    return performance.model_copy(
+        update={"confusion": confusion, "precision": precision, "recall": recall, "f1": f1}
+    )
 
 
 class EstimatedPerformance(Document):
@@ -331,6 +397,12 @@ class EstimatedPerformance(Document):
     accuracy_high: float | None = None
     roc_auc_low: float | None = None
     roc_auc_high: float | None = None
+    # the (expected) confusion matrix at the decision threshold and what follows from it; None
+    # for sketches that predate it, and precision/recall/F1 where their denominator is ~0
+    confusion: Confusion | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
 
 
 def _binned_auc(positives: FloatArray, negatives: FloatArray) -> float | None:
@@ -387,7 +459,8 @@ def _auc_band(counts: FloatArray, positives: FloatArray) -> tuple[float, float] 
 
 def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
     """Expected accuracy and ROC AUC of the window from its calibrated scores alone, each with
-    its sampling-error band.
+    its sampling-error band, and the expected confusion matrix with precision, recall and F1
+    (ratios of expected counts).
 
     Accuracy: each row is correct with probability ``q`` (``p`` or ``1 - p``), so the number
     of correct rows has variance Σ q(1 - q) = Σ p(1 - p), kept exactly in the sketch. ROC AUC:
@@ -406,7 +479,7 @@ def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
         accuracy_band = _band(accuracy, math.sqrt(max(sketch.correct_variance, 0.0)) / rows)
     if auc is not None:
         auc_band = _auc_band(counts, positives) or (None, None)
-    return EstimatedPerformance(
+    performance = EstimatedPerformance(
         rows=rows,
         accuracy=accuracy,
         roc_auc=auc,
@@ -415,10 +488,18 @@ def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
         roc_auc_low=auc_band[0],
         roc_auc_high=auc_band[1],
     )
+    confusion = _confusion(
+        rows,
+        sketch.predicted_positives,
+        sketch.expected_true_positives,
+        float(np.sum(sketch.prob_sums)),
+    )
+    return _with_confusion(performance, confusion)
 
 
 def realised(sketch: ScoreSketch) -> EstimatedPerformance:
-    """Realised accuracy and ROC AUC of a labelled window (rows within one bin count as ties)."""
+    """Realised accuracy and ROC AUC of a labelled window (rows within one bin count as ties),
+    and its confusion matrix with precision, recall and F1."""
     if sketch.positives is None or sketch.correct is None:
         raise ValueError("the sketch has no labels")
     rows = sketch.rows
@@ -426,8 +507,13 @@ def realised(sketch: ScoreSketch) -> EstimatedPerformance:
         return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
     counts = np.asarray(sketch.counts, dtype=np.float64)
     positives = np.asarray(sketch.positives, dtype=np.float64)
-    return EstimatedPerformance(
+    performance = EstimatedPerformance(
         rows=rows,
         accuracy=sketch.correct / rows,
         roc_auc=_binned_auc(positives, counts - positives),
     )
+    true_positives = None if sketch.true_positives is None else float(sketch.true_positives)
+    confusion = _confusion(
+        rows, sketch.predicted_positives, true_positives, float(np.sum(sketch.positives))
+    )
+    return _with_confusion(performance, confusion)

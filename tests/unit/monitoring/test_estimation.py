@@ -148,6 +148,16 @@ def test_degenerate_windows() -> None:
         "accuracy_high": performance.accuracy,
         "roc_auc_low": None,
         "roc_auc_high": None,
+        # one row predicted positive, and it cannot be one: precision 0, recall undefined
+        "confusion": {
+            "true_positives": 0.0,
+            "false_positives": 1.0,
+            "false_negatives": 0.0,
+            "true_negatives": 2.0,
+        },
+        "precision": 0.0,
+        "recall": None,
+        "f1": 0.0,
     }
 
 

@@ -62,3 +62,45 @@ def test_the_band_is_mergeable_and_absent_from_old_sketches() -> None:
     assert estimate(old).accuracy_low is None  # written before the band was kept
     assert estimate(old.merged(whole)).accuracy_high is None
     assert estimate(whole).accuracy_low is not None
+
+
+def test_the_confusion_matrix_is_the_expectation_and_the_realised_one_is_sklearns() -> None:
+    from sklearn.metrics import confusion_matrix, f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(11)
+    calibration = ScoreCalibration.identity(threshold=0.4)
+    p = rng.beta(2.0, 3.0, 2_000)
+    expected = estimate(ScoreSketch.of(p, calibration)).confusion
+    assert expected is not None
+    draws = []
+    for _ in range(400):
+        y = (rng.random(p.shape[0]) < p).astype(np.int64)
+        seen = realised(ScoreSketch.of(p, calibration, y))
+        assert seen.confusion is not None
+        draws.append(
+            [
+                seen.confusion.true_positives,
+                seen.confusion.false_positives,
+                seen.confusion.false_negatives,
+                seen.confusion.true_negatives,
+            ]
+        )
+    mean = np.asarray(draws).mean(axis=0)
+    truth = [
+        expected.true_positives,
+        expected.false_positives,
+        expected.false_negatives,
+        expected.true_negatives,
+    ]
+    assert np.allclose(mean, truth, atol=3.0)  # the sd of each mean is under 1 (400 draws)
+
+    predicted = (p >= 0.4).astype(np.int64)
+    y = (rng.random(p.shape[0]) < p).astype(np.int64)
+    seen = realised(ScoreSketch.of(p, calibration, y))
+    assert seen.confusion is not None
+    tn, fp, fn, tp = confusion_matrix(y, predicted).ravel()
+    assert (seen.confusion.true_positives, seen.confusion.false_positives) == (tp, fp)
+    assert (seen.confusion.false_negatives, seen.confusion.true_negatives) == (fn, tn)
+    assert seen.precision == pytest.approx(precision_score(y, predicted), abs=1e-12)
+    assert seen.recall == pytest.approx(recall_score(y, predicted), abs=1e-12)
+    assert seen.f1 == pytest.approx(f1_score(y, predicted), abs=1e-12)

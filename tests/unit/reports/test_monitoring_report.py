@@ -259,11 +259,12 @@ def test_write_monitoring_report_is_atomic_and_round_trips(
     assert MonitoringReport.model_validate_json(text) == typed
     assert text == json.dumps(typed.model_dump(mode="json"), indent=2, sort_keys=True)
     assert text == monitoring_json(typed)
-    # what was given is kept, key for key (defaults added: judged, significant, first, last)
+    # what was given is kept, key for key (defaults added: judged, significant, ks, first, last)
     written = json.loads(text)
     assert written["windows"][0]["features"][0] == {
         **sample["windows"][0]["features"][0],
         "significant": True,
+        "ks": None,
     }
     assert written["alerts"] == sample["alerts"]
     assert html_path.read_text("utf-8") == render_monitoring_html(sample)

@@ -8,7 +8,13 @@ so no Python code runs per row, and the per-resample loop only draws the counts.
 the same resamples restricted to its rows, which is the bootstrap of the whole evaluation set
 (the slice's size varies with it).
 
-Intervals are percentile intervals at the requested confidence; the seed is recorded.
+Intervals are percentile intervals at the requested confidence, or BCa intervals (bias
+corrected and accelerated, scipy's definition) for the metrics whose registry entry asks for
+them (statistics that are biased or skewed on resamples: RMSE, log loss, calibration errors).
+BCa needs the jackknife (leave-one-out) values of the metric: for a sum-decomposable metric they
+are the metric of ``total - row`` for every row at once; for a rank metric, of the per-score
+counts less one group's counts, with rows dealt into at most ``JACKKNIFE_GROUPS`` groups (exact
+leave-one-out for sets up to that size). The seed is recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
+from scipy.special import ndtr, ndtri
 
 from goldenpath.evaluation._rank import (
     ScoreGroups,
@@ -23,12 +30,15 @@ from goldenpath.evaluation._rank import (
     average_precision_from_counts,
 )
 from goldenpath.evaluation.document import Estimate, MetricDifference, Verdict
-from goldenpath.evaluation.metrics import Metric, Scored
+from goldenpath.evaluation.metrics import IntervalMethod, Metric, Scored
 
 __all__ = [
     "DEFAULT_RESAMPLES",
+    "JACKKNIFE_GROUPS",
     "Estimate",
+    "IntervalMethod",
     "MetricDifference",
+    "bca_interval",
     "bootstrap",
     "paired_differences",
     "resample_blocks",
@@ -37,7 +47,10 @@ __all__ = [
 DEFAULT_RESAMPLES = 1000
 _BLOCK_CELLS = 24_000_000  # resample weights held at once (float32): ~100 MB
 _ROW_CHUNK = 65_536
+_DRAW_CELLS = 1 << 21  # row draws held at once (int64): 16 MB
 MAX_SCORE_GROUPS = 4096
+JACKKNIFE_GROUPS = 1000  # rank metrics: delete-a-group jackknife past this many rows
+_JACKKNIFE_CELLS = 8_000_000  # groups x distinct scores held at once
 
 Array = np.ndarray
 
@@ -47,12 +60,17 @@ def resample_blocks(n: int, n_resamples: int, seed: int) -> Iterator[Array]:
     that a row's counts across the block are contiguous), ``n_resamples`` columns in all."""
     rng = np.random.default_rng(seed)
     block = max(1, min(n_resamples, _BLOCK_CELLS // max(n, 1)))
+    per_draw = max(1, _DRAW_CELLS // max(n, 1))
     done = 0
     while done < n_resamples:
         size = min(block, n_resamples - done)
-        counts = np.empty((size, n), dtype=np.float32)
-        for i in range(size):  # one vectorised draw per resample
-            counts[i] = np.bincount(rng.integers(0, n, n), minlength=n)
+        counts = np.zeros((size, n), dtype=np.float32)
+        # several resamples' row draws at once, counted with one bincount: the generator's
+        # stream is the same as one draw of n rows per resample, so are the resamples
+        for start in range(0, size if n else 0, per_draw):
+            m = min(per_draw, size - start)
+            drawn = rng.integers(0, n, (m, n)) + (np.arange(m) * n)[:, None]
+            counts[start : start + m] = np.bincount(drawn.ravel(), minlength=m * n).reshape(m, n)
         done += size
         yield np.ascontiguousarray(counts.T)
 
@@ -271,6 +289,74 @@ def _interval(values: Array, confidence: float) -> tuple[float | None, float | N
     return float(np.quantile(finite, alpha)), float(np.quantile(finite, 1 - alpha))
 
 
+def _tie_counts(values: Array, point: float) -> tuple[int, int]:
+    """Resample values below the point and equal to it. Equal means within 1e-6 relative: the
+    resample sums are accumulated in single precision, the point in double, so a resample value
+    that equals the point (a one-row slice, a resample that drew every row once) may differ from
+    it in the seventh digit."""
+    close = np.isclose(values, point, rtol=1e-6, atol=1e-12)
+    return int(np.count_nonzero((values < point) & ~close)), int(np.count_nonzero(close))
+
+
+def bca_interval(
+    values: Array, point: float, jackknife: Array, confidence: float
+) -> tuple[float, float] | None:
+    """The BCa interval of scipy.stats.bootstrap(method="BCa") from resample ``values``, the
+    ``point`` estimate and the ``jackknife`` (leave-one-out or leave-one-group-out) values.
+
+    z0 = Phi^-1(share of resample values below the point, ties counted half); the acceleration
+    a = sum(d**3) / (6 sum(d**2)**1.5) with d the jackknife values' deviations from their mean;
+    the interval is the resample quantiles at Phi(z0 + (z0 + z) / (1 - a (z0 + z))) for
+    z = Phi^-1(alpha/2) and Phi^-1(1 - alpha/2). Non-finite values are left out. ``None`` when
+    the interval cannot be formed: the point lies outside every resample value (z0 infinite).
+    """
+    finite = values[np.isfinite(values)]
+    jack = jackknife[np.isfinite(jackknife)]
+    if not len(finite):
+        return None
+    below, equal = _tie_counts(finite, point)
+    z0 = float(ndtri((2 * below + equal) / (2 * len(finite))))
+    deviations = jack.mean() - jack if len(jack) else np.zeros(1)
+    spread = float((deviations**2).sum())
+    accel = float((deviations**3).sum()) / (6 * spread**1.5) if spread > 0 else 0.0
+    alpha = (1.0 - confidence) / 2.0
+    levels = []
+    for z in (float(ndtri(alpha)), float(ndtri(1 - alpha))):
+        shifted = z0 + z
+        levels.append(float(ndtr(z0 + shifted / (1 - accel * shifted))))
+    if not np.all(np.isfinite(levels)):
+        return None
+    low, high = np.quantile(finite, levels)
+    return float(low), float(high)
+
+
+def _jackknife_sums(metric: Metric, stats: Array) -> Array:
+    """Leave-one-out values of a sum-decomposable metric: its value on ``total - row``."""
+    assert metric.value is not None
+    total = stats.sum(axis=0)
+    out = np.empty(len(stats))
+    for start in range(0, len(stats), _ROW_CHUNK):
+        out[start : start + _ROW_CHUNK] = metric.value(total - stats[start : start + _ROW_CHUNK])
+    return out
+
+
+def _jackknife_rank(metric: Metric, group: Array, positive: Array, n_groups: int) -> Array:
+    """Leave-one-group-out values of a rank metric: rows dealt round-robin into at most
+    ``JACKKNIFE_GROUPS`` groups (one row each for smaller sets: exact leave-one-out), each
+    group's per-score counts taken off the totals. The acceleration estimated from g groups
+    of m rows has the same expectation as from single rows (each deviation is a sum of m
+    influence values), so only its sampling error grows."""
+    rows = len(group)
+    groups = max(1, min(rows, JACKKNIFE_GROUPS, _JACKKNIFE_CELLS // max(n_groups, 1)))
+    member = np.arange(rows) % groups
+    key = member * n_groups + group
+    cells = groups * n_groups
+    pos = np.bincount(key, weights=positive, minlength=cells).reshape(groups, n_groups)
+    neg = np.bincount(key, weights=~positive, minlength=cells).reshape(groups, n_groups)
+    values: Array = _rank_fn(metric)(pos.sum(0) - pos, neg.sum(0) - neg)
+    return values
+
+
 def bootstrap(
     scored: Scored,
     metrics: list[Metric],
@@ -280,13 +366,17 @@ def bootstrap(
     confidence: float = 0.95,
     seed: int = 0,
     max_score_groups: int = MAX_SCORE_GROUPS,
+    method: IntervalMethod | None = None,
 ) -> dict[str, dict[str, Estimate]]:
     """Estimates of ``metrics`` on each named set of row positions (e.g. "overall", slices).
 
     Rank metrics are resampled on scores grouped into at most ``max_score_groups`` quantile
     groups (their cost grows with the number of distinct scores), and the resampled values are
     shifted by the difference between the exact and the grouped statistic on the data. Point
-    values are always exact.
+    values are always exact. ``method`` forces one kind of interval on every metric; by
+    default each metric's own (``Metric.interval``). A BCa interval that cannot be formed (the
+    point outside every resample value) falls back to the percentile interval, and each
+    estimate records the method its interval was made with.
     """
     points, draws = _draws(
         scored,
@@ -296,19 +386,58 @@ def bootstrap(
         seed=seed,
         max_score_groups=max_score_groups,
     )
+    jackknife = _Jackknife(scored, max_score_groups)
     results: dict[str, dict[str, Estimate]] = {}
-    for name in row_sets:
+    for name, rows in row_sets.items():
         results[name] = {}
         for metric in metrics:
             point = points[name][metric.name]
             if point.value is None:
-                results[name][metric.name] = point
+                results[name][metric.name] = point.model_copy(update={"interval_method": None})
                 continue
-            low, high = _interval(draws[name][metric.name], confidence)
+            values = draws[name][metric.name]
+            used: IntervalMethod = method or metric.interval
+            interval = None
+            if used == "BCa" and n_resamples > 0:
+                loo = jackknife.values(metric, np.asarray(rows))
+                interval = bca_interval(values, point.value, loo, confidence)
+            if interval is None:
+                used = "percentile"
+                low, high = _interval(values, confidence)
+            else:
+                low, high = interval
             results[name][metric.name] = Estimate(
-                value=point.value, ci_low=low, ci_high=high, support=point.support
+                value=point.value,
+                ci_low=low,
+                ci_high=high,
+                support=point.support,
+                interval_method=None if low is None else used,
             )
     return results
+
+
+class _Jackknife:
+    """Jackknife values of any metric on any row set; the contributions of each metric and the
+    score groups are computed once per evaluation, on first use."""
+
+    def __init__(self, scored: Scored, max_score_groups: int) -> None:
+        self.scored = scored
+        self.max_score_groups = max_score_groups
+        self._stats: dict[str, Array] = {}
+        self._groups: tuple[Array, int] | None = None
+
+    def values(self, metric: Metric, rows: Array) -> Array:
+        if metric.rank is not None:
+            score = self.scored.positive_score
+            assert score is not None
+            if self._groups is None:
+                self._groups = _score_groups(score, self.max_score_groups)
+            group, n_groups = self._groups
+            return _jackknife_rank(metric, group[rows], self.scored.y[rows] == 1, n_groups)
+        assert metric.stats is not None
+        if metric.name not in self._stats:
+            self._stats[metric.name] = np.asarray(metric.stats(self.scored), dtype=np.float64)
+        return _jackknife_sums(metric, self._stats[metric.name][rows])
 
 
 def paired_differences(

@@ -62,13 +62,18 @@ class _Part(BaseModel):
 
 
 class Estimate(_Part):
-    """A metric on a set of rows: point value, percentile interval, support; or why undefined."""
+    """A metric on a set of rows: point value, bootstrap interval, support; or why undefined.
+
+    ``interval_method`` says how the interval was made: ``percentile`` or ``BCa`` (bias
+    corrected and accelerated); ``None`` when there is no interval. Documents written before
+    the field existed had percentile intervals only, hence the default."""
 
     value: float | None
     ci_low: float | None
     ci_high: float | None
     support: int
     undefined: str | None = None
+    interval_method: Literal["percentile", "BCa"] | None = "percentile"
 
 
 class MetricDifference(_Part):

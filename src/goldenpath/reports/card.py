@@ -227,9 +227,15 @@ def _metrics(e: EvaluationDocument) -> dict[str, Any]:
         )
     boot = e.lineage.bootstrap
     if boot.resamples:
+        bca = [name for name, m in e.metrics.items() if m.interval_method == "BCa"]
+        except_bca = (
+            f", except BCa intervals (bias corrected and accelerated) for {', '.join(bca)}"
+            if bca
+            else ""
+        )
         ci = (
             f"Intervals are {_num(100 * boot.confidence)}% bootstrap percentile "
-            f"intervals from {_count(boot.resamples)} resamples (seed {boot.seed})."
+            f"intervals from {_count(boot.resamples)} resamples (seed {boot.seed}){except_bca}."
         )
     else:
         ci = "No intervals: the evaluation used no bootstrap resamples."

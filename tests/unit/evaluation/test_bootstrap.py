@@ -205,3 +205,161 @@ def test_many_overlapping_row_sets_give_the_same_intervals_as_each_set_alone() -
             assert a.value == b.value
             assert a.ci_low == pytest.approx(b.ci_low, rel=1e-5), (name, metric.name)
             assert a.ci_high == pytest.approx(b.ci_high, rel=1e-5), (name, metric.name)
+
+
+# ----------------------------------------------------------------------------- BCa intervals
+
+
+def _scipy_bca(data: tuple[np.ndarray, ...], statistic: object, draws: list[float]) -> object:
+    """scipy's BCa interval from the given resample values (``n_resamples=0`` with a
+    ``bootstrap_result``: scipy draws nothing and computes z0 and the jackknife itself)."""
+    from types import SimpleNamespace
+
+    from scipy import stats
+
+    return stats.bootstrap(
+        data,
+        statistic,  # type: ignore[arg-type]
+        paired=True,
+        method="BCa",
+        n_resamples=0,
+        bootstrap_result=SimpleNamespace(bootstrap_distribution=np.asarray(draws)),
+    ).confidence_interval
+
+
+def _naive_draws(n: int, resamples: int, seed: int, fn: object) -> list[float]:
+    """Every resample rebuilt the slow way (rows repeated as often as drawn), through ``fn``."""
+    out = []
+    for block in resample_blocks(n, resamples, seed=seed):
+        for counts in block.T:
+            out.append(float(fn(np.repeat(np.arange(n), counts.astype(int)))))  # type: ignore[operator]
+    return out
+
+
+@pytest.mark.parametrize("n", [40, 150])
+def test_bca_interval_of_rmse_equals_scipy_on_the_same_resamples(n: int) -> None:
+    from sklearn.metrics import root_mean_squared_error
+
+    rng = np.random.default_rng(n)
+    y = rng.normal(0, 1, n)
+    pred = y + rng.standard_t(4, n)
+    scored = Scored("regression", y, pred, None, ())
+    rmse = next(m for m in METRICS if m.name == "root_mean_squared_error")
+    assert rmse.interval == "BCa"  # the registry's choice for this metric
+    est = bootstrap(scored, [rmse], {"all": np.arange(n)}, n_resamples=400, seed=5)["all"][
+        rmse.name
+    ]
+    draws = _naive_draws(n, 400, 5, lambda i: root_mean_squared_error(y[i], pred[i]))
+
+    def statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.sqrt(((a - b) ** 2).mean(axis=axis))
+
+    ci = _scipy_bca((y, pred), statistic, draws)
+    assert est.interval_method == "BCa"
+    # the resample sums are accumulated in single precision (see the docs' caveats)
+    assert est.ci_low == pytest.approx(ci.low, rel=1e-6)
+    assert est.ci_high == pytest.approx(ci.high, rel=1e-6)
+    percentile = bootstrap(
+        scored, [rmse], {"all": np.arange(n)}, n_resamples=400, seed=5, method="percentile"
+    )["all"][rmse.name]
+    assert percentile.interval_method == "percentile"
+    assert percentile.ci_low != est.ci_low
+
+
+def test_bca_interval_of_roc_auc_equals_scipy_with_the_exact_jackknife() -> None:
+    n = 120  # under JACKKNIFE_GROUPS: one row per group, the exact leave-one-out
+    scored = _binary(n, seed=3)
+    auc = next(m for m in METRICS if m.name == "roc_auc_score")
+    est = bootstrap(scored, [auc], {"all": np.arange(n)}, n_resamples=300, seed=2, method="BCa")[
+        "all"
+    ][auc.name]
+    score = scored.proba[:, 1]
+    draws = _naive_draws(n, 300, 2, lambda i: roc_auc_score(scored.y[i], score[i]))
+
+    def statistic(y: np.ndarray, s: np.ndarray, axis: int = -1) -> np.ndarray:
+        # scipy calls it on the data (1-d) and on every jackknife sample (a 2-d stack)
+        if y.ndim == 1:
+            return np.asarray(roc_auc_score(y, s))
+        return np.array([roc_auc_score(a, b) for a, b in zip(y, s, strict=True)])
+
+    ci = _scipy_bca((scored.y, score), statistic, draws)
+    assert est.interval_method == "BCa"
+    assert est.ci_low == pytest.approx(ci.low, rel=1e-12)
+    assert est.ci_high == pytest.approx(ci.high, rel=1e-12)
+
+
+def test_bca_interval_of_calibration_errors_on_a_slice_equals_scipy() -> None:
+    from goldenpath.evaluation.bootstrap import bca_interval
+
+    # the slice's jackknife leaves out each of its own rows; its resamples are the whole
+    # set's restricted to it, so scipy is given those values
+    scored = _binary(300, seed=6)
+    rows = np.flatnonzero(scored.proba[:, 1] > 0.3)
+    for name in ("expected_calibration_error", "debiased_calibration_error", "log_loss"):
+        metric = next(m for m in METRICS if m.name == name)
+        est = bootstrap(scored, [metric], {"part": rows}, n_resamples=300, seed=1, method="BCa")[
+            "part"
+        ][name]
+        sub = Scored(
+            scored.task, scored.y[rows], scored.pred[rows], scored.proba[rows], scored.classes
+        )
+        draws = []
+        for block in resample_blocks(300, 300, seed=1):
+            for counts in block.T:
+                draws.append(metric.compute(sub, counts[rows].astype(float)))
+
+        def statistic(
+            idx: np.ndarray, axis: int = -1, _m: object = metric, sub: Scored = sub
+        ) -> np.ndarray:
+            idx = np.atleast_2d(idx).astype(int)
+            values = [
+                _m.compute(  # type: ignore[attr-defined]
+                    sub, np.bincount(i, minlength=len(rows)).astype(float)
+                )
+                for i in idx
+            ]
+            return np.asarray(values if len(values) > 1 else values[0])
+
+        ci = _scipy_bca((np.arange(len(rows)),), statistic, draws)
+        assert est.interval_method == "BCa", name
+        assert est.ci_low == pytest.approx(ci.low, rel=1e-5), name
+        assert est.ci_high == pytest.approx(ci.high, rel=1e-5), name
+        assert bca_interval(np.asarray(draws), est.value, np.zeros(3), 0.95) is not None
+
+
+def test_bca_falls_back_to_percentile_when_the_point_is_outside_every_resample() -> None:
+    from goldenpath.evaluation.bootstrap import bca_interval
+
+    draws = np.linspace(1.0, 2.0, 100)
+    assert bca_interval(draws, 0.5, np.arange(5.0), 0.95) is None
+    low, high = bca_interval(draws, 1.5, np.zeros(5), 0.95)  # type: ignore[misc]
+    assert low == pytest.approx(np.quantile(draws, 0.025))  # z0 = 0, a = 0: percentile
+    assert high == pytest.approx(np.quantile(draws, 0.975))
+    # a one-row slice: every resample that draws the row sees the same value
+    scored = _binary(200)
+    out = bootstrap(scored, metrics_for(scored), {"one": np.array([7])}, n_resamples=50)["one"]
+    for name, estimate in out.items():
+        if estimate.value is None:
+            assert estimate.interval_method is None, name
+        else:
+            assert estimate.interval_method in ("percentile", "BCa"), name
+
+
+def test_the_registry_records_its_interval_method_in_every_estimate() -> None:
+    scored = _binary(500)
+    out = bootstrap(scored, metrics_for(scored), {"all": np.arange(500)}, n_resamples=100)["all"]
+    by_name = {m.name: m for m in METRICS}
+    for name, estimate in out.items():
+        assert estimate.interval_method == by_name[name].interval, name
+    none = bootstrap(scored, metrics_for(scored), {"all": np.arange(500)}, n_resamples=0)["all"]
+    assert all(e.interval_method is None for e in none.values())
+
+
+@pytest.mark.parametrize("n", [1, 7, 150, 2001, 65_537])  # the last: several draws a block
+def test_resamples_are_one_draw_of_n_rows_per_resample_in_order(n: int) -> None:
+    # the counts are drawn many resamples at a time; they must be those of drawing n row
+    # positions per resample, one resample after the other, from the seeded generator
+    rng = np.random.default_rng(12)
+    expected = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(70)])
+    got = np.concatenate(list(resample_blocks(n, 70, seed=12)), axis=1).T
+    assert np.array_equal(got, expected)

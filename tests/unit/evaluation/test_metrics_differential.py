@@ -49,6 +49,29 @@ def _ece(y: np.ndarray, score: np.ndarray, sample_weight: np.ndarray | None = No
     return total
 
 
+def _debiased_ce(
+    y: np.ndarray, score: np.ndarray, sample_weight: np.ndarray | None = None
+) -> float:
+    """Kumar et al.'s debiased binned L2 calibration error, loop over bins: per bin the squared
+    mean gap less the sample variance of the gaps over the bin's rows (frequency weights), then
+    the count-weighted mean over bins and its signed square root."""
+    w = np.ones(len(y)) if sample_weight is None else sample_weight
+    bins = np.minimum((score * 10).astype(int), 9)
+    gap = score - y
+    total = 0.0
+    for b in range(10):
+        m = bins == b
+        count = w[m].sum()
+        if count > 0:
+            mean = np.average(gap[m], weights=w[m])
+            noise = 0.0
+            if count > 1:
+                noise = (w[m] * (gap[m] - mean) ** 2).sum() / (count - 1) / count
+            total += count * (mean**2 - noise)
+    total /= w.sum()
+    return float(np.sign(total) * np.sqrt(abs(total)))
+
+
 REFERENCE: dict[str, Callable[[Scored, np.ndarray | None], float]] = {
     "roc_auc_score": lambda s, w: skm.roc_auc_score(s.y, s.proba[:, 1], sample_weight=w),
     "pr_auc_score": lambda s, w: skm.average_precision_score(s.y, s.proba[:, 1], sample_weight=w),
@@ -61,6 +84,7 @@ REFERENCE: dict[str, Callable[[Scored, np.ndarray | None], float]] = {
     "recall_score": lambda s, w: skm.recall_score(s.y, s.pred, sample_weight=w),
     "f1_score": lambda s, w: skm.f1_score(s.y, s.pred, sample_weight=w),
     "expected_calibration_error": lambda s, w: _ece(s.y, s.proba[:, 1], w),
+    "debiased_calibration_error": lambda s, w: _debiased_ce(s.y, s.proba[:, 1], w),
     "macro_f1_score": lambda s, w: skm.f1_score(s.y, s.pred, average="macro", sample_weight=w),
     "weighted_f1_score": lambda s, w: skm.f1_score(
         s.y, s.pred, average="weighted", sample_weight=w

@@ -353,7 +353,7 @@ def test_metric_values_and_intervals_appear(binary: CardContext) -> None:
     assert e is not None
     markdown_metrics = _md_section(render_card_markdown(binary), "Metrics")
     html_metrics = _html_section(render_card_html(binary), "Metrics")
-    assert len(e["metrics"]) == 9
+    assert len(e["metrics"]) == 10
     for name, m in e["metrics"].items():
         interval = f"[{_f(m['ci_low'])}, {_f(m['ci_high'])}]"
         (row,) = _md_rows(markdown_metrics, name)
@@ -364,6 +364,7 @@ def test_metric_values_and_intervals_appear(binary: CardContext) -> None:
     assert "roc_auc_score <b>(primary)</b>" in html_metrics
     for text in (markdown_metrics, html_metrics):
         assert "95% bootstrap percentile intervals from 100 resamples (seed 5)" in text
+        assert "except BCa intervals (bias corrected and accelerated) for log_loss." in text
         assert "at least 0.5" in text  # the decision threshold
 
 

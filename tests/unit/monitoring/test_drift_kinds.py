@@ -280,3 +280,36 @@ def test_new_profiles_round_trip_through_json() -> None:
         out_of_range={},
     )
     assert WindowRecord.model_validate_json(record.model_dump_json()) == record
+
+
+OLD_REFERENCE = """{"rows": 1000, "features": {
+  "x": {"kind": "numeric", "edges": [-1.0, 0.0, 1.0], "counts": [160, 340, 340, 160],
+        "missing": 0, "n": 1000, "total": 0.0, "total_sq": 1000.0, "low": -3.0, "high": 3.0},
+  "c": {"kind": "categorical", "categories": ["a", "__other__"], "counts": [900, 100],
+        "missing": 0, "unseen": {}}}}"""
+
+
+def test_an_old_reference_and_old_window_states_are_judged_as_before() -> None:
+    """Written before the kinds: decile edges without sums, categories without hashes. Windows
+    profiled on it keep its bins, merge with window states stored then, and count no unseen
+    values past its top categories (it cannot tell them)."""
+    from pydantic import TypeAdapter
+
+    reference = TypeAdapter(FrameProfile).validate_json(OLD_REFERENCE)
+    rng = np.random.default_rng(18)
+    frame = pd.DataFrame({"x": rng.normal(0, 1, 1_000), "c": np.r_[["a"] * 900, ["z"] * 100]})
+    window = profile_frame(frame, reference)
+    x, c = window.features["x"], window.features["c"]
+    assert isinstance(x, NumericProfile)
+    assert (x.edges, x.points, x.sums) == ([-1.0, 0.0, 1.0], [], None)
+    assert isinstance(c, CategoricalProfile)
+    assert (c.unseen, c.members) == ({}, None)
+    stored = TypeAdapter(FrameProfile).validate_json(OLD_REFERENCE)  # an old window's state
+    merged = stored.merged(window)
+    assert merged.features["x"].counts == [
+        a + b for a, b in zip(stored.features["x"].counts, x.counts, strict=True)
+    ]
+    drifts = {d.feature: d for d in window_drift(reference, window)}
+    assert drifts["x"].wasserstein is not None
+    assert drifts["x"].ks is not None
+    assert drifts["c"].unseen_share == 0.0

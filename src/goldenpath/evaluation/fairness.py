@@ -17,7 +17,9 @@ the others; a differential test checks them to 1e-12), applied to the compared g
 - a group without positive rows has no TPR and is left out of the TPR comparisons, one without
   negative rows likewise for FPR (Fairlearn counts such a rate as 0);
 - a figure with no compared group, or a ratio of 0 / 0 (every rate compared is 0; Fairlearn:
-  NaN), is undefined, and an equalized odds figure is undefined when its TPR or FPR part is.
+  NaN), is undefined. An equalized odds figure takes the worse of its TPR and FPR parts as
+  Fairlearn does (Python's ``max``/``min`` of the two): an undefined FPR part leaves the TPR
+  part, an undefined TPR part makes it undefined.
 
 ``to_overall`` compares with the rate on all rows, excluded groups included (Fairlearn's
 ``MetricFrame.overall``).
@@ -140,12 +142,14 @@ def _figures(counts: Array, compared: Array) -> Array:
     dp = _difference_and_ratio(np.where(hidden, np.nan, selection), overall_selection)
     eop = _difference_and_ratio(np.where(hidden, np.nan, tpr), overall_tpr)
     fp = _difference_and_ratio(np.where(hidden, np.nan, fpr), overall_fpr)
-    # equalized odds: the worse of the two parts, undefined when either part is
+    # equalized odds: the worse of the two parts as Fairlearn takes it (Python's max/min of
+    # [TPR part, FPR part]): an undefined FPR part leaves the TPR part, an undefined TPR part
+    # makes it undefined
     eo = (
-        np.maximum(eop[0], fp[0]),
-        np.maximum(eop[2], fp[2]),
-        np.minimum(eop[1], fp[1]),
-        np.minimum(eop[3], fp[3]),
+        np.where(fp[0] > eop[0], fp[0], eop[0]),
+        np.where(fp[2] > eop[2], fp[2], eop[2]),
+        np.where(fp[1] < eop[1], fp[1], eop[1]),
+        np.where(fp[3] < eop[3], fp[3], eop[3]),
     )
     return np.stack(
         [
@@ -231,18 +235,11 @@ def _number(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
-def _why_undefined(
-    name: str, method: str, compared: Array, positives: Array, neg: Array, *, size: int
-) -> str:
+def _why_undefined(name: str, method: str, compared: Array, positives: Array, *, size: int) -> str:
     if not compared.any():
         return f"no group has min_group_size ({size}) rows"
-    needs = []
     if name.startswith(("equal_opportunity", "equalized_odds")) and not (positives > 0).any():
-        needs.append("positive")
-    if name.startswith("equalized_odds") and not (neg > 0).any():
-        needs.append("negative")
-    if needs:
-        return f"no compared group has {' or '.join(needs)} rows"
+        return "no compared group has positive rows"
     if name.endswith("ratio"):
         what = "overall rate" if method == "to_overall" else "largest rate compared"
         return f"0 / 0: the {what} is 0"
@@ -361,7 +358,6 @@ def _report(
         )
         for i in range(k)
     )
-    negatives = support - positives
     disparities = tuple(
         Disparity(
             name=name,
@@ -376,7 +372,6 @@ def _report(
                 method,
                 compared,
                 positives[compared],
-                negatives[compared],
                 size=min_group_size,
             ),
         )

@@ -152,3 +152,24 @@ def test_excluded_groups_leave_the_figures_as_fairlearn_computes_them_without() 
     }
     for name, value in expected.items():
         assert report.measure(name, "to_overall") == pytest.approx(value, abs=TOL), name
+
+
+@pytest.mark.parametrize("kind", ["no false positives", "no true positives"])
+def test_equalized_odds_with_a_zero_over_zero_part_follows_fairlearn(kind: str) -> None:
+    """When every compared group's FPR is 0, the FPR ratio is 0 / 0 and Fairlearn's equalized
+    odds ratio is the TPR ratio; when every TPR is 0 it is NaN (goldenpath: undefined)."""
+    rng = np.random.default_rng(5)
+    group = pd.Series(rng.choice(["a", "b", "c"], 600))
+    y = rng.integers(0, 2, 600)
+    chosen = rng.random(600) < group.map({"a": 0.3, "b": 0.5, "c": 0.6}).to_numpy()
+    pred = (chosen & (y == 1) if kind == "no false positives" else chosen & (y == 0)).astype(int)
+    report = fairness_report("g", group, y, pred, n_resamples=0)
+    for d in report.disparities:
+        expected = _fairlearn(d.name, d.method, y, pred, group)
+        if np.isnan(expected):
+            assert d.value is None, d
+            assert d.undefined is not None
+        else:
+            assert d.value == pytest.approx(expected, abs=TOL), d
+    ratio = report.measure("equalized_odds_ratio")
+    assert (ratio is None) == (kind == "no true positives")

@@ -406,7 +406,16 @@ def test_slices_fairness_calibration_robustness_operations_comparison(
     assert '<span class="small">small</span>' in _html_section(html, "Slices")
 
     fairness = e["fairness"][0]
+    parity = next(
+        d
+        for d in fairness["disparities"]
+        if (d["name"], d["method"]) == ("demographic_parity_difference", "between_groups")
+    )
     for text in (_md_section(markdown, "Fairness"), _html_section(html, "Fairness")):
+        # the figures with their intervals, and the note on groups left out
+        assert f"{_f(parity['value'])} [{_f(parity['ci_low'])}, {_f(parity['ci_high'])}]" in text
+        for note in fairness["notes"]:
+            assert note.split(":")[0] in text
         assert _f(fairness["demographic_parity_difference"]) in text
         assert _f(fairness["demographic_parity_ratio"]) in text
         assert _f(fairness["equalized_odds_difference"]) in text

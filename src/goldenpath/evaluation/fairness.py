@@ -176,6 +176,61 @@ def _cells(groups: _Groups, y: Array, pred: Array) -> Array:
     return cells
 
 
+class _Resamples:
+    """Every resample's group rates and figures of several sensitive features, fed one block of
+    resample counts at a time (the (n, block) blocks of
+    :func:`~goldenpath.evaluation.bootstrap.resample_blocks`), so that a pass that already draws
+    the blocks (the metrics' bootstrap) can feed them here instead of drawing them again.
+
+    ``compared`` (feature to a boolean per group) fixes the groups that enter the figures.
+    """
+
+    def __init__(
+        self,
+        features: Mapping[str, _Groups],
+        y: Array,
+        pred: Array,
+        compared: Mapping[str, Array],
+    ) -> None:
+        n = len(y)
+        self.features = dict(features)
+        self.compared = dict(compared)
+        self.offsets = np.cumsum([0, *(4 * len(g.names) for g in features.values())])
+        columns = np.concatenate(
+            [_cells(g, y, pred) + self.offsets[i] for i, g in enumerate(features.values())]
+        )
+        rows = np.tile(np.arange(n), len(features))
+        self.indicator = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), (columns, rows)),
+            shape=(self.offsets[-1], n),
+        )
+        self._rates: dict[str, list[Array]] = {f: [] for f in features}
+        self._figures: dict[str, list[Array]] = {f: [] for f in features}
+
+    def add(self, weights: Array) -> None:
+        """One block of resamples: (n, block) counts of each row in each resample."""
+        counts = np.asarray(self.indicator @ weights, dtype=np.float64)  # (cells, block)
+        for i, (feature, g) in enumerate(self.features.items()):
+            block = counts[self.offsets[i] : self.offsets[i + 1]].reshape(len(g.names), 4, -1)
+            self._rates[feature].append(np.stack(_rates(block)))
+            self._figures[feature].append(_figures(block, self.compared[feature]))
+
+    def draws(self) -> dict[str, tuple[Array, Array]]:
+        """Per feature, every resample's group rates (3, groups, resamples: selection, TPR,
+        FPR) and figures (len(FIGURES), resamples)."""
+        return {
+            f: (
+                np.concatenate(self._rates[f], axis=2)
+                if self._rates[f]
+                else np.empty((3, len(g.names), 0)),
+                np.concatenate(self._figures[f], axis=1)
+                if self._figures[f]
+                else np.empty((len(FIGURES), 0)),
+            )
+            for f, g in self.features.items()
+        }
+
+
 def _draws(
     features: Mapping[str, _Groups],
     y: Array,
@@ -185,33 +240,11 @@ def _draws(
     n_resamples: int,
     seed: int,
 ) -> dict[str, tuple[Array, Array]]:
-    """Per feature, every resample's group rates (3, groups, resamples: selection, TPR, FPR)
-    and figures (len(FIGURES), resamples), on the resamples of ``resample_blocks``."""
-    n = len(y)
-    offsets = np.cumsum([0, *(4 * len(g.names) for g in features.values())])
-    columns = np.concatenate(
-        [_cells(g, y, pred) + offsets[i] for i, g in enumerate(features.values())]
-    )
-    rows = np.tile(np.arange(n), len(features))
-    indicator = sp.csr_matrix(
-        (np.ones(len(columns), dtype=np.float32), (columns, rows)), shape=(offsets[-1], n)
-    )
-    rates: dict[str, list[Array]] = {f: [] for f in features}
-    figures: dict[str, list[Array]] = {f: [] for f in features}
-    for weights in resample_blocks(n, n_resamples, seed):
-        counts = np.asarray(indicator @ weights, dtype=np.float64)  # (cells, block)
-        for i, (feature, g) in enumerate(features.items()):
-            block = counts[offsets[i] : offsets[i + 1]].reshape(len(g.names), 4, -1)
-            rates[feature].append(np.stack(_rates(block)))
-            figures[feature].append(_figures(block, compared[feature]))
-    empty = np.empty((len(FIGURES), 0))
-    return {
-        f: (
-            np.concatenate(rates[f], axis=2) if rates[f] else np.empty((3, len(g.names), 0)),
-            np.concatenate(figures[f], axis=1) if figures[f] else empty,
-        )
-        for f, g in features.items()
-    }
+    """:class:`_Resamples` on the resamples of ``resample_blocks(len(y), ...)``."""
+    resamples = _Resamples(features, y, pred, compared)
+    for weights in resample_blocks(len(y), n_resamples, seed):
+        resamples.add(weights)
+    return resamples.draws()
 
 
 def _intervals(draws: Array, confidence: float) -> tuple[list[float | None], list[float | None]]:

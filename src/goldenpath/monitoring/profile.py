@@ -7,7 +7,8 @@ windows merge into the profile of their union. Every profile keeps the number of
 
 A numeric feature's bins depend on its kind, decided on the reference:
 
-- **low cardinality** (at most ``MAX_EXACT_VALUES`` distinct values, each seen twice on average):
+- **low cardinality** (at most ``MAX_EXACT_VALUES`` distinct values, each seen ten times on
+  average, so a small sample of a continuous feature is not taken for a discrete one):
   one exact bin per value; values the reference never had fall in the intervals between them;
 - otherwise, **point masses** (a value holding at least ``POINT_MASS_SHARE`` of the rows, such as
   the zeros of a zero-inflated feature) get exact bins, and the other values **quantile bins**
@@ -210,7 +211,7 @@ def _numeric_layout(values: np.ndarray, bins: int) -> tuple[list[float], list[fl
     if not len(finite):
         return [], []
     distinct, counts = np.unique(finite, return_counts=True)
-    if len(distinct) <= MAX_EXACT_VALUES and 2 * len(distinct) <= len(finite):
+    if len(distinct) <= MAX_EXACT_VALUES and 10 * len(distinct) <= len(finite):
         exact = [float(v) for v in distinct]
         return exact, exact
     heavy = distinct[counts >= POINT_MASS_SHARE * len(finite)]

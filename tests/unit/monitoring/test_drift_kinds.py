@@ -313,3 +313,16 @@ def test_an_old_reference_and_old_window_states_are_judged_as_before() -> None:
     assert drifts["x"].wasserstein is not None
     assert drifts["x"].ks is not None
     assert drifts["c"].unseen_share == 0.0
+
+
+def test_a_small_sample_of_a_continuous_feature_is_not_taken_for_a_discrete_one() -> None:
+    """15 distinct values in 60 rows: quantile bins, so a window's values between them do not
+    land in bins the reference left empty."""
+    rng = np.random.default_rng(19)
+    reference = np.round(rng.normal(40, 8, 60) / 4) * 4  # ages rounded to 4 years
+    assert len(np.unique(reference)) <= 20
+    r, _ = _pair(reference, reference[:5])
+    assert len(r.points) < len(np.unique(reference))  # at most a point mass (20% of rows)
+    assert len(r.counts) > 5
+    counts = np.array([40] * 10 + [41] * 10)  # ten times each: discrete
+    assert _pair(counts.astype(float), counts[:5].astype(float))[0].points == [40.0, 41.0]

@@ -131,6 +131,7 @@ class CategoricalProfile:
     unseen: dict[str, int] = field(default_factory=dict)  # window values not in the reference
     kind: Literal["categorical"] = "categorical"
     # a reference's other values (past the top categories): base64 of their sorted 32-bit hashes
+    # (a reference only: a window's state does not carry them)
     members: str | None = None
 
     @property
@@ -182,9 +183,7 @@ def _absent(like: Profile, rows: int) -> Profile:
             point_counts=[0] * len(like.points),
             sums=None if like.sums is None else [0.0] * len(like.sums),
         )
-    return CategoricalProfile(
-        like.categories, [0] * len(like.counts), missing=rows, members=like.members
-    )
+    return CategoricalProfile(like.categories, [0] * len(like.counts), missing=rows)
 
 
 def _capped(unseen: dict[str, int]) -> dict[str, int]:
@@ -302,7 +301,8 @@ def _categorical(
         outside = outside[~_is_member(outside.index, members)]
     if track_unseen or members is not None:
         unseen = _capped({str(k): int(v) for k, v in outside.items()})
-    return CategoricalProfile(categories, counts, missing, unseen, members=members)
+    # the hashes stay with the reference: a window's state does not carry them
+    return CategoricalProfile(categories, counts, missing, unseen)
 
 
 def _categorical_reference(values: pd.Series, max_categories: int) -> CategoricalProfile:

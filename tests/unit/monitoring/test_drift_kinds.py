@@ -247,6 +247,7 @@ def test_unseen_values_past_the_top_categories_are_counted() -> None:
     profile = window.features["c"]
     assert isinstance(profile, CategoricalProfile)
     assert sum(profile.unseen.values()) == 200
+    assert profile.members is None  # the hashes stay with the reference, not in window states
     assert OTHER in profile.unseen  # past MAX_UNSEEN_NAMED, counted together
     (drift,) = window_drift(reference, window)
     assert drift.unseen_share == pytest.approx(0.05)

@@ -53,6 +53,13 @@ MAX_MEMBERS = 100_000  # reference values past the top categories hashed for mem
 MAX_UNSEEN_NAMED = 50  # a window's unseen values kept by name; the rest counted under OTHER
 
 
+def _sum_of_squares(values: np.ndarray) -> float:
+    """Σx², or inf where it overflows (values beyond ~1e154), without a warning: the profile's
+    standard deviation is then unknown (None), which the drift statistics handle."""
+    with np.errstate(over="ignore"):
+        return float(np.square(values).sum())
+
+
 @dataclass
 class NumericProfile:
     edges: list[float]  # inner edges; bins are (-inf, e0], (e0, e1], ..., (e_last, inf)
@@ -76,7 +83,11 @@ class NumericProfile:
     def std(self) -> float | None:
         if self.n < 2:
             return None
-        variance = (self.total_sq - self.total**2 / self.n) / (self.n - 1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = np.float64(self.total)  # numpy: inf on overflow, where a float raises
+            variance = (self.total_sq - total * total / self.n) / (self.n - 1)
+        if not np.isfinite(variance):  # values beyond ~1e154 overflow Σx²: unknown, not NaN
+            return None
         return float(np.sqrt(max(variance, 0.0)))
 
     def order(self) -> np.ndarray:
@@ -244,7 +255,7 @@ def _numeric(
         missing,
         len(present),
         float(present.sum()),
-        float((present**2).sum()),
+        _sum_of_squares(present),
         float(present.min()) if len(present) else None,
         float(present.max()) if len(present) else None,
         points=points,

@@ -327,3 +327,19 @@ def test_a_small_sample_of_a_continuous_feature_is_not_taken_for_a_discrete_one(
     assert len(r.counts) > 5
     counts = np.array([40] * 10 + [41] * 10)  # ten times each: discrete
     assert _pair(counts.astype(float), counts[:5].astype(float))[0].points == [40.0, 41.0]
+
+
+def test_values_too_large_to_square_give_an_unknown_spread_not_nan() -> None:
+    """Σx² of values beyond ~1e154 overflows: the spread is unknown (None) and every drift
+    figure stays a number or None, never NaN."""
+    rng = np.random.default_rng(5)
+    huge = pd.DataFrame({"x": rng.normal(0.0, 1.0, 2_000) * 1e200})
+    reference = profile_frame(huge)
+    numeric = reference.features["x"]
+    assert isinstance(numeric, NumericProfile)
+    assert numeric.std is None
+    (drift,) = window_drift(reference, profile_frame(huge * 1.5, reference))
+    figures = drift.model_dump()
+    assert not [k for k, v in figures.items() if isinstance(v, float) and np.isnan(v)], figures
+    assert drift.wasserstein is None
+    assert drift.psi > 0.1  # the shift is still seen by the binned statistics

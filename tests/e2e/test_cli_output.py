@@ -6,30 +6,21 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from test_cli import run
 
 from conftest import MakeProject
 from goldenpath.cli._output import PIPE_WIDTH, console_for
 
-GOLDENPATH = str(Path(sys.executable).parent / "goldenpath")
 FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def piped(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the console script with stdout and stderr as pipes, as `goldenpath ... | grep` does."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    return subprocess.run(
-        [GOLDENPATH, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-        check=False,
-    )
+    return run(*args, cwd=cwd, env=env)
 
 
 def test_piped_output_keeps_each_fingerprint_on_one_line(make_project: MakeProject) -> None:

@@ -8,9 +8,13 @@ so no Python code runs per row, and the per-resample loop only draws the counts.
 the same resamples restricted to its rows, which is the bootstrap of the whole evaluation set
 (the slice's size varies with it).
 
-Intervals are percentile intervals at the requested confidence, or BCa intervals (bias
+Intervals are percentile intervals at the requested confidence, BCa intervals (bias
 corrected and accelerated, scipy's definition) for the metrics whose registry entry asks for
-them (statistics that are biased or skewed on resamples: RMSE, log loss, calibration errors).
+them (statistics that are biased or skewed on resamples: log loss), or studentized
+(bootstrap-t) intervals for metrics with a standard error computed from the same sums (RMSE,
+whose squared errors are heavy-tailed wherever the errors are): each resample's deviation from
+the point is divided by that resample's own standard error, and the quantiles of that ratio,
+scaled by the data's standard error, make the interval.
 BCa needs the jackknife (leave-one-out) values of the metric: for a sum-decomposable metric they
 are the metric of ``total - row`` for every row at once; for a rank metric, of the per-score
 counts less one group's counts, with rows dealt into at most ``JACKKNIFE_GROUPS`` groups (exact
@@ -42,6 +46,7 @@ __all__ = [
     "bootstrap",
     "paired_differences",
     "resample_blocks",
+    "studentized_interval",
 ]
 
 DEFAULT_RESAMPLES = 1000
@@ -189,8 +194,11 @@ def _draws(
     n_resamples: int,
     seed: int,
     max_score_groups: int,
-) -> tuple[dict[str, dict[str, Estimate]], dict[str, dict[str, Array]]]:
-    """Point estimates (no intervals yet) and every resample's value, per row set and metric.
+) -> tuple[
+    dict[str, dict[str, Estimate]], dict[str, dict[str, Array]], dict[str, dict[str, Array]]
+]:
+    """Point estimates (no intervals yet), every resample's value, per row set and metric, and
+    every resample's standard error for the metrics that have one.
 
     Resample values of rank metrics on grouped scores are already shifted onto the exact
     statistic. The resamples depend only on (number of rows, n_resamples, seed), so two models
@@ -202,6 +210,10 @@ def _draws(
     rank_metrics = [m for m in metrics if m.rank is not None]
     collected: dict[str, dict[str, list[Array]]] = {
         name: {m.name: [] for m in metrics} for name in names
+    }
+    studentized = [m for m in sum_metrics if m.standard_error is not None]
+    errors: dict[str, dict[str, list[Array]]] = {
+        name: {m.name: [] for m in studentized} for name in names
     }
     shift: dict[str, dict[str, float]] = {name: {} for name in names}
     points: dict[str, dict[str, Estimate]] = {}
@@ -260,9 +272,10 @@ def _draws(
                     start = 0
                     for metric, width in zip(sum_metrics, widths, strict=True):
                         assert metric.value is not None
-                        collected[name][metric.name].append(
-                            metric.value(sums[:, start : start + width])
-                        )
+                        part = sums[:, start : start + width]
+                        collected[name][metric.name].append(metric.value(part))
+                        if metric.standard_error is not None:
+                            errors[name][metric.name].append(metric.standard_error(part))
                         start += width
             for name, group in groups.items():
                 pos, neg = group.counts(weights)
@@ -271,14 +284,21 @@ def _draws(
                     collected[name][metric.name].append(values)
     draws = {
         name: {
-            metric.name: np.concatenate(collected[name][metric.name])
-            if collected[name][metric.name]
-            else np.full(n_resamples, np.nan)
-            for metric in metrics
+            metric.name: _joined(collected[name][metric.name], n_resamples) for metric in metrics
         }
         for name in names
     }
-    return points, draws
+    draws_errors = {
+        name: {
+            metric.name: _joined(errors[name][metric.name], n_resamples) for metric in studentized
+        }
+        for name in names
+    }
+    return points, draws, draws_errors
+
+
+def _joined(parts: list[Array], n_resamples: int) -> Array:
+    return np.concatenate(parts) if parts else np.full(n_resamples, np.nan)
 
 
 def _interval(values: Array, confidence: float) -> tuple[float | None, float | None]:
@@ -330,6 +350,25 @@ def bca_interval(
     return float(low), float(high)
 
 
+def studentized_interval(
+    values: Array, errors: Array, point: float, error: float, confidence: float
+) -> tuple[float, float] | None:
+    """The studentized (bootstrap-t) interval: with t = (value - point) / error on every
+    resample (each with its own standard error), ``[point - t_hi * error, point - t_lo * error]``
+    where t_lo and t_hi are the quantiles of t at alpha/2 and 1 - alpha/2. Resamples whose
+    value or error is not finite, or whose error is 0, are left out. ``None`` when the
+    data's own standard error is not finite and positive, or no resample is usable."""
+    if not (np.isfinite(error) and error > 0):
+        return None
+    usable = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
+    if not usable.any():
+        return None
+    t = (values[usable] - point) / errors[usable]
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(t, [alpha, 1 - alpha])
+    return point - float(high) * error, point - float(low) * error
+
+
 def _jackknife_sums(metric: Metric, stats: Array) -> Array:
     """Leave-one-out values of a sum-decomposable metric: its value on ``total - row``."""
     assert metric.value is not None
@@ -378,7 +417,7 @@ def bootstrap(
     point outside every resample value) falls back to the percentile interval, and each
     estimate records the method its interval was made with.
     """
-    points, draws = _draws(
+    points, draws, errors = _draws(
         scored,
         metrics,
         row_sets,
@@ -398,6 +437,15 @@ def bootstrap(
             values = draws[name][metric.name]
             used: IntervalMethod = method or metric.interval
             interval = None
+            if used == "studentized" and metric.standard_error is None:
+                used = "BCa"
+            if used == "studentized" and n_resamples > 0:
+                error = jackknife.standard_error(metric, np.asarray(rows))
+                interval = studentized_interval(
+                    values, errors[name][metric.name], point.value, error, confidence
+                )
+                if interval is None:  # no usable standard error: the next best, BCa
+                    used = "BCa"
             if used == "BCa" and n_resamples > 0:
                 loo = jackknife.values(metric, np.asarray(rows))
                 interval = bca_interval(values, point.value, loo, confidence)
@@ -434,10 +482,18 @@ class _Jackknife:
                 self._groups = _score_groups(score, self.max_score_groups)
             group, n_groups = self._groups
             return _jackknife_rank(metric, group[rows], self.scored.y[rows] == 1, n_groups)
+        return _jackknife_sums(metric, self._contributions(metric)[rows])
+
+    def standard_error(self, metric: Metric, rows: Array) -> float:
+        """The metric's own standard error on these rows (from their sums)."""
+        assert metric.standard_error is not None
+        return float(metric.standard_error(self._contributions(metric)[rows].sum(axis=0)))
+
+    def _contributions(self, metric: Metric) -> Array:
         assert metric.stats is not None
         if metric.name not in self._stats:
             self._stats[metric.name] = np.asarray(metric.stats(self.scored), dtype=np.float64)
-        return _jackknife_sums(metric, self._stats[metric.name][rows])
+        return self._stats[metric.name]
 
 
 def paired_differences(
@@ -456,8 +512,8 @@ def paired_differences(
     if candidate.n != reference.n:
         raise ValueError("a paired comparison needs both models scored on the same rows")
     kwargs = {"n_resamples": n_resamples, "seed": seed, "max_score_groups": max_score_groups}
-    points_a, draws_a = _draws(candidate, metrics, row_sets, **kwargs)
-    points_b, draws_b = _draws(reference, metrics, row_sets, **kwargs)
+    points_a, draws_a, _ = _draws(candidate, metrics, row_sets, **kwargs)
+    points_b, draws_b, _ = _draws(reference, metrics, row_sets, **kwargs)
     out: dict[str, dict[str, MetricDifference]] = {}
     for name in row_sets:
         out[name] = {}

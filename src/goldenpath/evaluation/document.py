@@ -64,8 +64,9 @@ class _Part(BaseModel):
 class Estimate(_Part):
     """A metric on a set of rows: point value, bootstrap interval, support; or why undefined.
 
-    ``interval_method`` says how the interval was made: ``percentile`` or ``BCa`` (bias
-    corrected and accelerated); ``None`` when there is no interval. Documents written before
+    ``interval_method`` says how the interval was made: ``percentile``, ``BCa`` (bias
+    corrected and accelerated) or ``studentized`` (bootstrap-t); ``None`` when there is no
+    interval. Documents written before
     the field existed had percentile intervals only, hence the default."""
 
     value: float | None
@@ -73,7 +74,7 @@ class Estimate(_Part):
     ci_high: float | None
     support: int
     undefined: str | None = None
-    interval_method: Literal["percentile", "BCa"] | None = "percentile"
+    interval_method: Literal["percentile", "BCa", "studentized"] | None = "percentile"
 
 
 class MetricDifference(_Part):

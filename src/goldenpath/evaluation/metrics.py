@@ -58,7 +58,7 @@ class Scored:
         return None if self.proba is None else self.proba[:, 1]
 
 
-IntervalMethod = Literal["percentile", "BCa"]
+IntervalMethod = Literal["percentile", "BCa", "studentized"]
 StatsFn = Callable[[Scored], Array]  # rows -> (n, k) contributions
 ValueFn = Callable[[Array], Array]  # (..., k) sums -> (...) values
 
@@ -74,8 +74,10 @@ class Metric:
     stats: StatsFn | None = None
     value: ValueFn | None = None
     rank: str | None = None  # "roc_auc" or "average_precision": computed from score counts
-    # the bootstrap interval: BCa for statistics that are biased or skewed on resamples
+    # the bootstrap interval: BCa for statistics that are biased or skewed on resamples,
+    # studentized where a standard error of the value is known from the same sums
     interval: IntervalMethod = "percentile"
+    standard_error: ValueFn | None = None  # (..., k) sums -> (...) standard errors
 
     def applies_to(self, scored: Scored) -> bool:
         return scored.task in self.tasks and (not self.needs_proba or scored.proba is not None)
@@ -229,12 +231,23 @@ def _abs_error(s: Scored) -> Array:
 
 
 def _squared_error(s: Scored) -> Array:
-    return np.stack([(s.y - s.pred) ** 2, np.ones(s.n)], axis=1)
+    squared = (s.y - s.pred) ** 2
+    return np.stack([squared, np.ones(s.n), squared**2], axis=1)
 
 
 def _rmse(sums: Array) -> Array:
     root: Array = np.sqrt(_mean(sums))
     return root
+
+
+def _rmse_standard_error(sums: Array) -> Array:
+    """The delta-method standard error of the RMSE: that of the mean squared error m (the
+    squared errors' standard deviation over the root of their count) over 2 sqrt(m)."""
+    squared, count, fourth = sums[..., 0], sums[..., 1], sums[..., 2]
+    mean = ratio(squared, count)
+    variance = np.maximum(ratio(fourth, count) - mean**2, 0.0)
+    error: Array = ratio(np.sqrt(ratio(variance, count)), 2 * np.sqrt(mean))
+    return error
 
 
 def _r2_rows(s: Scored) -> Array:
@@ -304,7 +317,8 @@ METRICS: tuple[Metric, ...] = (
         False,
         _squared_error,
         _rmse,
-        interval="BCa",
+        interval="studentized",
+        standard_error=_rmse_standard_error,
     ),
     Metric("r2_score", _REGRESSION, True, False, _r2_rows, _r2),
     Metric("mean_absolute_percentage_error", _REGRESSION, False, False, _ape_rows, _mean),

@@ -227,15 +227,19 @@ def _metrics(e: EvaluationDocument) -> dict[str, Any]:
         )
     boot = e.lineage.bootstrap
     if boot.resamples:
-        bca = [name for name, m in e.metrics.items() if m.interval_method == "BCa"]
-        except_bca = (
-            f", except BCa intervals (bias corrected and accelerated) for {', '.join(bca)}"
-            if bca
-            else ""
-        )
+        described = {
+            "BCa": "BCa intervals (bias corrected and accelerated)",
+            "studentized": "studentized (bootstrap-t) intervals",
+        }
+        others = [
+            f"{text} for {', '.join(names)}"
+            for method, text in described.items()
+            if (names := [n for n, m in e.metrics.items() if m.interval_method == method])
+        ]
+        except_others = f", except {' and '.join(others)}" if others else ""
         ci = (
             f"Intervals are {_num(100 * boot.confidence)}% bootstrap percentile "
-            f"intervals from {_count(boot.resamples)} resamples (seed {boot.seed}){except_bca}."
+            f"intervals from {_count(boot.resamples)} resamples (seed {boot.seed}){except_others}."
         )
     else:
         ci = "No intervals: the evaluation used no bootstrap resamples."

@@ -245,10 +245,9 @@ def test_bca_interval_of_rmse_equals_scipy_on_the_same_resamples(n: int) -> None
     pred = y + rng.standard_t(4, n)
     scored = Scored("regression", y, pred, None, ())
     rmse = next(m for m in METRICS if m.name == "root_mean_squared_error")
-    assert rmse.interval == "BCa"  # the registry's choice for this metric
-    est = bootstrap(scored, [rmse], {"all": np.arange(n)}, n_resamples=400, seed=5)["all"][
-        rmse.name
-    ]
+    est = bootstrap(scored, [rmse], {"all": np.arange(n)}, n_resamples=400, seed=5, method="BCa")[
+        "all"
+    ][rmse.name]
     draws = _naive_draws(n, 400, 5, lambda i: root_mean_squared_error(y[i], pred[i]))
 
     def statistic(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -264,6 +263,55 @@ def test_bca_interval_of_rmse_equals_scipy_on_the_same_resamples(n: int) -> None
     )["all"][rmse.name]
     assert percentile.interval_method == "percentile"
     assert percentile.ci_low != est.ci_low
+
+
+@pytest.mark.parametrize("n", [40, 150])
+def test_studentized_interval_of_rmse_equals_the_bootstrap_t_rebuilt_row_by_row(n: int) -> None:
+    """The registry's RMSE interval is studentized: every resample rebuilt from its rows gives
+    t = (RMSE* - RMSE) / SE*, SE the delta-method standard error (the squared errors' standard
+    deviation over sqrt(n), over 2 RMSE); the interval is RMSE - SE * (t's 97.5% and 2.5%
+    quantiles)."""
+    rng = np.random.default_rng(n)
+    y = rng.normal(0, 1, n)
+    pred = y + rng.standard_t(4, n)
+    scored = Scored("regression", y, pred, None, ())
+    rmse = next(m for m in METRICS if m.name == "root_mean_squared_error")
+    assert rmse.interval == "studentized"  # the registry's choice for this metric
+    est = bootstrap(scored, [rmse], {"all": np.arange(n)}, n_resamples=400, seed=5)["all"][
+        rmse.name
+    ]
+
+    def root_and_error(squared: np.ndarray) -> tuple[float, float]:
+        root = float(np.sqrt(squared.mean()))
+        return root, float(squared.std() / np.sqrt(len(squared)) / (2 * root))
+
+    squared = (y - pred) ** 2
+    point, error = root_and_error(squared)
+    t = []
+    for block in resample_blocks(n, 400, seed=5):
+        for counts in block.T:
+            value, own = root_and_error(squared[np.repeat(np.arange(n), counts.astype(int))])
+            t.append((value - point) / own)
+    low, high = np.quantile(t, [0.025, 0.975])
+    assert est.interval_method == "studentized"
+    assert est.value == pytest.approx(point, rel=1e-12)
+    # the resample sums are accumulated in single precision (see the docs' caveats)
+    assert est.ci_low == pytest.approx(point - high * error, rel=1e-5)
+    assert est.ci_high == pytest.approx(point - low * error, rel=1e-5)
+
+
+def test_studentized_interval_falls_back_to_bca_without_a_standard_error() -> None:
+    """Perfect predictions: every squared error is 0, the standard error is not defined (0 / 0),
+    so the interval is BCa's (here the point itself) and says so."""
+    y = np.arange(30, dtype=float)
+    scored = Scored("regression", y, y.copy(), None, ())
+    rmse = next(m for m in METRICS if m.name == "root_mean_squared_error")
+    est = bootstrap(scored, [rmse], {"all": np.arange(30)}, n_resamples=100, seed=1)["all"][
+        rmse.name
+    ]
+    assert est.value == 0.0
+    assert est.interval_method in {"BCa", "percentile"}
+    assert est.ci_low == est.ci_high == 0.0
 
 
 def test_bca_interval_of_roc_auc_equals_scipy_with_the_exact_jackknife() -> None:

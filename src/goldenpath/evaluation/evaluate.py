@@ -49,7 +49,7 @@ from goldenpath.evaluation.document import (
     Thresholds,
 )
 from goldenpath.evaluation.failures import Candidate, candidates, failure_rules, worst_candidates
-from goldenpath.evaluation.fairness import fairness_reports
+from goldenpath.evaluation.fairness import FairnessPass
 from goldenpath.evaluation.metrics import Metric, Scored, metrics_for
 from goldenpath.evaluation.operations import directory_size, operational_profile
 from goldenpath.evaluation.robustness import robustness
@@ -420,21 +420,11 @@ class _BinaryAnalyses:
     fairness: tuple[FairnessReport, ...] = ()
 
 
-def _binary_analyses(subject: _Subject) -> _BinaryAnalyses:
+def _binary_analyses(subject: _Subject, fairness: tuple[FairnessReport, ...]) -> _BinaryAnalyses:
     """Calibration, thresholds and curves (with scores) and fairness of a binary classifier."""
     scored, spec = subject.scored, subject.spec
     if scored.task != "binary_classification":
         return _BinaryAnalyses()
-    settings = spec.evaluation
-    fairness = fairness_reports(  # on the metrics' resamples: same rows, count and seed
-        {f: subject.frame[f] for f in spec.data.sensitive_features},
-        scored.y,
-        scored.pred,
-        min_group_size=settings.fairness.min_group_size,
-        n_resamples=settings.resamples,
-        confidence=settings.confidence,
-        seed=settings.seed,
-    )
     score = scored.positive_score
     if score is None:
         return _BinaryAnalyses(fairness=fairness)
@@ -513,6 +503,7 @@ class _Evidence:
     discovered: list[Candidate]
     row_sets: dict[str, np.ndarray]
     estimates: dict[str, dict[str, Estimate]]
+    fairness: tuple[FairnessReport, ...]
 
 
 def _evidence(subject: _Subject, on_step: StepCallback) -> _Evidence:
@@ -534,6 +525,15 @@ def _evidence(subject: _Subject, on_step: StepCallback) -> _Evidence:
         **{g.name: g.rows for g in groups},
         **{f"{_DISCOVERED}{c.rule}": np.flatnonzero(c.mask) for c in discovered},
     }
+    fairness = FairnessPass(  # binary classifiers: on the metrics' resamples, as they are drawn
+        {f: frame[f] for f in spec.data.sensitive_features}
+        if scored.task == "binary_classification"
+        else {},
+        scored.y,
+        scored.pred,
+        min_group_size=settings.fairness.min_group_size,
+        confidence=settings.confidence,
+    )
     estimates = bootstrap(
         scored,
         metrics,
@@ -541,8 +541,19 @@ def _evidence(subject: _Subject, on_step: StepCallback) -> _Evidence:
         n_resamples=settings.resamples,
         confidence=settings.confidence,
         seed=settings.seed,
+        on_block=fairness.add,
     )
-    return _Evidence(metrics, primary, groups, errors, tested, discovered, row_sets, estimates)
+    return _Evidence(
+        metrics,
+        primary,
+        groups,
+        errors,
+        tested,
+        discovered,
+        row_sets,
+        estimates,
+        fairness.reports(),
+    )
 
 
 def _operations(subject: _Subject) -> Operations:
@@ -679,5 +690,5 @@ def evaluate(
         operations=operations,
         probes=probes,
         failures=failures,
-        binary=_binary_analyses(subject),
+        binary=_binary_analyses(subject, evidence.fairness),
     )

@@ -49,6 +49,7 @@ from goldenpath.spec.gates import FairnessMethod, FairnessMetric
 __all__ = [
     "DEFAULT_MIN_GROUP_SIZE",
     "Disparity",
+    "FairnessPass",
     "FairnessReport",
     "GroupRates",
     "fairness_report",
@@ -231,22 +232,6 @@ class _Resamples:
         }
 
 
-def _draws(
-    features: Mapping[str, _Groups],
-    y: Array,
-    pred: Array,
-    compared: Mapping[str, Array],
-    *,
-    n_resamples: int,
-    seed: int,
-) -> dict[str, tuple[Array, Array]]:
-    """:class:`_Resamples` on the resamples of ``resample_blocks(len(y), ...)``."""
-    resamples = _Resamples(features, y, pred, compared)
-    for weights in resample_blocks(len(y), n_resamples, seed):
-        resamples.add(weights)
-    return resamples.draws()
-
-
 def _intervals(draws: Array, confidence: float) -> tuple[list[float | None], list[float | None]]:
     """Percentile interval of each row of ``draws`` over its finite values (None: none)."""
     alpha = (1.0 - confidence) / 2.0
@@ -307,6 +292,60 @@ def _notes(
     return notes
 
 
+class FairnessPass:
+    """The fairness reports of several sensitive features (name to the column's values,
+    aligned with ``y``) for binary truth ``y`` and predictions ``pred`` (1 = positive), whose
+    intervals come from resample blocks fed with :meth:`add`: the (n, block) counts of
+    :func:`~goldenpath.evaluation.bootstrap.resample_blocks`, so that the metrics' bootstrap,
+    which draws them anyway, hands each block here too (``bootstrap(..., on_block=pass.add)``)
+    instead of fairness drawing them again. Without any block the reports have no intervals."""
+
+    def __init__(
+        self,
+        features: Mapping[str, pd.Series],
+        y: Array,
+        pred: Array,
+        *,
+        min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+        confidence: float = 0.95,
+    ) -> None:
+        y, pred = np.asarray(y), np.asarray(pred)
+        self.min_group_size, self.confidence = min_group_size, confidence
+        self.grouped = {name: _groups(values) for name, values in features.items()}
+        self.counts = {
+            name: np.bincount(_cells(g, y, pred), minlength=4 * len(g.names))
+            .reshape(len(g.names), 4, 1)
+            .astype(np.float64)
+            for name, g in self.grouped.items()
+        }
+        self.compared = {
+            name: _cell_counts(c)[0][:, 0] >= min_group_size for name, c in self.counts.items()
+        }
+        self._resamples = _Resamples(self.grouped, y, pred, self.compared) if features else None
+        self._blocks = 0
+
+    def add(self, weights: Array) -> None:
+        """One block of resamples: (n, block) counts of each row in each resample."""
+        if self._resamples is not None:
+            self._resamples.add(weights)
+            self._blocks += 1
+
+    def reports(self) -> tuple[FairnessReport, ...]:
+        draws = self._resamples.draws() if self._resamples is not None and self._blocks else {}
+        return tuple(
+            _report(
+                feature,
+                g.names,
+                self.counts[feature],
+                self.compared[feature],
+                draws.get(feature),
+                min_group_size=self.min_group_size,
+                confidence=self.confidence,
+            )
+            for feature, g in self.grouped.items()
+        )
+
+
 def fairness_reports(
     features: Mapping[str, pd.Series],
     y: Array,
@@ -317,37 +356,14 @@ def fairness_reports(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[FairnessReport, ...]:
-    """One report per sensitive feature (name to the column's values, aligned with ``y``) for
-    binary truth ``y`` and predictions ``pred`` (1 = positive). The resamples are the metrics'
-    (``resample_blocks(len(y), n_resamples, seed)``), drawn once for all features."""
-    if not features:
-        return ()
-    y, pred = np.asarray(y), np.asarray(pred)
-    grouped = {name: _groups(values) for name, values in features.items()}
-    counts = {
-        name: np.bincount(_cells(g, y, pred), minlength=4 * len(g.names))
-        .reshape(len(g.names), 4, 1)
-        .astype(np.float64)
-        for name, g in grouped.items()
-    }
-    compared = {name: _cell_counts(c)[0][:, 0] >= min_group_size for name, c in counts.items()}
-    draws = (
-        _draws(grouped, y, pred, compared, n_resamples=n_resamples, seed=seed)
-        if n_resamples > 0 and len(y)
-        else {}
-    )
-    return tuple(
-        _report(
-            feature,
-            grouped[feature].names,
-            counts[feature],
-            compared[feature],
-            draws.get(feature),
-            min_group_size=min_group_size,
-            confidence=confidence,
-        )
-        for feature in features
-    )
+    """One report per sensitive feature (see :class:`FairnessPass`), its intervals on
+    ``resample_blocks(len(y), n_resamples, seed)``: the metrics' resamples when drawn with the
+    same count and seed."""
+    fairness = FairnessPass(features, y, pred, min_group_size=min_group_size, confidence=confidence)
+    if features and len(y):
+        for weights in resample_blocks(len(y), n_resamples, seed):
+            fairness.add(weights)
+    return fairness.reports()
 
 
 def _report(

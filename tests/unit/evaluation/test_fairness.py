@@ -9,7 +9,7 @@ import pytest
 
 from goldenpath.evaluation.bootstrap import bootstrap
 from goldenpath.evaluation.document import FairnessReport
-from goldenpath.evaluation.fairness import fairness_report, fairness_reports
+from goldenpath.evaluation.fairness import FairnessPass, fairness_report, fairness_reports
 from goldenpath.evaluation.metrics import METRICS, Scored
 
 
@@ -110,6 +110,22 @@ def test_several_features_share_one_pass_and_equal_their_own_reports() -> None:
     assert again == both
     none = fairness_report("g", group, y, pred, n_resamples=0)
     assert all(d.ci_low is None and d.value is not None for d in none.disparities)
+
+
+def test_fed_by_the_metrics_bootstrap_the_reports_equal_their_own_draws() -> None:
+    """An evaluation draws its resamples once: the metrics' bootstrap hands every block to the
+    fairness pass, whose reports equal those of fairness_reports drawing the same resamples."""
+    group, y, pred = _data(900, 3)
+    fairness = FairnessPass({"g": group}, y, pred)
+    scored = Scored("binary_classification", y, pred, None, ("n", "y"))
+    accuracy = [m for m in METRICS if m.name == "accuracy_score"]
+    bootstrap(
+        scored, accuracy, {"all": np.arange(900)}, n_resamples=250, seed=8, on_block=fairness.add
+    )
+    assert fairness.reports() == fairness_reports({"g": group}, y, pred, n_resamples=250, seed=8)
+    assert fairness.reports()[0].disparities[0].ci_low is not None
+    unfed = FairnessPass({"g": group}, y, pred).reports()[0]
+    assert all(d.ci_low is None and d.value is not None for d in unfed.disparities)
 
 
 def _coverage(

@@ -10,7 +10,7 @@ import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
 from goldenpath.evaluation.bootstrap import resample_blocks
-from goldenpath.evaluation.fairness import FIGURES, _draws, _groups, fairness_report
+from goldenpath.evaluation.fairness import FIGURES, _groups, _Resamples, fairness_report
 
 TOL = 1e-12
 BIASES = {"a": 0.0, "b": 0.15, "c": -0.1, "d": 0.25, "e": 0.05}
@@ -67,7 +67,10 @@ def test_each_resample_equals_fairlearn_on_the_rows_it_drew() -> None:
     n, resamples, seed = len(y), 40, 11
     grouped = {"g": _groups(group)}
     compared = {"g": np.ones(len(BIASES), dtype=bool)}
-    rates, figures = _draws(grouped, y, pred, compared, n_resamples=resamples, seed=seed)["g"]
+    resamples_pass = _Resamples(grouped, y, pred, compared)
+    for weights in resample_blocks(n, resamples, seed):
+        resamples_pass.add(weights)
+    rates, figures = resamples_pass.draws()["g"]
     assert rates.shape == (3, len(BIASES), resamples)
     assert figures.shape == (len(FIGURES), resamples)
     counts = np.concatenate(list(resample_blocks(n, resamples, seed)), axis=1)

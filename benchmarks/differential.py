@@ -13,7 +13,9 @@ and once with a peer, and passes when the absolute difference is within the row'
    - bootstrap intervals: goldenpath's interval vs ``scipy.stats.bootstrap`` (percentile or
      BCa) given the very same resamples (``resample_blocks``, which goldenpath exposes; each
      resample's value recomputed the slow way with scikit-learn on the rows it drew) and, for
-     BCa, scipy's own jackknife. Rank metrics (ROC AUC, PR AUC) and accuracy: 1e-12. Other
+     BCa, scipy's own jackknife (250 and 150 rows: under ``JACKKNIFE_GROUPS``, so goldenpath's
+     jackknife is leave-one-out too, and under ``MAX_SCORE_GROUPS`` distinct scores, so rank
+     metrics are resampled exactly). Rank metrics (ROC AUC, PR AUC) and accuracy: 1e-12. Other
      sum-decomposable metrics (log loss, MAE, RMSE) accumulate their resample sums in single
      precision by design (docs/evaluation.md): 1e-6 relative. Studentized intervals (RMSE's
      default) have no scipy counterpart, so RMSE is checked with ``method="BCa"``;
@@ -29,7 +31,11 @@ and once with a peer, and passes when the absolute difference is within the row'
      quantile bins), and 1e-12 on the exact-value bins of the binary and discrete features.
 3. Fairlearn, tolerance 1e-12: the twelve disparities goldenpath reports (demographic parity,
    equal opportunity, equalized odds; difference and ratio; between groups and to overall) vs
-   ``fairlearn.metrics`` on five groups of unequal size.
+   ``fairlearn.metrics`` on five groups of unequal size (each over 30 rows, with positive and
+   negative rows: the cases where goldenpath leaves a group out are in
+   tests/unit/evaluation/test_fairness_differential.py); and their bootstrap intervals vs the
+   percentile intervals of Fairlearn's figures on the same 40 resamples (the rows each drew;
+   few, because Fairlearn takes a MetricFrame, ~0.2 s, per resample).
 4. Evidently and NannyML, which need pandas < 3, each in its own venv under build/bench-venvs/
    (made on first use with pinned requirements, as benchmarks/monitoring.py does; the Evidently
    venv is monitoring.py's). A peer whose venv cannot be built is skipped with the reason.
@@ -421,25 +427,90 @@ def drift_rows(seed: int = 11) -> list[Row]:
 FAIRNESS_BIASES = {"a": 0.0, "b": 0.15, "c": -0.1, "d": 0.25, "e": 0.05}
 
 
-def fairness_rows(n: int = 3000, seed: int = 0) -> list[Row]:
-    """Every disparity goldenpath reports vs fairlearn.metrics, to 1e-12."""
-    import fairlearn.metrics as fm
+def _fairness_data(n: int, seed: int) -> tuple[Any, Any, Any]:
+    """Five groups of unequal sizes whose selection and error rates differ."""
     import numpy as np
     import pandas as pd
-
-    from goldenpath.evaluation.fairness import fairness_report
 
     rng = np.random.default_rng(seed)
     group = pd.Series(rng.choice(list(FAIRNESS_BIASES), n, p=[0.4, 0.25, 0.15, 0.12, 0.08]))
     y = rng.integers(0, 2, n)
     bias = group.map(FAIRNESS_BIASES).to_numpy()
     pred = (rng.random(n) + 0.3 * y + bias > 0.7).astype(int)
+    return group, y, pred
+
+
+def fairness_rows(n: int = 3000, seed: int = 0) -> list[Row]:
+    """Every disparity goldenpath reports vs fairlearn.metrics, to 1e-12."""
+    import fairlearn.metrics as fm
+
+    from goldenpath.evaluation.fairness import fairness_report
+
+    group, y, pred = _fairness_data(n, seed)
     report = fairness_report("group", group, y, pred, n_resamples=0)
     rows = []
     for d in report.disparities:
         peer = float(getattr(fm, d.name)(y, pred, sensitive_features=group, method=d.method))
         rows.append(Row("Fairlearn", f"{d.name} {d.method}", d.value, peer, EXACT))
     return rows
+
+
+def _fairlearn_figures(y: Any, pred: Any, group: Any) -> dict[tuple[str, str], float]:
+    """Every figure as Fairlearn computes it (its ``*_difference`` and ``*_ratio`` functions are
+    these ``MetricFrame`` differences and ratios; equalized odds the worse of TPR and FPR), from
+    one MetricFrame: a call per figure would cost a MetricFrame each."""
+    from fairlearn.metrics import (
+        MetricFrame,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    frame = MetricFrame(
+        metrics={"sel": selection_rate, "tpr": true_positive_rate, "fpr": false_positive_rate},
+        y_true=y,
+        y_pred=pred,
+        sensitive_features=group,
+    )
+    out = {}
+    for method in ("between_groups", "to_overall"):
+        difference, ratio = frame.difference(method=method), frame.ratio(method=method)
+        out["demographic_parity_difference", method] = float(difference["sel"])
+        out["demographic_parity_ratio", method] = float(ratio["sel"])
+        out["equal_opportunity_difference", method] = float(difference["tpr"])
+        out["equal_opportunity_ratio", method] = float(ratio["tpr"])
+        out["equalized_odds_difference", method] = float(max(difference[["tpr", "fpr"]]))
+        out["equalized_odds_ratio", method] = float(min(ratio[["tpr", "fpr"]]))
+    return out
+
+
+def fairness_interval_rows(n_resamples: int = 40, n: int = 3000, seed: int = 5) -> list[Row]:
+    """goldenpath's bootstrap interval of every disparity vs the percentile interval of
+    Fairlearn's figures on the same resamples (the rows each resample drew), to 1e-12."""
+    import numpy as np
+
+    from goldenpath.evaluation.bootstrap import resample_blocks
+    from goldenpath.evaluation.fairness import fairness_report
+
+    group, y, pred = _fairness_data(n, 0)
+    report = fairness_report("group", group, y, pred, n_resamples=n_resamples, seed=seed)
+    counts = np.concatenate(list(resample_blocks(n, n_resamples, seed)), axis=1)
+    draws: dict[tuple[str, str], list[float]] = {}
+    for b in range(n_resamples):
+        rows = np.repeat(np.arange(n), counts[:, b].astype(int))
+        drawn = group.iloc[rows].reset_index(drop=True)
+        for key, value in _fairlearn_figures(y[rows], pred[rows], drawn).items():
+            draws.setdefault(key, []).append(value)
+    out = []
+    for d in report.disparities:
+        low, high = np.quantile(draws[d.name, d.method], [0.025, 0.975])
+        label = f"{d.name} {d.method} 95%"
+        section = f"Fairlearn, {n_resamples} resamples"
+        out += [
+            Row(section, f"{label} low", d.ci_low, float(low), EXACT),
+            Row(section, f"{label} high", d.ci_high, float(high), EXACT),
+        ]
+    return out
 
 
 # ----------------------------------------------------------------------------- 4. peer venvs
@@ -814,6 +885,7 @@ def main() -> int:
         ("scipy bootstrap", bootstrap_rows),
         ("scipy drift", drift_rows),
         ("Fairlearn", fairness_rows),
+        ("Fairlearn intervals", fairness_interval_rows),
     ]
     if not args.skip_peers:
         sections += [("Evidently", evidently_rows), ("NannyML", nannyml_rows)]

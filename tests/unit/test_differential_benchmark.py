@@ -32,6 +32,7 @@ SECTIONS: dict[str, Callable[[ModuleType], list[Any]]] = {
     "scipy bootstrap": lambda m: m.bootstrap_rows(n_resamples=200),
     "scipy drift": lambda m: m.drift_rows(),
     "Fairlearn": lambda m: m.fairness_rows(),
+    "Fairlearn intervals": lambda m: m.fairness_interval_rows(n_resamples=8),
 }
 
 

@@ -595,6 +595,7 @@ WINDOW_KEYS = {
     "estimated",
     "realised",
     "severity",
+    "estimated_loss",
 }
 
 

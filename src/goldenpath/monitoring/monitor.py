@@ -43,6 +43,7 @@ from goldenpath.monitoring.alerts import (
 from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
 from goldenpath.monitoring.estimation import EstimatedPerformance, estimate
 from goldenpath.monitoring.logs import LogFile, PredictionLog
+from goldenpath.monitoring.loss_estimation import EstimatedLoss, estimate_loss, loss_increases
 from goldenpath.monitoring.multivariate import MIN_ROWS, DomainDrift, domain_classifier
 from goldenpath.monitoring.performance import realised
 from goldenpath.monitoring.reference import Reference, monitored_features, reference
@@ -270,6 +271,7 @@ def _read(
                 calibration=ref.calibration,
                 contract=contract,
                 version=ref.model_version,
+                loss=ref.loss,
             )
             known = states.get(int(key))
             states[int(key)] = state if known is None else known.merged(state)
@@ -393,9 +395,11 @@ def _severity(
     multivariate: DomainDrift | None,
     estimated: EstimatedPerformance | None,
     realised_result: Realised | None,
+    estimated_loss: EstimatedLoss | None = None,
 ) -> Severity:
-    """The most severe verdict: drift, values out of range, volume, the domain classifier, and
-    an estimated or realised (to the top of its interval) drop of accuracy or ROC AUC."""
+    """The most severe verdict: drift, values out of range, volume, the domain classifier, an
+    estimated or realised (to the top of its interval) drop of accuracy or ROC AUC, and an
+    estimated rise of a regressor's MAE or RMSE."""
     settings, baseline = context.settings, context.ref.metrics
     severities: list[Severity] = [f.severity for f in features]
     if any(v > settings.max_out_of_range_share for v in quality.out_of_range.values()):
@@ -420,7 +424,27 @@ def _severity(
                 and base - high > settings.max_performance_drop
             ):
                 severities.append("critical")
+    if any(
+        v > settings.max_loss_increase for v in _loss_increases(context, estimated_loss).values()
+    ):
+        severities.append("critical")
     return max(severities, key=SEVERITY_RANK.__getitem__, default="ok")
+
+
+def _estimated_loss(context: _Context, state: WindowState) -> EstimatedLoss | None:
+    """DLE's estimate for the window (regressors whose reference has a loss estimator)."""
+    estimator = context.ref.loss
+    if estimator is None or state.loss is None or not state.loss.rows:
+        return None
+    return estimate_loss(state.loss, estimator.rows)
+
+
+def _loss_increases(context: _Context, estimated: EstimatedLoss | None) -> dict[str, float]:
+    """The estimated MAE's and RMSE's relative rise above the reference's held-out values."""
+    estimator = context.ref.loss
+    if estimated is None or estimator is None:
+        return {}
+    return loss_increases(estimated, estimator)
 
 
 def _judge(
@@ -437,6 +461,7 @@ def _judge(
     estimated = None
     if state.scores is not None and state.scores.rows:
         estimated = estimate(state.scores)
+    estimated_loss = _estimated_loss(context, state)
     found = realised_now
     if found is None and previous is not None:
         found = previous.realised
@@ -448,6 +473,7 @@ def _judge(
         multivariate=multivariate,
         estimated=estimated,
         realised_result=realised_result,
+        estimated_loss=estimated_loss,
     )
     return MonitoringWindow(
         index=state.index,
@@ -466,6 +492,7 @@ def _judge(
         estimated=estimated,
         realised=realised_result,
         severity=severity if judged else "ok",
+        estimated_loss=estimated_loss,
     )
 
 
@@ -686,6 +713,9 @@ def _timeline_windows(
             found.append((index, empty.start, [("rows", "window", 0.0)]))
             continue
         seen = observations(result, reference_metrics)
+        if result.judged:  # DLE: regressors' estimated rise of MAE and RMSE
+            increases = _loss_increases(context, result.estimated_loss)
+            seen += [(f"estimated.{m}_increase", "all routes", v) for m, v in increases.items()]
         if seen:
             found.append((index, result.start, seen))
     return found

@@ -3,10 +3,11 @@ the run (for runs trained before that, computed the first time ``monitor`` needs
 
 It holds no raw training data beyond a small sample: the profile of the training rows' features,
 the profile of the model's outputs (score, prediction) on the held-out rows, the score
-calibration that CBPE needs (binary classifiers) and the held-out metrics it is compared with,
-and a sample of training rows for the domain classifier. It is written to the run in MLflow
-(``monitoring/reference.json``, ``monitoring/reference-sample.parquet``) and cached under
-``.goldenpath/monitoring/``, so the data is read once per run, not once per ``monitor``.
+calibration that CBPE needs (binary classifiers), the loss estimator DLE needs (regressors), the
+held-out metrics they are compared with, and a sample of training rows for the domain
+classifier. It is written to the run in MLflow (``monitoring/reference.json``,
+``monitoring/reference-sample.parquet``) and cached under ``.goldenpath/monitoring/``, so the
+data is read once per run, not once per ``monitor``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from goldenpath.errors import RunNotFound, TrackingError
 from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
 from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration
+from goldenpath.monitoring.loss_estimation import LossEstimator
 from goldenpath.monitoring.performance import point_values
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
 from goldenpath.project import Project
@@ -82,6 +84,9 @@ class Reference:
     metrics: dict[str, float]  # accuracy and ROC AUC on the held-out rows (binary)
     evaluation_rows: int
     sample: pd.DataFrame  # up to SAMPLE_ROWS training rows (monitored features only)
+    # regressors: the expected absolute and squared error (None in references written before
+    # it was kept, or with too few held-out rows)
+    loss: LossEstimator | None = None
 
     def record(self) -> ReferenceRecord:
         return ReferenceRecord(
@@ -92,6 +97,7 @@ class Reference:
             calibration=self.calibration,
             metrics=self.metrics,
             evaluation_rows=self.evaluation_rows,
+            loss=self.loss,
         )
 
     @classmethod
@@ -105,6 +111,7 @@ class Reference:
             dict(record.metrics),
             record.evaluation_rows,
             sample,
+            record.loss,
         )
 
 
@@ -118,6 +125,7 @@ class ReferenceRecord(Document):
     calibration: ScoreCalibration | None
     metrics: dict[str, float]
     evaluation_rows: int
+    loss: LossEstimator | None = None
 
 
 def _read(json_path: Path, sample_path: Path) -> Reference:
@@ -147,6 +155,11 @@ def build_reference(
         score = outputs["score"].to_numpy(dtype="float64")
         calibration = ScoreCalibration.choose(score, labels, spec.evaluation.threshold)
     metrics = point_values(spec, test[spec.task.target], predictions, scores)
+    loss = None
+    if spec.task.type == "regression":
+        loss = LossEstimator.fit(test[features], outputs["prediction"], test[spec.task.target])
+        if loss is not None:
+            metrics["root_mean_squared_error"] = loss.root_mean_squared_error
     sample = train[features].sample(n=min(SAMPLE_ROWS, len(train)), random_state=0)
     return Reference(
         run_id,
@@ -157,6 +170,7 @@ def build_reference(
         metrics,
         len(test),
         sample.reset_index(drop=True),
+        loss,
     )
 
 

@@ -4,7 +4,8 @@ A :class:`MonitoringWindow` is one window's verdict: data quality, drift per fea
 model output (:class:`~goldenpath.monitoring.drift.FeatureDrift`, each with its statistics and
 the thresholds' verdict), the domain classifier
 (:class:`~goldenpath.monitoring.multivariate.DomainDrift`), estimated performance
-(:class:`~goldenpath.monitoring.estimation.EstimatedPerformance`) and realised performance per
+(:class:`~goldenpath.monitoring.estimation.EstimatedPerformance`), estimated loss of regressors
+(:class:`~goldenpath.monitoring.loss_estimation.EstimatedLoss`) and realised performance per
 route. The store keeps one per window; :class:`MonitoringReport` is a monitor run's document:
 ``monitoring.json``, what ``goldenpath monitor --json`` prints (with the run's
 :class:`MonitorOutput` fields) and what ``monitoring.html`` renders. Alerts
@@ -25,6 +26,7 @@ from pydantic import Field
 from goldenpath.monitoring._document import Document, Severity
 from goldenpath.monitoring.drift import FeatureDrift
 from goldenpath.monitoring.estimation import EstimatedPerformance
+from goldenpath.monitoring.loss_estimation import EstimatedLoss
 from goldenpath.monitoring.multivariate import DomainDrift
 from goldenpath.store.monitoring import Alert
 
@@ -94,6 +96,8 @@ class MonitoringWindow(Document):
     estimated: EstimatedPerformance | None  # CBPE (binary classifiers with scores)
     realised: dict[str, RouteOutcome] | None  # per "route vVERSION", once labels arrive
     severity: Severity  # the most severe verdict of a judged window; "ok" if not judged
+    # DLE (regressors whose reference has a loss estimator); None in windows judged before it
+    estimated_loss: EstimatedLoss | None = None
 
 
 class ReferenceSummary(Document):

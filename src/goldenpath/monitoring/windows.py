@@ -3,9 +3,9 @@
 A window is a span of time (``1h``: every hour since the epoch) or a run of consecutive rows
 (``5000-rows``: the stream's rows in timestamp order, 5,000 at a time). Its state is made of
 mergeable parts only (feature and output profiles on the reference's bins, a score sketch for
-CBPE, counts per route and of values outside the contract), so rows that arrive in a later run
-are added to the window exactly, without reading the earlier rows again. The store keeps it as
-a :class:`WindowRecord`.
+CBPE, a loss sketch for DLE, counts per route and of values outside the contract), so rows that
+arrive in a later run are added to the window exactly, without reading the earlier rows again.
+The store keeps it as a :class:`WindowRecord`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 
 from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
+from goldenpath.monitoring.loss_estimation import LossEstimator, LossSketch
 from goldenpath.monitoring.profile import CategoricalProfile, FrameProfile, profile_frame
 from goldenpath.spec.models import ColumnSpec
 
@@ -85,6 +86,7 @@ class WindowRecord(Document):
     scores: ScoreSketch | None
     routes: dict[str, int]
     out_of_range: dict[str, int]
+    loss: LossSketch | None = None  # regressors' expected errors (None before DLE)
 
 
 @dataclass
@@ -101,6 +103,7 @@ class WindowState:
     scores: ScoreSketch | None = None
     routes: dict[str, int] = field(default_factory=dict)
     out_of_range: dict[str, int] = field(default_factory=dict)
+    loss: LossSketch | None = None
 
     @property
     def start(self) -> str:
@@ -134,10 +137,11 @@ class WindowState:
         calibration: ScoreCalibration | None,
         contract: dict[str, ColumnSpec],
         version: str | None,
+        loss: LossEstimator | None = None,
     ) -> WindowState:
-        """The state of the rows ``part`` (all in window ``index``). Outputs and scores are
-        those of the reference's model ``version`` only (another version's are not comparable);
-        inputs are everyone's."""
+        """The state of the rows ``part`` (all in window ``index``). Outputs, scores and
+        expected errors are those of the reference's model ``version`` only (another version's
+        are not comparable); inputs are everyone's."""
         stamps = part["timestamp"]
         absent = [c for c in features if c not in part]
         if absent:  # files without a feature (a producer stopped sending it): all missing
@@ -155,6 +159,9 @@ class WindowState:
         if calibration is not None and "score" in own:
             present = own["score"].dropna().to_numpy(dtype="float64")
             scores = ScoreSketch.of(present, calibration)
+        loss_sketch = None
+        if loss is not None and "prediction" in own:
+            loss_sketch = LossSketch.of(loss, own, own["prediction"])
         return cls(
             index,
             kind,
@@ -168,6 +175,7 @@ class WindowState:
             scores=scores,
             routes={str(k): int(v) for k, v in Counter(part["route"].astype(str)).items()},
             out_of_range=out_of_range(part[features], contract),
+            loss=loss_sketch,
         )
 
     def merged(self, other: WindowState) -> WindowState:
@@ -193,6 +201,7 @@ class WindowState:
             joined(self.scores, other.scores),
             added(self.routes, other.routes),
             added(self.out_of_range, other.out_of_range),
+            joined(self.loss, other.loss),
         )
 
     def record(self) -> WindowRecord:
@@ -206,6 +215,7 @@ class WindowState:
             scores=self.scores,
             routes=self.routes,
             out_of_range=self.out_of_range,
+            loss=self.loss,
         )
 
     @classmethod
@@ -223,4 +233,5 @@ class WindowState:
             record.scores,
             dict(record.routes),
             dict(record.out_of_range),
+            record.loss,
         )

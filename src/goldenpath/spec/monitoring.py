@@ -36,6 +36,10 @@ METRICS: dict[str, str] = {
     "not above 0.5: indistinguishable from chance)",
     "estimated.accuracy_drop": "reference accuracy minus the CBPE-estimated accuracy",
     "estimated.roc_auc_drop": "reference ROC AUC minus the CBPE-estimated ROC AUC",
+    "estimated.mean_absolute_error_increase": "regressors: the DLE-estimated mean absolute error "
+    "over the reference's held-out one, minus 1 (0.1: 10% higher)",
+    "estimated.root_mean_squared_error_increase": "regressors: the DLE-estimated root mean "
+    "squared error over the reference's held-out one, minus 1",
     "realised.accuracy_drop": "reference accuracy minus the top of the 95% interval of the "
     "accuracy on feedback labels",
     "realised.roc_auc_drop": "reference ROC AUC minus the top of the 95% interval of the "
@@ -173,6 +177,12 @@ class MonitoringSpec(_Model):
     max_performance_drop: float = Field(
         0.05, ge=0, le=1, description="Largest drop of accuracy / ROC AUC below the reference."
     )
+    max_loss_increase: float = Field(
+        0.1,
+        ge=0,
+        description="Largest relative rise of a regressor's estimated MAE / RMSE above the "
+        "reference's held-out value (0.1: 10%).",
+    )
     alerts: AlertsSpec = Field(default_factory=AlertsSpec, description="Rules and sinks.")
 
     @field_validator("window")
@@ -227,6 +237,12 @@ class MonitoringSpec(_Model):
             rule("multivariate-drift", "domain.auc", self.domain_critical_auc),
             rule("estimated-accuracy", "estimated.accuracy_drop", self.max_performance_drop),
             rule("estimated-roc-auc", "estimated.roc_auc_drop", self.max_performance_drop),
+            rule("estimated-mae", "estimated.mean_absolute_error_increase", self.max_loss_increase),
+            rule(
+                "estimated-rmse",
+                "estimated.root_mean_squared_error_increase",
+                self.max_loss_increase,
+            ),
             rule("realised-accuracy", "realised.accuracy_drop", self.max_performance_drop),
             rule("realised-roc-auc", "realised.roc_auc_drop", self.max_performance_drop),
         ]

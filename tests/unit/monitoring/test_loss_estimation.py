@@ -1,0 +1,273 @@
+"""Direct loss estimation (DLE): a regressor's MAE and RMSE on windows without labels.
+
+The simulation: a linear model of a target whose noise grows with one feature (and one
+category) and that the model gets partly wrong (a sine it cannot follow); windows of 1,000 rows
+whose mix of inputs moves towards the noisy region by a random amount (covariate shift, the
+target's distribution given the inputs unchanged). ``pytest -s -k tracks`` prints the figures
+docs/monitoring.md quotes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import skops.io
+from sklearn.linear_model import LinearRegression
+from sklearn.preprocessing import FunctionTransformer
+
+from goldenpath.monitoring.loss_estimation import (
+    MIN_ROWS,
+    EstimatedLoss,
+    LossEstimator,
+    LossSketch,
+    estimate_loss,
+    loss_increases,
+)
+from goldenpath.monitoring.reference import ReferenceRecord
+from goldenpath.monitoring.windows import WindowRecord
+from goldenpath.spec.monitoring import METRICS, MonitoringSpec
+
+REFERENCE_ROWS = 5_000
+WINDOW_ROWS = 1_000
+WINDOWS = 200
+
+
+def _draw(rng: np.random.Generator, n: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Rows whose inputs move with ``shift`` (0: the reference's mix, 1: far towards the noisy
+    region); the target given the inputs never changes."""
+    x1 = rng.normal(0.5 * shift, 1.0, n)
+    x2 = rng.beta(1.0 + 2.0 * shift, 1.0, n)
+    kind = rng.choice(["a", "b", "c"], n, p=[0.5 - 0.2 * shift, 0.3, 0.2 + 0.2 * shift])
+    noise = (0.3 + 1.5 * x2 + 0.5 * (kind == "c")) * rng.normal(size=n)
+    y = 3.0 * x1 + 2.0 * np.sin(3.0 * x2) + 1.0 * (kind == "b") + noise
+    return pd.DataFrame({"x1": x1, "x2": x2, "kind": kind}), y
+
+
+def _inputs(frame: pd.DataFrame) -> np.ndarray:
+    return np.c_[frame["x1"], frame["x2"], frame["kind"] == "b", frame["kind"] == "c"]
+
+
+class _Setup:
+    def __init__(self) -> None:
+        rng = np.random.default_rng(0)
+        train, y_train = _draw(rng, REFERENCE_ROWS)
+        self.model = LinearRegression().fit(_inputs(train), y_train)
+        held, y_held = _draw(rng, REFERENCE_ROWS)
+        estimator = LossEstimator.fit(held, self.predict(held), y_held, seed=0)
+        assert estimator is not None
+        self.estimator = estimator
+        self.rng = rng
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model.predict(_inputs(frame)), dtype=np.float64)
+
+
+@pytest.fixture(scope="module")
+def setup() -> _Setup:
+    return _Setup()
+
+
+def _summary(estimated: np.ndarray, realised: np.ndarray, coverage: float) -> str:
+    bias, error = np.mean(estimated - realised), np.mean(np.abs(estimated - realised))
+    correlation = np.corrcoef(estimated, realised)[0, 1]
+    return (
+        f"bias {bias:+.4f}, mean |error| {error:.4f}, correlation {correlation:.3f}, "
+        f"band coverage {coverage:.3f}"
+    )
+
+
+def test_estimated_loss_tracks_realised_under_covariate_shift(setup: _Setup) -> None:
+    estimator, rng = setup.estimator, np.random.default_rng(1)
+    rows = []
+    shifted = np.arange(WINDOWS) % 2 == 1  # every other window: a shift of random strength
+    for k in range(WINDOWS):
+        frame, y = _draw(
+            rng, WINDOW_ROWS, shift=float(rng.uniform(0.0, 1.0)) if shifted[k] else 0.0
+        )
+        predicted = setup.predict(frame)
+        sketch = LossSketch.of(estimator, frame, predicted)
+        assert sketch is not None
+        found = estimate_loss(sketch, estimator.rows)
+        error = y - predicted
+        rows.append(
+            (
+                float(np.abs(error).mean()),
+                math.sqrt(float((error**2).mean())),
+                found,
+                loss_increases(found, estimator)["mean_absolute_error"],
+            )
+        )
+    mae = np.array([r[0] for r in rows])
+    rmse = np.array([r[1] for r in rows])
+    est_mae = np.array([r[2].mean_absolute_error for r in rows])
+    est_rmse = np.array([r[2].root_mean_squared_error for r in rows])
+    covered_mae = np.mean(
+        [r[2].mean_absolute_error_low <= r[0] <= r[2].mean_absolute_error_high for r in rows]
+    )
+    covered_rmse = np.mean(
+        [
+            r[2].root_mean_squared_error_low <= r[1] <= r[2].root_mean_squared_error_high
+            for r in rows
+        ]
+    )
+    # the default alert (estimated MAE more than 10% above the reference's held-out MAE):
+    # in windows without a shift, and against the truth (the realised MAE more than 10% above
+    # it) in shifted ones
+    alerted = np.array([r[3] > MonitoringSpec().max_loss_increase for r in rows])
+    truly = mae / estimator.mean_absolute_error - 1.0 > MonitoringSpec().max_loss_increase
+    print(
+        f"\nreference: {estimator.rows} held-out rows, MAE {estimator.mean_absolute_error:.4f},"
+        f" RMSE {estimator.root_mean_squared_error:.4f}; shape constants r "
+        f"{estimator.absolute_shape:.3f}, k {estimator.squared_shape:.3f}\n"
+        f"{WINDOWS} windows of {WINDOW_ROWS} rows: realised MAE {mae.min():.3f}-{mae.max():.3f}, "
+        f"RMSE {rmse.min():.3f}-{rmse.max():.3f}\n"
+        f"MAE: {_summary(est_mae, mae, covered_mae)}\n"
+        f"RMSE: {_summary(est_rmse, rmse, covered_rmse)}\n"
+        f"without a shift: realised MAE {mae[~shifted].mean():.4f} on average, estimated "
+        f"{est_mae[~shifted].mean():.4f}; the alert fired in {int(alerted[~shifted].sum())} of "
+        f"{int((~shifted).sum())}\n"
+        f"shifted: the alert fired in {int((alerted & truly & shifted).sum())} of "
+        f"{int((truly & shifted).sum())} windows whose realised MAE was >10% above the "
+        f"reference's, and in {int((alerted & ~truly & shifted).sum())} of "
+        f"{int((~truly & shifted).sum())} others"
+    )
+    assert abs(np.mean(est_mae - mae)) < 0.03 * mae.mean()
+    assert abs(np.mean(est_rmse - rmse)) < 0.04 * rmse.mean()
+    assert np.corrcoef(est_mae, mae)[0, 1] > 0.9
+    assert np.corrcoef(est_rmse, rmse)[0, 1] > 0.9
+    assert 0.85 <= covered_mae <= 0.99
+    assert 0.85 <= covered_rmse <= 0.99
+    assert alerted[~shifted].sum() <= 0.05 * (~shifted).sum()
+    assert (alerted & truly & shifted).sum() >= 0.8 * (truly & shifted).sum()
+
+
+def test_sketches_merge_into_the_sketch_of_the_union(setup: _Setup) -> None:
+    frame, _ = _draw(np.random.default_rng(2), 600, shift=0.5)
+    predicted = setup.predict(frame)
+    whole = LossSketch.of(setup.estimator, frame, predicted)
+    first = LossSketch.of(setup.estimator, frame.iloc[:250], predicted[:250])
+    second = LossSketch.of(setup.estimator, frame.iloc[250:], predicted[250:])
+    assert whole is not None
+    assert first is not None
+    assert second is not None
+    merged = first.merged(second)
+    assert merged.rows == whole.rows == 600
+    for name in ("absolute_sum", "squared_sum", "absolute_variance", "squared_variance"):
+        assert getattr(merged, name) == pytest.approx(getattr(whole, name), rel=1e-12)
+    assert _close(estimate_loss(merged, 5000), estimate_loss(whole, 5000))
+
+
+def _close(a: EstimatedLoss, b: EstimatedLoss) -> bool:
+    return all(
+        getattr(a, f) == pytest.approx(getattr(b, f), rel=1e-9) for f in EstimatedLoss.model_fields
+    )
+
+
+def test_the_estimator_round_trips_through_reference_json(setup: _Setup) -> None:
+    record = ReferenceRecord(
+        run_id="run",
+        model_version="1",
+        features={"rows": 0, "features": {}},
+        outputs={"rows": 0, "features": {}},
+        calibration=None,
+        metrics={"mean_absolute_error": setup.estimator.mean_absolute_error},
+        evaluation_rows=REFERENCE_ROWS,
+        loss=setup.estimator,
+    )
+    back = ReferenceRecord.model_validate_json(record.model_dump_json())
+    assert back == record
+    assert back.loss is not None
+    frame, _ = _draw(np.random.default_rng(3), 300)
+    predicted = setup.predict(frame)
+    np.testing.assert_array_equal(
+        back.loss.expected(frame, predicted)[0], setup.estimator.expected(frame, predicted)[0]
+    )
+    # a reference written before DLE has none, and loads
+    text = record.model_dump_json(exclude={"loss"})
+    assert ReferenceRecord.model_validate_json(text).loss is None
+    # and a window state written before it
+    window = WindowRecord(
+        rows=1,
+        first=None,
+        last=None,
+        features=None,
+        outputs=None,
+        scores=None,
+        routes={},
+        out_of_range={},
+    )
+    assert WindowRecord.model_validate_json(window.model_dump_json(exclude={"loss"})).loss is None
+
+
+def test_an_archive_with_other_types_is_refused(
+    setup: _Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    archive = skops.io.dumps([FunctionTransformer(func=print)], compression=zipfile.ZIP_DEFLATED)
+    forged = setup.estimator.model_copy(update={"model": base64.b64encode(archive).decode("ascii")})
+    frame, _ = _draw(np.random.default_rng(4), 50)
+    with caplog.at_level(logging.WARNING):
+        assert not forged.available
+        assert LossSketch.of(forged, frame, setup.predict(frame)) is None
+    assert "does not trust" in caplog.text
+    assert "builtins.print" in caplog.text
+
+
+def test_all_null_features_a_single_row_and_missing_predictions(setup: _Setup) -> None:
+    estimator = setup.estimator
+    blank = pd.DataFrame({"x1": [None] * 20, "x2": [None] * 20, "kind": [None] * 20})
+    sketch = LossSketch.of(estimator, blank, np.zeros(20))
+    assert sketch is not None
+    assert sketch.rows == 20
+    found = estimate_loss(sketch, estimator.rows)
+    assert found.mean_absolute_error is not None
+    assert math.isfinite(found.mean_absolute_error)
+    # a feature the rows lack altogether counts as missing in each of them
+    absent = LossSketch.of(estimator, blank.drop(columns=["kind"]), np.zeros(20))
+    assert absent is not None
+    assert absent.rows == 20
+
+    frame, _ = _draw(np.random.default_rng(5), 1)
+    one = LossSketch.of(estimator, frame, setup.predict(frame))
+    assert one is not None
+    assert one.rows == 1
+    single = estimate_loss(one, estimator.rows)
+    assert single.mean_absolute_error_low is not None
+    assert single.mean_absolute_error_high
+    assert single.mean_absolute_error_low <= single.mean_absolute_error
+    assert single.mean_absolute_error <= single.mean_absolute_error_high
+    assert single.root_mean_squared_error_low is not None
+    assert single.root_mean_squared_error_high is not None
+    assert single.root_mean_squared_error is not None
+    assert single.root_mean_squared_error_low <= single.root_mean_squared_error
+    assert single.root_mean_squared_error <= single.root_mean_squared_error_high
+
+    frame, _ = _draw(np.random.default_rng(6), 40)
+    predicted = pd.Series(setup.predict(frame), dtype=object)
+    predicted[::4] = None  # rows the model did not answer: no error to estimate
+    partial = LossSketch.of(estimator, frame, predicted)
+    assert partial is not None
+    assert partial.rows == 30
+    none = LossSketch.of(estimator, frame, [None] * 40)
+    assert none is not None
+    assert none.rows == 0
+    assert estimate_loss(none) == EstimatedLoss(rows=0, mean_absolute_error=None)
+
+
+def test_too_few_held_out_rows_fit_nothing() -> None:
+    frame, y = _draw(np.random.default_rng(7), MIN_ROWS + 20)
+    y[:30] = np.nan  # rows without a label do not count
+    assert LossEstimator.fit(frame, np.zeros(len(y)), y) is None
+
+
+def test_the_default_rules_watch_the_estimated_loss() -> None:
+    rules = {r.name: r for r in MonitoringSpec(max_loss_increase=0.2).alert_rules()}
+    assert rules["estimated-mae"].metric == "estimated.mean_absolute_error_increase"
+    assert rules["estimated-rmse"].metric == "estimated.root_mean_squared_error_increase"
+    assert rules["estimated-mae"].above == rules["estimated-rmse"].above == 0.2
+    assert {r.metric for r in rules.values()} <= set(METRICS)

@@ -865,6 +865,21 @@ def print_table(rows: list[Row]) -> None:
         print(f"skipped: {note}")
     counts = {s: sum(row.status == s for row in rows) for s in ("pass", "FAIL", "skip")}
     print(f"{counts['pass']} passed, {counts['FAIL']} failed, {counts['skip']} skipped")
+    print()
+    print_summary(rows)
+
+
+def print_summary(rows: list[Row]) -> None:
+    """Per section and tolerance: checks, how many passed, and the largest absolute difference,
+    as a Markdown table (the docs quote it)."""
+    print("| section | tolerance | checks | passed | largest difference |")
+    print("|---|---|---|---|---|")
+    for section, tolerance in dict.fromkeys((row.section, _tolerance(row)) for row in rows):
+        mine = [r for r in rows if r.section == section and _tolerance(r) == tolerance]
+        differences = [r.difference for r in mine if r.difference is not None]
+        largest = f"{max(differences):.1e}" if differences else "-"
+        passed = sum(r.status == "pass" for r in mine)
+        print(f"| {section} | {tolerance} | {len(mine)} | {passed} | {largest} |")
 
 
 def main() -> int:

@@ -65,6 +65,8 @@ def observations(
         ]
         if f.wasserstein is not None:
             found.append(("feature.wasserstein", f.feature, f.wasserstein if real else 0.0))
+        if f.ks is not None:
+            found.append(("feature.ks", f.feature, f.ks if real else 0.0))
     for name, share in result.quality.out_of_range.items():
         found.append(("feature.out_of_range_share", name, share))
     for f in result.outputs:

@@ -28,6 +28,7 @@ METRICS: dict[str, str] = {
     "feature.psi": "PSI of a feature against the reference",
     "feature.js_distance": "Jensen-Shannon distance of a feature",
     "feature.wasserstein": "Wasserstein distance / reference sd of a numeric feature",
+    "feature.ks": "two-sample Kolmogorov-Smirnov statistic of a numeric feature",
     "feature.missing_increase": "missing share minus the reference's missing share",
     "feature.unseen_share": "share of rows with categories the reference never had",
     "feature.out_of_range_share": "share of rows outside the contract's min/max or allowed values",

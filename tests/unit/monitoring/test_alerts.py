@@ -80,6 +80,7 @@ def _window(**overrides: Any) -> MonitoringWindow:
         "psi": 0.3,
         "js_distance": 0.2,
         "wasserstein": 0.5,
+        "ks": 0.2,
         "p_value": 0.001,
         "q_value": 0.001,
         "missing_share": 0.15,
@@ -96,7 +97,7 @@ def _window(**overrides: Any) -> MonitoringWindow:
         "complete": True,
         "routes": {"champion": 1000},
         "features": [drift],
-        "outputs": [{**drift, "feature": "score", "psi": 0.05, "wasserstein": None}],
+        "outputs": [{**drift, "feature": "score", "psi": 0.05, "wasserstein": None, "ks": None}],
         "quality": {
             "rows": 1000,
             "volume": "ok",
@@ -129,6 +130,7 @@ def test_observations_of_a_window() -> None:
     assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)
     assert seen["feature.psi", "age"] == 0.3
     assert seen["feature.wasserstein", "age"] == 0.5
+    assert seen["feature.ks", "age"] == 0.2
     assert seen["feature.out_of_range_share", "age"] == 0.02
     assert seen["output.psi", "score"] == 0.05
     assert seen["domain.auc", "all features"] == 0.83
@@ -150,6 +152,7 @@ def test_a_shift_that_is_not_significant_is_observed_as_none() -> None:
     quiet = result.model_copy(update={"features": noisy})
     seen = {(m, s): v for m, s, v in observations(quiet, {})}
     assert seen["feature.psi", "age"] == 0.0
+    assert seen["feature.ks", "age"] == 0.0
     assert seen["feature.missing_increase", "age"] == pytest.approx(0.10)  # still observed
 
 

@@ -24,6 +24,7 @@ leave-one-out for sets up to that size). The seed is recorded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -45,6 +46,7 @@ __all__ = [
     "bca_interval",
     "bootstrap",
     "paired_differences",
+    "prefetched",
     "resample_blocks",
     "studentized_interval",
 ]
@@ -90,6 +92,19 @@ def _transposed(counts: Array) -> Array:
     for start in range(0, counts.shape[1], _TILE):
         out[start : start + _TILE] = counts[:, start : start + _TILE].T
     return out
+
+
+def prefetched(blocks: Iterator[Array]) -> Iterator[Array]:
+    """The same blocks, the next one drawn in a background thread while the caller works on the
+    current one (drawing releases the interpreter lock for most of its time, as do the matrix
+    products that use a block), so that on two cores or more the draws cost little wall time.
+    One block is drawn ahead, so one more block is held in memory. The draws, hence the blocks,
+    are the same as without it; an error in the thread is raised here, at the block it hit."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="goldenpath-resamples") as pool:
+        pending = pool.submit(next, blocks, None)
+        while (block := pending.result()) is not None:
+            pending = pool.submit(next, blocks, None)
+            yield block
 
 
 def _weighted_sums(stats: Array, weights: Array) -> Array:
@@ -279,7 +294,7 @@ def _draws(
                 exact = points[name][metric.name].value
                 if exact is not None:
                     shift[name][metric.name] = exact - float(_rank_fn(metric)(pos, neg))
-        for weights in resample_blocks(scored.n, n_resamples, seed):
+        for weights in prefetched(resample_blocks(scored.n, n_resamples, seed)):
             if on_block is not None:
                 on_block(weights)
             if stats_sorted is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from goldenpath.evaluation.bootstrap import bootstrap, resample_blocks
+from goldenpath.evaluation.bootstrap import bootstrap, prefetched, resample_blocks
 from goldenpath.evaluation.metrics import METRICS, Scored, metrics_for
 
 
@@ -411,3 +413,19 @@ def test_resamples_are_one_draw_of_n_rows_per_resample_in_order(n: int) -> None:
     expected = np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(70)])
     got = np.concatenate(list(resample_blocks(n, 70, seed=12)), axis=1).T
     assert np.array_equal(got, expected)
+
+
+def test_prefetched_blocks_are_the_same_blocks_and_errors_surface() -> None:
+    plain = list(resample_blocks(500, 130, seed=3))
+    ahead = list(prefetched(resample_blocks(500, 130, seed=3)))
+    assert len(plain) == len(ahead)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, ahead, strict=True))
+
+    def failing() -> Iterator[np.ndarray]:
+        yield np.zeros((3, 2), dtype=np.float32)
+        raise RuntimeError("drawing failed")
+
+    blocks = prefetched(failing())
+    assert next(blocks).shape == (3, 2)
+    with pytest.raises(RuntimeError, match="drawing failed"):
+        next(blocks)

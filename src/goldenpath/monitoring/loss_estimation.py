@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 
 MIN_ROWS = 100  # fewer labelled held-out rows and no estimator is fitted
+MAX_ROWS = 100_000  # held-out rows fitted on, at most (a seeded sample beyond: bounded cost)
 FOLDS = 3  # out-of-fold predictions behind the band's shape constants
 FLOOR = 0.05  # out-of-fold expected absolute errors below this share of the mean are raised to it
 Z_95 = 1.959963984540054  # the standard normal's 97.5% quantile: a two-sided 95% band
@@ -111,8 +112,7 @@ def _matrix(
 ) -> FloatArray:
     """The regressors' inputs: each feature (numbers as floats, categories as codes of the
     reference's values by frequency, others sharing the code after them, missing values
-    missing), then the prediction.
-    A feature the frame lacks is missing in every row."""
+    missing), then the prediction. A feature the frame lacks is missing in every row."""
     matrix = np.empty((len(predictions), len(names) + 1), dtype=np.float64)
     for j, name in enumerate(names):
         if name not in frame:
@@ -155,6 +155,15 @@ def _shape(errors: FloatArray, expected: FloatArray) -> float:
     ratio = errors / expected
     first = float(ratio.mean())
     return max(float((ratio**2).mean()) / first**2, 1.0) if first > 0 else 1.0
+
+
+def _archive(models: list[Any]) -> bytes:
+    """The skops archive of ``models`` (deflated). The same models give the same archive up to
+    its file names and dates (skops names arrays by object id): compare models by what they
+    predict, not by their bytes."""
+    import skops.io
+
+    return bytes(skops.io.dumps(models, compression=zipfile.ZIP_DEFLATED, compresslevel=9))
 
 
 @functools.lru_cache(maxsize=8)
@@ -211,13 +220,20 @@ class LossEstimator(Document):
         seed: int = 0,
     ) -> LossEstimator | None:
         """Fit on held-out labelled rows (never the model's training rows: their errors are too
-        small). None with fewer than ``MIN_ROWS`` rows with both a label and a prediction."""
+        small); on a seeded sample of ``MAX_ROWS`` of them where there are more. None with fewer
+        than ``MIN_ROWS`` rows with both a label and a prediction."""
         predicted, target = _numbers(predictions), _numbers(labels)
         if not (len(predicted) == len(target) == len(features)):
             raise ValueError("features, predictions and labels need the same rows")
         keep = np.isfinite(predicted) & np.isfinite(target)
         if int(keep.sum()) < MIN_ROWS:
             return None
+        if int(keep.sum()) > MAX_ROWS:
+            chosen = np.random.default_rng(seed).choice(
+                np.flatnonzero(keep), MAX_ROWS, replace=False
+            )
+            keep = np.zeros_like(keep)
+            keep[chosen] = True
         frame = features.loc[keep].reset_index(drop=True)
         names = [str(c) for c in frame.columns]
         categories = {n: _categories(frame[n]) for n in names if not _is_numeric(frame[n])}
@@ -233,9 +249,6 @@ class LossEstimator(Document):
                     model = _regressor(len(train), seed).fit(x[train], target_k[train])
                     out_of_fold[k, test] = model.predict(x[test])
             models = [_regressor(rows, seed).fit(x, target_k) for target_k in (absolute, squared)]
-        import skops.io
-
-        archive = skops.io.dumps(models, compression=zipfile.ZIP_DEFLATED, compresslevel=9)
         # out-of-fold expectations floored (a tree can predict ~0 where errors are small, and
         # one such row would rule the ratios): 5% of the mean absolute error, and m2 >= m1²
         expected_absolute = np.maximum(out_of_fold[0], FLOOR * float(absolute.mean()))
@@ -243,7 +256,7 @@ class LossEstimator(Document):
         return cls(
             features=names,
             categories=categories,
-            model=base64.b64encode(archive).decode("ascii"),
+            model=base64.b64encode(_archive(models)).decode("ascii"),
             absolute_shape=_shape(absolute, expected_absolute),
             squared_shape=_shape(squared, expected_squared),
             rows=rows,

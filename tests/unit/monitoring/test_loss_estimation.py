@@ -24,6 +24,7 @@ import skops.io
 from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import FunctionTransformer
 
+from goldenpath.monitoring import loss_estimation
 from goldenpath.monitoring.loss_estimation import (
     MIN_ROWS,
     EstimatedLoss,
@@ -286,6 +287,20 @@ def test_too_few_held_out_rows_fit_nothing() -> None:
     frame, y = _draw(np.random.default_rng(7), MIN_ROWS + 20)
     y[:30] = np.nan  # rows without a label do not count
     assert LossEstimator.fit(frame, np.zeros(len(y)), y) is None
+
+
+def test_many_held_out_rows_are_sampled_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loss_estimation, "MAX_ROWS", 300)
+    frame, y = _draw(np.random.default_rng(8), 1000)
+    first = LossEstimator.fit(frame, np.zeros(len(y)), y, seed=3)
+    assert first is not None
+    assert first.rows == 300
+    again = LossEstimator.fit(frame, np.zeros(len(y)), y, seed=3)  # seeded: the same fit
+    assert again is not None
+    assert again.model_dump(exclude={"model"}) == first.model_dump(exclude={"model"})
+    np.testing.assert_array_equal(
+        again.expected(frame, np.zeros(len(y)))[1], first.expected(frame, np.zeros(len(y)))[1]
+    )
 
 
 def test_the_default_rules_watch_the_estimated_loss() -> None:

@@ -141,9 +141,10 @@ def _skipped(section: str, checks: list[str], why: str) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------- data
+# The tests check goldenpath on these same generators (tests/_benchmarks.py loads this script).
 
 
-def _binary_scored(n: int, seed: int, *, ties: bool) -> Any:
+def binary_scored(n: int, seed: int, *, ties: bool) -> Any:
     import numpy as np
 
     from goldenpath.evaluation.metrics import Scored
@@ -157,7 +158,7 @@ def _binary_scored(n: int, seed: int, *, ties: bool) -> Any:
     return Scored("binary_classification", y, pred, np.stack([1 - score, score], 1), ("n", "p"))
 
 
-def _multiclass_scored(n: int, seed: int) -> Any:
+def multiclass_scored(n: int, seed: int) -> Any:
     import numpy as np
 
     from goldenpath.evaluation.metrics import Scored
@@ -170,7 +171,7 @@ def _multiclass_scored(n: int, seed: int) -> Any:
     return Scored("multiclass_classification", y, proba.argmax(1), proba, ("a", "b", "c", "d"))
 
 
-def _regression_scored(n: int, seed: int) -> Any:
+def regression_scored(n: int, seed: int) -> Any:
     import numpy as np
 
     from goldenpath.evaluation.metrics import Scored
@@ -221,9 +222,9 @@ def sklearn_rows() -> list[Row]:
 
     rows: list[Row] = []
     cases = {
-        "binary": _binary_scored(2000, 0, ties=True),
-        "multiclass": _multiclass_scored(2000, 1),
-        "regression": _regression_scored(2000, 2),
+        "binary": binary_scored(2000, 0, ties=True),
+        "multiclass": multiclass_scored(2000, 1),
+        "regression": regression_scored(2000, 2),
     }
     for label, scored in cases.items():
         metrics = [m for m in metrics_for(scored) if m.name not in NO_SKLEARN]
@@ -264,8 +265,8 @@ def bootstrap_rows(n_resamples: int = 500, seed: int = 7) -> list[Row]:
     from goldenpath.evaluation.metrics import METRICS, IntervalMethod
 
     by_name = {m.name: m for m in METRICS}
-    binary = _binary_scored(250, 3, ties=False)
-    regression = _regression_scored(150, 4)
+    binary = binary_scored(250, 3, ties=False)
+    regression = regression_scored(150, 4)
     # (data, metric, method, tolerance, relative)
     cases: list[tuple[Any, str, IntervalMethod, float, bool]] = [
         (binary, "roc_auc_score", "percentile", EXACT, False),
@@ -427,7 +428,7 @@ def drift_rows(seed: int = 11) -> list[Row]:
 FAIRNESS_BIASES = {"a": 0.0, "b": 0.15, "c": -0.1, "d": 0.25, "e": 0.05}
 
 
-def _fairness_data(n: int, seed: int) -> tuple[Any, Any, Any]:
+def fairness_data(n: int, seed: int) -> tuple[Any, Any, Any]:
     """Five groups of unequal sizes whose selection and error rates differ."""
     import numpy as np
     import pandas as pd
@@ -446,7 +447,7 @@ def fairness_rows(n: int = 3000, seed: int = 0) -> list[Row]:
 
     from goldenpath.evaluation.fairness import fairness_report
 
-    group, y, pred = _fairness_data(n, seed)
+    group, y, pred = fairness_data(n, seed)
     report = fairness_report("group", group, y, pred, n_resamples=0)
     rows = []
     for d in report.disparities:
@@ -492,7 +493,7 @@ def fairness_interval_rows(n_resamples: int = 40, n: int = 3000, seed: int = 5) 
     from goldenpath.evaluation.bootstrap import resample_blocks
     from goldenpath.evaluation.fairness import fairness_report
 
-    group, y, pred = _fairness_data(n, 0)
+    group, y, pred = fairness_data(n, 0)
     report = fairness_report("group", group, y, pred, n_resamples=n_resamples, seed=seed)
     counts = np.concatenate(list(resample_blocks(n, n_resamples, seed)), axis=1)
     draws: dict[tuple[str, str], list[float]] = {}

@@ -3,28 +3,15 @@ equals scikit-learn's, scipy's and Fairlearn's within the row's tolerance."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "differential.py"
+from _benchmarks import benchmark
 
-
-def _script() -> ModuleType:
-    if "differential_benchmark" in sys.modules:
-        return sys.modules["differential_benchmark"]
-    spec = importlib.util.spec_from_file_location("differential_benchmark", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["differential_benchmark"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+differential = benchmark("differential")
 
 
 SECTIONS: dict[str, Callable[[ModuleType], list[Any]]] = {
@@ -38,7 +25,7 @@ SECTIONS: dict[str, Callable[[ModuleType], list[Any]]] = {
 
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_every_row_passes(section: str) -> None:
-    rows = SECTIONS[section](_script())
+    rows = SECTIONS[section](differential)
     assert rows
     failed = [
         f"{r.check}: goldenpath {r.goldenpath!r}, peer {r.peer!r} (tolerance {r.tolerance})"
@@ -49,8 +36,7 @@ def test_every_row_passes(section: str) -> None:
 
 
 def test_a_peer_that_cannot_run_is_skipped_with_its_reason() -> None:
-    script = _script()
-    rows = script.nannyml_rows("the NannyML venv could not be built: offline")
+    rows = differential.nannyml_rows("the NannyML venv could not be built: offline")
     assert rows
     assert {r.status for r in rows} == {"skip"}
     assert all("offline" in r.note for r in rows)

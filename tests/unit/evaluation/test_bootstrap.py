@@ -8,21 +8,16 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from _benchmarks import benchmark
 from goldenpath.evaluation.bootstrap import bootstrap, prefetched, resample_blocks
 from goldenpath.evaluation.metrics import METRICS, Scored, metrics_for
 
+differential = benchmark("differential")  # its bootstrap rows check the same data
+
 
 def _binary(n: int, seed: int = 0) -> Scored:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    score = np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1)
-    return Scored(
-        "binary_classification",
-        y,
-        (score >= 0.5).astype(int),
-        np.stack([1 - score, score], 1),
-        ("n", "p"),
-    )
+    scored: Scored = differential.binary_scored(n, seed, ties=False)
+    return scored
 
 
 def test_resample_counts_are_multinomial_draws_of_n_rows() -> None:

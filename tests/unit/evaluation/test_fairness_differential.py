@@ -9,21 +9,13 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate, true_positive_rate
 
+from _benchmarks import benchmark
 from goldenpath.evaluation.bootstrap import resample_blocks
 from goldenpath.evaluation.fairness import FIGURES, _groups, _Resamples, fairness_report
 
 TOL = 1e-12
-BIASES = {"a": 0.0, "b": 0.15, "c": -0.1, "d": 0.25, "e": 0.05}
-
-
-def _data(seed: int, n: int = 3000) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Five groups of unequal sizes whose selection rates and error rates differ."""
-    rng = np.random.default_rng(seed)
-    group = pd.Series(rng.choice(list(BIASES), n, p=[0.4, 0.25, 0.15, 0.12, 0.08]))
-    y = rng.integers(0, 2, n)
-    bias = group.map(BIASES).to_numpy()
-    pred = (rng.random(n) + 0.3 * y + bias > 0.7).astype(int)
-    return group, y, pred
+differential = benchmark("differential")  # its Fairlearn rows check the same data
+BIASES = differential.FAIRNESS_BIASES
 
 
 def _fairlearn(name: str, method: str, y: np.ndarray, pred: np.ndarray, group: pd.Series) -> float:
@@ -32,7 +24,7 @@ def _fairlearn(name: str, method: str, y: np.ndarray, pred: np.ndarray, group: p
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_group_rates_and_every_figure_equal_fairlearn(seed: int) -> None:
-    group, y, pred = _data(seed)
+    group, y, pred = differential.fairness_data(3000, seed)
     report = fairness_report("group", group, y, pred, n_resamples=0)
 
     frame = MetricFrame(
@@ -63,7 +55,7 @@ def test_group_rates_and_every_figure_equal_fairlearn(seed: int) -> None:
 def test_each_resample_equals_fairlearn_on_the_rows_it_drew() -> None:
     """The vectorised bootstrap computes, for every resample, Fairlearn's figures on that
     resample's rows (``resample_blocks`` with the same rows, count and seed)."""
-    group, y, pred = _data(3, n=1500)
+    group, y, pred = differential.fairness_data(1500, 3)
     n, resamples, seed = len(y), 40, 11
     grouped = {"g": _groups(group)}
     compared = {"g": np.ones(len(BIASES), dtype=bool)}
@@ -89,7 +81,7 @@ def test_excluded_groups_leave_the_figures_as_fairlearn_computes_them_without() 
     """A group under min_group_size and a group without positive rows: between groups, the
     figures are Fairlearn's on the groups compared; to overall, Fairlearn's by-group rates of
     the groups compared against its overall rate on all rows."""
-    group, y, pred = _data(4)
+    group, y, pred = differential.fairness_data(3000, 4)
     rng = np.random.default_rng(4)
     small = pd.Series(["tiny"] * 8)
     no_pos = pd.Series(["nopos"] * 60)

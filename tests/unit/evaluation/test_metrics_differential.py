@@ -8,32 +8,11 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from _benchmarks import benchmark
 from goldenpath.evaluation.metrics import METRICS, Metric, Scored, metrics_for
 
-
-def _binary(n: int = 2000, seed: int = 0, ties: bool = True) -> Scored:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    score = np.clip(rng.random(n) * 0.7 + y * 0.25, 0, 1)
-    if ties:
-        score = score.round(2)  # many tied scores: rank metrics must handle ties as sklearn
-    pred = (score >= 0.5).astype(int)
-    return Scored("binary_classification", y, pred, np.stack([1 - score, score], 1), ("n", "p"))
-
-
-def _multiclass(n: int = 2000, seed: int = 1) -> Scored:
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 4, n)
-    proba = rng.dirichlet(np.ones(4), n)
-    proba[np.arange(n), y] += 0.5
-    proba /= proba.sum(1, keepdims=True)
-    return Scored("multiclass_classification", y, proba.argmax(1), proba, ("a", "b", "c", "d"))
-
-
-def _regression(n: int = 2000, seed: int = 2) -> Scored:
-    rng = np.random.default_rng(seed)
-    y = rng.gamma(3.0, 10.0, n)
-    return Scored("regression", y, y + rng.normal(0, 5, n), None, ())
+# the data of benchmarks/differential.py, which checks the same metrics in its scikit-learn rows
+differential = benchmark("differential")
 
 
 def _ece(y: np.ndarray, score: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
@@ -105,7 +84,12 @@ def test_every_metric_has_a_reference() -> None:
 
 
 def _cases() -> list[tuple[Metric, Scored]]:
-    data = [_binary(), _binary(ties=False, seed=5), _multiclass(), _regression()]
+    data = [
+        differential.binary_scored(2000, 0, ties=True),
+        differential.binary_scored(2000, 5, ties=False),
+        differential.multiclass_scored(2000, 1),
+        differential.regression_scored(2000, 2),
+    ]
     return [(m, s) for s in data for m in metrics_for(s)]
 
 

@@ -9,19 +9,11 @@ ignore it while small ones flag some of it, their distances being inflated by ch
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-_SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "drift_power.py"
-_SPEC = importlib.util.spec_from_file_location("drift_power", _SCRIPT)
-assert _SPEC is not None
-assert _SPEC.loader is not None
-drift_power = importlib.util.module_from_spec(_SPEC)
-sys.modules["drift_power"] = drift_power
-_SPEC.loader.exec_module(drift_power)
+from _benchmarks import benchmark
+
+drift_power = benchmark("drift_power")
 SIZES = drift_power.SIZES
 
 WINDOWS = 40

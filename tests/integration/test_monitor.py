@@ -20,6 +20,7 @@ import yaml
 
 import goldenpath
 from conftest import MakeProject, recorded_evaluation, small_frame
+from goldenpath.errors import SpecError
 from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.gates import gate
 from goldenpath.monitoring import (
@@ -30,6 +31,7 @@ from goldenpath.monitoring import (
     reference,
     run_monitor,
 )
+from goldenpath.monitoring.chunks import ANY_ROUTE, ChunkThresholds
 from goldenpath.registry import promote
 from goldenpath.reports.monitoring import write_monitoring_report
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
@@ -767,3 +769,68 @@ def test_the_reference_comes_back_from_its_run_when_the_cache_is_gone(
     assert again.record() == first.record()
     pd.testing.assert_frame_equal(again.sample, first.sample)
     assert sorted((champion.state_dir / "monitoring").glob("reference-*")) == cached
+
+
+def _with_rules(project: goldenpath.Project, **monitoring: Any) -> goldenpath.Project:
+    spec = yaml.safe_load(project.spec_path.read_text())
+    spec["monitoring"] = monitoring
+    project.spec_path.write_text(yaml.safe_dump(spec))
+    return goldenpath.open_project(project.root)
+
+
+def test_thresholds_learnt_from_reference_chunks(champion: goldenpath.Project) -> None:
+    """Rules with ``sigmas`` fire above the mean + k sd of their metric over chunks of the
+    held-out rows: not on calm traffic, on a shift; the thresholds are cached and reused."""
+    project = _with_rules(
+        champion,
+        chunk_count=30,
+        alerts={
+            "rules": [
+                {"name": "learnt-drift", "metric": "feature.js_distance", "sigmas": 3},
+                {"name": "learnt-accuracy", "metric": "estimated.accuracy_drop", "sigmas": 3},
+            ]
+        },
+    )
+    _log(project, small_frame(n=1200, seed=31), DAY_ONE, prefix="a")
+    run = run_monitor(project, window="400-rows")
+    assert [w.rows for w in run.report.windows] == [400, 400, 400]
+    assert run.report.alerts == []
+    cached = list((project.state_dir / "monitoring").glob("chunks-*-400x30-0-*.json"))
+    assert len(cached) == 1
+    learnt = ChunkThresholds.model_validate_json(cached[0].read_bytes())
+    assert (learnt.chunk_rows, learnt.chunk_count, learnt.source_rows) == (400, 30, 1000)
+    spreads = {(s.metric, s.subject): s for s in learnt.spreads}
+    accuracy = spreads[("estimated.accuracy_drop", ANY_ROUTE)]
+    assert accuracy.chunks == 30
+    assert abs(accuracy.mean) < 0.02  # held-out chunks estimate the held-out accuracy
+    assert 0 < accuracy.sd < 0.05
+    age = spreads[("feature.js_distance", "age")]
+    assert age.chunks == 30
+
+    _log(project, _shifted(32).head(400), DAY_TWO, prefix="b")
+    run = run_monitor(project, window="400-rows")
+    opened = {(a.metric, a.subject): a for a in run.report.alerts if a.status == "open"}
+    drift = opened[("feature.js_distance", "age")]
+    assert drift.rule == "learnt-drift"
+    assert drift.threshold == pytest.approx(age.mean + 3 * age.sd)
+    assert drift.value > drift.threshold
+    # reused, not recomputed: the second run found the cached file and wrote no other
+    assert list((project.state_dir / "monitoring").glob("chunks-*.json")) == cached
+
+
+def test_learnt_thresholds_that_cannot_be_learnt_are_clear_errors(
+    champion: goldenpath.Project,
+) -> None:
+    _log(champion, small_frame(n=800, seed=31), DAY_ONE, prefix="a")
+    rule = {"name": "learnt", "metric": "estimated.mean_absolute_error_increase", "sigmas": 3}
+    project = _with_rules(champion, alerts={"rules": [rule]})
+    with pytest.raises(SpecError, match="no reference chunk observed"):
+        run_monitor(project, window="400-rows")
+    rule = {"name": "learnt", "metric": "feature.psi", "sigmas": 3}
+    project = _with_rules(champion, alerts={"rules": [rule]})
+    with pytest.raises(SpecError, match="need at least 1,200 held-out rows"):
+        run_monitor(project, window="600-rows")
+    with pytest.raises(SpecError, match=r"monitoring\.chunk_rows"):
+        run_monitor(project, window="1d")
+    # nothing was judged or stored by the refused runs
+    assert run_monitor(project, window="400-rows").report.windows[0].rows == 400

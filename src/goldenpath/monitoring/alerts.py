@@ -44,9 +44,12 @@ SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def observations(
-    result: MonitoringWindow, reference_metrics: dict[str, float]
+    result: MonitoringWindow, reference_metrics: dict[str, float], *, screened: bool = True
 ) -> list[Observation]:
-    """What rules can watch in one window's result."""
+    """What rules can watch in one window's result. ``screened``: a distribution shift that
+    its test cannot tell from noise (and a domain classifier AUC whose lower bound is not above
+    chance) is observed as no shift; unscreened, as measured (what reference chunks learn
+    thresholds from)."""
     found: list[Observation] = []
     if result.complete:  # an open window's rows so far say nothing about its volume
         found.append(("rows", "window", float(result.rows)))
@@ -57,8 +60,7 @@ def observations(
             ("feature.missing_increase", f.feature, f.missing_share - f.reference_missing_share),
             ("feature.unseen_share", f.feature, f.unseen_share),
         ]
-        # a shift the chi-square test cannot tell from noise is observed as no shift
-        real = f.significant
+        real = f.significant or not screened
         found += [
             ("feature.psi", f.feature, f.psi if real else 0.0),
             ("feature.js_distance", f.feature, f.js_distance if real else 0.0),
@@ -70,10 +72,10 @@ def observations(
     for name, share in result.quality.out_of_range.items():
         found.append(("feature.out_of_range_share", name, share))
     for f in result.outputs:
-        found.append(("output.psi", f.feature, f.psi if f.significant else 0.0))
+        found.append(("output.psi", f.feature, f.psi if f.significant or not screened else 0.0))
     if result.multivariate is not None:
         domain = result.multivariate  # judged as its severity is: the AUC, once above chance
-        auc = domain.auc if domain.auc_low > 0.5 else 0.5
+        auc = domain.auc if domain.auc_low > 0.5 or not screened else 0.5
         found.append(("domain.auc", "all features", auc))
     realised = result.realised or {}
     for route, outcome in realised.items():

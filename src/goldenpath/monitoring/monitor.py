@@ -21,7 +21,7 @@ import hashlib
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from goldenpath import __version__
-from goldenpath.errors import DuplicateRecord, RunNotFound, StoreError
+from goldenpath.errors import DuplicateRecord, RunNotFound, SpecError, StoreError
 from goldenpath.monitoring._document import Severity
 from goldenpath.monitoring.alerts import (
     SEVERITY_RANK,
@@ -40,6 +40,7 @@ from goldenpath.monitoring.alerts import (
     observations,
     timeline,
 )
+from goldenpath.monitoring.chunks import chunk_thresholds, expand_rules
 from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
 from goldenpath.monitoring.estimation import EstimatedPerformance, estimate
 from goldenpath.monitoring.logs import LogFile, PredictionLog
@@ -63,7 +64,7 @@ from goldenpath.monitoring.results import (
 )
 from goldenpath.monitoring.windows import WindowRecord, WindowState, row_keys, window_keys
 from goldenpath.project import Project
-from goldenpath.spec.monitoring import MonitoringSpec, parse_window
+from goldenpath.spec.monitoring import AlertRule, MonitoringSpec, parse_window
 from goldenpath.store.engine import Store, open_store
 from goldenpath.store.monitoring import (
     StoredWindow,
@@ -236,7 +237,6 @@ def _read(
     progress: Progress | None,
 ) -> set[int]:
     """Add the served rows of ``paths`` to ``states``; the windows touched."""
-    project, ref = context.project, context.ref
     available = set(log.columns(paths))
     outputs = [c for c in context.outputs if c in available]
     sort_key = ["request_id", "row"] if context.kind == "rows" else []  # row windows' order
@@ -245,7 +245,6 @@ def _read(
     columns = [c for c in wanted if c in available]  # absent features count as missing
     touched: set[int] = set()
     read = 0
-    contract = project.spec.data.contract.columns
     for batch in log.served(
         paths, columns, since=context.since, until=context.until, ordered=context.kind == "rows"
     ):
@@ -258,27 +257,32 @@ def _read(
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         for begin, end in zip(starts, [*starts[1:], len(keys)], strict=True):
             key = keys[begin]
-            part = frame.iloc[begin:end]
-            state = WindowState.of(
-                int(key),
-                context.kind,
-                context.size,
-                part,
-                features=context.features,
-                outputs=outputs,
-                reference_features=ref.features,
-                reference_outputs=ref.outputs,
-                calibration=ref.calibration,
-                contract=contract,
-                version=ref.model_version,
-                loss=ref.loss,
-            )
+            state = _state_of(context, int(key), frame.iloc[begin:end], outputs)
             known = states.get(int(key))
             states[int(key)] = state if known is None else known.merged(state)
             touched.add(int(key))
         if progress is not None:
             progress(read)
     return touched
+
+
+def _state_of(context: _Context, index: int, part: pd.DataFrame, outputs: list[str]) -> WindowState:
+    """The state of served rows ``part``, all in window ``index``."""
+    ref = context.ref
+    return WindowState.of(
+        index,
+        context.kind,
+        context.size,
+        part,
+        features=context.features,
+        outputs=outputs,
+        reference_features=ref.features,
+        reference_outputs=ref.outputs,
+        calibration=ref.calibration,
+        contract=context.project.spec.data.contract.columns,
+        version=ref.model_version,
+        loss=ref.loss,
+    )
 
 
 def _window_of(rows: pd.DataFrame, context: _Context, states: dict[int, WindowState]) -> np.ndarray:
@@ -568,6 +572,7 @@ def _save(
     results: dict[int, MonitoringWindow],
     changed: list[int],
     files: _LogFiles,
+    rules: list[AlertRule],
     at: str,
 ) -> tuple[list[AlertEvent], list[Alert]]:
     """Write the changed windows, the files read and the alerts in one transaction; the alert
@@ -586,7 +591,9 @@ def _save(
             read = [(p, sizes[p]) for p in [*files.new_predictions, *files.new_feedback]]
             add_files(connection, project.name, context.stream, read, at)
             events = (
-                _reconcile(connection, context, results, report=report, at=at) if changed else []
+                _reconcile(connection, context, results, rules=rules, report=report, at=at)
+                if changed
+                else []
             )
             alerts = list_alerts(connection, project.name, stream=context.stream, limit=None)
     except DuplicateRecord as error:
@@ -661,6 +668,7 @@ def run_monitor(
     if isinstance(reference_of, str):
         reference_of = reference(project, reference_of)
     context = _context(project, reference_of, window=window, since=since, until=until, now=now)
+    rules = _rules(context)  # before reading: a rule that cannot be judged stops the run
     log = PredictionLog(project.state_dir / "logs")
     store = open_store(project)
     stored = _stored(store, context)
@@ -683,7 +691,7 @@ def run_monitor(
     )
     at = _iso(datetime.now(UTC)) or ""
     events, alerts = _save(
-        store, context, states, results=results, changed=changed, files=files, at=at
+        store, context, states, results=results, changed=changed, files=files, rules=rules, at=at
     )
     processed = Processed(
         new_files=len(files.new_predictions) + len(files.new_feedback),
@@ -695,8 +703,77 @@ def run_monitor(
     return MonitorRun(document, context.folder, bool(changed), events, _send(context, events))
 
 
+def _observed(
+    context: _Context, result: MonitoringWindow, *, screened: bool = True
+) -> list[Observation]:
+    """What alert rules can watch in a window's result (``screened``: see ``observations``)."""
+    seen = observations(result, context.ref.metrics, screened=screened)
+    if result.judged:  # DLE: regressors' estimated rise of MAE and RMSE
+        increases = _loss_increases(context, result.estimated_loss)
+        seen += [(f"estimated.{m}_increase", "all routes", v) for m, v in increases.items()]
+    return seen
+
+
+def _chunk_observer(context: _Context) -> Callable[[pd.DataFrame], list[Observation]]:
+    """A reference chunk's observations, as if it were a complete row window of the stream
+    served by the reference's model on one route (the realised performance from its labels)."""
+    ref = context.ref
+    chunked = replace(context, kind="rows")
+
+    def observe(chunk: pd.DataFrame) -> list[Observation]:
+        served = chunk.assign(
+            timestamp=pd.Timestamp("2000-01-01", tz="UTC"),
+            route="reference",
+            model_version=ref.model_version,
+            request_id=[f"chunk-{i:09d}" for i in range(len(chunk))],
+            row=0,
+        )
+        outputs = [c for c in context.outputs if c in served]
+        state = _state_of(replace(chunked, size=len(chunk)), 0, served, outputs)
+        realised_now = None
+        if "label" in served and "prediction" in served:
+            score = served["score"] if "score" in served else pd.Series(np.nan, served.index)
+            estimates = realised(context.project.spec, served["label"], served["prediction"], score)
+            outcome = RouteOutcome(
+                rows=len(served),
+                metrics={
+                    name: MetricInterval(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high)
+                    for name, e in estimates.items()
+                },
+            )
+            realised_now = {"reference": outcome}
+        result = _judge(replace(chunked, size=len(chunk)), state, None, realised_now, None)
+        return _observed(context, result, screened=False)
+
+    return observe
+
+
+def _rules(context: _Context) -> list[AlertRule]:
+    """The spec's alert rules, those with ``sigmas`` turned into thresholds learnt from the
+    reference's chunks (computed once per reference and chunk size, then cached)."""
+    rules = context.settings.alert_rules()
+    if all(rule.sigmas is None for rule in rules):
+        return rules
+    settings = context.settings
+    rows = settings.chunk_rows or (context.size if context.kind == "rows" else None)
+    if rows is None:
+        raise SpecError(
+            "alert rules with sigmas need the size of a reference chunk, and time windows do "
+            "not say how many rows a window holds",
+            hint="set monitoring.chunk_rows to the rows a window typically holds",
+        )
+    thresholds = chunk_thresholds(
+        context.project,
+        context.ref,
+        chunk_rows=rows,
+        chunk_count=settings.chunk_count,
+        observe=_chunk_observer(context),
+    )
+    return expand_rules(rules, thresholds)
+
+
 def _timeline_windows(
-    context: _Context, results: dict[int, MonitoringWindow], reference_metrics: dict[str, float]
+    context: _Context, results: dict[int, MonitoringWindow]
 ) -> list[tuple[int, str, list[Observation]]]:
     """The windows alert rules are judged over, with what each observes. With ``expected_rows``
     set, time windows without a single row (an outage) count too, as complete and empty."""
@@ -712,10 +789,7 @@ def _timeline_windows(
             empty = WindowState(index, context.kind, context.size)
             found.append((index, empty.start, [("rows", "window", 0.0)]))
             continue
-        seen = observations(result, reference_metrics)
-        if result.judged:  # DLE: regressors' estimated rise of MAE and RMSE
-            increases = _loss_increases(context, result.estimated_loss)
-            seen += [(f"estimated.{m}_increase", "all routes", v) for m, v in increases.items()]
+        seen = _observed(context, result)
         if seen:
             found.append((index, result.start, seen))
     return found
@@ -726,16 +800,14 @@ def _reconcile(
     context: _Context,
     results: dict[int, MonitoringWindow],
     *,
+    rules: list[AlertRule],
     report: str,
     at: str,
 ) -> list[AlertEvent]:
     """Bring the stream's alerts in the store in line with the alert timeline of its windows;
     the events to send (each change once: opened, escalated, resolved, reopened)."""
     project = context.project
-    episodes = timeline(
-        context.settings.alert_rules(),
-        _timeline_windows(context, results, context.ref.metrics),
-    )
+    episodes = timeline(rules, _timeline_windows(context, results))
     stored = {
         (a.metric, a.subject, a.window_index): a
         for a in list_alerts(connection, project.name, stream=context.stream, limit=None)

@@ -69,13 +69,21 @@ class _Model(BaseModel):
 
 
 class AlertRule(_Model):
-    """An alert when ``metric`` is above ``above`` (or below ``below``) in ``windows``
-    consecutive windows."""
+    """An alert when ``metric`` is above ``above`` (or below ``below``, or more than ``sigmas``
+    standard deviations above its mean over reference chunks) in ``windows`` consecutive
+    windows."""
 
     name: str = Field(description="Names the rule in alerts.")
     metric: str = Field(description="What the rule watches (docs/monitoring.md lists them).")
     above: float | None = Field(None, description="Fires when the value is above this.")
     below: float | None = Field(None, description="Fires when the value is below this.")
+    sigmas: float | None = Field(
+        None,
+        gt=0,
+        description="Fires when the value is above its mean plus this many standard deviations "
+        "over chunks of the reference's held-out rows (docs/monitoring.md, Thresholds learnt "
+        "from the reference).",
+    )
     severity: Literal["warning", "critical"] = Field("critical", description="The alert's.")
     windows: int = Field(1, ge=1, description="Consecutive windows the condition must hold.")
     subjects: list[str] | None = Field(
@@ -91,8 +99,13 @@ class AlertRule(_Model):
 
     @model_validator(mode="after")
     def _one_bound(self) -> AlertRule:
-        if (self.above is None) == (self.below is None):
-            raise ValueError(f"rule {self.name!r} needs exactly one of above / below")
+        if sum(bound is not None for bound in (self.above, self.below, self.sigmas)) != 1:
+            raise ValueError(f"rule {self.name!r} needs exactly one of above / below / sigmas")
+        if self.sigmas is not None and self.metric == "rows":
+            raise ValueError(
+                f"rule {self.name!r}: reference chunks all have the same number of rows, so "
+                "they cannot set a threshold on rows; use above / below"
+            )
         return self
 
 
@@ -183,6 +196,15 @@ class MonitoringSpec(_Model):
         ge=0,
         description="Largest relative rise of a regressor's estimated MAE / RMSE above the "
         "reference's held-out value (0.1: 10%).",
+    )
+    chunk_rows: int | None = Field(
+        None,
+        ge=10,
+        description="Rows per reference chunk for rules with sigmas (default: the window's "
+        "size for row windows; required for time windows: the rows a window typically holds).",
+    )
+    chunk_count: int = Field(
+        50, ge=10, le=1000, description="Reference chunks drawn for rules with sigmas."
     )
     alerts: AlertsSpec = Field(default_factory=AlertsSpec, description="Rules and sinks.")
 

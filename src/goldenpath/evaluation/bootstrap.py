@@ -141,6 +141,8 @@ def _subset(scored: Scored, rows: Array) -> Scored:
 def _why_undefined(metric: Metric, scored: Scored) -> str:
     if scored.n == 0:
         return "no rows"
+    if scored.task == "regression" and (np.isnan(scored.y).any() or np.isnan(scored.pred).any()):
+        return "labels or predictions are missing"
     if metric.rank is not None or metric.name == "recall_score":
         positives = int((scored.y == 1).sum())
         if positives == 0:
@@ -264,7 +266,12 @@ def _draws(
     if n_resamples > 0 and scored.n > 0:
         blocks = [m.stats(scored) for m in sum_metrics if m.stats is not None]
         widths = [b.shape[1] for b in blocks]
-        stats = np.concatenate(blocks, axis=1).astype(np.float32) if blocks else None
+        stats = None
+        if blocks:
+            # a row whose label or prediction is missing (NaN) makes the point of every set that
+            # holds it undefined; zeroed, it leaves the other sets' resample sums as they are
+            both = np.concatenate(blocks, axis=1)
+            stats = np.where(np.isnan(both), 0.0, both).astype(np.float32)
         cells = _Cells(scored.n, [np.asarray(row_sets[nm]) for nm in names])
         stats_sorted = None if stats is None else stats[cells.order]
         score = scored.positive_score
@@ -395,8 +402,13 @@ def studentized_interval(
     resample (each with its own standard error), ``[point - t_hi * error, point - t_lo * error]``
     where t_lo and t_hi are the quantiles of t at alpha/2 and 1 - alpha/2. Resamples whose
     value or error is not finite, or whose error is 0, are left out. ``None`` when the
-    data's own standard error is not finite and positive, or no resample is usable."""
+    data's own standard error is not finite and positive, when no resample is usable, or when
+    a resample has a finite value but no finite error: its error's sums overflowed single
+    precision (RMSE: fourth powers of errors around 1e9), and leaving out the resamples that
+    overflow would keep those with the smaller errors, so t would be biased."""
     if not (np.isfinite(error) and error > 0):
+        return None
+    if (np.isfinite(values) & ~np.isfinite(errors)).any():
         return None
     usable = np.isfinite(values) & np.isfinite(errors) & (errors > 0)
     if not usable.any():
@@ -486,7 +498,7 @@ def bootstrap(
                 interval = studentized_interval(
                     values, errors[name][metric.name], point.value, error, confidence
                 )
-                if interval is None:  # no usable standard error: the next best, BCa
+                if interval is None:  # no usable standard errors: the next best, BCa
                     used = "BCa"
             if used == "BCa" and n_resamples > 0:
                 loo = jackknife.values(metric, np.asarray(rows))

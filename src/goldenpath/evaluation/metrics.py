@@ -242,18 +242,23 @@ def _rmse(sums: Array) -> Array:
 
 def _rmse_standard_error(sums: Array) -> Array:
     """The delta-method standard error of the RMSE: that of the mean squared error m (the
-    squared errors' standard deviation over the root of their count) over 2 sqrt(m)."""
+    squared errors' standard deviation over the root of their count) over 2 sqrt(m); 0 where
+    every error is 0."""
     squared, count, fourth = sums[..., 0], sums[..., 1], sums[..., 2]
     mean = ratio(squared, count)
     variance = np.maximum(ratio(fourth, count) - mean**2, 0.0)
-    error: Array = ratio(np.sqrt(ratio(variance, count)), 2 * np.sqrt(mean))
+    error: Array = np.where(
+        mean == 0, 0.0, ratio(np.sqrt(ratio(variance, count)), 2 * np.sqrt(mean))
+    )
     return error
 
 
 def _r2_rows(s: Scored) -> Array:
     # The target is centred first: the total sum of squares is a difference of two large sums,
     # which loses every digit in single precision when the target's mean dwarfs its spread.
-    centred = s.y - s.y.mean() if s.n else s.y
+    # The centre leaves missing labels out: they must not take the sets without them along.
+    labelled = s.y[~np.isnan(s.y)]
+    centred = s.y - labelled.mean() if len(labelled) else s.y
     return np.stack([(s.y - s.pred) ** 2, centred, centred**2, np.ones(s.n)], axis=1)
 
 

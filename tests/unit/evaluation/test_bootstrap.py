@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import numpy as np
@@ -10,7 +11,8 @@ from sklearn.metrics import roc_auc_score
 
 from _benchmarks import benchmark
 from goldenpath.evaluation.bootstrap import bootstrap, prefetched, resample_blocks
-from goldenpath.evaluation.metrics import METRICS, Scored, metrics_for
+from goldenpath.evaluation.document import Estimate
+from goldenpath.evaluation.metrics import METRICS, IntervalMethod, Scored, metrics_for
 
 differential = benchmark("differential")  # its bootstrap rows check the same data
 
@@ -309,6 +311,106 @@ def test_studentized_interval_falls_back_to_bca_without_a_standard_error() -> No
     assert est.value == 0.0
     assert est.interval_method in {"BCa", "percentile"}
     assert est.ci_low == est.ci_high == 0.0
+
+
+def _rmse_of_scaled_errors(scale: float, method: IntervalMethod | None = None) -> Estimate:
+    """RMSE and its interval of 500 N(0, 1) errors times ``scale``."""
+    errors = np.random.default_rng(0).normal(0, 1, 500) * scale
+    scored = Scored("regression", np.zeros(500), errors, None, ())
+    rmse = next(m for m in METRICS if m.name == "root_mean_squared_error")
+    all_rows = {"all": np.arange(500)}
+    return bootstrap(scored, [rmse], all_rows, n_resamples=400, seed=2, method=method)["all"][
+        rmse.name
+    ]
+
+
+@pytest.mark.parametrize("scale", [7.2e8, 1.3e9, 5e9])
+def test_studentized_interval_falls_back_to_bca_when_the_error_sums_overflow(
+    scale: float,
+) -> None:
+    """The standard error needs the sums of the errors' fourth powers, which pass float32's
+    largest number (3.4e38) on some resamples (7.2e8: N(0, 1) errors on 500 rows sum to about
+    3.4e38), on all of them (1.3e9), or row by row (5e9). Leaving the overflowing resamples out
+    would keep the ones with the smaller errors: at 7.2e8 the interval missed its own point.
+    The interval is BCa's, which scales with the errors."""
+    estimate = _rmse_of_scaled_errors(scale)
+    unit = _rmse_of_scaled_errors(1.0, method="BCa")
+    assert estimate.interval_method == "BCa"
+    assert estimate.ci_low is not None
+    assert estimate.ci_high is not None
+    assert estimate.value is not None
+    assert np.isfinite([estimate.ci_low, estimate.ci_high]).all()
+    assert estimate.ci_low < estimate.value < estimate.ci_high
+    assert estimate.ci_low == pytest.approx(unit.ci_low * scale, rel=1e-5)  # type: ignore[operator]
+    assert estimate.ci_high == pytest.approx(unit.ci_high * scale, rel=1e-5)  # type: ignore[operator]
+
+
+def test_studentized_interval_scales_with_errors_that_do_not_overflow() -> None:
+    estimate, unit = _rmse_of_scaled_errors(5e8), _rmse_of_scaled_errors(1.0)
+    assert estimate.interval_method == unit.interval_method == "studentized"
+    assert estimate.ci_low == pytest.approx(unit.ci_low * 5e8, rel=1e-5)  # type: ignore[operator]
+    assert estimate.ci_high == pytest.approx(unit.ci_high * 5e8, rel=1e-5)  # type: ignore[operator]
+
+
+def test_sets_with_missing_labels_or_predictions_are_undefined_and_leave_the_others() -> None:
+    """Regression rows without a label or a prediction (NaN): every set holding one is
+    undefined, with the reason and no interval; the other sets get the very intervals they get
+    when those rows have values (the resamples are the same)."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(50, 10, 200)
+    pred = y + rng.normal(0, 3, 200)
+    sets = {
+        "overall": np.arange(200),
+        "no labels": np.arange(20),
+        "no predictions": np.arange(20, 40),
+        "labelled": np.arange(40, 200),
+    }
+    missing_y, missing_pred = y.copy(), pred.copy()
+    missing_y[:20] = np.nan
+    missing_pred[20:40] = np.nan
+    scored = Scored("regression", missing_y, missing_pred, None, ())
+    out = bootstrap(scored, metrics_for(scored), sets, n_resamples=100)
+    complete = Scored("regression", y, pred, None, ())
+    expected = bootstrap(complete, metrics_for(complete), sets, n_resamples=100)["labelled"]
+    for name in ("overall", "no labels", "no predictions"):
+        for metric, estimate in out[name].items():
+            assert estimate.value is None, (name, metric)
+            assert (estimate.ci_low, estimate.ci_high, estimate.interval_method) == (
+                None,
+                None,
+                None,
+            )
+            assert estimate.undefined == "labels or predictions are missing", (name, metric)
+    for metric, estimate in expected.items():
+        got = out["labelled"][metric]
+        assert estimate.interval_method is not None, metric
+        assert (got.value, got.interval_method) == (estimate.value, estimate.interval_method)
+        # R^2's rows are centred on the labelled rows' mean: equal within single precision
+        assert got.ci_low == pytest.approx(estimate.ci_low, rel=1e-6), metric
+        assert got.ci_high == pytest.approx(estimate.ci_high, rel=1e-6), metric
+
+
+def test_regression_sets_of_no_row_and_of_one_row() -> None:
+    """No row: every metric undefined, no interval. One row: its error, with a zero-width
+    interval (within single precision, docs/evaluation.md's caveats), and R^2 undefined."""
+    y, pred = np.array([3.0, 5.0, 8.0]), np.array([2.5, 6.0, 8.0])
+    scored = Scored("regression", y, pred, None, ())
+    rows = {"none": np.array([], dtype=int), "one": np.array([1])}
+    out = bootstrap(scored, metrics_for(scored), rows, n_resamples=50)
+    for metric, estimate in out["none"].items():
+        assert estimate.undefined == "no rows", metric
+        assert (estimate.value, estimate.ci_low, estimate.interval_method) == (None, None, None)
+    one = out["one"]
+    assert one["r2_score"].value is None
+    assert one["r2_score"].undefined == "the target is constant"
+    for metric in ("mean_absolute_error", "root_mean_squared_error"):
+        estimate = one[metric]
+        assert estimate.value == 1.0
+        assert estimate.ci_low == pytest.approx(1.0, rel=1e-6)
+        assert estimate.ci_high == pytest.approx(1.0, rel=1e-6)
+        assert estimate.interval_method is not None
+    assert one["root_mean_squared_error"].interval_method == "BCa"  # its standard error is 0
+    json.dumps([e.to_dict() for r in out.values() for e in r.values()], allow_nan=False)
 
 
 def test_bca_interval_of_roc_auc_equals_scipy_with_the_exact_jackknife() -> None:

@@ -18,6 +18,9 @@ What the chunks are drawn from:
   little less than fresh traffic would.
 * a data file's reference: its sample of rows (features only), which the profile includes.
 
+Chunks that each hold a large share of the held-out rows vary less than independent windows
+would; the standard deviation is corrected for it (:func:`spread_of`).
+
 Chunks must match the windows in size (a statistic's spread shrinks as windows grow): for row
 windows the chunk size is the window's, for time windows ``monitoring.chunk_rows`` says how many
 rows a window typically holds. The thresholds are computed once per reference and chunk size and
@@ -86,9 +89,15 @@ class ChunkThresholds(Document):
     spreads: list[Spread]
 
 
-def spread_of(chunks: Sequence[list[Observation]]) -> list[Spread]:
+def spread_of(chunks: Sequence[list[Observation]], *, share: float = 0.0) -> list[Spread]:
     """Mean and standard deviation (ddof 1) per (metric, subject) over the chunks' observations;
-    route metrics pooled over routes (the chunks have one route: the reference)."""
+    route metrics pooled over routes (the chunks have one route: the reference).
+
+    ``share``: each chunk's share of the rows the chunks were drawn from. Chunks that each hold
+    a large share of one set of rows vary less than windows drawn from the population do (by
+    the finite-population factor ``1 - share`` on the variance, exact for means such as an
+    accuracy or a missing share), so the standard deviation is divided by its square root."""
+    correction = 1.0 / math.sqrt(1.0 - share)
     values: dict[tuple[str, str], list[float]] = {}
     for seen in chunks:
         for metric, subject, value in seen:
@@ -100,7 +109,7 @@ def spread_of(chunks: Sequence[list[Observation]]) -> list[Spread]:
             metric=metric,
             subject=subject,
             mean=float(np.mean(found)),
-            sd=float(np.std(found, ddof=1)) if len(found) > 1 else 0.0,
+            sd=float(np.std(found, ddof=1)) * correction if len(found) > 1 else 0.0,
             chunks=len(found),
         )
         for (metric, subject), found in sorted(values.items())
@@ -212,7 +221,7 @@ def chunk_thresholds(
         chunk_rows=chunk_rows,
         chunk_count=chunk_count,
         source_rows=len(source),
-        spreads=spread_of(seen),
+        spreads=spread_of(seen, share=chunk_rows / len(source)),
     )
     write_atomic(cache, found.model_dump_json().encode())
     return found

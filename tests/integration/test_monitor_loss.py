@@ -107,8 +107,15 @@ def test_a_regressor_gets_estimated_loss_and_its_alert(make_project: MakeProject
         loss = window.estimated_loss
         assert loss is not None
         assert loss.rows == 3000
-        realised = window.realised["champion v1"].metrics["mean_absolute_error"]  # type: ignore[index]
+        outcome = window.realised["champion v1"]  # type: ignore[index]
+        realised = outcome.metrics["mean_absolute_error"]
         assert realised.value is not None
+        rmse = outcome.metrics["root_mean_squared_error"]  # with its interval, next to MAE
+        assert rmse.value is not None
+        assert rmse.ci_low is not None
+        assert rmse.ci_high is not None
+        assert rmse.ci_low < rmse.value < rmse.ci_high
+        assert rmse.value > realised.value
         assert loss.mean_absolute_error is not None
         # the estimate (no labels) and the labels of 900 rows tell the same story
         assert abs(loss.mean_absolute_error / realised.value - 1) < 0.15

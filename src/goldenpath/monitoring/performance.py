@@ -2,7 +2,8 @@
 confidence intervals from the evaluation layer (the same estimator as ``goldenpath evaluate``).
 
 Binary classifiers report accuracy and ROC AUC, multiclass accuracy, regressors the mean
-absolute error; the names match the estimated (CBPE) ones so the two can be compared.
+absolute error and the root mean squared error; the names match the estimated ones (CBPE, DLE)
+so the two can be compared.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ NAMES = {
     "accuracy_score": "accuracy",
     "roc_auc_score": "roc_auc",
     "mean_absolute_error": "mean_absolute_error",
+    "root_mean_squared_error": "root_mean_squared_error",
 }
 RESAMPLES = 500
 

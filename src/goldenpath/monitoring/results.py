@@ -74,7 +74,8 @@ class RouteOutcome(Document):
     """Realised performance of one route and model version, from feedback labels."""
 
     rows: int  # rows with a label
-    metrics: dict[str, MetricInterval]  # accuracy, roc_auc, mean_absolute_error
+    # accuracy and roc_auc; mean_absolute_error and root_mean_squared_error (regressors)
+    metrics: dict[str, MetricInterval]
 
 
 class MonitoringWindow(Document):

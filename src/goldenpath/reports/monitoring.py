@@ -332,7 +332,13 @@ def _figures(document: MonitoringReport, windows: Sequence[MonitoringWindow]) ->
     return figures
 
 
-_PERFORMANCE = ("accuracy", "roc_auc", "mean_absolute_error")
+_PERFORMANCE = ("accuracy", "roc_auc", "mean_absolute_error", "root_mean_squared_error")
+_COLOURS = {
+    "accuracy": "#1f77b4",
+    "roc_auc": "#ff7f0e",
+    "mean_absolute_error": "#2ca02c",
+    "root_mean_squared_error": "#9467bd",
+}
 
 
 def _performance_metrics(window: MonitoringWindow) -> list[str]:
@@ -364,8 +370,7 @@ def _realised(route: RouteOutcome | None, metric: str) -> MetricInterval:
 
 def _performance_traces(windows: Sequence[MonitoringWindow], x: list[str]) -> list[dict[str, Any]]:
     traces: list[dict[str, Any]] = []
-    metrics = _PERFORMANCE
-    colours = {"accuracy": "#1f77b4", "roc_auc": "#ff7f0e", "mean_absolute_error": "#2ca02c"}
+    metrics, colours = _PERFORMANCE, _COLOURS
     for metric in metrics:
         y = [_number(_estimated(w, metric)) for w in windows]
         if any(v is not None for v in y):

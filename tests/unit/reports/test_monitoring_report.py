@@ -368,3 +368,39 @@ def test_a_latest_window_too_small_to_judge_says_so() -> None:
     assert "not judged" in html
     assert "too few rows to judge yet" in html
     assert "not judged" not in render_monitoring_html(document([judged], []))
+
+
+def regression_window(index: int, **overrides: Any) -> dict[str, Any]:
+    """A regressor's window: no CBPE estimate; realised MAE and RMSE on the champion route."""
+    mae, rmse = 2.5 + index, 3.5 + index
+    realised = {
+        "champion v1": {
+            "rows": 300,
+            "metrics": {
+                "mean_absolute_error": {"value": mae, "ci_low": mae - 0.3, "ci_high": mae + 0.4},
+                "root_mean_squared_error": {
+                    "value": rmse,
+                    "ci_low": rmse - 0.5,
+                    "ci_high": rmse + 0.75,
+                },
+            },
+        }
+    }
+    return window(index, [0.01, 0.02], estimated=None, realised=realised, **overrides)
+
+
+def test_a_regressors_report_shows_realised_mae_and_rmse_with_intervals() -> None:
+    stream = document([regression_window(0), regression_window(1)], [])
+    stream["reference"]["metrics"] = {"mean_absolute_error": 2.4, "root_mean_squared_error": 3.4}
+    html = render_monitoring_html(stream)
+    traces = {t["name"]: t for t in figures_of(html)["performance"]["data"]}
+    rmse = traces["realised root_mean_squared_error (champion v1)"]
+    assert rmse["y"] == [3.5, 4.5]
+    assert rmse["error_y"]["array"] == [0.75, 0.75]  # to the top of each interval
+    assert rmse["error_y"]["arrayminus"] == [0.5, 0.5]
+    assert "realised mean_absolute_error (champion v1)" in traces
+    assert "<tr><td>root_mean_squared_error</td>" in html
+    assert "4.5000 [4.0000, 5.2500]" in html  # the latest window's RMSE and its interval
+    written = json.loads(monitoring_json(MonitoringReport.model_validate(stream)))
+    metrics = written["windows"][1]["realised"]["champion v1"]["metrics"]
+    assert metrics["root_mean_squared_error"] == {"value": 4.5, "ci_low": 4.0, "ci_high": 5.25}

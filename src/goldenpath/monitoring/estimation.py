@@ -38,13 +38,26 @@ positives per bin and the number of correct predictions, so realised accuracy an
 the same summary.
 
 Scores are probabilities of the positive class, in [0, 1]; values outside are clipped.
+
+Multiclass classifiers. The prediction log keeps only the top class probability as a row's
+score, not the vector of class probabilities, so what can be estimated is accuracy alone. The
+calibration maps the top probability to the probability that the prediction is correct, fitted
+on held-out rows labelled 1 where the prediction equals the label
+(:meth:`ScoreCalibration.correctness`); every row counts as predicted correct (threshold 0), and
+the expected accuracy is the mean of the calibrated probabilities. It assumes what the binary
+estimate does, with "correct" for "positive": the probability that a prediction is correct at a
+given top probability is the same in the window as in the reference. A ROC AUC or confusion
+matrix of correct-vs-confident would say nothing about the classes, and per-class metrics need
+the per-class probabilities the log does not keep, so such an estimate has accuracy and its band
+only. ``outcome`` in the calibration and the sketch says which of the two a probability is of;
+records written without it are binary.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +70,7 @@ __all__ = [
     "DEFAULT_BINS",
     "MAX_KNOTS",
     "EstimatedPerformance",
+    "Outcome",
     "ScoreCalibration",
     "ScoreSketch",
     "estimate",
@@ -68,6 +82,9 @@ MAX_KNOTS = 2000  # calibration knots kept (thinned evenly beyond this, so the J
 _MIN_CLASS_MASS = 1e-6  # expected positives (or negatives) below this: no ROC AUC
 
 FloatArray = npt.NDArray[np.float64]
+Outcome = Literal["positive", "correct"]
+"""What a calibrated probability is of: the positive class (binary classifiers, the score is
+P(positive)) or a correct prediction (multiclass, the score is the top class probability)."""
 _N = TypeVar("_N", int, float)
 
 
@@ -111,13 +128,16 @@ class ScoreCalibration:
 
     The map is piecewise linear between the knots ``(x, y)`` and constant beyond the outer ones.
     ``threshold`` is the decision threshold of the model's predictions: a score at or above it
-    is a positive prediction.
+    is a positive prediction. With ``outcome`` "correct" (multiclass: the score is the top class
+    probability, the map gives P(prediction correct)) the threshold is 0: every row is predicted
+    "correct", and is right with its calibrated probability.
     """
 
     x: list[float]
     y: list[float]
     threshold: float = 0.5
     method: str = "isotonic"  # identity, platt or isotonic: how the map was made
+    outcome: Outcome = "positive"  # records written before multiclass have none: binary
 
     def __post_init__(self) -> None:
         if not self.x or len(self.x) != len(self.y):
@@ -126,6 +146,8 @@ class ScoreCalibration:
             raise ValueError("calibration knots must be strictly increasing")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError("the decision threshold must be in [0, 1]")
+        if self.outcome == "correct" and self.threshold != 0.0:
+            raise ValueError("a calibration of correctness has threshold 0 (all rows count)")
 
     @classmethod
     def fit(
@@ -208,6 +230,15 @@ class ScoreCalibration:
         return cls.fit(s, y, threshold)
 
     @classmethod
+    def correctness(
+        cls, top_scores: npt.ArrayLike, correct: npt.ArrayLike, *, seed: int = 0
+    ) -> ScoreCalibration:
+        """Multiclass: the map from the top class probability to the probability that the
+        prediction is correct (``correct`` is 1 where the prediction equals the label), chosen
+        between Platt scaling and the isotonic map as :meth:`choose` does."""
+        return replace(cls.choose(top_scores, correct, 0.0, seed=seed), outcome="correct")
+
+    @classmethod
     def identity(cls, threshold: float = 0.5) -> ScoreCalibration:
         """Take the scores at their word (for a model known to be calibrated)."""
         return cls(x=[0.0, 1.0], y=[0.0, 1.0], threshold=threshold, method="identity")
@@ -232,6 +263,10 @@ class ScoreSketch:
     sum over rows of expected-correct (``p`` if score >= threshold else ``1 - p``). When labels
     were given, also the positives per bin and the number of correct predictions; a merge with an
     unlabelled sketch drops them (the union is not fully labelled).
+
+    ``outcome`` is the calibration's: with "correct" (multiclass) the labels are 1 where the
+    prediction was right, ``positives`` counts the correct rows per bin, and there is no
+    confusion matrix (its fields stay None).
     """
 
     threshold: float
@@ -248,6 +283,7 @@ class ScoreSketch:
     predicted_positives: int | None = None
     expected_true_positives: float | None = None
     true_positives: int | None = None
+    outcome: Outcome = "positive"  # sketches written before multiclass have none: binary
 
     def __post_init__(self) -> None:
         if len(self.prob_sums) != len(self.counts) or (
@@ -276,7 +312,8 @@ class ScoreSketch:
         *,
         bins: int = DEFAULT_BINS,
     ) -> ScoreSketch:
-        """Sketch a batch of the model's scores (and, if known, its labels)."""
+        """Sketch a batch of the model's scores (and, if known, its labels: 0/1 for the
+        calibration's outcome, i.e. positive or, for multiclass, correct)."""
         if bins < 1:
             raise ValueError("a sketch needs at least one bin")
         s = _scores(scores)
@@ -287,7 +324,8 @@ class ScoreSketch:
         prob_sums = np.bincount(index, weights=p, minlength=bins)
         expected_correct = math.fsum(np.where(predicted, p, 1.0 - p).tolist())
         correct_variance = math.fsum((p * (1.0 - p)).tolist())
-        expected_true_positives = math.fsum(p[predicted].tolist())
+        binary = calibration.outcome == "positive"
+        expected_true_positives = math.fsum(p[predicted].tolist()) if binary else None
         true_positives: int | None = None
         positives: list[int] | None = None
         correct: int | None = None
@@ -295,7 +333,7 @@ class ScoreSketch:
             y = _labels(labels, s.shape[0])
             positives = [int(v) for v in np.bincount(index, weights=y, minlength=bins).round()]
             correct = int(np.count_nonzero(predicted == (y == 1)))
-            true_positives = int(np.count_nonzero(predicted & (y == 1)))
+            true_positives = int(np.count_nonzero(predicted & (y == 1))) if binary else None
         return cls(
             threshold=calibration.threshold,
             counts=[int(v) for v in counts],
@@ -304,17 +342,18 @@ class ScoreSketch:
             positives=positives,
             correct=correct,
             correct_variance=correct_variance,
-            predicted_positives=int(np.count_nonzero(predicted)),
+            predicted_positives=int(np.count_nonzero(predicted)) if binary else None,
             expected_true_positives=expected_true_positives,
             true_positives=true_positives,
+            outcome=calibration.outcome,
         )
 
     def merged(self, other: ScoreSketch) -> ScoreSketch:
         """The sketch of the union of the two batches."""
         if other.bins != self.bins:
             raise ValueError("sketches with different bins cannot be merged")
-        if other.threshold != self.threshold:
-            raise ValueError("sketches with different decision thresholds cannot be merged")
+        if other.threshold != self.threshold or other.outcome != self.outcome:
+            raise ValueError("sketches with different thresholds or outcomes cannot be merged")
         positives: list[int] | None = None
         correct: int | None = None
         if self.positives is not None and other.positives is not None:
@@ -336,6 +375,7 @@ class ScoreSketch:
             true_positives=_sum(self.true_positives, other.true_positives)
             if correct is not None
             else None,
+            outcome=self.outcome,
         )
 
 
@@ -383,7 +423,8 @@ def _with_confusion(
 
 
 class EstimatedPerformance(Document):
-    """Accuracy and ROC AUC of a window (expected, or realised when computed from labels).
+    """Accuracy and ROC AUC of a window (expected, or realised when computed from labels); a
+    multiclass classifier's has accuracy only (ROC AUC and the confusion matrix stay None).
 
     An estimate carries its sampling-error band: the range (about 95%) in which the realised
     value of a window of this size falls when the calibrated probabilities are right. Realised
@@ -460,23 +501,30 @@ def _auc_band(counts: FloatArray, positives: FloatArray) -> tuple[float, float] 
 def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
     """Expected accuracy and ROC AUC of the window from its calibrated scores alone, each with
     its sampling-error band, and the expected confusion matrix with precision, recall and F1
-    (ratios of expected counts).
+    (ratios of expected counts). A sketch of correctness (multiclass) gives accuracy and its
+    band only.
 
-    Accuracy: each row is correct with probability ``q`` (``p`` or ``1 - p``), so the number
-    of correct rows has variance Σ q(1 - q) = Σ p(1 - p), kept exactly in the sketch. ROC AUC:
-    the spread of the AUC under labels drawn from the probabilities (:func:`_auc_band`).
+    Accuracy: each row is correct with probability ``q`` (``p`` or ``1 - p``; for multiclass
+    ``p`` itself), so the number of correct rows has variance Σ q(1 - q) = Σ p(1 - p), kept
+    exactly in the sketch. ROC AUC: the spread of the AUC under labels drawn from the
+    probabilities (:func:`_auc_band`).
     """
     rows = sketch.rows
     if rows == 0:
         return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
-    counts = np.asarray(sketch.counts, dtype=np.float64)
-    positives = np.clip(np.asarray(sketch.prob_sums, dtype=np.float64), 0.0, counts)
     accuracy = min(max(sketch.expected_correct / rows, 0.0), 1.0)
-    auc = _binned_auc(positives, counts - positives)
     accuracy_band: tuple[float | None, float | None] = (None, None)
-    auc_band: tuple[float | None, float | None] = (None, None)
     if sketch.correct_variance is not None:
         accuracy_band = _band(accuracy, math.sqrt(max(sketch.correct_variance, 0.0)) / rows)
+    if sketch.outcome == "correct":
+        low, high = accuracy_band
+        return EstimatedPerformance(
+            rows=rows, accuracy=accuracy, roc_auc=None, accuracy_low=low, accuracy_high=high
+        )
+    counts = np.asarray(sketch.counts, dtype=np.float64)
+    positives = np.clip(np.asarray(sketch.prob_sums, dtype=np.float64), 0.0, counts)
+    auc = _binned_auc(positives, counts - positives)
+    auc_band: tuple[float | None, float | None] = (None, None)
     if auc is not None:
         auc_band = _auc_band(counts, positives) or (None, None)
     performance = EstimatedPerformance(
@@ -499,12 +547,15 @@ def estimate(sketch: ScoreSketch) -> EstimatedPerformance:
 
 def realised(sketch: ScoreSketch) -> EstimatedPerformance:
     """Realised accuracy and ROC AUC of a labelled window (rows within one bin count as ties),
-    and its confusion matrix with precision, recall and F1."""
+    and its confusion matrix with precision, recall and F1; accuracy only for a sketch of
+    correctness (multiclass)."""
     if sketch.positives is None or sketch.correct is None:
         raise ValueError("the sketch has no labels")
     rows = sketch.rows
     if rows == 0:
         return EstimatedPerformance(rows=0, accuracy=None, roc_auc=None)
+    if sketch.outcome == "correct":
+        return EstimatedPerformance(rows=rows, accuracy=sketch.correct / rows, roc_auc=None)
     counts = np.asarray(sketch.counts, dtype=np.float64)
     positives = np.asarray(sketch.positives, dtype=np.float64)
     performance = EstimatedPerformance(

@@ -3,7 +3,7 @@ the run (for runs trained before that, computed the first time ``monitor`` needs
 
 It holds no raw training data beyond a small sample: the profile of the training rows' features,
 the profile of the model's outputs (score, prediction) on the held-out rows, the score
-calibration that CBPE needs (binary classifiers), the loss estimator DLE needs (regressors), the
+calibration that CBPE needs (classifiers), the loss estimator DLE needs (regressors), the
 held-out metrics they are compared with, and a sample of training rows for the domain
 classifier. It is written to the run in MLflow (``monitoring/reference.json``,
 ``monitoring/reference-sample.parquet``) and cached under ``.goldenpath/monitoring/``, so the
@@ -80,8 +80,8 @@ class Reference:
     model_version: str | None
     features: FrameProfile  # the training rows
     outputs: FrameProfile  # score and prediction on the held-out rows
-    calibration: ScoreCalibration | None  # binary classifiers with scores
-    metrics: dict[str, float]  # accuracy and ROC AUC on the held-out rows (binary)
+    calibration: ScoreCalibration | None  # classifiers with scores (multiclass: of correctness)
+    metrics: dict[str, float]  # accuracy (and, binary, ROC AUC) on the held-out rows
     evaluation_rows: int
     sample: pd.DataFrame  # up to SAMPLE_ROWS training rows (monitored features only)
     # regressors: the expected absolute and squared error (None in references written before
@@ -154,6 +154,11 @@ def build_reference(
         labels = (test[spec.task.target] == spec.task.positive_label).to_numpy().astype(int)
         score = outputs["score"].to_numpy(dtype="float64")
         calibration = ScoreCalibration.choose(score, labels, spec.evaluation.threshold)
+    elif spec.task.type == "multiclass_classification" and "score" in outputs:
+        # the log keeps the top class probability: calibrate it to P(prediction correct)
+        target = test[spec.task.target].astype(str).to_numpy()
+        correct = (predictions.astype(str).to_numpy() == target).astype(int)
+        calibration = ScoreCalibration.correctness(outputs["score"].to_numpy("float64"), correct)
     metrics = point_values(spec, test[spec.task.target], predictions, scores)
     loss = None
     if spec.task.type == "regression":

@@ -4,15 +4,19 @@ the inputs towards rows the model gets wrong raises the default alert, without a
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import goldenpath
 from conftest import MakeProject, small_spec
 from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.monitoring import reference, run_monitor
+from goldenpath.reports.monitoring import render_monitoring_html
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.models import predictor
 from goldenpath.spec.serving import LogSpec
@@ -130,3 +134,13 @@ def test_a_regressor_gets_estimated_loss_and_its_alert(make_project: MakeProject
         a.window_index == calm.index and "estimated" in a.metric for a in run.report.alerts
     )
     assert shifted.severity == "critical"
+
+    # the report plots the estimate over the windows, beside the realised values
+    html = render_monitoring_html(run.report)
+    found = re.search(r"const figures = (\{.*?\});\n", html)
+    assert found
+    traces = {t["name"]: t["y"] for t in json.loads(found.group(1))["performance"]["data"]}
+    for metric in ("mean_absolute_error", "root_mean_squared_error"):
+        estimated = [getattr(w.estimated_loss, metric) for w in (calm, shifted)]
+        assert traces[f"estimated {metric}"] == pytest.approx(estimated, rel=1e-5)
+        assert f"realised {metric} (champion v1)" in traces

@@ -21,6 +21,8 @@ from typing import Any
 
 from goldenpath._files import write_atomic
 from goldenpath.monitoring.drift import FeatureDrift
+from goldenpath.monitoring.estimation import EstimatedPerformance
+from goldenpath.monitoring.loss_estimation import EstimatedLoss
 from goldenpath.monitoring.results import (
     Alert,
     MetricInterval,
@@ -341,21 +343,38 @@ _COLOURS = {
 }
 
 
+_CBPE = ("accuracy", "roc_auc")  # estimated from scores (MonitoringWindow.estimated)
+_DLE = ("mean_absolute_error", "root_mean_squared_error")  # estimated loss (estimated_loss)
+
+
 def _performance_metrics(window: MonitoringWindow) -> list[str]:
     """The performance metrics a window has, estimated or realised, in a fixed order."""
-    present = set() if window.estimated is None else {"accuracy", "roc_auc"}
+    present = set() if window.estimated is None else set(_CBPE)
+    if window.estimated_loss is not None:
+        present |= set(_DLE)
     for route in (window.realised or {}).values():
         present |= set(route.metrics)
     return [m for m in _PERFORMANCE if m in present]
 
 
 def _estimated(window: MonitoringWindow, metric: str) -> float | None:
-    """A window's estimated ``metric`` (None where it has none; the template's ``estimated``)."""
-    estimated = window.estimated
-    if estimated is None or metric not in ("accuracy", "roc_auc"):
+    """A window's estimated ``metric``: CBPE's accuracy and ROC AUC, DLE's MAE and RMSE (None
+    where it has none; the template's ``estimated``)."""
+    source: EstimatedPerformance | EstimatedLoss | None = None
+    if metric in _CBPE:
+        source = window.estimated
+    elif metric in _DLE:
+        source = window.estimated_loss
+    if source is None:
         return None
-    value: float | None = getattr(estimated, metric)
+    value: float | None = getattr(source, metric)
     return value
+
+
+def _estimated_rows(window: MonitoringWindow) -> int | None:
+    """The rows a window's estimates are of (the template's ``estimated_rows``)."""
+    source = window.estimated or window.estimated_loss
+    return None if source is None else source.rows
 
 
 _NO_INTERVAL = MetricInterval(value=None, ci_low=None, ci_high=None)
@@ -499,6 +518,7 @@ def render_monitoring_html(document: MonitoringReport) -> str:
     environment.filters["fmt"] = _fmt
     environment.globals["performance_metrics"] = _performance_metrics
     environment.globals["estimated"] = _estimated
+    environment.globals["estimated_rows"] = _estimated_rows
     environment.globals["realised"] = _realised
     environment.filters["sev"] = _severity_class
     environment.filters["when"] = _when

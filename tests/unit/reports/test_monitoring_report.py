@@ -370,8 +370,21 @@ def test_a_latest_window_too_small_to_judge_says_so() -> None:
     assert "not judged" not in render_monitoring_html(document([judged], []))
 
 
+def estimated_loss(mae: float, rmse: float) -> dict[str, Any]:
+    return {
+        "rows": 1000,
+        "mean_absolute_error": mae,
+        "mean_absolute_error_low": mae - 0.2,
+        "mean_absolute_error_high": mae + 0.2,
+        "root_mean_squared_error": rmse,
+        "root_mean_squared_error_low": rmse - 0.3,
+        "root_mean_squared_error_high": rmse + 0.3,
+    }
+
+
 def regression_window(index: int, **overrides: Any) -> dict[str, Any]:
-    """A regressor's window: no CBPE estimate; realised MAE and RMSE on the champion route."""
+    """A regressor's window: DLE's estimated loss (no CBPE estimate); realised MAE and RMSE on
+    the champion route."""
     mae, rmse = 2.5 + index, 3.5 + index
     realised = {
         "champion v1": {
@@ -386,7 +399,12 @@ def regression_window(index: int, **overrides: Any) -> dict[str, Any]:
             },
         }
     }
-    return window(index, [0.01, 0.02], estimated=None, realised=realised, **overrides)
+    values: dict[str, Any] = {
+        "estimated": None,
+        "estimated_loss": estimated_loss(2.4 + index, 3.3 + index),
+        "realised": realised,
+    }
+    return window(index, [0.01, 0.02], **(values | overrides))
 
 
 def test_a_regressors_report_shows_realised_mae_and_rmse_with_intervals() -> None:
@@ -404,3 +422,42 @@ def test_a_regressors_report_shows_realised_mae_and_rmse_with_intervals() -> Non
     written = json.loads(monitoring_json(MonitoringReport.model_validate(stream)))
     metrics = written["windows"][1]["realised"]["champion v1"]["metrics"]
     assert metrics["root_mean_squared_error"] == {"value": 4.5, "ci_low": 4.0, "ci_high": 5.25}
+
+
+def test_a_regressors_report_plots_the_dle_estimate_beside_the_realised_values() -> None:
+    """DLE's estimated MAE and RMSE are lines over the windows, as CBPE's estimated accuracy is,
+    with the realised values of the same metric (markers) in the same colour; the table has
+    the estimate next to each route's realised value, and a window without labels yet still
+    shows its estimate."""
+    unlabelled = regression_window(2, realised=None, estimated_loss=estimated_loss(5.1, 6.2))
+    html = render_monitoring_html(document([regression_window(0), regression_window(1)], []))
+    traces = {t["name"]: t for t in figures_of(html)["performance"]["data"]}
+    for metric, values in (
+        ("mean_absolute_error", [2.4, 3.4]),
+        ("root_mean_squared_error", [3.3, 4.3]),
+    ):
+        line = traces[f"estimated {metric}"]
+        assert line["mode"] == "lines"
+        assert line["y"] == values
+        realised = traces[f"realised {metric} (champion v1)"]
+        assert realised["legendgroup"] == line["legendgroup"] == metric
+        assert realised["marker"]["color"] == line["line"]["color"]
+    assert "estimated (1,000 rows)" in html
+    assert '<tr><td>mean_absolute_error</td><td class="num">3.4000</td>' in html
+    assert '<tr><td>root_mean_squared_error</td><td class="num">4.3000</td>' in html
+
+    html = render_monitoring_html(
+        document([regression_window(0), regression_window(1), unlabelled], [])
+    )
+    traces = {t["name"]: t for t in figures_of(html)["performance"]["data"]}
+    assert traces["estimated mean_absolute_error"]["y"] == [2.4, 3.4, 5.1]
+    assert traces["realised mean_absolute_error (champion v1)"]["y"] == [2.5, 3.5, None]
+    assert '<tr><td>root_mean_squared_error</td><td class="num">6.2000</td>' in html
+    assert "No outcomes have arrived for this window yet" in html
+
+
+def test_windows_judged_before_dle_have_no_estimated_loss_line() -> None:
+    html = render_monitoring_html(document([regression_window(0, estimated_loss=None)], []))
+    names = [t["name"] for t in figures_of(html)["performance"]["data"]]
+    assert not any(name.startswith("estimated") for name in names)
+    assert "realised root_mean_squared_error (champion v1)" in names

@@ -60,6 +60,15 @@ and once with a peer, and passes when the absolute difference is within the row'
      accuracy is the same sum: 1e-9. Estimated ROC AUC: NannyML ranks row by row and rounds
      its cumulative counts to 5 decimals, goldenpath counts rows in 1,000 score bins (ties
      within a bin), so they agree to about 1e-4: tolerance 1e-3.
+   - NannyML (``DLE`` with its defaults: LightGBM, no tuning; one chunk per window) against
+     goldenpath's loss estimator (``LossEstimator``: two shallow gradient-boosted regressors),
+     both fitted on the same 5,000 held-out rows of a regressor whose noise grows with some
+     inputs, on 200 windows of 1,000 rows, every other one with its inputs shifted towards the
+     noisy region (the simulation of tests/unit/monitoring/test_loss_estimation.py). Two
+     estimators, not one formula: the figures compared are each tool's mean |estimate -
+     realised| of the window's MAE and RMSE, per kind of window, and a row passes when
+     goldenpath's is at most 10% above NannyML's (one-sided: lower is better). The first windows
+     and each tool's mean bias are printed above the table.
 
 Run from the repository root (seconds a section on two cores; the first run with peers builds
 their venvs, a few minutes; children run with OMP_NUM_THREADS=1):
@@ -117,6 +126,7 @@ class Row:
     tolerance: float
     relative: bool = False  # the tolerance is relative to the peer's value
     note: str = ""  # why a row was skipped
+    one_sided: bool = False  # an error (lower is better): passes when goldenpath <= peer + bound
 
     @property
     def difference(self) -> float | None:
@@ -130,6 +140,8 @@ class Row:
         if difference is None:
             return "skip"
         bound = self.tolerance * abs(self.peer) if self.relative else self.tolerance  # type: ignore[arg-type]
+        if self.one_sided:
+            difference = self.goldenpath - self.peer  # type: ignore[operator]
         return "pass" if difference <= bound else "FAIL"
 
     def as_dict(self) -> dict[str, Any]:
@@ -818,6 +830,162 @@ def nannyml_rows(python: Path | str | None = None) -> list[Row]:
     return rows
 
 
+# NannyML's DLE: a regressor whose noise grows with x2 and category "c", and which misses a sine
+# of x2; windows whose inputs move towards the noisy region (tests/unit/monitoring/
+# test_loss_estimation.py runs goldenpath's DLE on the same simulation)
+DLE_REFERENCE_ROWS = 5_000
+DLE_WINDOW_ROWS = 1_000
+DLE_WINDOWS = 200  # every other one shifted by a random strength, as in the test
+DLE_SHOWN = 10  # windows printed one by one
+DLE_FEATURES = ["x1", "x2", "kind"]
+
+
+def dle_draw(rng: Any, n: int, shift: float = 0.0) -> tuple[Any, Any]:
+    """Rows whose inputs move with ``shift`` (0: the reference's mix, 1: far towards the noisy
+    region); the target given the inputs never changes."""
+    import numpy as np
+    import pandas as pd
+
+    x1 = rng.normal(0.5 * shift, 1.0, n)
+    x2 = rng.beta(1.0 + 2.0 * shift, 1.0, n)
+    kind = rng.choice(["a", "b", "c"], n, p=[0.5 - 0.2 * shift, 0.3, 0.2 + 0.2 * shift])
+    noise = (0.3 + 1.5 * x2 + 0.5 * (kind == "c")) * rng.normal(size=n)
+    y = 3.0 * x1 + 2.0 * np.sin(3.0 * x2) + 1.0 * (kind == "b") + noise
+    return pd.DataFrame({"x1": x1, "x2": x2, "kind": kind}), y
+
+
+def dle_inputs(frame: Any) -> Any:
+    """The model's inputs: the numbers, and the categories b and c as indicators."""
+    import numpy as np
+
+    return np.c_[frame["x1"], frame["x2"], frame["kind"] == "b", frame["kind"] == "c"]
+
+
+def dle_reference(rng: Any, rows: int = DLE_REFERENCE_ROWS) -> tuple[Any, Any, Any]:
+    """The model (a linear regression fitted on its own training rows) and the held-out rows
+    (features, target) that the loss estimators learn its errors on."""
+    from sklearn.linear_model import LinearRegression
+
+    train, y_train = dle_draw(rng, rows)
+    model = LinearRegression().fit(dle_inputs(train), y_train)
+    held, y_held = dle_draw(rng, rows)
+    return model, held, y_held
+
+
+def _nannyml_dle_child(data: Path) -> dict[str, Any]:
+    """In NannyML's venv: DLE (its defaults: LightGBM, no tuning) fitted on the reference, one
+    chunk per window."""
+    import nannyml  # type: ignore[import-not-found]
+
+    reference = _load_frame(data / "reference.npz")
+    analysis = _load_frame(data / "analysis.npz")
+    estimator = nannyml.DLE(
+        feature_column_names=DLE_FEATURES,
+        y_pred="y_pred",
+        y_true="y_true",
+        metrics=["mae", "rmse"],
+        chunk_size=DLE_WINDOW_ROWS,
+    )
+    estimator.fit(reference)
+    frame = estimator.estimate(analysis).filter(period="analysis").to_df()
+    return {
+        "version": nannyml.__version__,
+        **{metric: frame[(metric, "value")].astype(float).tolist() for metric in ("mae", "rmse")},
+    }
+
+
+def dle_rows(python: Path | str | None = None, seed: int = 31) -> list[Row]:
+    """goldenpath's DLE vs NannyML's on the same reference and windows: per metric and kind of
+    window, the mean |estimate - realised| of each; goldenpath's may exceed NannyML's by 10%."""
+    import numpy as np
+    import pandas as pd
+
+    from goldenpath.monitoring.loss_estimation import LossEstimator, LossSketch, estimate_loss
+
+    groups = ("no shift", "covariate shift")
+    metrics = {"mae": "MAE", "rmse": "RMSE"}
+    checks = [
+        f"DLE {m}: mean |estimate - realised| ({g})" for m in metrics.values() for g in groups
+    ]
+    if python is None:
+        python = _peer_python("NannyML", NANNYML_VENV, NANNYML_REQUIREMENTS)
+    if isinstance(python, str):
+        return _skipped("NannyML", checks, python)
+    rng = np.random.default_rng(seed)
+    model, held, y_held = dle_reference(rng)
+    estimator = LossEstimator.fit(held, model.predict(dle_inputs(held)), y_held, seed=0)
+    assert estimator is not None
+    shifted = np.arange(DLE_WINDOWS) % 2 == 1
+    strengths = np.where(shifted, rng.uniform(0.0, 1.0, DLE_WINDOWS), 0.0)
+    windows = [dle_draw(rng, DLE_WINDOW_ROWS, shift=float(s)) for s in strengths]
+    realised: dict[str, list[float]] = {"mae": [], "rmse": []}
+    ours: dict[str, list[float]] = {"mae": [], "rmse": []}
+    for frame, y in windows:
+        predicted = model.predict(dle_inputs(frame))
+        error = y - predicted
+        realised["mae"].append(float(np.abs(error).mean()))
+        realised["rmse"].append(math.sqrt(float((error**2).mean())))
+        sketch = LossSketch.of(estimator, frame, predicted)
+        assert sketch is not None
+        loss = estimate_loss(sketch, estimator.rows)
+        ours["mae"].append(float(loss.mean_absolute_error))  # type: ignore[arg-type]
+        ours["rmse"].append(float(loss.root_mean_squared_error))  # type: ignore[arg-type]
+    reference = held.assign(y_pred=model.predict(dle_inputs(held)), y_true=y_held)
+    analysis = pd.concat([f for f, _ in windows], ignore_index=True)
+    analysis["y_pred"] = model.predict(dle_inputs(analysis))
+    with tempfile.TemporaryDirectory() as tmp:
+        _save_frame(reference, Path(tmp) / "reference.npz")
+        _save_frame(analysis, Path(tmp) / "analysis.npz")
+        result = _run_peer(python, "nannyml-dle", Path(tmp))
+    if isinstance(result, str):
+        return _skipped("NannyML", checks, result)
+    section = f"NannyML {result['version']}"
+    _print_dle(section, strengths, realised, ours, result)
+    rows = []
+    for metric, label in metrics.items():
+        truth = np.asarray(realised[metric])
+        for group, chosen in zip(groups, (~shifted, shifted), strict=True):
+            errors = [
+                float(np.mean(np.abs(np.asarray(values)[chosen] - truth[chosen])))
+                for values in (ours[metric], result[metric])
+            ]
+            check = f"DLE {label}: mean |estimate - realised| ({group})"
+            rows.append(Row(section, check, *errors, 0.1, relative=True, one_sided=True))
+    return rows
+
+
+def _print_dle(
+    section: str,
+    strengths: Any,
+    realised: dict[str, list[float]],
+    ours: dict[str, list[float]],
+    peer: dict[str, Any],
+) -> None:
+    """The first windows' realised and estimated MAE and RMSE, then per kind of window the
+    mean realised value and each tool's mean estimate and bias."""
+    import numpy as np
+
+    print(f"{section} DLE, {len(strengths)} windows of {DLE_WINDOW_ROWS:,} rows:")
+    print("window  shift  MAE: realised  goldenpath  NannyML  RMSE: realised  goldenpath  NannyML")
+    for k in range(min(DLE_SHOWN, len(strengths))):
+        print(
+            f"{k:>6}  {strengths[k]:5.2f}  {realised['mae'][k]:14.4f}  {ours['mae'][k]:10.4f}  "
+            f"{peer['mae'][k]:7.4f}  {realised['rmse'][k]:14.4f}  {ours['rmse'][k]:10.4f}  "
+            f"{peer['rmse'][k]:7.4f}"
+        )
+    for group, chosen in (("no shift", strengths == 0), ("covariate shift", strengths > 0)):
+        for metric in ("mae", "rmse"):
+            truth = np.asarray(realised[metric])[chosen]
+            gp, nml = (np.asarray(v[metric])[chosen] for v in (ours, peer))
+            bias = [float(np.mean(v - truth)) for v in (gp, nml)]
+            print(
+                f"{group}, {int(chosen.sum())} windows, {metric.upper()}: realised "
+                f"{truth.mean():.4f}; goldenpath {gp.mean():.4f} (bias {bias[0]:+.4f}), "
+                f"NannyML {nml.mean():.4f} (bias {bias[1]:+.4f})"
+            )
+    print()
+
+
 # ----------------------------------------------------------------------------- the table
 
 
@@ -832,7 +1000,8 @@ def _number(value: float | None) -> str:
 def _tolerance(row: Row) -> str:
     if math.isnan(row.tolerance):
         return "-"
-    return f"{row.tolerance:g}" + (" rel" if row.relative else "")
+    bound = f"{row.tolerance:g}" + (" rel" if row.relative else "")
+    return f"<= peer + {bound}" if row.one_sided else bound
 
 
 def print_table(rows: list[Row]) -> None:
@@ -889,12 +1058,16 @@ def main() -> int:
         "--skip-peers", action="store_true", help="only the sections that run in this venv"
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
-    parser.add_argument("--child", choices=["evidently", "nannyml"], help=argparse.SUPPRESS)
+    children = {
+        "evidently": _evidently_child,
+        "nannyml": _nannyml_child,
+        "nannyml-dle": _nannyml_dle_child,
+    }
+    parser.add_argument("--child", choices=list(children), help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child = _evidently_child if args.child == "evidently" else _nannyml_child
-        print(json.dumps(child(args.data)))
+        print(json.dumps(children[args.child](args.data)))
         return 0
     sections: list[tuple[str, Callable[[], list[Row]]]] = [
         ("scikit-learn", sklearn_rows),
@@ -904,7 +1077,11 @@ def main() -> int:
         ("Fairlearn intervals", fairness_interval_rows),
     ]
     if not args.skip_peers:
-        sections += [("Evidently", evidently_rows), ("NannyML", nannyml_rows)]
+        sections += [
+            ("Evidently", evidently_rows),
+            ("NannyML", nannyml_rows),
+            ("NannyML DLE", dle_rows),
+        ]
     rows: list[Row] = []
     for name, section in sections:
         started = time.perf_counter()

@@ -35,8 +35,9 @@ def test_every_row_passes(section: str) -> None:
     assert not failed, "\n".join(failed)
 
 
-def test_a_peer_that_cannot_run_is_skipped_with_its_reason() -> None:
-    rows = differential.nannyml_rows("the NannyML venv could not be built: offline")
+@pytest.mark.parametrize("section", ["nannyml_rows", "dle_rows"])
+def test_a_peer_that_cannot_run_is_skipped_with_its_reason(section: str) -> None:
+    rows = getattr(differential, section)("the NannyML venv could not be built: offline")
     assert rows
     assert {r.status for r in rows} == {"skip"}
     assert all("offline" in r.note for r in rows)

@@ -11,6 +11,12 @@ vary with the reference's draw.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+if __name__ == "__main__":  # run as a script: tests/ (for _benchmarks) is not on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import base64
 import logging
 import math
@@ -21,9 +27,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import skops.io
-from sklearn.linear_model import LinearRegression
 from sklearn.preprocessing import FunctionTransformer
 
+from _benchmarks import benchmark
 from goldenpath.monitoring import loss_estimation
 from goldenpath.monitoring.loss_estimation import (
     MIN_ROWS,
@@ -42,19 +48,9 @@ WINDOW_ROWS = 1_000
 WINDOWS = 200
 
 
-def _draw(rng: np.random.Generator, n: int, shift: float = 0.0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Rows whose inputs move with ``shift`` (0: the reference's mix, 1: far towards the noisy
-    region); the target given the inputs never changes."""
-    x1 = rng.normal(0.5 * shift, 1.0, n)
-    x2 = rng.beta(1.0 + 2.0 * shift, 1.0, n)
-    kind = rng.choice(["a", "b", "c"], n, p=[0.5 - 0.2 * shift, 0.3, 0.2 + 0.2 * shift])
-    noise = (0.3 + 1.5 * x2 + 0.5 * (kind == "c")) * rng.normal(size=n)
-    y = 3.0 * x1 + 2.0 * np.sin(3.0 * x2) + 1.0 * (kind == "b") + noise
-    return pd.DataFrame({"x1": x1, "x2": x2, "kind": kind}), y
-
-
-def _inputs(frame: pd.DataFrame) -> np.ndarray:
-    return np.c_[frame["x1"], frame["x2"], frame["kind"] == "b", frame["kind"] == "c"]
+# the simulation benchmarks/differential.py also runs NannyML's DLE on
+differential = benchmark("differential")
+_draw = differential.dle_draw
 
 
 class _Setup:
@@ -62,15 +58,13 @@ class _Setup:
 
     def __init__(self, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
-        train, y_train = _draw(rng, REFERENCE_ROWS)
-        self.model = LinearRegression().fit(_inputs(train), y_train)
-        held, y_held = _draw(rng, REFERENCE_ROWS)
+        self.model, held, y_held = differential.dle_reference(rng, REFERENCE_ROWS)
         estimator = LossEstimator.fit(held, self.predict(held), y_held, seed=0)
         assert estimator is not None
         self.estimator = estimator
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model.predict(_inputs(frame)), dtype=np.float64)
+        return np.asarray(self.model.predict(differential.dle_inputs(frame)), dtype=np.float64)
 
 
 @pytest.fixture(scope="module")

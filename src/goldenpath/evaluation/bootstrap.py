@@ -270,8 +270,9 @@ def _draws(
         if blocks:
             # a row whose label or prediction is missing (NaN) makes the point of every set that
             # holds it undefined; zeroed, it leaves the other sets' resample sums as they are
-            both = np.concatenate(blocks, axis=1)
-            stats = np.where(np.isnan(both), 0.0, both).astype(np.float32)
+            joined = np.concatenate(blocks, axis=1)  # a new array: zeroed in place
+            joined[np.isnan(joined)] = 0.0
+            stats = joined.astype(np.float32)
         cells = _Cells(scored.n, [np.asarray(row_sets[nm]) for nm in names])
         stats_sorted = None if stats is None else stats[cells.order]
         score = scored.positive_score

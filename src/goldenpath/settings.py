@@ -9,11 +9,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 __all__ = [
+    "PII_KEY_VAR",
     "SERVE_PROJECT_VAR",
     "STORE_URI_VAR",
     "TRACKING_URI_VAR",
     "USER_VAR",
     "current_user",
+    "pii_key_override",
     "restored_environment",
     "served_project",
     "store_uri_override",
@@ -24,6 +26,7 @@ TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
 STORE_URI_VAR = "GOLDENPATH_STORE_URI"
 USER_VAR = "GOLDENPATH_USER"
 SERVE_PROJECT_VAR = "GOLDENPATH_SERVE_PROJECT"  # set by `goldenpath serve` for its workers
+PII_KEY_VAR = "GOLDENPATH_PII_KEY"
 
 
 def tracking_uri_override() -> str | None:
@@ -35,6 +38,12 @@ def store_uri_override() -> str | None:
     """``GOLDENPATH_STORE_URI`` when set: a shared PostgreSQL store instead of the project's
     SQLite file (``postgresql+psycopg://user@host:5432/db``)."""
     return os.environ.get(STORE_URI_VAR) or None
+
+
+def pii_key_override() -> str | None:
+    """``GOLDENPATH_PII_KEY`` when set: the secret the prediction log's PII columns are hashed
+    with (HMAC-SHA256), instead of the project's generated ``.goldenpath/pii.key``."""
+    return os.environ.get(PII_KEY_VAR) or None
 
 
 def served_project() -> str | None:

@@ -181,7 +181,8 @@ class PredictionLog:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> pd.DataFrame:
-        """Served rows joined with their feedback labels (the latest label of each row):
+        """Served rows joined with their feedback labels (the latest label of each row, so a
+        correction replaces the label it corrects; a null label is no label):
         timestamp, route, prediction, score, label."""
         predictions = self._between(start, end)
         if not predictions or not feedback:
@@ -204,12 +205,18 @@ class PredictionLog:
         if end is not None:
             where += " AND p.timestamp <= ?"
             parameters.append(end)
+        # a later label of a row is a correction: the latest one counts (by arrival; at an
+        # equal time, the one marked as a correction). Files written before the correction
+        # column existed hold none.
+        later = (
+            ", coalesce(correction, false) DESC" if "correction" in self.columns(feedback) else ""
+        )
         query = f"""
             WITH labels AS (
                 SELECT request_id, "row", label FROM {self._source(feedback)}
                 WHERE label IS NOT NULL
                 QUALIFY row_number() OVER (PARTITION BY request_id, "row"
-                                           ORDER BY timestamp DESC) = 1
+                                           ORDER BY timestamp DESC{later}) = 1
             )
             SELECT p.timestamp, p.request_id, p."row", p.route, p.model_version, p.prediction,
                    p.score, l.label

@@ -35,7 +35,7 @@ from goldenpath.serving._openapi import (
     predict_schema,
 )
 from goldenpath.serving.deployment import VersionNotServed
-from goldenpath.serving.feedback import feedback_rows
+from goldenpath.serving.feedback import UnknownRequestId, feedback_rows
 from goldenpath.serving.logs import partition_for
 from goldenpath.serving.protocols import Failure, error_reply, parse_json
 from goldenpath.serving.server import OFF_LOOP_BYTES, Server
@@ -249,6 +249,12 @@ def _lifespan(server: Server) -> Callable[[FastAPI], contextlib.AbstractAsyncCon
         # event loop would wait up to 5 ms for it at every switch. 0.5 ms keeps tails short.
         sys.setswitchinterval(0.0005)
         await server.deployment.refresh()
+        known = await asyncio.to_thread(server.answered.load)
+        logging.getLogger("goldenpath.serving").info(
+            "%d answered request id(s) of the last %d day(s) known to /feedback",
+            known,
+            server.project.spec.serving.feedback.known_days,
+        )
         if server.deployment.champion is None:
             logging.getLogger("goldenpath.serving").warning(
                 "no champion of %s could be loaded (%s): /predict answers 503 until one is "
@@ -356,25 +362,68 @@ def _scoring_routes(app: FastAPI, server: Server) -> None:
         return _reply(await server.score("infer", body, request.headers, version=version))
 
 
-_FEEDBACK_SCHEMA = {
+_FEEDBACK_ITEM = {
     "type": "object",
     "properties": {
-        "request_id": {"type": "string"},
-        "labels": {"type": "array", "minItems": 1},
+        "request_id": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._:+=/-]{1,128}$",
+            "description": "The id of a request this server answered (its `request_id`).",
+        },
+        "labels": {
+            "type": "array",
+            "minItems": 1,
+            "description": "The true label of each row of that request, in row order (at most "
+            "as many as it had rows); `null`: no label for that row.",
+        },
     },
     "required": ["request_id", "labels"],
 }
+_FEEDBACK_DOC = (
+    "Labels for requests this server answered, one `{request_id, labels}` object or a list of "
+    "them, accepted whole or not at all. A request id the server did not answer (or no longer "
+    "remembers: `serving.feedback`) gets 422 `unknown_request_id`; a label the contract's target "
+    "column does not allow gets 422 `invalid_label`; more labels than the request had rows, 422 "
+    "`invalid_feedback`. Only `application/json` is read (415 otherwise), and a request with an "
+    "`Origin` header not in `serving.feedback.allowed_origins` gets 403 `forbidden_origin`. A "
+    "second label for a row is kept as a correction; monitoring uses the latest."
+)
 
 
 def _feedback_route(app: FastAPI, server: Server) -> None:
+    settings = server.project.spec.serving.feedback
+    origins = frozenset(settings.allowed_origins)
+
+    def rows(body: Any, now: datetime, credential: str | None) -> dict[str, list[Any]]:
+        return feedback_rows(
+            body,
+            server.project.spec.serving.limits,
+            now,
+            answered=server.answered,
+            check=server.label_check,
+            credential=credential,
+        )
+
     @app.post(
         "/feedback",
         summary="Ground-truth labels for answered requests",
-        openapi_extra=_body(_FEEDBACK_SCHEMA),
-        responses={400: {}, 413: {}, 422: {}},
+        description=_FEEDBACK_DOC,
+        openapi_extra=_body(
+            {"oneOf": [_FEEDBACK_ITEM, {"type": "array", "items": _FEEDBACK_ITEM}]}
+        ),
+        responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}},
     )
     async def feedback(request: Request) -> Response:
+        credential: str | None = None  # the authenticated credential's id, once there is one
         try:
+            origin = request.headers.get("origin")
+            if origin is not None and origin not in origins:
+                raise RequestRefused(
+                    403,
+                    "forbidden_origin",
+                    f"feedback is not accepted from pages of origin {origin[:100]!r} "
+                    "(serving.feedback.allowed_origins)",
+                )
             raw = await request.body()
             server.admit("feedback", request.headers, len(raw))
             body = (
@@ -383,11 +432,18 @@ def _feedback_route(app: FastAPI, server: Server) -> None:
                 else parse_json(raw)
             )
             now = datetime.now(UTC)
-            rows = feedback_rows(body, server.project.spec.serving.limits, now)
+            try:
+                accepted = rows(body, now, credential)
+            except UnknownRequestId:
+                if not server.answered.refresh_due():
+                    raise
+                # answered by another worker? read the prediction files written since
+                await asyncio.to_thread(server.answered.refresh)
+                accepted = rows(body, now, credential)
         except (RequestInvalid, RequestRefused) as exc:
             return _reply(server.failure(exc))
-        server.feedback.append(partition_for("feedback", now), rows, len(rows["row"]))
-        return _json({"accepted": len(rows["row"])})
+        server.feedback.append(partition_for("feedback", now), accepted, len(accepted["row"]))
+        return _json({"accepted": len(accepted["row"])})
 
 
 def _ready(server: Server) -> bool:

@@ -1,17 +1,32 @@
 """``POST /feedback``: ground-truth labels for answered requests, checked and turned into rows
-of the feedback log (one per label, joined to the prediction log by request id and row)."""
+of the feedback log (one per label, joined to the prediction log by request id and row).
+
+A body is accepted whole or not at all. Every item must name a request this server answered
+(:class:`~goldenpath.serving.answered.AnsweredRequests`; otherwise 422 ``unknown_request_id``),
+hold no more labels than that request had rows, and each label must satisfy the contract's
+target column (dtype, allowed values, min/max; ``null`` is "no label"; otherwise 422
+``invalid_label``). A label for a row that was labelled before is written as a correction.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from goldenpath.serving.answered import AnsweredRequests
 from goldenpath.serving.logs import FEEDBACK_SCHEMA
 from goldenpath.serving.server import request_id_of
-from goldenpath.serving.validation import RequestRefused
+from goldenpath.serving.validation import Check, RequestRefused
 from goldenpath.spec.serving import LimitsSpec
 
-__all__ = ["feedback_rows"]
+__all__ = ["UnknownRequestId", "feedback_rows"]
+
+
+class UnknownRequestId(RequestRefused):
+    """Feedback for a request id this server did not answer (or no longer remembers)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(422, "unknown_request_id", message)
 
 
 def _refused(message: str) -> RequestRefused:
@@ -26,19 +41,35 @@ def _label_count(items: list[Any]) -> int:
     )
 
 
-def _check_label(i: int, label: object, limits: LimitsSpec) -> None:
+def _label(i: int, row: int, label: object, check: Check | None, limits: LimitsSpec) -> Any:
+    """The label as the target column holds it; RequestRefused (422 invalid_label) otherwise."""
     if isinstance(label, dict | list):
-        raise _refused(f"item {i}: a label must be a value")
-    if isinstance(label, str) and len(label) > limits.max_string_chars:
-        raise _refused(
-            f"item {i}: a label of {len(label)} characters (at most {limits.max_string_chars})"
-        )
+        problem: str | None = "a label must be a value, not an object or a list"
+    elif check is not None:
+        label, problem = check(label)
+    elif isinstance(label, str) and len(label) > limits.max_string_chars:
+        problem = f"a string of {len(label)} characters (at most {limits.max_string_chars})"
+    else:
+        problem = None
+    if problem is not None:
+        raise RequestRefused(422, "invalid_label", f"item {i}, label {row}: {problem}")
+    return label
 
 
-def feedback_rows(body: Any, limits: LimitsSpec, at: datetime) -> dict[str, list[Any]]:
+def feedback_rows(
+    body: Any,
+    limits: LimitsSpec,
+    at: datetime,
+    *,
+    answered: AnsweredRequests,
+    check: Check | None = None,
+    credential: str | None = None,
+) -> dict[str, list[Any]]:
     """The feedback log's columns for ``body`` (one ``{request_id, labels}`` object or a list
-    of them), received ``at``; :class:`RequestRefused` (413 past ``max_rows`` labels or items,
-    422 for anything malformed) before any row is kept."""
+    of them), received ``at`` from ``credential`` (None: anonymous); labels checked by ``check``
+    (the target column's; None: any value). RequestRefused (413 past ``max_rows`` labels or
+    items; 422 ``invalid_feedback``, ``invalid_label``, :class:`UnknownRequestId`) before any
+    row is kept or any row is marked labelled."""
     items = body if isinstance(body, list) else [body]
     if not items:
         raise _refused("no feedback items")
@@ -49,7 +80,8 @@ def feedback_rows(body: Any, limits: LimitsSpec, at: datetime) -> dict[str, list
             "too_many_rows",
             f"{most} labels in one request; at most {limits.max_rows} are accepted",
         )
-    rows: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
+    accepted: list[tuple[str, list[Any]]] = []
+    seen: dict[str, int] = {}
     for i, item in enumerate(items):
         rid = item.get("request_id") if isinstance(item, dict) else None
         labels = item.get("labels") if isinstance(item, dict) else None
@@ -60,15 +92,34 @@ def feedback_rows(body: Any, limits: LimitsSpec, at: datetime) -> dict[str, list
                 f"item {i}: request_id is not one this server gives (at most 128 letters, "
                 "digits or . _ : + = / -)"
             )
+        if rid in seen:
+            raise _refused(f"item {i}: request_id {rid!r} is already in item {seen[rid]}")
+        seen[rid] = i
+        rows = answered.rows_of(rid)
+        if rows is None:
+            raise UnknownRequestId(
+                f"item {i}: request_id {rid!r} was not answered by this server (or is older "
+                "than it remembers)"
+            )
+        if len(labels) > rows:
+            raise _refused(
+                f"item {i}: {len(labels)} labels for request {rid!r}, which had {rows} row(s)"
+            )
+        accepted.append((rid, [_label(i, r, v, check, limits) for r, v in enumerate(labels)]))
+    out: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
+    for rid, labels in accepted:
+        given = [r for r, v in enumerate(labels) if v is not None]
+        before = dict(zip(given, answered.label(rid, given), strict=True))
         for row, label in enumerate(labels):
-            _check_label(i, label, limits)
-            rows["request_id"].append(rid)
-            rows["row"].append(row)
-            rows["timestamp"].append(at)
-            rows["label"].append(None if label is None else str(label))
-            rows["label_value"].append(
+            out["request_id"].append(rid)
+            out["row"].append(row)
+            out["timestamp"].append(at)
+            out["label"].append(None if label is None else str(label))
+            out["label_value"].append(
                 float(label)
                 if isinstance(label, int | float) and not isinstance(label, bool)
                 else None
             )
-    return rows
+            out["correction"].append(before.get(row, False))
+            out["credential"].append(credential)
+    return out

@@ -5,7 +5,8 @@ writes it out when ``flush_rows`` rows wait or every ``flush_seconds``, and :met
 the rest, so a graceful shutdown (SIGTERM) loses nothing. A hard kill loses at most what arrived
 since the last write: at most ``flush_seconds`` of traffic, or ``flush_rows`` rows, whichever
 comes first. Files are written under a temporary name and renamed, so a reader never sees half a
-file. PII columns of the contract are hashed (SHA-256) or left out, as ``serving.log.pii`` says.
+file. PII columns of the contract are hashed (HMAC-SHA256 with the project's key, see
+:mod:`goldenpath.serving.pii`) or left out, as ``serving.log.pii`` says.
 
 Nothing stops the writer. A request whose rows the schema cannot hold (an integer past int64, a
 string that is not valid text, an object) is set aside, with the reason, in a quarantine file of
@@ -23,7 +24,6 @@ Layout::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from goldenpath._files import write_atomic
+from goldenpath.serving.pii import hash_pii
 from goldenpath.spec.models import ColumnSpec
 from goldenpath.spec.serving import LogSpec
 
@@ -57,6 +58,8 @@ FEEDBACK_SCHEMA = pa.schema(
         ("timestamp", pa.timestamp("us", tz="UTC")),
         ("label", pa.string()),
         ("label_value", pa.float64()),
+        ("correction", pa.bool_()),  # the row had a label before (files before 0.2: absent)
+        ("credential", pa.string()),  # the credential that sent it; null: anonymous
     ]
 )
 
@@ -83,15 +86,6 @@ def prediction_schema(columns: Mapping[str, ColumnSpec], pii: str) -> pa.Schema:
         kind = pa.string() if spec.pii else _ARROW.get(spec.dtype, pa.string())
         fields.append((name, kind))
     return pa.schema(fields)
-
-
-def _hash(value: Any) -> str | None:
-    # surrogatepass: a lone surrogate (which valid text never holds) still gets a digest
-    return (
-        None
-        if value is None
-        else hashlib.sha256(str(value).encode("utf-8", "surrogatepass")).hexdigest()
-    )
 
 
 @dataclass
@@ -162,6 +156,7 @@ class LogWriter:
         settings: LogSpec,
         *,
         pii_columns: set[str] | None = None,
+        pii_key: bytes | None = None,
         on_written: Callable[[int], None] = lambda rows: None,
         on_error: Callable[[int], None] = lambda count: None,
         on_health: Callable[[str | None], None] = lambda problem: None,
@@ -171,6 +166,9 @@ class LogWriter:
         self.schema = schema
         self.settings = settings
         self.pii = pii_columns or set()
+        if self.pii and not pii_key:
+            raise ValueError("PII columns are hashed with a key: pass pii_key")
+        self._pii_key = pii_key or b""
         self.on_written = on_written
         self.on_error = on_error
         self.on_health = on_health
@@ -193,6 +191,9 @@ class LogWriter:
     def healthy(self) -> bool:
         """Whether the latest write reached the log without setting anything aside."""
         return self.problem is None
+
+    def _hash(self, value: Any) -> str | None:
+        return hash_pii(value, self._pii_key)
 
     def append(self, partition: tuple[str, ...], values: dict[str, list[Any]], rows: int) -> None:
         """Queue ``rows`` rows (``values``: column -> list); never blocks on disk."""
@@ -259,7 +260,7 @@ class LogWriter:
             try:
                 values = columns[field.name]
                 if field.name in self.pii:
-                    values = [_hash(v) for v in values]
+                    values = [self._hash(v) for v in values]
                 arrays.append(pa.array(values, type=field.type))
             except Exception as exc:
                 raise _Unwritable(f"{field.name}: {_reason(exc)}") from exc
@@ -309,7 +310,7 @@ class LogWriter:
             for name in self.schema.names:  # PII as the log holds it: hashed, or left out
                 if name in entry.values:
                     column = entry.values[name]
-                    values[name] = [_hash(v) for v in column] if name in self.pii else column
+                    values[name] = [self._hash(v) for v in column] if name in self.pii else column
             record["values"] = _plain(values)
         except Exception as exc:
             record["values"] = None

@@ -4,6 +4,7 @@ the one function every scoring endpoint (and the fast path) calls."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -12,10 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from goldenpath.project import Project
+from goldenpath.serving.answered import AnsweredRequests
 from goldenpath.serving.batcher import Overloaded
 from goldenpath.serving.deployment import Answer, Deployment, NoModel, VersionNotServed
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
+from goldenpath.serving.pii import pii_key
 from goldenpath.serving.protocols import (
     ACCEPTED_TYPES,
     Failure,
@@ -27,9 +30,11 @@ from goldenpath.serving.protocols import (
     read_request,
     response,
 )
-from goldenpath.serving.validation import RequestInvalid, RequestRefused
+from goldenpath.serving.validation import Check, RequestInvalid, RequestRefused, value_check
 
 __all__ = ["Server"]
+
+_logger = logging.getLogger("goldenpath.serving")
 
 
 def _utc(text: str | None) -> datetime | None:
@@ -64,11 +69,22 @@ class Server:
         settings = project.spec.serving.log
         columns = self.deployment.validator.specs
         logs = project.state_dir / "logs"
+        pii_columns = {c for c, s in columns.items() if s.pii} if settings.pii == "hash" else set()
+        key = None
+        if pii_columns:
+            resolved = pii_key(project.state_dir)
+            key = resolved.key
+            _logger.warning(
+                "PII columns (%s) are logged as HMAC-SHA256 digests, keyed by %s",
+                ", ".join(sorted(pii_columns)),
+                resolved.source,
+            )
         self.predictions = LogWriter(
             logs,
             prediction_schema(columns, settings.pii),
             settings,
-            pii_columns={c for c, s in columns.items() if s.pii},
+            pii_columns=pii_columns,
+            pii_key=key,
             on_written=self.metrics.log_rows.inc,
             on_error=self.metrics.log_errors.inc,
             on_health=self._health_of("predictions"),
@@ -81,6 +97,19 @@ class Server:
             on_error=self.metrics.log_errors.inc,
             on_health=self._health_of("feedback"),
             name="feedback log",
+        )
+        feedback = project.spec.serving.feedback
+        self.answered = AnsweredRequests(
+            logs, capacity=feedback.remember_ids, days=feedback.known_days
+        )
+        target = project.spec.data.contract.columns.get(project.spec.task.target)
+        # null is "no label": allowed whatever the target's nullability
+        self.label_check: Check | None = (
+            None
+            if target is None
+            else value_check(
+                target.model_copy(update={"nullable": True}), project.spec.serving.limits
+            )
         )
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -127,6 +156,8 @@ class Server:
         if time_column is not None:
             values["event_time"] = [_utc(v) for v in columns[time_column]]
         self.predictions.append(partition_for("predictions", when, answer.version), values, n)
+        if kind == "served":
+            self.answered.add(request_id, n)
 
     async def predict(
         self,

@@ -21,7 +21,7 @@ from goldenpath.data.contract import model_column
 from goldenpath.spec.models import ColumnSpec, Spec
 from goldenpath.spec.serving import LimitsSpec
 
-__all__ = ["FieldError", "RequestInvalid", "RequestRefused", "RowValidator"]
+__all__ = ["Check", "FieldError", "RequestInvalid", "RequestRefused", "RowValidator", "value_check"]
 
 MAX_ERRORS = 50
 
@@ -124,6 +124,12 @@ def _check_for(spec: ColumnSpec, limits: LimitsSpec | None = None) -> Check:
         return value, problem
 
     return check
+
+
+def value_check(spec: ColumnSpec, limits: LimitsSpec | None = None) -> Check:
+    """The check of one JSON value against ``spec`` (type, missing, range, allowed values, string
+    length): ``(value as the column holds it, None)`` or ``(value, the problem)``."""
+    return _check_for(spec, limits)
 
 
 class RowValidator:

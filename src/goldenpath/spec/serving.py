@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FallbackSpec", "LimitsSpec", "LogSpec", "ServingSpec", "SloSpec"]
+__all__ = ["FallbackSpec", "FeedbackSpec", "LimitsSpec", "LogSpec", "ServingSpec", "SloSpec"]
 
 Scalar = str | int | float | bool
 
@@ -45,7 +45,31 @@ class LogSpec(_Model):
         2.0, gt=0, description="Write waiting rows at least this often (the crash window)."
     )
     pii: Literal["hash", "drop"] = Field(
-        "hash", description="PII columns (contract pii: true): SHA-256 hashed, or left out."
+        "hash",
+        description="PII columns (contract pii: true): HMAC-SHA256 with the project's key, or "
+        "left out.",
+    )
+
+
+class FeedbackSpec(_Model):
+    """What ``POST /feedback`` accepts: labels for requests this server answered, from where."""
+
+    remember_ids: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most answered request ids kept in memory (about 160 bytes each); past it "
+        "the oldest are forgotten, and feedback for them gets 422 unknown_request_id.",
+    )
+    known_days: int = Field(
+        7,
+        ge=0,
+        description="At start-up, the ids served in the prediction log of this many last days "
+        "are known too; 0: only ids answered since start.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins (https://app.example.com) whose pages may send feedback; "
+        "a request with another Origin header gets 403. Empty: none.",
     )
 
 
@@ -139,5 +163,6 @@ class ServingSpec(_Model):
         2.0, gt=0, description="How often the server checks the registry for a new champion."
     )
     log: LogSpec = Field(default_factory=LogSpec)
+    feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     slo: SloSpec = Field(default_factory=SloSpec)

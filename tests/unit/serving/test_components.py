@@ -147,7 +147,13 @@ def test_log_writer_flushes_by_rows_and_on_close(tmp_path: Path) -> None:
     columns = dict(spec.data.contract.columns)
     columns["plan"] = columns["plan"].model_copy(update={"pii": True})
     settings = LogSpec(flush_rows=4, flush_seconds=60, pii="hash")
-    writer = LogWriter(tmp_path, prediction_schema(columns, "hash"), settings, pii_columns={"plan"})
+    writer = LogWriter(
+        tmp_path,
+        prediction_schema(columns, "hash"),
+        settings,
+        pii_columns={"plan"},
+        pii_key=b"test key",
+    )
     from datetime import UTC, datetime
 
     now = datetime.now(UTC)
@@ -178,8 +184,9 @@ def test_log_writer_flushes_by_rows_and_on_close(tmp_path: Path) -> None:
 
 def _sha(text: str) -> str:
     import hashlib
+    import hmac
 
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hmac.new(b"test key", text.encode(), hashlib.sha256).hexdigest()
 
 
 def test_a_failing_champion_falls_back_and_says_degraded(make_project: MakeProject) -> None:

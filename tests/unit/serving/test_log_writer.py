@@ -5,6 +5,7 @@ degraded until a write succeeds again, and its thread outlives any exception."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import time
@@ -27,6 +28,7 @@ from goldenpath.spec.serving import LogSpec
 NOW = datetime.now(UTC)
 PARTITION = partition_for("predictions", NOW, "1")
 GOOD = 1000
+KEY = b"test key"
 
 
 def _schema() -> pa.Schema:
@@ -72,6 +74,7 @@ class Seen:
             _schema(),
             settings,
             pii_columns={"plan"},
+            pii_key=KEY,
             on_error=count,
             on_health=self.states.append,
         )
@@ -88,7 +91,7 @@ def _quarantined(root: Path) -> list[dict[str, Any]]:
 
 
 def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hmac.new(KEY, text.encode(), hashlib.sha256).hexdigest()
 
 
 def _eventually(condition: Callable[[], bool]) -> bool:

@@ -287,6 +287,37 @@ def schema(
         raise typer.BadParameter(message, param_hint="--output") from None
 
 
+def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """uvicorn's TLS options: none without files, both files checked (they exist, and the key
+    matches the certificate) before anything starts; typer.BadParameter otherwise."""
+    if certfile is None and keyfile is None:
+        return {}
+    if certfile is None or keyfile is None:
+        given, missing = ("--ssl-certfile", "--ssl-keyfile")
+        if certfile is None:
+            given, missing = missing, given
+        raise typer.BadParameter(
+            f"{given} needs {missing} too: HTTPS takes a certificate and its private key",
+            param_hint=missing,
+        )
+    import ssl
+
+    for path, hint in ((certfile, "--ssl-certfile"), (keyfile, "--ssl-keyfile")):
+        if not path.is_file():
+            raise typer.BadParameter(f"no file {path}", param_hint=hint)
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        # an empty passphrase: an encrypted key is refused here instead of prompting for one
+        context.load_cert_chain(certfile, keyfile, password="")
+    except (ssl.SSLError, OSError) as exc:
+        message = (
+            f"cannot use {certfile} with {keyfile} ({exc.strerror or exc}): both must be PEM, "
+            "and the key must be the certificate's (a passphrase-protected key is not supported)"
+        )
+        raise typer.BadParameter(message, param_hint="--ssl-certfile") from None
+    return {"ssl_certfile": str(certfile), "ssl_keyfile": str(keyfile)}
+
+
 @app.command()
 def serve(
     project: ProjectOption = None,
@@ -295,8 +326,17 @@ def serve(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Server processes (each batches alone).")
     ] = 1,
+    ssl_certfile: Annotated[
+        Path | None,
+        typer.Option("--ssl-certfile", help="Serve HTTPS with this PEM certificate (chain)."),
+    ] = None,
+    ssl_keyfile: Annotated[
+        Path | None,
+        typer.Option("--ssl-keyfile", help="The PEM private key of --ssl-certfile."),
+    ] = None,
 ) -> None:
-    """Serve the champion (and the challenger, as the spec's serving section says) over HTTP.
+    """Serve the champion (and the challenger, as the spec's serving section says) over HTTP,
+    or HTTPS with --ssl-certfile and --ssl-keyfile.
 
     POST /predict, /invocations (MLflow), /v2/models/NAME/infer (Open Inference Protocol),
     /feedback; GET /metrics (Prometheus), /version, /docs. Stops gracefully on SIGTERM/Ctrl-C,
@@ -310,10 +350,12 @@ def serve(
     from goldenpath.serving import asgi_app, create_app
     from goldenpath.settings import SERVE_PROJECT_VAR
 
+    tls = _tls_options(ssl_certfile, ssl_keyfile)
     out = Output(False)
     with out.working("Reading the spec"):
         proj = open_project(project)
     options: dict[str, Any] = {
+        **tls,
         "host": host,
         "port": port,
         "loop": "uvloop",
@@ -327,7 +369,7 @@ def serve(
         "limit_concurrency": proj.spec.serving.limits.max_connections,
     }
     out.stderr.print(
-        f"Serving [bold]{proj.name}[/] on http://{host}:{port} "
+        f"Serving [bold]{proj.name}[/] on {'https' if tls else 'http'}://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, metrics at /metrics"
     )
     if workers == 1:

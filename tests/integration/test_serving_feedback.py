@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -131,3 +132,21 @@ def test_feedback_accepts_only_what_it_should(champion: goldenpath.Project) -> N
     at = max(r["timestamp"] for r in rows)
     latest = sorted((r["row"], r["label"], r["correction"]) for r in rows if r["timestamp"] == at)
     assert latest == [(0, None, False), (1, "no", True)]
+
+
+def test_an_id_another_worker_answered_is_found_in_its_log(champion: goldenpath.Project) -> None:
+    # two servers on one project, as two workers: feedback reaches the one that did not answer
+    with live_server(champion) as (first, _), live_server(champion) as (second, other):
+        status, answer = _post(first, "/predict", ROW)
+        assert status == 200
+        rid = answer["request_id"]
+        assert other.answered.rows_of(rid) is None
+        deadline = time.monotonic() + 30
+        while True:  # accepted once the first has written its log (flush_seconds: 0.1)
+            status, body = _post(second, "/feedback", {"request_id": rid, "labels": ["no"]})
+            if status == 200 or time.monotonic() > deadline:
+                break
+            assert body["error"]["code"] == "unknown_request_id"
+            time.sleep(0.2)
+        assert (status, body) == (200, {"accepted": 1})
+        assert other.answered.rows_of(rid) == 1

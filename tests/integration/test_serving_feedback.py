@@ -59,6 +59,19 @@ def _post(
         return error.code, json.loads(error.read())
 
 
+def _preflight(base: str, origin: str) -> tuple[int, dict[str, str]]:
+    request = urllib.request.Request(
+        base + "/feedback",
+        method="OPTIONS",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
 def _code(answer: tuple[int, Any]) -> tuple[int, str]:
     status, body = answer
     return status, body["error"]["code"]
@@ -94,6 +107,14 @@ def test_feedback_accepts_only_what_it_should(champion: goldenpath.Project) -> N
         assert _code(foreign) == (403, "forbidden_origin")
         assert _post(base, "/feedback", good, {"Origin": "null"})[0] == 403
         assert _post(base, "/feedback", good, {"Origin": ALLOWED}) == (200, {"accepted": 1})
+        # the CORS preflight lets pages of the allowed origin send JSON, and no other page
+        status, headers = _preflight(base, ALLOWED)
+        assert status == 204
+        assert headers["access-control-allow-origin"] == ALLOWED
+        assert "Content-Type" in headers["access-control-allow-headers"]
+        status, headers = _preflight(base, "https://evil.example")
+        assert status == 403
+        assert "access-control-allow-origin" not in {k.lower() for k in headers}
 
         schema = json.loads(urllib.request.urlopen(base + "/openapi.json", timeout=30).read())
         operation = schema["paths"]["/feedback"]["post"]

@@ -390,9 +390,25 @@ _FEEDBACK_DOC = (
 )
 
 
+def _foreign_origin(origin: str) -> RequestRefused:
+    return RequestRefused(
+        403,
+        "forbidden_origin",
+        f"feedback is not accepted from pages of origin {origin[:100]!r} "
+        "(serving.feedback.allowed_origins)",
+    )
+
+
 def _feedback_route(app: FastAPI, server: Server) -> None:
+    """POST /feedback, and the CORS preflight of the browser origins it accepts (OPTIONS)."""
     settings = server.project.spec.serving.feedback
     origins = frozenset(settings.allowed_origins)
+
+    def cors(origin: str | None) -> dict[str, str]:
+        """The headers that let a page of an allowed origin read the answer."""
+        if origin is None or origin not in origins:
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     def rows(body: Any, now: datetime, credential: str | None) -> dict[str, list[Any]]:
         return feedback_rows(
@@ -415,15 +431,10 @@ def _feedback_route(app: FastAPI, server: Server) -> None:
     )
     async def feedback(request: Request) -> Response:
         credential: str | None = None  # the authenticated credential's id, once there is one
+        origin = request.headers.get("origin")
         try:
-            origin = request.headers.get("origin")
             if origin is not None and origin not in origins:
-                raise RequestRefused(
-                    403,
-                    "forbidden_origin",
-                    f"feedback is not accepted from pages of origin {origin[:100]!r} "
-                    "(serving.feedback.allowed_origins)",
-                )
+                raise _foreign_origin(origin)
             raw = await request.body()
             server.admit("feedback", request.headers, len(raw))
             body = (
@@ -441,9 +452,25 @@ def _feedback_route(app: FastAPI, server: Server) -> None:
                 await asyncio.to_thread(server.answered.refresh)
                 accepted = rows(body, now, credential)
         except (RequestInvalid, RequestRefused) as exc:
-            return _reply(server.failure(exc))
-        server.feedback.append(partition_for("feedback", now), accepted, len(accepted["row"]))
-        return _json({"accepted": len(accepted["row"])})
+            response = _reply(server.failure(exc))
+        else:
+            server.feedback.append(partition_for("feedback", now), accepted, len(accepted["row"]))
+            response = _json({"accepted": len(accepted["row"])})
+        response.headers.update(cors(origin))
+        return response
+
+    @app.options("/feedback", include_in_schema=False)
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        if origin is None or origin not in origins:
+            return _reply(server.failure(_foreign_origin(str(origin))))
+        headers = {
+            **cors(origin),
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type, Authorization, X-Request-ID",
+            "Access-Control-Max-Age": "600",
+        }
+        return Response(status_code=204, headers=headers)
 
 
 def _ready(server: Server) -> bool:

@@ -3,6 +3,7 @@ degrades. Every key has a default that works for a first deployment."""
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 __all__ = ["FallbackSpec", "FeedbackSpec", "LimitsSpec", "LogSpec", "ServingSpec", "SloSpec"]
 
 Scalar = str | int | float | bool
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 class _Model(BaseModel):
@@ -71,6 +73,17 @@ class FeedbackSpec(_Model):
         description="Browser origins (https://app.example.com) whose pages may send feedback; "
         "a request with another Origin header gets 403. Empty: none.",
     )
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not _ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], with no path "
+                    "and no trailing slash (https://labels.example.com)"
+                )
+        return value
 
 
 class SloSpec(_Model):

@@ -18,7 +18,7 @@ from goldenpath.serving.feedback import UnknownRequestId, feedback_rows
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.validation import RequestRefused, value_check
 from goldenpath.spec.models import ColumnSpec
-from goldenpath.spec.serving import LimitsSpec, LogSpec
+from goldenpath.spec.serving import FeedbackSpec, LimitsSpec, LogSpec
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 LIMITS = LimitsSpec()
@@ -214,3 +214,11 @@ def test_monitoring_takes_the_latest_label_also_from_files_without_the_new_colum
         "b-1": "no",
         "c-1": "yes",
     }
+
+
+def test_allowed_origins_are_origins() -> None:
+    spec = FeedbackSpec(allowed_origins=["https://labels.example.com", "http://localhost:3000"])
+    assert spec.allowed_origins == ["https://labels.example.com", "http://localhost:3000"]
+    for bad in ("https://labels.example.com/", "labels.example.com", "https://a.example/x"):
+        with pytest.raises(ValueError, match="is not an origin"):
+            FeedbackSpec(allowed_origins=[bad])

@@ -4,6 +4,7 @@ file (0600, made once), never a plain SHA-256 that a dictionary of values revers
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import stat
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,7 @@ def test_equal_under_one_key_different_under_another_and_not_plain_sha256() -> N
     assert hash_pii(email, one) == hash_pii(email, one)
     assert hash_pii(email, one) != hash_pii(email, other)
     assert hash_pii(email, one) != hashlib.sha256(email.encode()).hexdigest()
+    assert hash_pii(email, one) == hmac.new(one, email.encode(), hashlib.sha256).hexdigest()
     assert hash_pii(None, one) is None
     assert len(hash_pii(1, one) or "") == 64
     assert hash_pii("\ud800", one) is not None  # a lone surrogate still gets a digest

@@ -131,6 +131,59 @@ def _isolated_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_identity(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Tests act as the operating-system user (the admin of every store they create) unless
+    they present a token; a login of whoever runs the tests is never read."""
+    monkeypatch.delenv("GOLDENPATH_TOKEN", raising=False)
+    monkeypatch.delenv("GOLDENPATH_USER", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
+_ADMIN_TOKENS: dict[tuple[str, str], str] = {}
+
+
+def _admin_token(monkeypatch: pytest.MonkeyPatch, project: Any) -> str:
+    """A token of the store's first admin, the operating-system user (who claims an unclaimed
+    store): created once per store, so the admin can still act once a token mode refuses the
+    local identity."""
+    import os
+
+    from goldenpath.registry.credentials import create_token
+    from goldenpath.settings import os_user
+
+    key = (str(project.root), os.environ.get("GOLDENPATH_STORE_URI", ""))
+    if key not in _ADMIN_TOKENS:
+        monkeypatch.delenv("GOLDENPATH_TOKEN", raising=False)
+        _ADMIN_TOKENS[key] = create_token(project, os_user()).token
+    return _ADMIN_TOKENS[key]
+
+
+def act_as_admin(monkeypatch: pytest.MonkeyPatch, project: Any) -> str:
+    """Act as the store's first admin (the operating-system user) with their token."""
+    token = _admin_token(monkeypatch, project)
+    monkeypatch.setenv("GOLDENPATH_TOKEN", token)
+    return token
+
+
+def act_as(
+    monkeypatch: pytest.MonkeyPatch, project: Any, name: str, role: str | None = None
+) -> str:
+    """Act as user ``name`` from now on, with a token the store's first admin creates (added
+    first, by that admin, with ``role`` when given). Returns the token."""
+    from goldenpath.registry.access import add_member
+    from goldenpath.registry.credentials import create_token
+
+    act_as_admin(monkeypatch, project)
+    if role is not None:
+        add_member(project, name, role)
+    token = create_token(project, name).token
+    monkeypatch.setenv("GOLDENPATH_TOKEN", token)
+    return token
+
+
 def tree(root: Path) -> set[str]:
     """Every file and folder below ``root``, relative, to check that nothing was written."""
     return {str(p.relative_to(root)) for p in root.rglob("*")}

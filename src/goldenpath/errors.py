@@ -38,7 +38,8 @@ translated into this tree at the boundary where they occur::
     │   ├── ApprovalRefused                75  approval_refused
     │   ├── RecordNotFound                 76  record_not_found
     │   ├── AuditChainBroken               77  audit_chain_broken
-    │   └── RegistryDrift                  78  registry_drift
+    │   ├── RegistryDrift                  78  registry_drift
+    │   └── AuthenticationFailed           69  authentication_failed
     └── ServingError
         ├── ServerUnreachable              80  server_unreachable
         └── ModelContractMismatch          81  model_contract_mismatch
@@ -53,6 +54,7 @@ from typing import ClassVar
 __all__ = [
     "ApprovalRefused",
     "AuditChainBroken",
+    "AuthenticationFailed",
     "ContractViolation",
     "DataError",
     "DataReadError",
@@ -299,6 +301,16 @@ class PermissionDenied(GovernanceError):
     code = "permission_denied"
     exit_code = 71
     status = 403
+
+
+class AuthenticationFailed(GovernanceError):
+    """Who is acting could not be proven: a token that is malformed, unknown, revoked or
+    expired, none where the store needs one, or an identity the store's auth mode does not
+    accept."""
+
+    code = "authentication_failed"
+    exit_code = 69
+    status = 401
 
 
 class GatesFailed(GovernanceError):

@@ -1,30 +1,37 @@
 """The one place goldenpath reads environment variables: deployment concerns only (where the
-stores are, who the user is). Everything about the model lives in ``goldenpath.yaml``."""
+stores are, the token to act with, secrets). Everything about the model lives in
+``goldenpath.yaml``."""
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 __all__ = [
     "PII_KEY_VAR",
     "SERVE_PROJECT_VAR",
     "STORE_URI_VAR",
+    "TOKEN_VAR",
     "TRACKING_URI_VAR",
     "USER_VAR",
-    "current_user",
+    "claimed_user",
+    "config_dir",
+    "os_user",
     "pii_key_override",
     "restored_environment",
     "served_project",
     "store_uri_override",
+    "token_override",
     "tracking_uri_override",
 ]
 
 TRACKING_URI_VAR = "MLFLOW_TRACKING_URI"
 STORE_URI_VAR = "GOLDENPATH_STORE_URI"
-USER_VAR = "GOLDENPATH_USER"
+USER_VAR = "GOLDENPATH_USER"  # refused: identity is proven, not claimed
+TOKEN_VAR = "GOLDENPATH_TOKEN"
 SERVE_PROJECT_VAR = "GOLDENPATH_SERVE_PROJECT"  # set by `goldenpath serve` for its workers
 PII_KEY_VAR = "GOLDENPATH_PII_KEY"
 
@@ -51,15 +58,32 @@ def served_project() -> str | None:
     return os.environ.get(SERVE_PROJECT_VAR) or None
 
 
-def current_user() -> str:
-    """Who is acting: ``GOLDENPATH_USER`` when set, else the operating-system user."""
-    name = os.environ.get(USER_VAR, "").strip()
-    if name:
-        return name
+def claimed_user() -> str | None:
+    """``GOLDENPATH_USER``, the claimed name earlier versions acted as: read only to refuse it
+    (:mod:`goldenpath.auth` says what replaced it)."""
+    return os.environ.get(USER_VAR, "").strip() or None
+
+
+def token_override() -> str | None:
+    """``GOLDENPATH_TOKEN``: the token to act with, before any kept by ``goldenpath login``."""
+    return os.environ.get(TOKEN_VAR, "").strip() or None
+
+
+def os_user() -> str:
+    """The operating-system account running this process (the identity of a store in
+    ``local`` auth mode): looked up by the process's user id, not read from ``USER`` or
+    ``LOGNAME``, which anyone can set."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (some containers)
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # no passwd entry (some containers)
         return f"uid-{os.getuid()}"
+
+
+def config_dir() -> Path:
+    """The user's goldenpath configuration folder: ``$XDG_CONFIG_HOME/goldenpath``, by default
+    ``~/.config/goldenpath``."""
+    base = os.environ.get("XDG_CONFIG_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".config") / "goldenpath"
 
 
 @contextmanager

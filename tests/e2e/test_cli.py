@@ -293,10 +293,23 @@ def test_governance_commands_decide_refuse_promote_and_audit(make_project: MakeP
     assert decision["verdict"] == "pass"
     assert decision["rules"][0]["evidence"] == "metrics.roc_auc_score.value"
 
-    stranger = {**os.environ, "GOLDENPATH_USER": "mallory"}
-    denied = run("promote", "small/1", cwd=root, env=stranger)
+    assert run("users", "add", "vic", "--role", "viewer", cwd=root).returncode == 0
+    token = run("users", "token", "create", "vic", "--expires", "1d", cwd=root)
+    assert token.returncode == 0
+    assert token.stdout.startswith("gp_")
+    assert token.stdout.count("\n") == 1  # the token alone
+    viewer = {**os.environ, "GOLDENPATH_TOKEN": token.stdout.strip()}
+    denied = run("promote", "small/1", cwd=root, env=viewer)
     assert denied.returncode == 71
-    assert "'mallory' is not a user" in denied.stderr
+    assert "needs role developer; 'vic' has role viewer" in denied.stderr
+    forged = {**os.environ, "GOLDENPATH_TOKEN": "gp_0123456789ab_" + "x" * 43}
+    denied = run("promote", "small/1", cwd=root, env=forged)
+    assert denied.returncode == 69
+    assert "not a credential of this store" in denied.stderr
+    claimed = {**os.environ, "GOLDENPATH_USER": "mallory"}
+    denied = run("promote", "small/1", cwd=root, env=claimed)
+    assert denied.returncode == 69
+    assert "GOLDENPATH_USER is no longer read" in denied.stderr
 
     code, moved = run_json("promote", "small/1", "--to", "champion", "--reason", "first", cwd=root)
     assert code == 0
@@ -324,6 +337,8 @@ def test_governance_commands_decide_refuse_promote_and_audit(make_project: MakeP
         "train",
         "evaluate",
         "gate",
+        "users.add",
+        "credentials.create_user",
         "promotion.requested",
         "promote",
         "gate",

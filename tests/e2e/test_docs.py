@@ -80,7 +80,13 @@ def _environment() -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("MLFLOW_TRACKING_URI", "GOLDENPATH_STORE_URI", "GOLDENPATH_USER")
+        if k
+        not in (
+            "MLFLOW_TRACKING_URI",
+            "GOLDENPATH_STORE_URI",
+            "GOLDENPATH_USER",
+            "GOLDENPATH_TOKEN",
+        )
         and not k.startswith("PYTEST_")
     }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"

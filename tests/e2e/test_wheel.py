@@ -50,6 +50,7 @@ def _clean_environment(venv: Path) -> dict[str, str]:
             "MLFLOW_TRACKING_URI",
             "GOLDENPATH_STORE_URI",
             "GOLDENPATH_USER",
+            "GOLDENPATH_TOKEN",
         )
     }
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"

@@ -23,9 +23,11 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 import goldenpath
-from conftest import project_with_versions, recorded_evaluation, small_spec
+from conftest import act_as, act_as_admin, project_with_versions, recorded_evaluation, small_spec
+from goldenpath.auth.principal import auth_mode
 from goldenpath.errors import (
     ApprovalRefused,
+    AuthenticationFailed,
     PermissionDenied,
     PromotionConflict,
     PromotionRefused,
@@ -43,8 +45,10 @@ from goldenpath.registry import (
     rollback,
     verified_alias,
 )
+from goldenpath.registry.credentials import create_token, credentials_of, revoke_credential
 from goldenpath.reports.model_card import write_model_card
-from goldenpath.store import open_store, verify_chain
+from goldenpath.settings import os_user
+from goldenpath.store import AuditEvent, open_store, verify_chain
 from goldenpath.store.audit import list_events
 from goldenpath.store.records import get_decision
 
@@ -113,15 +117,18 @@ def project(
 ) -> Iterator[goldenpath.Project]:
     """The trained project with a new store, medium risk, no aliases, acting as alice (admin)."""
     _write_spec(trained.root)
-    monkeypatch.setenv("GOLDENPATH_USER", "alice")
     loaded = goldenpath.open_project(trained.root)
+    act_as(monkeypatch, loaded, "alice", "admin")
     _clear_aliases(loaded)
     yield loaded
     _clear_aliases(loaded)
 
 
-def _as(monkeypatch: pytest.MonkeyPatch, user: str) -> None:
-    monkeypatch.setenv("GOLDENPATH_USER", user)
+def _as(
+    monkeypatch: pytest.MonkeyPatch, project: goldenpath.Project, user: str, role: str | None = None
+) -> None:
+    """Act as ``user`` with a token (added with ``role`` by the store's first admin)."""
+    act_as(monkeypatch, project, user, role)
 
 
 def _alias(project: goldenpath.Project, alias: str = "champion") -> str | None:
@@ -136,9 +143,18 @@ def _champion_v1(project: goldenpath.Project, trained: Trained) -> None:
     promote(project, f"{NAME}/1", reason="first")
 
 
-def _actions(project: goldenpath.Project) -> list[str]:
+def _events(project: goldenpath.Project) -> list[AuditEvent]:
     with open_store(project).transaction() as connection:
-        return [e.action for e in reversed(list_events(connection, project=project.name))]
+        return list(reversed(list_events(connection, project=project.name)))
+
+
+def _actions(project: goldenpath.Project) -> list[str]:
+    return [e.action for e in _events(project)]
+
+
+def _auth_mode(project: goldenpath.Project) -> str:
+    with open_store(project).transaction() as connection:
+        return auth_mode(connection)
 
 
 # ------------------------------------------------------------------------------------- gates
@@ -159,7 +175,17 @@ def test_gate_records_every_rule_with_its_evidence(
     with open_store(project).transaction() as connection:
         assert get_decision(connection, decision.decision_id) == decision  # typed both ways
     assert DecisionDocument.model_validate(decision.to_dict()) == decision
-    assert _actions(project) == ["users.bootstrap", "gate"]
+    # the fixture's set-up (the first admin claims the store and adds alice with a token), then
+    # alice's gate, with how she was authenticated
+    assert _actions(project) == [
+        "users.bootstrap",
+        "credentials.create_user",
+        "users.add",
+        "credentials.create_user",
+        "gate",
+    ]
+    last = _events(project)[-1]
+    assert (last.actor, last.payload["auth"]["method"]) == ("alice", "token")
 
 
 def test_a_blocking_failure_fails_the_decision_and_refuses_promotion(
@@ -255,16 +281,18 @@ def test_high_risk_needs_a_second_person(
         promote(high, f"{NAME}/1")
     with pytest.raises(ApprovalRefused, match="four-eyes"):
         approve(high, decision.decision_id)  # alice is admin, but took the decision
-    add_member(high, "bob", "approver")
-    _as(monkeypatch, "bob")
+    _as(monkeypatch, high, "bob", "approver")  # added by the first admin, not by alice
     approve(high, f"{NAME}/1", comment="read the card")  # the version's latest decision
     with pytest.raises(ApprovalRefused, match="already approved"):
         approve(high, decision.decision_id)
     with pytest.raises(PromotionRefused, match="by someone other than bob"):
         promote(high, f"{NAME}/1")  # an approver may promote, but not on his own approval
-    _as(monkeypatch, "alice")
+    _as(monkeypatch, high, "alice")
     moved = promote(high, f"{NAME}/1")
     assert (moved.state, _alias(high)) == ("completed", "1")
+    approved = [e for e in _events(high) if e.action == "approve"]
+    assert [(e.actor, e.payload["auth"]["method"]) for e in approved] == [("bob", "token")]
+    assert approved[0].payload["auth"]["credential"]
 
 
 def test_a_failing_decision_cannot_be_approved(
@@ -273,41 +301,108 @@ def test_a_failing_decision_cannot_be_approved(
     _write_spec(trained.root, gates={"metrics": {"roc_auc": {"min": 0.99}}})
     strict = goldenpath.open_project(trained.root)
     decision = gate(strict, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
-    add_member(strict, "bob", "approver")
-    _as(monkeypatch, "bob")
+    _as(monkeypatch, strict, "bob", "approver")
     with pytest.raises(ApprovalRefused, match="cannot be approved"):
         approve(strict, decision.decision_id)
     with pytest.raises(RecordNotFound, match="no decision"):
         approve(strict, "0" * 32)
 
 
+def test_no_approving_for_the_person_who_made_you_an_approver(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin who adds an approver, or gives someone the approver role, cannot have them
+    approve the admin's own decision or promotion (no sock puppets)."""
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # by alice
+    add_member(high, "puppet", "approver")  # alice adds an approver ...
+    _as(monkeypatch, high, "puppet")
+    with pytest.raises(ApprovalRefused, match="separation of duties"):
+        approve(high, decision.decision_id)  # ... who cannot approve alice's decision
+    _as(monkeypatch, high, "carol", "viewer")  # added by the first admin
+    _as(monkeypatch, high, "alice")
+    grant(high, "carol", "approver")  # but given the approver role by alice
+    _as(monkeypatch, high, "carol")
+    with pytest.raises(ApprovalRefused, match="separation of duties"):
+        approve(high, decision.decision_id)
+    _as(monkeypatch, high, "dave", "developer")
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # by dave
+    _as(monkeypatch, high, "carol")
+    approve(high, decision.decision_id)  # dave neither added carol nor made her approver
+    _as(monkeypatch, high, "alice")
+    with pytest.raises(PromotionRefused, match="neither added nor gave their role"):
+        promote(high, f"{NAME}/1")  # alice made carol an approver: not a second person for alice
+    _as(monkeypatch, high, "dave")
+    assert promote(high, f"{NAME}/1").state == "completed"
+
+
+def test_a_local_identity_cannot_approve_a_high_risk_model(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    monkeypatch.delenv("GOLDENPATH_TOKEN")  # the operating-system user, an admin of the store
+    if _auth_mode(high) == "token":  # PostgreSQL: tokens only, once an admin holds one
+        with pytest.raises(AuthenticationFailed, match="identifies people by token"):
+            approve(high, decision.decision_id)
+        return
+    with pytest.raises(ApprovalRefused, match="cannot prove a second person"):
+        approve(high, decision.decision_id)
+
+
+def test_identity_is_proven_not_claimed(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    monkeypatch.setenv("GOLDENPATH_USER", "alice")
+    with pytest.raises(AuthenticationFailed, match="GOLDENPATH_USER is no longer read"):
+        promote(project, f"{NAME}/1")
+    monkeypatch.delenv("GOLDENPATH_USER")
+    for forged in ("gp_0123456789ab_" + "A" * 43, "alice"):
+        monkeypatch.setenv("GOLDENPATH_TOKEN", forged)
+        with pytest.raises(AuthenticationFailed):
+            promote(project, f"{NAME}/1")
+    token = act_as(monkeypatch, project, "erin", "developer")
+    act_as_admin(monkeypatch, project)
+    (credential,) = credentials_of(project, "erin")
+    revoke_credential(project, credential.id)
+    monkeypatch.setenv("GOLDENPATH_TOKEN", token)
+    with pytest.raises(AuthenticationFailed, match="revoked"):
+        promote(project, f"{NAME}/1")
+    assert _alias(project) is None
+
+
 def test_roles_are_checked_for_every_mutation(
     project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # alice: bootstrap admin
-    add_member(project, "carol", "viewer")
-    add_member(project, "dan", "developer")
-    _as(monkeypatch, "carol")
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # alice: an admin
+    _as(monkeypatch, project, "dan", "developer")
+    _as(monkeypatch, project, "carol", "viewer")
     with pytest.raises(PermissionDenied, match="needs role developer; 'carol' has role viewer"):
         gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     with pytest.raises(PermissionDenied, match="needs role developer"):
         promote(project, f"{NAME}/1")
     with pytest.raises(PermissionDenied, match="needs role developer"):
         rollback(project)
-    _as(monkeypatch, "mallory")
-    with pytest.raises(PermissionDenied, match="'mallory' is not a user"):
-        promote(project, f"{NAME}/1")
-    _as(monkeypatch, "dan")
+    _as(monkeypatch, project, "dan")
     with pytest.raises(PermissionDenied, match="approve needs role approver"):
         approve(project, f"{NAME}/1")
     with pytest.raises(PermissionDenied, match="needs role admin"):
         add_member(project, "eve", "admin")
     with pytest.raises(PermissionDenied, match="needs role admin"):
         grant(project, "dan", "admin")
-    _as(monkeypatch, "alice")
-    with pytest.raises(PermissionDenied, match="last admin"):
-        grant(project, "alice", "developer")
+    with pytest.raises(PermissionDenied, match="needs role admin"):
+        create_token(project, "carol")
+    _as(monkeypatch, project, "alice")
     assert grant(project, "dan", "approver").role == "approver"
+    act_as_admin(monkeypatch, project)
+    grant(project, "alice", "developer")
+    _as(monkeypatch, project, "admin2", "admin")
+    grant(project, os_user(), "viewer")
+    with pytest.raises(PermissionDenied, match="last admin"):
+        grant(project, "admin2", "developer")
     assert _alias(project) is None
     assert "users.grant" in _actions(project)
 

@@ -1,7 +1,8 @@
 """The library enforces what the CLI enforces.
 
-Every public function of ``goldenpath`` that changes anything is called from Python as a user
-the store does not know and as a viewer: each must refuse with PermissionDenied and leave the
+Every public function of ``goldenpath`` that changes anything is called from Python with a
+token the store does not know and as a viewer (with her token): each must refuse
+(AuthenticationFailed, PermissionDenied) and leave the
 goldenpath store (audit chain included), MLflow (runs, tags, versions, aliases) and the
 project's files exactly as they were. And ``goldenpath.evaluate`` records its result, so that
 ``goldenpath.gate`` can judge it straight after.
@@ -22,13 +23,16 @@ from mlflow.tracking import MlflowClient
 
 import goldenpath
 from conftest import project_with_versions, small_spec
-from goldenpath.errors import PermissionDenied
+from goldenpath.errors import AuthenticationFailed, PermissionDenied
 from goldenpath.registry.access import add_member
+from goldenpath.registry.credentials import create_token
 from goldenpath.reports.schemas import document_schema
+from goldenpath.settings import os_user
 from goldenpath.store import open_store, verify_chain
 from goldenpath.store.audit import list_events
 
-ADMIN, VIEWER, STRANGER = "alice", "vic", "mallory"
+ADMIN, VIEWER = os_user(), "vic"  # the admin: the operating-system user, who claims the store
+STRANGER = "gp_0123456789ab_" + "x" * 43  # a well-formed token of no credential
 
 # What each public function changes; a new public name must be classified here.
 READ_ONLY = {
@@ -78,18 +82,21 @@ def test_every_public_name_is_classified() -> None:
 
 
 @pytest.fixture(scope="module")
-def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    """Two versions by the admin; version 1 evaluated, gated and champion; a viewer added."""
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any, str]]:
+    """Two versions by the admin; version 1 evaluated, gated and champion; a viewer added,
+    with a token."""
     folder = tmp_path_factory.mktemp("roles") / "small"
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("GOLDENPATH_STORE_URI", raising=False)
-        patch.setenv("GOLDENPATH_USER", ADMIN)
+        patch.delenv("GOLDENPATH_TOKEN", raising=False)
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
         project = project_with_versions(folder, small_spec(), versions=2)
         add_member(project, VIEWER, "viewer")
+        viewer_token = create_token(project, VIEWER).token
         goldenpath.evaluate(project, "small/1")
         decision = goldenpath.gate(project, "small/1")  # evaluate recorded: gate finds it
         goldenpath.promote(project, "small/1", to="champion")
-        yield project, decision
+        yield project, decision, viewer_token
 
 
 def _store_rows(project: Any) -> dict[str, list[tuple[Any, ...]]]:
@@ -98,7 +105,11 @@ def _store_rows(project: Any) -> dict[str, list[tuple[Any, ...]]]:
     with store.transaction() as connection:
         for name in sa.inspect(connection).get_table_names():
             if name.startswith("gp_"):
-                rows = connection.execute(sa.text(f"SELECT * FROM {name}")).all()
+                # a credential's last use may be recorded by a refused call: it was used
+                rows = [
+                    tuple(v for k, v in row._mapping.items() if k != "last_used_at")
+                    for row in connection.execute(sa.text(f"SELECT * FROM {name}"))
+                ]
                 tables[name] = sorted(tuple(map(str, row)) for row in rows)
     return tables
 
@@ -133,26 +144,27 @@ def _state(project: Any) -> tuple[Any, ...]:
 @pytest.mark.parametrize("user", [STRANGER, VIEWER])
 @pytest.mark.parametrize("name", sorted(_mutations("-")))
 def test_refused_and_nothing_changes(
-    governed: tuple[Any, Any], name: str, user: str, monkeypatch: pytest.MonkeyPatch
+    governed: tuple[Any, Any, str], name: str, user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    project, decision = governed
+    project, decision, viewer_token = governed
     monkeypatch.delenv("GOLDENPATH_STORE_URI", raising=False)
     before = _state(project)
-    monkeypatch.setenv("GOLDENPATH_USER", user)
-    with pytest.raises(PermissionDenied) as refused:
+    monkeypatch.setenv("GOLDENPATH_TOKEN", viewer_token if user == VIEWER else STRANGER)
+    expected = PermissionDenied if user == VIEWER else AuthenticationFailed
+    with pytest.raises(expected) as refused:
         _mutations(decision.decision_id)[name](project)
-    assert user in str(refused.value)
-    monkeypatch.setenv("GOLDENPATH_USER", ADMIN)
+    assert (VIEWER if user == VIEWER else "0123456789ab") in str(refused.value)
+    monkeypatch.delenv("GOLDENPATH_TOKEN")
     after = _state(project)
     assert after[0] == before[0], "the goldenpath store (or its audit chain) changed"
     assert after[1] == before[1], "MLflow changed"
     assert after[2] == before[2], "the project's files changed"
 
 
-def test_python_calls_are_recorded_and_audited(governed: tuple[Any, Any]) -> None:
+def test_python_calls_are_recorded_and_audited(governed: tuple[Any, Any, str]) -> None:
     """What the admin did from Python in the fixture is in the audit chain, attributed, in
     order, and the chain verifies."""
-    project, _ = governed
+    project, _, _ = governed
     with open_store(project).transaction() as connection:
         events = list(reversed(list_events(connection, project=project.name)))
         report = verify_chain(connection)
@@ -162,6 +174,7 @@ def test_python_calls_are_recorded_and_audited(governed: tuple[Any, Any]) -> Non
         (ADMIN, "train", "small/1"),
         (ADMIN, "train", "small/2"),
         (ADMIN, "users.add", VIEWER),
+        (ADMIN, "credentials.create_user", VIEWER),
         (ADMIN, "evaluate", "small/1"),
         (ADMIN, "gate", "small/1"),
         (ADMIN, "promotion.requested", "small@champion"),
@@ -170,10 +183,10 @@ def test_python_calls_are_recorded_and_audited(governed: tuple[Any, Any]) -> Non
     assert report.ok
 
 
-def test_written_documents_match_their_exported_schemas(governed: tuple[Any, Any]) -> None:
+def test_written_documents_match_their_exported_schemas(governed: tuple[Any, Any, str]) -> None:
     """The evaluation.json that goldenpath.evaluate kept and the decision that gate returned
     (what `gate --json` prints) validate against `goldenpath schema --kind ...`."""
-    project, decision = governed
+    project, decision, _ = governed
     (written,) = project.state_dir.glob("evaluations/*/evaluation.json")
     jsonschema.validate(json.loads(written.read_text()), json.loads(document_schema("evaluation")))
     document = json.loads(json.dumps(decision.to_dict(), default=str))

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from goldenpath._types import DOCUMENT_KINDS, DocumentKind
 from goldenpath._version import __version__
-from goldenpath.cli import evaluation, governance, monitoring
+from goldenpath.cli import evaluation, governance, identity, monitoring
 from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
 from goldenpath.cli._output import Output, exit_codes_help
 
@@ -456,7 +456,13 @@ for _command in (
     app.command()(_command)
 app.command()(monitoring.monitor)
 app.command()(monitoring.alerts)
+app.command()(identity.login)
+app.command()(identity.logout)
+app.command()(identity.whoami)
+governance.users_app.add_typer(identity.token_app, name="token")
 app.add_typer(governance.users_app, name="users")
+app.add_typer(identity.clients_app, name="clients")
+app.add_typer(identity.auth_app, name="auth")
 app.add_typer(governance.audit_app, name="audit")
 
 

@@ -1,7 +1,8 @@
 """Governance commands: gate, promote, approve, rollback, history, card, users, audit.
 
 Each is a thin shell over :mod:`goldenpath.gates`, :mod:`goldenpath.registry` and
-:mod:`goldenpath.store`; the acting user is ``GOLDENPATH_USER`` or the OS user.
+:mod:`goldenpath.store`; the acting user is the principal :mod:`goldenpath.auth` proves (a
+token, a database login, or the OS user where the store's auth mode is local).
 """
 
 from __future__ import annotations
@@ -294,7 +295,7 @@ def _role(value: str) -> Any:
 
 @users_app.command("add")
 def users_add(
-    name: Annotated[str, typer.Argument(help="The user's name (as GOLDENPATH_USER gives it).")],
+    name: Annotated[str, typer.Argument(help="The user's name (their tokens act as it).")],
     role: Annotated[str, typer.Option("--role", help="viewer, developer, approver or admin.")],
     project: ProjectOption = None,
     json_output: JsonOption = False,

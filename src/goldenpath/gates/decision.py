@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import uuid
 
+from goldenpath.auth.principal import acting
 from goldenpath.errors import RecordNotFound
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.gates.rules import apply_gates, check_gates, verdict
 from goldenpath.project import Project
-from goldenpath.settings import current_user
 from goldenpath.store import Decision, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, now
@@ -42,7 +42,7 @@ def gate(
     version ``ref`` (``name/version``, ``name@alias`` or a run id) and record the decision."""
     check_gates(project.spec)
     store = store or open_store(project)
-    actor = current_user()
+    actor = acting(store)
     with store.transaction() as connection:  # fail fast, before reading MLflow
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
     model = resolve_model(project, ref)
@@ -76,7 +76,7 @@ def gate(
             verdict=verdict(results),
             rules=tuple(results),
             gates_sha256=gates_fingerprint(project),
-            actor=actor,
+            actor=actor.name,
             created_at=now(),
         )
         insert_decision(connection, decision)

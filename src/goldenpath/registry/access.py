@@ -2,7 +2,8 @@
 
 Roles are ordered, each including the ones before it: ``viewer`` (read), ``developer`` (train,
 evaluate, gate, promote, roll back, write cards), ``approver`` (approve decisions), ``admin``
-(manage users). The acting user is ``GOLDENPATH_USER`` or the operating-system user.
+(manage users and credentials). The acting user is the principal :mod:`goldenpath.auth`
+proves: a token's user, the database login, or (``local`` auth mode) the operating-system user.
 
 A store without users is unclaimed: the first user to act on it becomes its ``admin`` (an
 audited ``users.bootstrap`` event), so a new project works at once and every later user is
@@ -13,9 +14,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from goldenpath.errors import DuplicateRecord, PermissionDenied, RecordNotFound
+from goldenpath.auth.principal import Principal, identify
+from goldenpath.errors import (
+    AuthenticationFailed,
+    DuplicateRecord,
+    PermissionDenied,
+    RecordNotFound,
+)
 from goldenpath.project import Project
-from goldenpath.settings import current_user
+from goldenpath.settings import claimed_user, os_user, token_override
 from goldenpath.store import AuditEvent, ChainReport, Role, Store, User, open_store, verify_chain
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import list_events, now
@@ -35,16 +42,23 @@ __all__ = [
 
 def authorized_actor(
     project: Project, action: str, needed: Role = "developer", *, store: Store | None = None
-) -> str:
-    """Check, before work starts, that the current user may ``action``; returns their name.
+) -> Principal:
+    """Check, before work starts, that the current principal may ``action``; returns it.
     For commands whose work happens outside the store (train, evaluate, reproduce): nothing is
     written here (not even a new store file), so bad input still changes nothing; the work is
     recorded afterwards with :func:`audit`."""
-    actor = current_user()
     if store is None and not store_exists(project):
-        return actor  # an unclaimed store: whoever acts first becomes its admin on audit
+        # an unclaimed store: whoever acts first becomes its admin on audit
+        if token_override() is not None or claimed_user() is not None:
+            raise AuthenticationFailed(
+                f"project {project.name!r} has no store yet, so no credential can be checked",
+                hint="unset GOLDENPATH_TOKEN / GOLDENPATH_USER for the first command (its "
+                "user becomes the store's admin)",
+            )
+        return Principal(os_user(), "local")
     store = store or open_store(project)
     with store.transaction() as connection:
+        actor = identify(connection)
         authorize(connection, actor, needed, project=project.name, action=action, claim=False)
     return actor
 
@@ -76,16 +90,16 @@ def verify_audit(project: Project, *, store: Store | None = None) -> ChainReport
 def add_member(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:
     """Add user ``name`` with ``role`` (admins only)."""
     store = store or open_store(project)
-    actor = current_user()
     try:
         with store.transaction() as connection:
+            actor = identify(connection)
             authorize(connection, actor, "admin", project=project.name, action="add users")
             if get_user(connection, name) is not None:
                 raise PermissionDenied(
                     f"user {name!r} already exists",
                     hint=f"change their role with: goldenpath users grant {name} ROLE",
                 )
-            user = User(name, role, now(), actor)
+            user = User(name, role, now(), actor.name)
             add_user(connection, user)
             record(
                 connection,
@@ -103,8 +117,8 @@ def add_member(project: Project, name: str, role: Role, *, store: Store | None =
 def grant(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:
     """Give user ``name`` the role ``role`` (admins only); the last admin cannot be demoted."""
     store = store or open_store(project)
-    actor = current_user()
     with store.transaction() as connection:
+        actor = identify(connection)
         authorize(connection, actor, "admin", project=project.name, action="change roles")
         user = get_user(connection, name)
         if user is None:
@@ -118,7 +132,7 @@ def grant(project: Project, name: str, role: Role, *, store: Store | None = None
                 f"{name!r} is the last admin; demoting them would leave nobody to manage users",
                 hint="grant admin to someone else first",
             )
-        set_role(connection, name, role)
+        set_role(connection, name, role, actor.name)
         record(
             connection,
             actor=actor,
@@ -127,12 +141,12 @@ def grant(project: Project, name: str, role: Role, *, store: Store | None = None
             subject=name,
             payload={"from": user.role, "to": role},
         )
-    return User(name, role, user.created_at, user.created_by)
+    return User(name, role, user.created_at, user.created_by, actor.name)
 
 
 def audit(
     project: Project,
-    actor: str,
+    actor: Principal,
     action: str,
     subject: str,
     payload: dict[str, Any] | None = None,

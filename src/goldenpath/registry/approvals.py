@@ -1,14 +1,17 @@
 """Approvals: a second person's recorded consent to a decision (four-eyes).
 
 Risk tier ``high`` needs one before a version becomes champion; ``medium`` records one when
-given. An approver cannot approve a decision they took themselves, nor a failing decision.
+given. An approver cannot approve a decision they took themselves, nor a failing decision, nor
+one taken by the person who added them or gave them their role (no sock puppets). For risk
+tier ``high`` the approver must be proven (a token or a database login): an approval by a
+``local`` identity, which only the account running the command vouches for, is refused.
 """
 
 from __future__ import annotations
 
+from goldenpath.auth.principal import identify
 from goldenpath.errors import ApprovalRefused, DuplicateRecord, RecordNotFound
 from goldenpath.project import Project
-from goldenpath.settings import current_user
 from goldenpath.store import Approval, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
@@ -36,24 +39,44 @@ def approve(
     """Approve decision ``decision_id`` (or the latest decision on a model version named as
     ``name/version`` or ``name@alias``) as the current user (role approver or admin)."""
     store = store or open_store(project)
-    actor = current_user()
     with store.transaction() as connection:  # refuse before reading anything else
+        actor = identify(connection)
         authorize(connection, actor, "approver", project=project.name, action="approve")
+    if project.spec.project.risk_tier == "high" and not actor.proven:
+        raise ApprovalRefused(
+            f"{actor.name} is identified only as the operating-system user running this "
+            "command (no token), which cannot prove a second person: the approval of a "
+            "high-risk model needs a proven identity",
+            hint="an admin creates a token for each approver (goldenpath users token create "
+            "NAME) and each approves after goldenpath login (or with GOLDENPATH_TOKEN); on "
+            "PostgreSQL, goldenpath auth set database makes database logins the identity",
+        )
     if "/" in decision_id or "@" in decision_id:
         decision_id = _latest_decision_of(project, decision_id, store)
     try:
         with store.transaction() as connection:
-            authorize(connection, actor, "approver", project=project.name, action="approve")
+            approver = authorize(
+                connection, actor, "approver", project=project.name, action="approve"
+            )
             decision = get_decision(connection, decision_id)
             if decision is None or decision.project != project.name:
                 raise RecordNotFound(
                     f"no decision {decision_id!r} in project {project.name!r}",
                     hint="decision ids are printed by goldenpath gate and in goldenpath history",
                 )
-            if decision.actor == actor:
+            if decision.actor == actor.name:
                 raise ApprovalRefused(
-                    f"{actor} took decision {decision_id} and cannot also approve it (four-eyes)",
+                    f"{actor.name} took decision {decision_id} and cannot also approve it "
+                    "(four-eyes)",
                     hint="another approver must approve it",
+                )
+            if decision.actor in approver.sponsors():
+                raise ApprovalRefused(
+                    f"{decision.actor} took decision {decision_id} and added {actor.name} or "
+                    f"gave them their role, so {actor.name} cannot approve it (separation of "
+                    "duties: no approving for the person who made you an approver)",
+                    hint="an approver whom another admin added must approve it",
+                    details={"sponsors": sorted(approver.sponsors())},
                 )
             if decision.verdict == "fail":
                 raise ApprovalRefused(
@@ -61,7 +84,7 @@ def approve(
                     "approved",
                     details={"failing": [r.model_dump(mode="json") for r in decision.failing]},
                 )
-            approval = Approval(decision_id, actor, comment, now())
+            approval = Approval(decision_id, actor.name, comment, now())
             add_approval(connection, approval)
             record(
                 connection,
@@ -72,5 +95,5 @@ def approve(
                 payload={"decision_id": decision_id, "comment": comment},
             )
     except DuplicateRecord:
-        raise ApprovalRefused(f"{actor} has already approved decision {decision_id}") from None
+        raise ApprovalRefused(f"{actor.name} has already approved decision {decision_id}") from None
     return approval

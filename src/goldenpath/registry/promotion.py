@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 from sqlalchemy import Connection
 
+from goldenpath.auth.principal import Principal, acting
 from goldenpath.errors import (
     DuplicateRecord,
     PromotionConflict,
@@ -36,7 +37,6 @@ from goldenpath.errors import (
     RegistryDrift,
 )
 from goldenpath.project import Project
-from goldenpath.settings import current_user
 from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
@@ -46,6 +46,7 @@ from goldenpath.store.records import (
     current_version,
     decisions_of,
     end_promotion,
+    get_user,
     pending_promotions,
     promotion_history,
     start_promotion,
@@ -111,10 +112,12 @@ def recover(project: Project, store: Store, client: Tracking) -> list[Promotion]
             if not _owner_alive(p.owner, p.created_at)
         ]
     settled = []
+    actor = acting(store) if stale else None
     for promotion in stale:
+        assert actor is not None
         target = _alias_target(client, promotion.model_name, promotion.alias)
-        extra = {"recovered": True, "recovered_by": current_user()}
-        if _settle(project, store, promotion, target, extra):
+        extra: dict[str, object] = {"recovered": True}
+        if _settle(project, store, promotion, target, extra=extra, actor=actor):
             settled.append(promotion)
     return settled
 
@@ -150,7 +153,7 @@ def _check_promotable(
     *,
     version: str,
     alias: Alias,
-    actor: str,
+    actor: Principal,
 ) -> Decision:
     """The decision that allows ``version`` to become ``alias``; PromotionRefused otherwise."""
     from goldenpath.gates.decision import gates_fingerprint
@@ -199,14 +202,24 @@ def _check_promotable(
         )
     if alias == "champion" and project.spec.project.risk_tier == "high":
         approvers = [a.approver for a in approvals_of(connection, decision.decision_id)]
-        if not [a for a in approvers if a != actor]:
+        if not [a for a in approvers if _independent(connection, a, actor.name)]:
             raise PromotionRefused(
                 f"{target} cannot become champion yet: risk tier high needs an approval of "
-                f"decision {decision.decision_id} by someone other than {actor}",
+                f"decision {decision.decision_id} by someone other than {actor.name} whom "
+                f"{actor.name} neither added nor gave their role",
                 hint=f"an approver runs: goldenpath approve {decision.decision_id}",
                 details={"decision_id": decision.decision_id, "approved_by": approvers},
             )
     return decision
+
+
+def _independent(connection: Connection, approver: str, promoter: str) -> bool:
+    """Whether ``approver``'s approval is a second person's for ``promoter``: not the promoter,
+    nor someone the promoter added or gave their role (separation of duties)."""
+    if approver == promoter:
+        return False
+    user = get_user(connection, approver)
+    return user is not None and promoter not in user.sponsors()
 
 
 def _move(
@@ -219,7 +232,7 @@ def _move(
     to_version: str,
     kind: str,
     decision_id: str | None,
-    actor: str,
+    actor: Principal,
     reason: str,
     on_step: StepCallback,
     audit_extra: dict[str, object],
@@ -233,7 +246,7 @@ def _move(
         "to_version": to_version,
         "kind": kind,
         "decision_id": decision_id,
-        "actor": actor,
+        "actor": actor.name,
         "reason": reason,
         "owner": _owner(),
         "created_at": now(),
@@ -271,7 +284,7 @@ def _move(
     try:
         client.set_registered_model_alias(name, alias, to_version)
     except BaseException:
-        _settle_after_failure(project, store, client, promotion)
+        _settle_after_failure(project, store, client, promotion, actor)
         raise
     on_step("alias moved")
     completed_at = now()
@@ -289,7 +302,9 @@ def _move(
     return Promotion(**{**asdict(promotion), "state": "completed", "completed_at": completed_at})
 
 
-def _settle_after_failure(project: Project, store: Store, client: Tracking, p: Promotion) -> None:
+def _settle_after_failure(
+    project: Project, store: Store, client: Tracking, p: Promotion, actor: Principal
+) -> None:
     """Moving the alias raised (MLflow down, a timeout, Ctrl-C): the alias may or may not have
     moved. Read it and settle the promotion accordingly; if even that fails, leave it pending
     for :func:`recover` (the next command, once this process has ended)."""
@@ -297,30 +312,42 @@ def _settle_after_failure(project: Project, store: Store, client: Tracking, p: P
         target = _alias_target(client, p.model_name, p.alias)
     except Exception:  # MLflow unreachable: recovery settles it later
         return
-    _settle(project, store, p, target, {"why": "moving the MLflow alias raised"})
+    _settle(project, store, p, target, extra={"why": "moving the MLflow alias raised"}, actor=actor)
 
 
 def _settle(
-    project: Project, store: Store, p: Promotion, target: str | None, extra: dict[str, object]
+    project: Project,
+    store: Store,
+    p: Promotion,
+    target: str | None,
+    *,
+    extra: dict[str, object],
+    actor: Principal,
 ) -> bool:
     """End pending promotion ``p`` by where MLflow's alias points now: ``completed`` when it
-    reached the new version, else ``abandoned``; audited. False when it had already ended."""
+    reached the new version, else ``abandoned``; audited as done by ``actor`` (who settles it)
+    for ``p.actor`` (who asked). False when it had already ended."""
     state = "completed" if target == p.to_version else "abandoned"
     with store.transaction() as connection:
         if not end_promotion(connection, p.id, state, now()):
             return False
         record(
             connection,
-            actor=p.actor,
+            actor=actor,
             action=p.kind if state == "completed" else "promotion.abandoned",
             project=project.name,
             subject=f"{p.model_name}@{p.alias}",
-            payload={**_move_payload(p), **extra, "alias_found_at": target},
+            payload={
+                **_move_payload(p),
+                **extra,
+                "requested_by": p.actor,
+                "alias_found_at": target,
+            },
         )
     return True
 
 
-def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, str]:
+def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, Principal]:
     from goldenpath.training.tracking import open_tracking
 
     store = store or open_store(project)
@@ -329,7 +356,7 @@ def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, str]:
         raise RecordNotFound(
             f"project {project.name!r} has no models yet", hint="train one: goldenpath train"
         )
-    return store, client, current_user()
+    return store, client, acting(store)
 
 
 def promote(

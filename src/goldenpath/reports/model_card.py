@@ -10,13 +10,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from goldenpath._files import write_atomic
+from goldenpath.auth.principal import acting
 from goldenpath.errors import RecordNotFound, RunNotFound
 from goldenpath.evaluation.document import ModelInfo
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.project import Project
 from goldenpath.reports.card import CardContext, render_card_html, render_card_markdown
-from goldenpath.settings import current_user
 from goldenpath.store import Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
@@ -47,7 +47,7 @@ class WrittenCard:
 def write_model_card(project: Project, ref: str, *, store: Store | None = None) -> WrittenCard:
     """The model card of version ``ref`` from the recorded evidence (role developer)."""
     store = store or open_store(project)
-    actor = current_user()
+    actor = acting(store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="write a card")
     model = resolve_model(project, ref)

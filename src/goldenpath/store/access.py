@@ -4,11 +4,14 @@ operation starts and ends with (users and roles are managed in :mod:`goldenpath.
 Roles are ordered, each including the ones before it: ``viewer``, ``developer``, ``approver``,
 ``admin``. A store without users is unclaimed: the first user to act on it becomes its
 ``admin`` (an audited ``users.bootstrap`` event).
+
+The actor is a :class:`~goldenpath.auth.Principal` (who, and how that was proven); every audit
+event records both, the how under the payload's ``auth`` key.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select
 
@@ -17,6 +20,9 @@ from goldenpath.store.audit import append_event, now
 from goldenpath.store.records import ROLES, Role, User, add_user, get_user
 from goldenpath.store.schema import users as users_table
 
+if TYPE_CHECKING:
+    from goldenpath.auth.principal import Principal
+
 __all__ = ["authorize", "record"]
 
 _RANK = {role: i for i, role in enumerate(ROLES)}
@@ -24,7 +30,7 @@ _RANK = {role: i for i, role in enumerate(ROLES)}
 
 def authorize(
     connection: Connection,
-    actor: str,
+    actor: Principal,
     needed: Role,
     *,
     project: str,
@@ -34,32 +40,33 @@ def authorize(
     """The acting user, if their role includes ``needed``; else :class:`PermissionDenied`.
     On an unclaimed store the actor becomes its admin; with ``claim=False`` only provisionally
     (nothing is written: a check before work that may still fail on bad input)."""
-    user = get_user(connection, actor)
+    user = get_user(connection, actor.name)
     if user is None:
         count = connection.execute(select(func.count()).select_from(users_table)).scalar_one()
         if count == 0:
-            user = User(actor, "admin", now(), actor)
+            user = User(actor.name, "admin", now(), actor.name)
             if not claim:
                 return user
             add_user(connection, user)
-            append_event(
+            record(
                 connection,
                 actor=actor,
                 action="users.bootstrap",
                 project=project,
-                subject=actor,
+                subject=actor.name,
                 payload={"role": "admin", "why": "first user of an unclaimed store"},
             )
             return user
         raise PermissionDenied(
-            f"{actor!r} is not a user of this goldenpath store, so cannot {action}",
-            hint=f"ask an admin to run: goldenpath users add {actor} --role {needed} "
-            "(or set GOLDENPATH_USER to your registered name)",
+            f"{actor.name!r} ({actor.method}) is not a user of this goldenpath store, so cannot "
+            f"{action}",
+            hint=f"ask an admin to run: goldenpath users add {actor.name} --role {needed} (or "
+            "act with your own token: goldenpath login)",
         )
     if _RANK[user.role] < _RANK[needed]:
         raise PermissionDenied(
-            f"{action} needs role {needed}; {actor!r} has role {user.role}",
-            hint=f"ask an admin to run: goldenpath users grant {actor} {needed}",
+            f"{action} needs role {needed}; {actor.name!r} has role {user.role}",
+            hint=f"ask an admin to run: goldenpath users grant {actor.name} {needed}",
         )
     return user
 
@@ -67,13 +74,18 @@ def authorize(
 def record(
     connection: Connection,
     *,
-    actor: str,
+    actor: Principal,
     action: str,
     project: str,
     subject: str,
     payload: dict[str, Any] | None = None,
 ) -> None:
-    """One audit event in the caller's transaction."""
+    """One audit event in the caller's transaction, with how the actor was authenticated."""
     append_event(
-        connection, actor=actor, action=action, project=project, subject=subject, payload=payload
+        connection,
+        actor=actor.name,
+        action=action,
+        project=project,
+        subject=subject,
+        payload={**(payload or {}), "auth": actor.audit()},
     )

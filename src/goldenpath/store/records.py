@@ -48,27 +48,38 @@ class User:
     role: Role
     created_at: str
     created_by: str
+    role_granted_by: str | None = None  # who last changed their role (None: nobody since)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def sponsors(self) -> set[str]:
+        """Who made this user what they are: the one who added them and the one who last gave
+        them their role. Neither may be the other side of a four-eyes approval they give."""
+        return {self.created_by} | ({self.role_granted_by} if self.role_granted_by else set())
+
+
+def _user(row: Any) -> User:
+    return User(row.name, row.role, row.created_at, row.created_by, row.role_granted_by)
+
 
 def get_user(connection: Connection, name: str) -> User | None:
     row = connection.execute(select(users).where(users.c.name == name)).first()
-    return None if row is None else User(row.name, row.role, row.created_at, row.created_by)
+    return None if row is None else _user(row)
 
 
 def list_users(connection: Connection) -> list[User]:
-    rows = connection.execute(select(users).order_by(users.c.name))
-    return [User(r.name, r.role, r.created_at, r.created_by) for r in rows]
+    return [_user(r) for r in connection.execute(select(users).order_by(users.c.name))]
 
 
 def add_user(connection: Connection, user: User) -> None:
     connection.execute(users.insert().values(**asdict(user)))
 
 
-def set_role(connection: Connection, name: str, role: Role) -> None:
-    connection.execute(update(users).where(users.c.name == name).values(role=role))
+def set_role(connection: Connection, name: str, role: Role, granted_by: str) -> None:
+    connection.execute(
+        update(users).where(users.c.name == name).values(role=role, role_granted_by=granted_by)
+    )
 
 
 Outcome = Literal["pass", "warn", "fail", "skipped"]

@@ -26,11 +26,13 @@ __all__ = [
     "alerts",
     "approvals",
     "audit_events",
+    "credentials",
     "decisions",
     "metadata",
     "monitor_files",
     "monitor_windows",
     "promotions",
+    "settings",
     "users",
 ]
 
@@ -43,6 +45,8 @@ users = Table(
     Column("role", String(20), nullable=False),
     Column("created_at", String(40), nullable=False),
     Column("created_by", String(200), nullable=False),
+    # who last gave the user their role (migration 0003; null: nobody since they were added)
+    Column("role_granted_by", String(200)),
 )
 
 decisions = Table(
@@ -162,4 +166,34 @@ alerts = Table(
     Column("updated_at", String(40), nullable=False),
     Column("resolved_at", String(40)),
     Index("ix_gp_alerts_open", "project", "stream", "status"),
+)
+
+# Identity (migration 0003). A credential is a token's record: never the token, only its SHA-256
+# (tokens are 256 random bits, so a fast hash is as strong as a slow one). Its principal is a
+# user (kind "user", who acts with their role) or an API client (kind "client", with scopes).
+
+credentials = Table(
+    "gp_credentials",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("principal", String(200), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("secret_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", String(40), nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("expires_at", String(40)),
+    Column("last_used_at", String(40)),
+    Column("revoked_at", String(40)),
+    Column("revoked_by", String(200)),
+    Index("ix_gp_credentials_principal", "principal"),
+)
+
+settings = Table(
+    "gp_settings",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    Column("updated_by", String(200), nullable=False),
 )

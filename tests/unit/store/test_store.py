@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
+from goldenpath.auth.principal import Principal
 from goldenpath.errors import PermissionDenied, StoreError
 from goldenpath.store import append_event, open_store, verify_chain
 from goldenpath.store.access import authorize
@@ -39,7 +40,7 @@ def test_migrations_create_exactly_the_declared_tables(store_uri: str) -> None:
             connection, opts={"version_table": "gp_alembic_version"}
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
 
 
 def test_a_store_at_the_first_revision_is_upgraded_on_open_keeping_its_data(
@@ -162,11 +163,14 @@ def test_concurrent_appends_never_fork_the_chain(store_uri: str) -> None:
 def test_first_actor_becomes_admin_and_strangers_are_refused(store_uri: str) -> None:
     store = open_store(uri=store_uri)
     with store.transaction() as connection:
-        assert authorize(connection, "alice", "developer", project="p", action="x").role == "admin"
+        alice = Principal("alice", "token", "0123456789ab")
+        assert authorize(connection, alice, "developer", project="p", action="x").role == "admin"
     with pytest.raises(PermissionDenied, match="not a user"), store.transaction() as connection:
-        authorize(connection, "mallory", "viewer", project="p", action="look")
+        authorize(connection, Principal("mallory", "local"), "viewer", project="p", action="look")
     with store.transaction() as connection:
-        assert [e.action for e in list_events(connection)] == ["users.bootstrap"]
+        (event,) = list_events(connection)
+    assert (event.action, event.actor) == ("users.bootstrap", "alice")
+    assert event.payload["auth"] == {"method": "token", "credential": "0123456789ab"}
 
 
 def test_unreachable_or_malformed_store_uri_is_a_store_error() -> None:

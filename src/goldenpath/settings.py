@@ -12,6 +12,7 @@ from pathlib import Path
 
 __all__ = [
     "PII_KEY_VAR",
+    "SERVE_HOST_VAR",
     "SERVE_PROJECT_VAR",
     "STORE_URI_VAR",
     "TOKEN_VAR",
@@ -22,6 +23,7 @@ __all__ = [
     "os_user",
     "pii_key_override",
     "restored_environment",
+    "served_host",
     "served_project",
     "store_uri_override",
     "token_override",
@@ -33,6 +35,7 @@ STORE_URI_VAR = "GOLDENPATH_STORE_URI"
 USER_VAR = "GOLDENPATH_USER"  # refused: identity is proven, not claimed
 TOKEN_VAR = "GOLDENPATH_TOKEN"
 SERVE_PROJECT_VAR = "GOLDENPATH_SERVE_PROJECT"  # set by `goldenpath serve` for its workers
+SERVE_HOST_VAR = "GOLDENPATH_SERVE_HOST"  # ... and the address it binds to
 PII_KEY_VAR = "GOLDENPATH_PII_KEY"
 
 
@@ -56,6 +59,11 @@ def pii_key_override() -> str | None:
 def served_project() -> str | None:
     """The project folder ``goldenpath serve`` hands to its worker processes."""
     return os.environ.get(SERVE_PROJECT_VAR) or None
+
+
+def served_host() -> str | None:
+    """The address ``goldenpath serve`` binds to, handed to its worker processes."""
+    return os.environ.get(SERVE_HOST_VAR) or None
 
 
 def claimed_user() -> str | None:

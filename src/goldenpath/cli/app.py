@@ -339,7 +339,8 @@ def serve(
     or HTTPS with --ssl-certfile and --ssl-keyfile.
 
     POST /predict, /invocations (MLflow), /v2/models/NAME/infer (Open Inference Protocol),
-    /feedback; GET /metrics (Prometheus), /version, /docs. Stops gracefully on SIGTERM/Ctrl-C,
+    /feedback; GET /metrics (Prometheus), /version, /docs. serving.auth: auto (the default)
+    asks for API clients' tokens unless --host is loopback. Stops gracefully on SIGTERM/Ctrl-C,
     writing every buffered prediction log record first.
     """
     import os
@@ -348,7 +349,8 @@ def serve(
 
     from goldenpath.project import open_project
     from goldenpath.serving import asgi_app, create_app
-    from goldenpath.settings import SERVE_PROJECT_VAR
+    from goldenpath.serving.access import effective_mode, is_loopback
+    from goldenpath.settings import SERVE_HOST_VAR, SERVE_PROJECT_VAR
 
     tls = _tls_options(ssl_certfile, ssl_keyfile)
     out = Output(False)
@@ -368,14 +370,23 @@ def serve(
         "timeout_keep_alive": proj.spec.serving.limits.keep_alive_seconds,
         "limit_concurrency": proj.spec.serving.limits.max_connections,
     }
+    auth = effective_mode(proj.spec.serving.auth, host)
+    open_note = "" if auth == "token" else ": anyone who reaches it may call it"
     out.stderr.print(
         f"Serving [bold]{proj.name}[/] on {'https' if tls else 'http'}://{host}:{port} "
-        f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, metrics at /metrics"
+        f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs, metrics at /metrics; "
+        f"auth {auth}{open_note}",
+        highlight=False,
     )
+    if auth == "none" and not is_loopback(host):
+        out.stderr.print(
+            f"[bold yellow]warning[/]: serving.auth is none on {host}, which is not loopback"
+        )
     if workers == 1:
-        uvicorn.run(asgi_app(create_app(proj)), **options)
+        uvicorn.run(asgi_app(create_app(proj, host=host)), **options)
     else:
         os.environ[SERVE_PROJECT_VAR] = str(proj.root)
+        os.environ[SERVE_HOST_VAR] = host
         uvicorn.run(
             "goldenpath.serving.app:app_from_environment", factory=True, workers=workers, **options
         )
@@ -403,6 +414,15 @@ def replay(
         float,
         typer.Option("--feedback-share", min=0.0, max=1.0, help="Share of answers given labels."),
     ] = 0.25,
+    token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--token-file",
+            help="Send this file's API client token (scopes predict, feedback) as a bearer token.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     project: ProjectOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -410,6 +430,7 @@ def replay(
     from goldenpath.project import open_project
     from goldenpath.serving.replay import replay as replay_rows
 
+    token = None if token_file is None else token_file.read_text().strip() or None
     out = Output(json_output)
     with out.working("Replaying rows"):
         proj = open_project(project)
@@ -422,6 +443,7 @@ def replay(
             limit=limit,
             concurrency=concurrency,
             feedback_share=feedback_share,
+            token=token,
         )
 
     def render(console: Console) -> None:

@@ -34,12 +34,24 @@ from goldenpath.serving._openapi import (
     invocations_schema,
     predict_schema,
 )
+from goldenpath.serving.access import (
+    CALLER,
+    AccessRefused,
+    Caller,
+    Guard,
+    effective_mode,
+    is_loopback,
+    store_verifier,
+)
 from goldenpath.serving.deployment import VersionNotServed
 from goldenpath.serving.feedback import UnknownRequestId, feedback_rows
 from goldenpath.serving.logs import partition_for
 from goldenpath.serving.protocols import Failure, error_reply, parse_json
 from goldenpath.serving.server import OFF_LOOP_BYTES, Server
 from goldenpath.serving.validation import RequestInvalid, RequestRefused
+from goldenpath.settings import served_host
+from goldenpath.store.credentials import Scope as CredentialScope
+from goldenpath.store.engine import open_store
 
 __all__ = ["app_from_environment", "asgi_app", "create_app"]
 
@@ -159,15 +171,17 @@ async def _send_reply(send: Send, reply: tuple[int, bytes, dict[str, str]], clos
 
 
 class FastPath:
-    """ASGI: scoring requests straight to :meth:`Server.score`, the rest to FastAPI. Every
-    request body (scoring or not) is read here, within ``serving.limits``: its Content-Type
-    (scoring paths) and Content-Length are checked before reading (415, 413), its size while
-    reading (413, nothing more is read), and its arrival against ``body_timeout_seconds``
-    (408)."""
+    """ASGI: every request first through the :class:`~goldenpath.serving.access.Guard` (401,
+    403, 429: the caller is put in the scope under :data:`CALLER`), then scoring requests
+    straight to :meth:`Server.score`, the rest to FastAPI. Every request body (scoring or not)
+    is read here, within ``serving.limits``: its Content-Type (scoring paths) and
+    Content-Length are checked before reading (415, 413), its size while reading (413, nothing
+    more is read), and its arrival against ``body_timeout_seconds`` (408)."""
 
-    def __init__(self, app: FastAPI, server: Server) -> None:
+    def __init__(self, app: FastAPI, server: Server, guard: Guard) -> None:
         self.app = app
         self.server = server
+        self.guard = guard
         name = server.project.name
         self.paths = {
             "/predict": "predict",
@@ -176,12 +190,37 @@ class FastPath:
         }
         self.versioned = f"/v2/models/{name}/versions/"
 
+    def needs(self, method: str, path: str) -> CredentialScope | None:
+        """The scope a request needs (None: an open path)."""
+        if path == "/metrics":
+            return "metrics"
+        if method in ("POST", "PUT", "PATCH"):
+            if path == "/feedback":
+                return "feedback"
+            if self.scoring(path)[0] is not None:
+                return "predict"
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        protocol, version = self.scoring(scope["path"])
+        method, path = scope["method"], scope["path"]
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        protocol, version = self.scoring(path)
+        client = scope.get("client")
+        try:
+            scope[CALLER] = await self.guard.admit(
+                self.needs(method, path), headers, None if client is None else str(client[0])
+            )
+        except AccessRefused as refused:
+            self.server.metrics.access_refused.labels(refused.code).inc()
+            status, body, extra = self.server.failure(refused, protocol or "predict")
+            await _send_reply(send, (status, body, {**extra, **refused.headers}), close=False)
+            return
+        if method not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
         limits = self.server.project.spec.serving.limits
         try:
             length = _content_length(headers)
@@ -214,11 +253,32 @@ class FastPath:
         return None, None
 
 
-def create_app(project: Project) -> FastAPI:
-    """The service for ``project`` (its champion, challenger and fallback). The returned app
-    is FastAPI's, with the fast path installed in front of it (``app.state.asgi``); serve
-    :func:`asgi_app` of it, or use it as is (slower, same answers)."""
+def create_app(project: Project, *, host: str | None = None) -> FastAPI:
+    """The service for ``project`` (its champion, challenger and fallback), to be served on
+    ``host`` (which decides ``serving.auth: auto``; None: the address ``goldenpath serve``
+    handed its workers, else loopback). The returned app is FastAPI's, with the fast path and
+    the access guard installed in front of it (``app.state.asgi``); serve :func:`asgi_app` of
+    it (FastAPI's own app, used as is, skips both)."""
     server = Server(project)
+    settings = project.spec.serving
+    bound = host or served_host()
+    mode = effective_mode(settings.auth, bound)
+    logging.getLogger("goldenpath.serving").log(
+        logging.WARNING
+        if mode == "none" and bound is not None and not is_loopback(bound)
+        else logging.INFO,
+        "auth %s (serving.auth: %s, on %s)",
+        mode,
+        settings.auth,
+        bound or "loopback",
+    )
+    guard = Guard(
+        mode,
+        store_verifier(lambda: open_store(project)),
+        settings.rate_limit,
+        revalidate_seconds=settings.auth_revalidate_seconds,
+        on_store_failure=server.metrics.auth_store_failures.inc,
+    )
     app = FastAPI(
         title=f"goldenpath: {project.name}",
         version=__version__,
@@ -229,11 +289,12 @@ def create_app(project: Project) -> FastAPI:
         redoc_url=None,
     )
     app.state.server = server
-    app.state.asgi = FastPath(app, server)
+    app.state.guard = guard
+    app.state.asgi = FastPath(app, server, guard)
     _offline_docs(app)
     _scoring_routes(app, server)
     _feedback_route(app, server)
-    _operations_routes(app, server)
+    _operations_routes(app, server, guard)
     _model_routes(app, server)
     _served_values_in_openapi(app, server)
     return app
@@ -430,7 +491,12 @@ def _feedback_route(app: FastAPI, server: Server) -> None:
         responses={400: {}, 403: {}, 413: {}, 415: {}, 422: {}},
     )
     async def feedback(request: Request) -> Response:
-        credential: str | None = None  # the authenticated credential's id, once there is one
+        caller = request.scope.get(CALLER)
+        credential = (
+            caller.credential.id
+            if isinstance(caller, Caller) and caller.credential is not None
+            else None
+        )
         origin = request.headers.get("origin")
         try:
             if origin is not None and origin not in origins:
@@ -478,7 +544,7 @@ def _ready(server: Server) -> bool:
     return server.deployment.champion is not None or server.deployment.fallback is not None
 
 
-def _operations_routes(app: FastAPI, server: Server) -> None:
+def _operations_routes(app: FastAPI, server: Server, guard: Guard) -> None:
     """What operators and load balancers read: metrics, version, liveness, readiness."""
     project = server.project
 
@@ -502,6 +568,7 @@ def _operations_routes(app: FastAPI, server: Server) -> None:
                 "challenger_mode": project.spec.serving.challenger,
                 "fallback": None if d.fallback is None else d.fallback.version,
                 "last_error": d.last_error,
+                "auth": guard.mode,
             }
         )
 

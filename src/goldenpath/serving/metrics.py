@@ -59,6 +59,19 @@ class ServerMetrics:
         self.queue_depth = Gauge(
             "goldenpath_queue_depth", "Requests waiting for a model.", ["version"], registry=r
         )
+        self.access_refused = Counter(
+            "goldenpath_access_refused_total",
+            "Requests refused before any work: 401 unauthorized, 403 forbidden, 429 "
+            "rate_limited, 503 auth_unavailable.",
+            ["code"],
+            registry=r,
+        )
+        self.auth_store_failures = Counter(
+            "goldenpath_auth_store_failures_total",
+            "Token checks the store could not answer (a token checked before keeps what it "
+            "proved; a new one gets 503).",
+            registry=r,
+        )
         self.shed = Counter(
             "goldenpath_shed_requests_total", "Requests refused with 503: queue full.", registry=r
         )

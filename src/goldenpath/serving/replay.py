@@ -56,20 +56,30 @@ class ReplayResult:
         return asdict(self)
 
 
-def _post(url: str, payload: Any, timeout: float = 30) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        url, data=orjson.dumps(payload), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, orjson.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except (urllib.error.URLError, OSError) as error:
-        raise ServerUnreachable(
-            f"cannot reach the server at {url}: {error}",
-            hint="start it with: goldenpath serve (and pass its address with --url)",
-        ) from None
+RATE_LIMIT_RETRIES = 5
+
+
+def _post(url: str, payload: Any, token: str | None = None, timeout: float = 30) -> tuple[int, Any]:
+    """POST ``payload`` as JSON (with the bearer ``token``); a 429 is retried after its
+    Retry-After, a few times, as a well-behaved client does."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=orjson.dumps(payload), headers=headers)
+    for _ in range(RATE_LIMIT_RETRIES):
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, orjson.loads(response.read())
+        except urllib.error.HTTPError as error:
+            if error.code != 429:
+                return error.code, None
+            time.sleep(min(float(error.headers.get("Retry-After") or 1), 10.0))
+        except (urllib.error.URLError, OSError) as error:
+            raise ServerUnreachable(
+                f"cannot reach the server at {url}: {error}",
+                hint="start it with: goldenpath serve (and pass its address with --url)",
+            ) from None
+    return 429, None
 
 
 def _plain(value: Any) -> Any:
@@ -141,6 +151,7 @@ def replay(
     concurrency: int = 4,
     feedback_share: float = 0.25,
     seed: int = 0,
+    token: str | None = None,
 ) -> ReplayResult:
     """Replay rows to the server at ``url``; see the module docstring."""
     records, labels = _rows(project, ref, data)
@@ -157,13 +168,13 @@ def replay(
         if id_column is not None and record.get(id_column) is not None:
             payload["key"] = str(record[id_column])
         began = time.perf_counter()
-        status, body = _post(f"{base}/predict", payload)
+        status, body = _post(f"{base}/predict", payload, token)
         elapsed = time.perf_counter() - began
         sent = 0
         if status == 200 and i in chosen:
             label = labels[i]
             feedback = {"request_id": body["request_id"], "labels": [label]}
-            sent = int(_post(f"{base}/feedback", feedback)[0] == 200)
+            sent = int(_post(f"{base}/feedback", feedback, token)[0] == 200)
         return status, body, elapsed, sent
 
     started = time.perf_counter()

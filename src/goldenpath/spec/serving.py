@@ -8,7 +8,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-__all__ = ["FallbackSpec", "FeedbackSpec", "LimitsSpec", "LogSpec", "ServingSpec", "SloSpec"]
+__all__ = [
+    "FallbackSpec",
+    "FeedbackSpec",
+    "LimitsSpec",
+    "LogSpec",
+    "RateLimitSpec",
+    "ServingSpec",
+    "SloSpec",
+]
 
 Scalar = str | int | float | bool
 _ORIGIN = re.compile(r"https?://[^/\s?#]+")
@@ -136,6 +144,15 @@ class LimitsSpec(_Model):
     )
 
 
+class RateLimitSpec(_Model):
+    """Requests per API client (its token), per server process, in auth mode token."""
+
+    per_second: float | None = Field(
+        100.0, gt=0, description="Sustained requests a second; null: no limit."
+    )
+    burst: int = Field(200, ge=1, description="Requests a client may send at once.")
+
+
 class ServingSpec(_Model):
     """How ``goldenpath serve`` serves the champion (and the challenger)."""
 
@@ -175,6 +192,19 @@ class ServingSpec(_Model):
     poll_seconds: float = Field(
         2.0, gt=0, description="How often the server checks the registry for a new champion."
     )
+    auth: Literal["auto", "token", "none"] = Field(
+        "auto",
+        description="token: guarded paths need an API client's bearer token; none: open; auto: "
+        "token unless the server binds to a loopback address.",
+    )
+    auth_revalidate_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="How long a checked token is trusted before the store is asked again (a "
+        "revocation takes effect within this).",
+    )
+    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
     log: LogSpec = Field(default_factory=LogSpec)
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)

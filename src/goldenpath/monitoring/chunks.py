@@ -118,7 +118,8 @@ def spread_of(chunks: Sequence[list[Observation]], *, share: float = 0.0) -> lis
 
 def expand_rules(rules: Sequence[AlertRule], thresholds: ChunkThresholds | None) -> list[AlertRule]:
     """The rules with every ``sigmas`` rule replaced by one ``above`` rule per subject its
-    metric was observed for in the reference chunks (route metrics: one rule for every route).
+    metric was observed for in the reference chunks (route metrics: one rule for every route),
+    its bound rounded to 4 significant digits.
     SpecError when a ``sigmas`` rule has nothing to learn from."""
     found: list[AlertRule] = []
     for rule in rules:
@@ -150,7 +151,7 @@ def expand_rules(rules: Sequence[AlertRule], thresholds: ChunkThresholds | None)
                 AlertRule(
                     name=rule.name,
                     metric=rule.metric,
-                    above=spread.bound(rule.sigmas),
+                    above=float(f"{spread.bound(rule.sigmas):.4g}"),  # as a person writes it
                     severity=rule.severity,
                     windows=rule.windows,
                     subjects=subjects,

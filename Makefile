@@ -23,10 +23,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	touch $@ $(VENV)/.installed
 
-# The demo acts as two people: you (the first user of the new store, so its admin) and an
-# approver, because the telco example's risk tier (high) asks for four eyes on a champion.
+# The demo acts as three people: you (the first user of the new store, so its admin), alice
+# (a developer who gates and promotes) and bob (an approver), the last two with tokens, because
+# the telco example's risk tier (high) asks for a proven second person on a champion.
 DEMO_GIT = git -c user.name=goldenpath-demo -c user.email=demo@example.com
-APPROVER = GOLDENPATH_USER=approver-bob
+ALICE = GOLDENPATH_TOKEN=$$(cat ../alice.token)
+BOB = GOLDENPATH_TOKEN=$$(cat ../bob.token)
 DEMO_PORT ?= 8765
 
 demo: $(VENV)/.installed
@@ -39,27 +41,37 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) runs
 	cd $(DEMO)/my-churn && $(GP) reproduce latest
 	cd $(DEMO)/my-churn && $(GP) evaluate telco-churn/1
-	cd $(DEMO)/my-churn && $(GP) gate telco-churn/1
-	cd $(DEMO)/my-churn && $(GP) users add approver-bob --role approver
+	@echo "--- people: alice (developer) and bob (approver), each with a token shown once"
+	cd $(DEMO)/my-churn && $(GP) users add alice --role developer
+	cd $(DEMO)/my-churn && $(GP) users add bob --role approver
+	cd $(DEMO)/my-churn && (umask 077 && $(GP) users token create alice --expires 1d > ../alice.token)
+	cd $(DEMO)/my-churn && (umask 077 && $(GP) users token create bob --expires 1d > ../bob.token)
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) whoami
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) gate telco-churn/1
 	@echo "--- promoting without a second person's approval is refused (expected):"
-	cd $(DEMO)/my-churn && ! $(GP) promote telco-churn/1 --to champion
-	cd $(DEMO)/my-churn && $(APPROVER) $(GP) approve telco-churn/1 --comment "evidence reviewed"
-	cd $(DEMO)/my-churn && $(GP) promote telco-churn/1 --to champion --reason "first model"
+	cd $(DEMO)/my-churn && ! $(ALICE) $(GP) promote telco-churn/1 --to champion
+	@echo "--- approving as the OS user, whom no token proves, is refused for a high-risk model (expected):"
+	cd $(DEMO)/my-churn && ! $(GP) approve telco-churn/1
+	cd $(DEMO)/my-churn && $(BOB) $(GP) approve telco-churn/1 --comment "evidence reviewed"
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) promote telco-churn/1 --to champion --reason "first model"
 	@echo "--- a second candidate: logistic regression, judged against the champion"
 	cd $(DEMO)/my-churn && sed -i 's/model: hist_gradient_boosting/model: logistic_regression/' goldenpath.yaml
 	cd $(DEMO)/my-churn && $(DEMO_GIT) commit -qam "try logistic regression"
 	cd $(DEMO)/my-churn && $(GP) train
 	cd $(DEMO)/my-churn && $(GP) reproduce latest
 	cd $(DEMO)/my-churn && $(GP) evaluate telco-churn/2 --against champion
-	cd $(DEMO)/my-churn && $(GP) gate telco-churn/2
-	cd $(DEMO)/my-churn && $(APPROVER) $(GP) approve telco-churn/2 --comment "no regression"
-	cd $(DEMO)/my-churn && $(GP) promote telco-churn/2 --to champion --reason "simpler model"
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) gate telco-churn/2
+	cd $(DEMO)/my-churn && $(BOB) $(GP) approve telco-churn/2 --comment "no regression"
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) promote telco-churn/2 --to champion --reason "simpler model"
 	cd $(DEMO)/my-churn && $(GP) card telco-churn/2
 	cd $(DEMO)/my-churn && $(GP) rollback --reason "demo: back to the previous champion"
 	cd $(DEMO)/my-churn && $(GP) history --check
 	cd $(DEMO)/my-churn && $(GP) audit verify
 	@echo "--- serving: champion with a canary challenger, replayed traffic, a hot swap on promotion"
-	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_serving.py) $(GP) $(DEMO_PORT)
+	@echo "--- the service asks for API clients' tokens (serving.auth: token); the demo's client may predict, give feedback and read metrics"
+	cd $(DEMO)/my-churn && sed -i 's/^serving:$$/serving:\n  auth: token/' goldenpath.yaml
+	cd $(DEMO)/my-churn && (umask 077 && $(GP) clients create demo-shop --scope predict --scope feedback --scope metrics --expires 1d > ../client.token)
+	cd $(DEMO)/my-churn && $(ALICE) $(BIN)/python $(abspath scripts/demo_serving.py) $(GP) $(DEMO_PORT)
 	@# monitoring: two phases of traffic, the second shifted; monitor after each
 	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_monitoring.py) $(GP) $(DEMO_PORT)
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"

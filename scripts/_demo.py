@@ -9,6 +9,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def runner(goldenpath: str) -> Callable[..., None]:
@@ -21,9 +22,28 @@ def runner(goldenpath: str) -> Callable[..., None]:
     return run
 
 
+TOKEN_FILE = Path("..") / "client.token"  # the demo's API client (made by the Makefile)
+
+
+def client_token() -> str | None:
+    """The demo client's token (scopes predict, feedback, metrics), if the Makefile made one."""
+    return TOKEN_FILE.read_text().strip() if TOKEN_FILE.exists() else None
+
+
+def authorization() -> dict[str, str]:
+    token = client_token()
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
+
+
 def fetch(base: str, path: str) -> str:
-    with urllib.request.urlopen(base + path, timeout=10) as response:
+    request = urllib.request.Request(base + path, headers=authorization())
+    with urllib.request.urlopen(request, timeout=10) as response:
         return response.read().decode()
+
+
+def token_options() -> tuple[str, ...]:
+    """``replay``'s option that sends the demo client's token."""
+    return () if client_token() is None else ("--token-file", str(TOKEN_FILE))
 
 
 @contextmanager

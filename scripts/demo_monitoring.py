@@ -8,7 +8,9 @@ feedback labels for 30% of them, and runs ``goldenpath monitor`` after each phas
 2. the same customers a few months on: more month-to-month contracts and higher monthly
    charges (a realistic price rise): drift alerts, and the report's path.
 
-Then ``goldenpath alerts`` lists what is open.
+Then the same traffic is monitored in windows of 500 rows by rules whose thresholds are learnt
+from the reference (``sigmas``: mean + 3 sd over chunks of the held-out rows), and
+``goldenpath alerts`` lists what is open.
 
     python scripts/demo_monitoring.py GOLDENPATH_EXECUTABLE [PORT]
 """
@@ -21,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from _demo import fetch, runner, serving
+from _demo import fetch, runner, serving, token_options
 
 import goldenpath
 from goldenpath.data.dataset import load_dataset
@@ -30,6 +32,13 @@ from goldenpath.training.recorded import run_rows
 from goldenpath.training.tracking import open_tracking
 
 ROWS = 1000
+LEARNT_RULES = """
+monitoring:
+  alerts:
+    rules:
+      - {name: learnt-drift, metric: feature.js_distance, sigmas: 3}
+      - {name: learnt-accuracy, metric: estimated.accuracy_drop, sigmas: 3}
+"""
 
 
 def phases(folder: Path) -> tuple[Path, Path]:
@@ -78,12 +87,25 @@ def main() -> None:
         monitor = ("monitor", "--window", f"{ROWS}-rows", "--since", began)
         for number, data in enumerate((one, two), start=1):
             print(f"--- phase {number} ---", flush=True)
-            run("replay", "--url", base, "--data", str(data), "--feedback-share", "0.3")
+            run(
+                "replay",
+                "--url",
+                base,
+                "--data",
+                str(data),
+                "--feedback-share",
+                "0.3",
+                *token_options(),
+            )
             deadline = time.time() + 60  # the log is written every few seconds: wait for it
             while logged_rows() < number * ROWS and time.time() < deadline:
                 time.sleep(0.5)
             run(*monitor)
-        run("alerts", "--status", "open")
+    print("--- the same traffic, 500-row windows, thresholds learnt from the reference", flush=True)
+    with Path("goldenpath.yaml").open("a") as spec:
+        spec.write(LEARNT_RULES)
+    run("monitor", "--window", "500-rows", "--since", began)
+    run("alerts", "--status", "open")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from _demo import fetch, runner, serving
+from _demo import authorization, fetch, runner, serving, token_options
 
 ROW = {  # one held-out customer of the telco example, as a client sends it
     "female": 1,
@@ -49,8 +49,11 @@ ROW = {  # one held-out customer of the telco example, as a client sends it
 }
 
 
-def post(base: str, path: str, body: bytes, content_type: str) -> tuple[int, str]:
-    request = urllib.request.Request(base + path, body, {"Content-Type": content_type})
+def post(
+    base: str, path: str, body: bytes, content_type: str, *, token: bool = True
+) -> tuple[int, str]:
+    headers = {"Content-Type": content_type, **(authorization() if token else {})}
+    request = urllib.request.Request(base + path, body, headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -88,6 +91,8 @@ def requests_as_clients_send_them(base: str) -> None:
     for label, path, body, kind in tries:
         status, text = post(base, path, body, kind)
         print(f"{label}: {status} {text[:150]}", flush=True)
+    status, text = post(base, "/predict", row, "application/json", token=False)
+    print(f"POST /predict without the client's token: {status} {text[:150]}", flush=True)
     for path in ("/ping", "/v2/models/telco-churn/versions/2/ready"):
         print(f"GET {path}: {fetch(base, path)[:120]!r}", flush=True)
 
@@ -130,7 +135,8 @@ def main() -> None:
             return fetch(base, path)
 
         print(f"GET /version: {get('/version')}", flush=True)
-        run("replay", "--url", base, "--model", "telco-churn@champion", "--feedback-share", "0.3")
+        replay = ("replay", "--url", base, "--model", "telco-churn@champion", *token_options())
+        run(*replay, "--feedback-share", "0.3")
         run("promote", "telco-churn/2", "--to", "champion", "--reason", "the canary held up")
         deadline = time.time() + 30
         # the swap is done when version 2 serves as champion and no longer as challenger
@@ -140,7 +146,7 @@ def main() -> None:
                 break
             time.sleep(0.2)
         print(f"GET /version after the promotion (hot swap): {get('/version')}", flush=True)
-        run("replay", "--url", base, "--model", "telco-churn@champion", "--limit", "400")
+        run(*replay, "--limit", "400")
         print("--- requests as each protocol's clients send them, and bad ones:", flush=True)
         requests_as_clients_send_them(base)
         wanted = (

@@ -53,9 +53,11 @@ def _frame(n: int, seed: int, pro_share: float = 1 / 3) -> pd.DataFrame:
     )
 
 
-def _log(project: goldenpath.Project, frame: pd.DataFrame, when: datetime, prefix: str) -> None:
+def log_served(
+    project: goldenpath.Project, frame: pd.DataFrame, when: datetime, prefix: str
+) -> None:
     """Log ``frame`` as served by version 1 (one request per second from ``when``), with
-    feedback labels (the spend) for the first 30% of the rows."""
+    feedback labels (the target, as text) for the first 30% of the rows."""
     spec = project.spec
     model, _ = load_model(project, resolve_model(project, "latest"))
     outputs = predictor(model, spec)(frame[spec.feature_columns])
@@ -83,7 +85,7 @@ def _log(project: goldenpath.Project, frame: pd.DataFrame, when: datetime, prefi
         "request_id": values["request_id"][:labelled],
         "row": [0] * labelled,
         "timestamp": [when + timedelta(hours=1)] * labelled,
-        "label": frame["spend"].astype(str).tolist()[:labelled],
+        "label": frame[spec.task.target].astype(str).tolist()[:labelled],
         "label_value": [None] * labelled,
     }
     feedback.append(partition_for("feedback", when + timedelta(hours=1)), rows, labelled)
@@ -103,8 +105,8 @@ def test_a_regressor_gets_estimated_loss_and_its_alert(make_project: MakeProject
     assert ref.metrics["root_mean_squared_error"] == ref.loss.root_mean_squared_error
 
     day_one = datetime(2026, 1, 1, tzinfo=UTC)
-    _log(project, _frame(3000, seed=1), day_one, "a")
-    _log(project, _frame(3000, seed=2, pro_share=0.8), day_one + timedelta(days=1), "b")
+    log_served(project, _frame(3000, seed=1), day_one, "a")
+    log_served(project, _frame(3000, seed=2, pro_share=0.8), day_one + timedelta(days=1), "b")
     run = run_monitor(project, ref, window="1d", now=day_one + timedelta(days=3))
     calm, shifted = run.report.windows
     for window in (calm, shifted):

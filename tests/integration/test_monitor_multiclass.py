@@ -10,14 +10,11 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
+from test_monitor_loss import log_served
 
 import goldenpath
 from conftest import MakeProject, small_spec
-from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.monitoring import reference, run_monitor
-from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
-from goldenpath.serving.models import predictor
-from goldenpath.spec.serving import LogSpec
 
 CLASSES = ["low", "mid", "high"]
 
@@ -43,43 +40,6 @@ def _frame(n: int, seed: int, ages: tuple[int, int] = (18, 80)) -> pd.DataFrame:
     )
 
 
-def _log(project: goldenpath.Project, frame: pd.DataFrame, when: datetime, prefix: str) -> None:
-    """Log ``frame`` as served by version 1 (one request per second from ``when``), with
-    feedback labels for the first 30% of the rows."""
-    spec = project.spec
-    model, _ = load_model(project, resolve_model(project, "latest"))
-    outputs = predictor(model, spec)(frame[spec.feature_columns])
-    n = len(frame)
-    features = frame[spec.feature_columns]
-    values = {str(c): features[c].astype(object).tolist() for c in features}
-    values |= {
-        "request_id": [f"{prefix}{i}" for i in range(n)],
-        "row": [0] * n,
-        "timestamp": [when + timedelta(seconds=i) for i in range(n)],
-        "model_name": [project.name] * n,
-        "model_version": ["1"] * n,
-        "route": ["champion"] * n,
-        "kind": ["served"] * n,
-        "prediction": [str(p) for p in outputs.predictions],
-        "score": outputs.scores,
-    }
-    logs = project.state_dir / "logs"
-    writer = LogWriter(logs, prediction_schema(spec.data.contract.columns, "hash"), LogSpec())
-    writer.append(partition_for("predictions", when, "1"), values, n)
-    writer.close()
-    labelled = int(n * 0.3)
-    feedback = LogWriter(logs, FEEDBACK_SCHEMA, LogSpec())
-    rows = {
-        "request_id": values["request_id"][:labelled],
-        "row": [0] * labelled,
-        "timestamp": [when + timedelta(hours=1)] * labelled,
-        "label": frame["label"].tolist()[:labelled],
-        "label_value": [None] * labelled,
-    }
-    feedback.append(partition_for("feedback", when + timedelta(hours=1)), rows, labelled)
-    feedback.close()
-
-
 def test_a_multiclass_classifier_gets_estimated_accuracy_and_its_alert(
     make_project: MakeProject,
 ) -> None:
@@ -94,8 +54,8 @@ def test_a_multiclass_classifier_gets_estimated_accuracy_and_its_alert(
     assert "roc_auc" not in ref.metrics
 
     day_one = datetime(2026, 1, 1, tzinfo=UTC)
-    _log(project, _frame(3000, seed=1), day_one, "a")
-    _log(project, _frame(3000, seed=2, ages=(33, 67)), day_one + timedelta(days=1), "b")
+    log_served(project, _frame(3000, seed=1), day_one, "a")
+    log_served(project, _frame(3000, seed=2, ages=(33, 67)), day_one + timedelta(days=1), "b")
     run = run_monitor(project, ref, window="1d", now=day_one + timedelta(days=3))
     calm, shifted = run.report.windows
     for window in (calm, shifted):

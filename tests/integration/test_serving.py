@@ -358,33 +358,42 @@ def test_canary_is_sticky_by_key_and_shadow_only_logs(root: Path) -> None:
     assert {r["request_id"] for r in shadow} == {a["request_id"] for a in answers}
 
 
-def test_fuzzing_the_openapi_finds_no_server_error(root: Path) -> None:
+def fuzz_openapi(
+    base: str, headers: dict[str, str] | None = None, examples: int = 30
+) -> tuple[list[int], list[tuple[str, int, str]]]:
+    """Every operation of the server's OpenAPI document called with generated requests
+    (schemathesis, ``examples`` each, with ``headers``): the statuses, and the 5xx answers."""
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, given, settings
 
+    schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    failures: list[tuple[str, int, str]] = []
+    statuses: list[int] = []
+
+    def fuzz(operation: Any) -> None:
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(operation.as_strategy())
+        def check(case: Any) -> None:
+            response = case.call(base_url=base, headers=headers)
+            statuses.append(response.status_code)
+            if response.status_code >= 500:
+                failures.append((operation.label, response.status_code, response.text[:200]))
+
+        check()
+
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 10
+    for operation in operations:
+        fuzz(operation)
+    return statuses, failures
+
+
+def test_fuzzing_the_openapi_finds_no_server_error(root: Path) -> None:
     with serving(root) as (base, _):
-        schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
-        failures: list[tuple[str, int, str]] = []
-        statuses: list[int] = []
-
-        def fuzz(operation: Any) -> None:
-            @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-            @given(operation.as_strategy())
-            def check(case: Any) -> None:
-                response = case.call(base_url=base)
-                statuses.append(response.status_code)
-                if response.status_code >= 500:
-                    failures.append((operation.label, response.status_code, response.text[:200]))
-
-            check()
-
-        operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) >= 10
-        for operation in operations:
-            fuzz(operation)
-        assert failures == []
-        assert len(statuses) >= 100  # the fuzzer really called the server
-        assert {400, 422} & set(statuses)  # and reached the validation paths
+        statuses, failures = fuzz_openapi(base)
+    assert failures == []
+    assert len(statuses) >= 100  # the fuzzer really called the server
+    assert {400, 422} & set(statuses)  # and reached the validation paths
 
 
 def test_replay_sends_held_out_rows_with_feedback(root: Path) -> None:

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-import pytest
 import yaml
-from test_serving import GOLDENPATH, ROW, _port, _spec, call, root, serving
+from test_serving import GOLDENPATH, ROW, _port, _spec, call, fuzz_openapi, root, serving
 
 import goldenpath
 from goldenpath.registry.credentials import create_client, create_token, revoke_credential
@@ -128,28 +127,9 @@ def test_auto_asks_for_tokens_off_loopback(root: Path) -> None:
 
 
 def test_fuzzing_the_openapi_with_a_token_finds_no_server_error(root: Path) -> None:
-    schemathesis = pytest.importorskip("schemathesis")
-    from hypothesis import HealthCheck, given, settings
-
     token = _client(goldenpath.open_project(root), "fuzzer", "admin")
     with serving(root, auth="token") as (base, _):
-        schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
-        failures: list[tuple[str, int, str]] = []
-        statuses: list[int] = []
-
-        def fuzz(operation: Any) -> None:
-            @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-            @given(operation.as_strategy())
-            def check(case: Any) -> None:
-                response = case.call(base_url=base, headers=_bearer(token))
-                statuses.append(response.status_code)
-                if response.status_code >= 500:
-                    failures.append((operation.label, response.status_code, response.text[:200]))
-
-            check()
-
-        for operation in [result.ok() for result in schema.get_all_operations()]:
-            fuzz(operation)
-        assert failures == []
-        assert {400, 422} & set(statuses)  # past the guard, into the validation paths
-        assert 401 not in statuses
+        statuses, failures = fuzz_openapi(base, _bearer(token), examples=15)
+    assert failures == []
+    assert {400, 422} & set(statuses)  # past the guard, into the validation paths
+    assert 401 not in statuses

@@ -68,7 +68,8 @@ def test_tokens_login_whoami_and_revocation(make_project: MakeProject) -> None:
     assert f"token {credential} of alice was revoked" in done.stderr
 
 
-def test_expired_tokens_and_client_tokens_cannot_run_commands(make_project: MakeProject) -> None:
+def test_token_lifetimes_and_client_tokens_cannot_run_commands(make_project: MakeProject) -> None:
+    """(Refusing an expired token is shown in tests/unit/auth/test_principal.py.)"""
     root = make_project()
     assert run("users", "add", "bob", "--role", "viewer", cwd=root).returncode == 0
     code, issued = run_json("users", "token", "create", "bob", "--expires", "1m", cwd=root)
@@ -85,6 +86,8 @@ def test_expired_tokens_and_client_tokens_cannot_run_commands(make_project: Make
     assert "API client 'shop'" in done.stderr
     code, clients = run_json("clients", "list", cwd=root)
     assert [(c["principal"], c["scopes"]) for c in clients] == [("shop", ["predict", "feedback"])]
+    bob = run("clients", "list", cwd=root, env=_as(issued["token"]))
+    assert bob.returncode == 71  # a viewer: clients are the admins' business
     unknown = run("clients", "create", "x", "--scope", "everything", cwd=root)
     assert unknown.returncode == 2
 
@@ -92,6 +95,8 @@ def test_expired_tokens_and_client_tokens_cannot_run_commands(make_project: Make
 def test_token_mode_needs_an_admin_with_a_token_then_refuses_the_local_user(
     make_project: MakeProject,
 ) -> None:
+    """Once an admin was given a token, the local user stays refused, even when every admin
+    token has lapsed (an account named like an admin must not become one)."""
     root = make_project()
     refused = run("auth", "set", "token", cwd=root)
     assert refused.returncode == 71
@@ -104,3 +109,8 @@ def test_token_mode_needs_an_admin_with_a_token_then_refuses_the_local_user(
     done = run("auth", "show", "--json", cwd=root, env=_as(admin))
     assert json.loads(done.stdout)["auth_mode"] == "token"
     assert run("auth", "set", "database", cwd=root, env=_as(admin)).returncode == 71  # SQLite
+    admin_id = admin.split("_")[1]
+    assert run("users", "token", "revoke", admin_id, cwd=root, env=_as(admin)).returncode == 0
+    done = run("whoami", cwd=root)
+    assert done.returncode == 69  # no way back to the local identity
+    assert "identifies people by token" in done.stderr

@@ -8,9 +8,11 @@ which identities it accepts:
   command, so the approval of a high-risk model (four-eyes) is refused for a local identity.
 * ``token`` (the default of a PostgreSQL store, shared by a team): a token an admin created
   (``goldenpath users token create``), presented through ``GOLDENPATH_TOKEN`` or kept by
-  ``goldenpath login``. Nothing else is accepted once an admin holds an active token; until
+  ``goldenpath login``. Nothing else is accepted once an admin has been given a token; until
   then (a store being set up) the operating-system user is, so that its first admin can create
-  their own token.
+  their own token. Tokens that later expire or are revoked do not reopen that window (an
+  account named like an admin would otherwise become one): keep an admin token valid, or
+  switch the mode back directly in the database (``gp_settings``), as only its owner can.
 * ``database`` (PostgreSQL only): the database login role is the identity, so a company's
   existing database accounts and their passwords are the credentials.
 
@@ -96,15 +98,16 @@ def store_id(connection: Connection) -> str:
     return found
 
 
-def token_admins(connection: Connection) -> set[str]:
-    """The admins who hold an active token of their own."""
+def token_admins(connection: Connection, *, active: bool = True) -> set[str]:
+    """The admins who hold an active token of their own (``active=False``: who were ever
+    given one, revoked and expired ones included)."""
     at = now()
     query = select(users.c.name).where(users.c.role == "admin")
     admins = {str(name) for name in connection.execute(query).scalars()}
     return {
         c.principal
         for c in list_credentials(connection)
-        if c.kind == "user" and c.principal in admins and c.state(at) == "active"
+        if c.kind == "user" and c.principal in admins and (not active or c.state(at) == "active")
     }
 
 
@@ -136,7 +139,7 @@ def identify(connection: Connection, *, touch: bool = True) -> Principal:
             )
         role = connection.execute(text("SELECT current_user")).scalar_one()
         return Principal(str(role), "database")
-    if mode == "token" and token_admins(connection):
+    if mode == "token" and token_admins(connection, active=False):
         raise AuthenticationFailed(
             "this store identifies people by token, and none was given",
             hint="run goldenpath login with the token an admin created for you "

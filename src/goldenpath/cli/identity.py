@@ -82,7 +82,7 @@ def _credential_lines(console: Console, found: list[Credential]) -> None:
         scopes = f" [{', '.join(c.scopes)}]" if c.scopes else ""
         used = (c.last_used_at or "never")[:19]
         console.print(
-            f"{c.id}  {c.kind:<6} {c.principal}{scopes}  {data['state']}  created "
+            f"{c.id}  {c.kind:<6} {c.principal:<16}{scopes}  {data['state']:<7}  created "
             f"{c.created_at[:10]} by {c.created_by}, last used {used}",
             highlight=False,
             markup=False,
@@ -181,11 +181,11 @@ def clients_create(
 def clients_list(project: ProjectOption = None, json_output: JsonOption = False) -> None:
     """List API clients' credentials (admins only)."""
     from goldenpath.project import open_project
-    from goldenpath.registry.credentials import credentials_of
+    from goldenpath.registry.credentials import clients_of
 
     out = Output(json_output)
     with out.working("Reading credentials"):
-        found = [c for c in credentials_of(open_project(project)) if c.kind == "client"]
+        found = clients_of(open_project(project))
     out.result([c.to_dict() for c in found], lambda c: _credential_lines(c, found))
 
 

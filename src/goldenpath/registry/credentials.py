@@ -41,6 +41,7 @@ from goldenpath.store.records import get_user
 __all__ = [
     "Identity",
     "Issued",
+    "clients_of",
     "create_client",
     "create_token",
     "credentials_of",
@@ -165,6 +166,15 @@ def credentials_of(
                 )
             principal = actor.name
         return list_credentials(connection, principal)
+
+
+def clients_of(project: Project, *, store: Store | None = None) -> list[Credential]:
+    """API clients' credentials (admins only)."""
+    store = store or open_store(project)
+    with store.transaction() as connection:
+        actor = identify(connection)
+        authorize(connection, actor, "admin", project=project.name, action="list API clients")
+        return [c for c in list_credentials(connection) if c.kind == "client"]
 
 
 def revoke_credential(project: Project, ident: str, *, store: Store | None = None) -> Credential:

@@ -17,8 +17,8 @@ A verified token is cached (by its SHA-256) for ``revalidate_seconds``: within t
 revocation is not yet seen, and the token's last use is recorded once per period, not per
 request. Refusals are cached too (an unknown token does not reach the database on every request
 of a client that keeps trying). When the store cannot be reached, a token verified before keeps
-what it proved until the store answers again, a new one gets 503; each failure is counted
-(``goldenpath_auth_store_failures_total``).
+what it proved until the store answers again (or until its expiry), a new one gets 503; each
+failure is counted (``goldenpath_auth_store_failures_total``).
 
 Rate limits (``serving.rate_limit``) are token buckets per client credential, in mode ``token``
 (mode ``none`` has no callers to count, and is meant for loopback). A request past its bucket
@@ -41,6 +41,7 @@ from typing import Literal
 from goldenpath.errors import AuthenticationFailed, GoldenpathError
 from goldenpath.serving.validation import RequestRefused
 from goldenpath.spec.serving import RateLimitSpec
+from goldenpath.store.audit import now as now_text
 from goldenpath.store.credentials import Credential, Scope, verify
 from goldenpath.store.engine import Store
 
@@ -165,7 +166,9 @@ class Guard:
         except GoldenpathError as error:  # the store failed: counted, and no new verdict
             self.on_store_failure()
             if found is not None and not isinstance(found[1], str):
-                return found[1]  # what it proved at its last check, until the store is back
+                stale = found[1]
+                if stale.state(now_text()) == "active":  # not past its expiry meanwhile
+                    return stale  # what it proved at its last check, until the store is back
             raise AccessRefused(
                 503, "auth_unavailable", f"tokens cannot be checked now: {error.message}"
             ) from None

@@ -156,6 +156,19 @@ def test_checks_are_cached_for_the_revalidation_period_and_store_failures_counte
     state["down"] = True
     assert _admit(guard, "predict", "good").credential.id == "good"  # type: ignore[attr-defined]
     assert len(failures) == 2
+    # a token that expires during the outage stops at its expiry, not when the store is back
+    state["down"] = False
+    brief = Credential("brief", "p", "client", ("predict",), "2026", "a", "2000-01-01T00:00:00")
+    guard.cache.clear()
+    calls.clear()
+    guard.verify = lambda token: brief
+    _admit(guard, "predict", "brief")  # checked (the fake store says it is fine)
+    clock.now += 31
+    guard.verify = verify
+    state["down"] = True
+    with pytest.raises(AccessRefused) as refused:
+        _admit(guard, "predict", "brief")
+    assert refused.value.status == 503
 
 
 def test_a_client_past_its_bucket_gets_429_with_retry_after() -> None:

@@ -50,7 +50,7 @@ from goldenpath.reports.model_card import write_model_card
 from goldenpath.settings import os_user
 from goldenpath.store import AuditEvent, open_store, verify_chain
 from goldenpath.store.audit import list_events
-from goldenpath.store.records import get_decision
+from goldenpath.store.records import approvals_of, get_decision
 
 NAME = "small"
 GATES: dict[str, Any] = {
@@ -335,6 +335,35 @@ def test_no_approving_for_the_person_who_made_you_an_approver(
         promote(high, f"{NAME}/1")  # alice made carol an approver: not a second person for alice
     _as(monkeypatch, high, "dave")
     assert promote(high, f"{NAME}/1").state == "completed"
+
+
+def test_a_token_made_by_the_decision_taker_or_promoter_is_not_a_second_person(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An admin can create a token for any user; an approval made with a token the decision
+    taker (or the promoter) created is theirs, not a second person's."""
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    _as(monkeypatch, high, "bob", "approver")  # bob and his own token: the first admin's
+    _as(monkeypatch, high, "dave", "developer")
+    _as(monkeypatch, high, "alice")  # an admin
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    monkeypatch.setenv("GOLDENPATH_TOKEN", create_token(high, "bob").token)  # alice's bob
+    with pytest.raises(ApprovalRefused, match="which alice created"):
+        approve(high, decision.decision_id)
+    _as(monkeypatch, high, "dave")
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # dave's decision
+    _as(monkeypatch, high, "alice")
+    monkeypatch.setenv("GOLDENPATH_TOKEN", create_token(high, "bob").token)
+    approve(high, decision.decision_id)  # alice's bob may approve dave's decision ...
+    _as(monkeypatch, high, "alice")
+    with pytest.raises(PromotionRefused, match="with a token alice did not create"):
+        promote(high, f"{NAME}/1")  # ... but it is no second person for alice's promotion
+    _as(monkeypatch, high, "dave")
+    assert promote(high, f"{NAME}/1").state == "completed"
+    with open_store(high).transaction() as connection:
+        (approval,) = approvals_of(connection, decision.decision_id)
+    assert approval.credential is not None
 
 
 def test_a_local_identity_cannot_approve_a_high_risk_model(

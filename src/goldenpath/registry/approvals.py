@@ -2,12 +2,15 @@
 
 Risk tier ``high`` needs one before a version becomes champion; ``medium`` records one when
 given. An approver cannot approve a decision they took themselves, nor a failing decision, nor
-one taken by the person who added them or gave them their role (no sock puppets). For risk
+one taken by the person who added them, gave them their role or created the token they act
+with (no sock puppets). For risk
 tier ``high`` the approver must be proven (a token or a database login): an approval by a
 ``local`` identity, which only the account running the command vouches for, is refused.
 """
 
 from __future__ import annotations
+
+from sqlalchemy import Connection
 
 from goldenpath.auth.principal import identify
 from goldenpath.errors import ApprovalRefused, DuplicateRecord, RecordNotFound
@@ -15,6 +18,7 @@ from goldenpath.project import Project
 from goldenpath.store import Approval, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
+from goldenpath.store.credentials import get_credential
 from goldenpath.store.records import add_approval, decisions_of, get_decision
 
 __all__ = ["approve"]
@@ -31,6 +35,12 @@ def _latest_decision_of(project: Project, ref: str, store: Store) -> str:
             f"{ref} has no gate decision to approve", hint=f"gate it first: goldenpath gate {ref}"
         )
     return found[0].decision_id
+
+
+def _token_issuer(connection: Connection, credential: str | None) -> str | None:
+    """Who created the credential a principal acts with (None without one)."""
+    found = None if credential is None else get_credential(connection, credential)
+    return None if found is None else found.created_by
 
 
 def approve(
@@ -70,6 +80,14 @@ def approve(
                     "(four-eyes)",
                     hint="another approver must approve it",
                 )
+            issuer = _token_issuer(connection, actor.credential)
+            if issuer is not None and issuer == decision.actor:
+                raise ApprovalRefused(
+                    f"{actor.name} acts with token {actor.credential}, which {issuer} created; "
+                    f"{issuer} took decision {decision_id}, so this approval would be theirs "
+                    "(separation of duties)",
+                    hint=f"{actor.name} approves with a token another admin created",
+                )
             if decision.actor in approver.sponsors():
                 raise ApprovalRefused(
                     f"{decision.actor} took decision {decision_id} and added {actor.name} or "
@@ -84,7 +102,7 @@ def approve(
                     "approved",
                     details={"failing": [r.model_dump(mode="json") for r in decision.failing]},
                 )
-            approval = Approval(decision_id, actor.name, comment, now())
+            approval = Approval(decision_id, actor.name, comment, now(), actor.credential)
             add_approval(connection, approval)
             record(
                 connection,

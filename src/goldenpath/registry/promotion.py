@@ -40,7 +40,9 @@ from goldenpath.project import Project
 from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
+from goldenpath.store.credentials import get_credential
 from goldenpath.store.records import (
+    Approval,
     RuleResult,
     approvals_of,
     current_version,
@@ -201,25 +203,31 @@ def _check_promotable(
             details={"decision_id": decision.decision_id, "champion": champion},
         )
     if alias == "champion" and project.spec.project.risk_tier == "high":
-        approvers = [a.approver for a in approvals_of(connection, decision.decision_id)]
-        if not [a for a in approvers if _independent(connection, a, actor.name)]:
+        given = approvals_of(connection, decision.decision_id)
+        approvers = [a.approver for a in given]
+        if not [a for a in given if _independent(connection, a, actor.name)]:
             raise PromotionRefused(
                 f"{target} cannot become champion yet: risk tier high needs an approval of "
                 f"decision {decision.decision_id} by someone other than {actor.name} whom "
-                f"{actor.name} neither added nor gave their role",
+                f"{actor.name} neither added nor gave their role, with a token {actor.name} did "
+                "not create",
                 hint=f"an approver runs: goldenpath approve {decision.decision_id}",
                 details={"decision_id": decision.decision_id, "approved_by": approvers},
             )
     return decision
 
 
-def _independent(connection: Connection, approver: str, promoter: str) -> bool:
-    """Whether ``approver``'s approval is a second person's for ``promoter``: not the promoter,
-    nor someone the promoter added or gave their role (separation of duties)."""
-    if approver == promoter:
+def _independent(connection: Connection, approval: Approval, promoter: str) -> bool:
+    """Whether ``approval`` is a second person's for ``promoter``: not the promoter's, nor by
+    someone the promoter added or gave their role, nor made with a token the promoter created
+    (separation of duties)."""
+    if approval.approver == promoter:
         return False
-    user = get_user(connection, approver)
-    return user is not None and promoter not in user.sponsors()
+    user = get_user(connection, approval.approver)
+    if user is None or promoter in user.sponsors():
+        return False
+    token = None if approval.credential is None else get_credential(connection, approval.credential)
+    return token is None or token.created_by != promoter
 
 
 def _move(

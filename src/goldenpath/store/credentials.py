@@ -30,6 +30,7 @@ __all__ = [
     "Credential",
     "CredentialKind",
     "Scope",
+    "get_credential",
     "get_setting",
     "issue",
     "list_credentials",
@@ -175,6 +176,11 @@ def verify(connection: Connection, token: str, *, touch: bool = True) -> Credent
             update(credentials).where(credentials.c.id == ident).values(last_used_at=at)
         )
     return found
+
+
+def get_credential(connection: Connection, ident: str) -> Credential | None:
+    row = connection.execute(select(credentials).where(credentials.c.id == ident)).first()
+    return None if row is None else _credential(row)
 
 
 def list_credentials(connection: Connection, principal: str | None = None) -> list[Credential]:

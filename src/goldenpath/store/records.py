@@ -175,6 +175,7 @@ class Approval:
     approver: str
     comment: str
     created_at: str
+    credential: str | None = None  # the token the approver acted with (None: none, or older)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -190,7 +191,9 @@ def approvals_of(connection: Connection, decision_id: str) -> list[Approval]:
         .where(approvals.c.decision_id == decision_id)
         .order_by(approvals.c.created_at)
     )
-    return [Approval(r.decision_id, r.approver, r.comment, r.created_at) for r in rows]
+    return [
+        Approval(r.decision_id, r.approver, r.comment, r.created_at, r.credential) for r in rows
+    ]
 
 
 @dataclass(frozen=True)

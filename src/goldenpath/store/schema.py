@@ -76,6 +76,8 @@ approvals = Table(
     Column("approver", String(200), nullable=False),
     Column("comment", Text, nullable=False),
     Column("created_at", String(40), nullable=False),
+    # the credential the approver acted with (migration 0004; null: no token, or older)
+    Column("credential", String(40)),
     UniqueConstraint("decision_id", "approver", name="uq_gp_approvals_decision_approver"),
 )
 

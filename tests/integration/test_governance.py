@@ -287,6 +287,13 @@ def test_high_risk_needs_a_second_person(
         approve(high, decision.decision_id)
     with pytest.raises(PromotionRefused, match="by someone other than bob"):
         promote(high, f"{NAME}/1")  # an approver may promote, but not on his own approval
+    act_as_admin(monkeypatch, high)
+    grant(high, "bob", "viewer")  # a demoted approver's approval no longer counts
+    _as(monkeypatch, high, "alice")
+    with pytest.raises(PromotionRefused, match="needs an approval"):
+        promote(high, f"{NAME}/1")
+    act_as_admin(monkeypatch, high)
+    grant(high, "bob", "approver")
     _as(monkeypatch, high, "alice")
     moved = promote(high, f"{NAME}/1")
     assert (moved.state, _alias(high)) == ("completed", "1")

@@ -218,13 +218,14 @@ def _check_promotable(
 
 
 def _independent(connection: Connection, approval: Approval, promoter: str) -> bool:
-    """Whether ``approval`` is a second person's for ``promoter``: not the promoter's, nor by
-    someone the promoter added or gave their role, nor made with a token the promoter created
-    (separation of duties)."""
+    """Whether ``approval`` is a second person's for ``promoter``: by someone who is still an
+    approver (a demoted approver's approval no longer counts), not the promoter, nor someone the
+    promoter added or gave their role, nor made with a token the promoter created (separation
+    of duties)."""
     if approval.approver == promoter:
         return False
     user = get_user(connection, approval.approver)
-    if user is None or promoter in user.sponsors():
+    if user is None or not user.has_role("approver") or promoter in user.sponsors():
         return False
     token = None if approval.credential is None else get_credential(connection, approval.credential)
     return token is None or token.created_by != promoter

@@ -17,15 +17,13 @@ from sqlalchemy import Connection, func, select
 
 from goldenpath.errors import PermissionDenied
 from goldenpath.store.audit import append_event, now
-from goldenpath.store.records import ROLES, Role, User, add_user, get_user
+from goldenpath.store.records import Role, User, add_user, get_user
 from goldenpath.store.schema import users as users_table
 
 if TYPE_CHECKING:
     from goldenpath.auth.principal import Principal
 
 __all__ = ["authorize", "record"]
-
-_RANK = {role: i for i, role in enumerate(ROLES)}
 
 
 def authorize(
@@ -63,7 +61,7 @@ def authorize(
             hint=f"ask an admin to run: goldenpath users add {actor.name} --role {needed} (or "
             "act with your own token: goldenpath login)",
         )
-    if _RANK[user.role] < _RANK[needed]:
+    if not user.has_role(needed):
         raise PermissionDenied(
             f"{action} needs role {needed}; {actor.name!r} has role {user.role}",
             hint=f"ask an admin to run: goldenpath users grant {actor.name} {needed}",

@@ -53,6 +53,10 @@ class User:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def has_role(self, needed: Role) -> bool:
+        """Whether this user's role includes ``needed`` (roles are ordered)."""
+        return ROLES.index(self.role) >= ROLES.index(needed)
+
     def sponsors(self) -> set[str]:
         """Who made this user what they are: the one who added them and the one who last gave
         them their role. Neither may be the other side of a four-eyes approval they give."""

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
+    "CHECKPOINT_KEY_VAR",
     "PII_KEY_VAR",
     "SERVE_HOST_VAR",
     "SERVE_PROJECT_VAR",
@@ -18,6 +19,7 @@ __all__ = [
     "TOKEN_VAR",
     "TRACKING_URI_VAR",
     "USER_VAR",
+    "checkpoint_key_override",
     "claimed_user",
     "config_dir",
     "os_user",
@@ -37,6 +39,7 @@ TOKEN_VAR = "GOLDENPATH_TOKEN"
 SERVE_PROJECT_VAR = "GOLDENPATH_SERVE_PROJECT"  # set by `goldenpath serve` for its workers
 SERVE_HOST_VAR = "GOLDENPATH_SERVE_HOST"  # ... and the address it binds to
 PII_KEY_VAR = "GOLDENPATH_PII_KEY"
+CHECKPOINT_KEY_VAR = "GOLDENPATH_CHECKPOINT_KEY"
 
 
 def tracking_uri_override() -> str | None:
@@ -54,6 +57,13 @@ def pii_key_override() -> str | None:
     """``GOLDENPATH_PII_KEY`` when set: the secret the prediction log's PII columns are hashed
     with (HMAC-SHA256), instead of the project's generated ``.goldenpath/pii.key``."""
     return os.environ.get(PII_KEY_VAR) or None
+
+
+def checkpoint_key_override() -> Path | None:
+    """``GOLDENPATH_CHECKPOINT_KEY`` when set: the Ed25519 private key file (PEM) that
+    ``goldenpath audit checkpoint`` signs with when no ``--key`` is given."""
+    value = os.environ.get(CHECKPOINT_KEY_VAR, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def served_project() -> str | None:

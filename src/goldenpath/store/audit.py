@@ -5,8 +5,8 @@ Event ``seq`` stores ``hash = sha256(prev_hash + canonical JSON of the event)`` 
 any event, deleting an event or inserting one in the middle breaks the chain at that event,
 and :func:`verify_chain` names the first broken link. What a chain alone cannot show: removal
 of the newest events, or events appended with correctly recomputed hashes by someone with write
-access to the database. Compare the head (:attr:`ChainReport.head_hash`) with a copy kept
-elsewhere to cover those.
+access to the database. Signed checkpoints of the head (:mod:`goldenpath.store.checkpoints`)
+cover those: :func:`recomputed_hashes` is what they are checked against.
 
 Events are appended inside the caller's transaction, so a state change and its audit event
 commit together or not at all. Appends are serialised (an exclusive table lock on PostgreSQL,
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,7 +33,9 @@ __all__ = [
     "append_event",
     "canonical_json",
     "list_events",
+    "lock_chain",
     "now",
+    "recomputed_hashes",
     "verify_chain",
 ]
 
@@ -74,6 +77,14 @@ def _digest(prev_hash: str, fields: dict[str, object]) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def lock_chain(connection: Connection) -> None:
+    """Hold off other appends until ``connection``'s transaction ends (PostgreSQL: an exclusive
+    table lock; SQLite's transactions already exclude other writers), so that what is read of
+    the chain in the transaction is still its head when it commits."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("LOCK TABLE gp_audit_events IN EXCLUSIVE MODE")
+
+
 def append_event(
     connection: Connection,
     *,
@@ -84,8 +95,7 @@ def append_event(
     payload: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain, in ``connection``'s transaction."""
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("LOCK TABLE gp_audit_events IN EXCLUSIVE MODE")
+    lock_chain(connection)
     last = connection.execute(
         select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
     ).first()
@@ -147,6 +157,21 @@ def list_events(
     if limit is not None:
         query = query.limit(limit)
     return [_event(row) for row in connection.execute(query)]
+
+
+def recomputed_hashes(
+    connection: Connection, *, up_to: int | None = None
+) -> Iterator[tuple[int, str]]:
+    """``(seq, hash)`` of every stored event in ``seq`` order (up to ``up_to``), the hash
+    recomputed from the events' content alone, chained from the genesis hash: not from the
+    stored ``prev_hash`` and ``hash``, which whoever rewrote an event could have recomputed."""
+    query = select(audit_events).order_by(audit_events.c.seq)
+    if up_to is not None:
+        query = query.where(audit_events.c.seq <= up_to)
+    prev = GENESIS_HASH
+    for row in connection.execute(query):
+        prev = _digest(prev, dict(row._mapping))
+        yield int(row.seq), prev
 
 
 @dataclass(frozen=True)

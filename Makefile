@@ -67,6 +67,10 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) rollback --reason "demo: back to the previous champion"
 	cd $(DEMO)/my-churn && $(GP) history --check
 	cd $(DEMO)/my-churn && $(GP) audit verify
+	@echo "--- a signed checkpoint anchors the chain's head: its key and the checkpoints live outside the project"
+	cd $(DEMO)/my-churn && $(GP) audit keygen --out ../checkpoint.key
+	cd $(DEMO)/my-churn && $(GP) audit checkpoint --key ../checkpoint.key --out ../checkpoints
+	cd $(DEMO)/my-churn && $(GP) audit verify --checkpoint ../checkpoints --public-key ../checkpoint.key.pub
 	@echo "--- serving: champion with a canary challenger, replayed traffic, a hot swap on promotion"
 	@echo "--- the service asks for API clients' tokens (serving.auth: token); the demo's client may predict, give feedback and read metrics"
 	cd $(DEMO)/my-churn && sed -i 's/^serving:$$/serving:\n  auth: token/' goldenpath.yaml

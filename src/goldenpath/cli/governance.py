@@ -8,6 +8,7 @@ token, a database login, or the OS user where the store's auth mode is local).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -349,15 +350,47 @@ def users_list(project: ProjectOption = None, json_output: JsonOption = False) -
 
 
 @audit_app.command("verify")
-def audit_verify(project: ProjectOption = None, json_output: JsonOption = False) -> None:
-    """Recompute the audit chain; exits 77 (audit_chain_broken) at the first broken link."""
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="A checkpoint file (or a folder of them) to verify the store against; "
+            "repeatable. Needs --public-key.",
+            exists=True,
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--public-key",
+            help="The public key (FILE.pub of audit keygen) checkpoints must be signed with; "
+            "repeatable.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Recompute the audit chain, and check it against signed checkpoints; exits 77
+    (audit_chain_broken) at the first broken link or failing checkpoint."""
     from goldenpath.errors import AuditChainBroken
     from goldenpath.project import open_project
-    from goldenpath.registry import verify_audit
+    from goldenpath.registry.checkpoints import verify_with_checkpoints
 
+    if checkpoint and not public_key:
+        raise typer.BadParameter(
+            "a checkpoint proves nothing without the key it must be signed with: give the "
+            "public key kept apart from the store (the FILE.pub of goldenpath audit keygen)",
+            param_hint="--public-key",
+        )
     out = Output(json_output)
     with out.working("Verifying the audit chain"):
-        report = verify_audit(open_project(project))
+        verification = verify_with_checkpoints(
+            open_project(project), checkpoint or [], public_key or []
+        )
+    report = verification.chain
 
     def render(console: Console) -> None:
         if report.ok and report.head_seq is None:
@@ -373,10 +406,94 @@ def audit_verify(project: ProjectOption = None, json_output: JsonOption = False)
                 f"[red]✗[/] audit chain broken at event {report.broken_at}: {report.reason}",
                 highlight=False,
             )
+        for c in verification.checkpoints:
+            if c.ok:
+                console.print(
+                    f"[green]✓[/] checkpoint {escape(c.path)} holds: events 1 to {c.head_seq} "
+                    f"as signed at {c.at} by {c.key_fingerprint}",
+                    highlight=False,
+                )
+            else:
+                console.print(
+                    f"[red]✗[/] checkpoint {escape(c.path)}: {escape(c.reason or '')}",
+                    highlight=False,
+                )
 
-    out.result(report.to_dict(), render)
-    if not report.ok:
+    out.result(verification.to_dict(), render)
+    if not verification.ok:
         raise typer.Exit(AuditChainBroken.exit_code)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    key: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            help="The Ed25519 private key (PEM, mode 0600) to sign with "
+            "(default: GOLDENPATH_CHECKPOINT_KEY).",
+            dir_okay=False,
+        ),
+    ] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="A .json file to write, or a folder for a new file named by time and seq "
+            "(default: .goldenpath/checkpoints/ in the project).",
+        ),
+    ] = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Sign the head of the audit chain and write the checkpoint (role approver)."""
+    from goldenpath.project import open_project
+    from goldenpath.registry.checkpoints import make_checkpoint
+
+    out = Output(json_output)
+    with out.working("Signing the head of the audit chain"):
+        written = make_checkpoint(open_project(project), key=key, out=out_path)
+    c = written.checkpoint
+    out.result(
+        written.to_dict(),
+        lambda console: console.print(
+            f"[green]✓[/] checkpoint of {c.events:,} event{'' if c.events == 1 else 's'}, "
+            f"head {c.head_seq} {c.head_hash}, "
+            f"signed by {c.key_fingerprint}: {escape(written.path)} (audit event "
+            f"{written.audit_event})",
+            highlight=False,
+        ),
+    )
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Where to write the private key (mode 0600); the public key goes to FILE.pub.",
+            dir_okay=False,
+        ),
+    ],
+    json_output: JsonOption = False,
+) -> None:
+    """Create an Ed25519 key pair to sign checkpoints with (keep it away from the store)."""
+    from goldenpath.registry.checkpoints import create_checkpoint_key
+
+    out = Output(json_output)
+    with out.working("Creating the key"):
+        generated = create_checkpoint_key(out_path)
+    out.result(
+        generated.to_dict(),
+        lambda console: console.print(
+            f"[green]✓[/] private key {escape(generated.private_key)} (mode 0600), public key "
+            f"{escape(generated.public_key)}, fingerprint {generated.fingerprint}\n"
+            + generated.public_key_pem.rstrip(),
+            highlight=False,
+            markup=True,
+        ),
+    )
 
 
 @audit_app.command("list")

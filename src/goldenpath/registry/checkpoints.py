@@ -176,7 +176,14 @@ def verify_with_checkpoints(
     its signature, its store, and that the store still holds every event it signed, unchanged.
     Writes nothing."""
     keys = [read_public_key(p) for p in public_keys]
-    documents = [(str(p), read_checkpoint(p)) for p in checkpoint_paths(checkpoints)]
+    documents: list[tuple[str, Checkpoint | str]] = [
+        (str(p), read_checkpoint(p)) for p in checkpoint_paths(checkpoints)
+    ]
+    documents += [  # a folder that holds none proves nothing: never a silent pass
+        (str(p), "no checkpoint files (*.json) in this folder")
+        for p in checkpoints
+        if p.is_dir() and not any(p.glob("*.json"))
+    ]
     with (store or open_store(project)).transaction() as connection:
         chain = verify_chain(connection)
         found = get_setting(connection, STORE_ID_KEY)

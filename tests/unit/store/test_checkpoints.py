@@ -119,6 +119,12 @@ def test_a_tampered_or_foreign_checkpoint_fails(
     assert not check.ok
     assert "not a goldenpath checkpoint" in (check.reason or "")
 
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _, check = _checked(project, str(empty), public)
+    assert not check.ok
+    assert check.reason == "no checkpoint files (*.json) in this folder"
+
     other = tmp_path / "other.key"
     other_public = Path(create_checkpoint_key(other).public_key)
     _, check = _checked(project, written.path, other_public)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,36 @@ def test_a_broken_chain_is_not_signed(
     with pytest.raises(AuditChainBroken, match="broken at event 2"):
         make_checkpoint(project, key=key, out=tmp_path)
     assert list(tmp_path.glob("*.json")) == []
+
+
+def test_checkpoints_taken_while_others_append_each_sign_a_real_head(
+    store_uri: str, make_project: MakeProject, keyed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    project = goldenpath.open_project(make_project())
+    key, public = keyed
+    _append(project, 1)
+    errors: list[BaseException] = []
+
+    def appender() -> None:
+        try:
+            _append(project, 10)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def signer() -> None:
+        try:
+            for _ in range(3):
+                make_checkpoint(project, key=key, out=tmp_path / "kept")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=t) for t in (appender, signer, appender)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    verification = verify_with_checkpoints(project, [tmp_path / "kept"], [public])
+    assert verification.ok
+    assert len(verification.checkpoints) == 3
+    assert verification.chain.events == 1 + 1 + 20 + 3  # bootstrap, appends, checkpoint events

@@ -27,7 +27,7 @@ from goldenpath.store import AuditEvent, ChainReport, Role, Store, User, open_st
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import list_events, now
 from goldenpath.store.engine import store_exists
-from goldenpath.store.records import add_user, get_user, list_users, set_role
+from goldenpath.store.records import add_user, get_user, list_users, lock_users, set_role
 
 __all__ = [
     "add_member",
@@ -120,6 +120,7 @@ def grant(project: Project, name: str, role: Role, *, store: Store | None = None
     with store.transaction() as connection:
         actor = identify(connection)
         authorize(connection, actor, "admin", project=project.name, action="change roles")
+        lock_users(connection)  # two admins demoting each other at once: the second sees the first
         user = get_user(connection, name)
         if user is None:
             raise RecordNotFound(

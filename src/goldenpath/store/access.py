@@ -17,7 +17,7 @@ from sqlalchemy import Connection, func, select
 
 from goldenpath.errors import PermissionDenied
 from goldenpath.store.audit import append_event, now
-from goldenpath.store.records import Role, User, add_user, get_user
+from goldenpath.store.records import Role, User, add_user, get_user, lock_users
 from goldenpath.store.schema import users as users_table
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ def authorize(
     On an unclaimed store the actor becomes its admin; with ``claim=False`` only provisionally
     (nothing is written: a check before work that may still fail on bad input)."""
     user = get_user(connection, actor.name)
+    if user is None and claim:
+        lock_users(connection)  # two first actors at once: one claims, the other waits and sees
+        user = get_user(connection, actor.name)
     if user is None:
         count = connection.execute(select(func.count()).select_from(users_table)).scalar_one()
         if count == 0:

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 
 from goldenpath.store.schema import approvals, decisions, promotions, users
 
@@ -32,6 +32,7 @@ __all__ = [
     "get_user",
     "insert_decision",
     "list_users",
+    "lock_users",
     "pending_promotions",
     "promotion_history",
     "set_role",
@@ -74,6 +75,15 @@ def get_user(connection: Connection, name: str) -> User | None:
 
 def list_users(connection: Connection) -> list[User]:
     return [_user(r) for r in connection.execute(select(users).order_by(users.c.name))]
+
+
+def lock_users(connection: Connection) -> None:
+    """Serialise changes that depend on who the users are (the first admin, the last admin)
+    until the transaction ends: a table lock on PostgreSQL (other writers of users wait, readers
+    do not); nothing on SQLite, whose write transactions are serialised already (BEGIN
+    IMMEDIATE)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("LOCK TABLE gp_users IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def add_user(connection: Connection, user: User) -> None:

@@ -184,6 +184,26 @@ def act_as(
     return token
 
 
+def store_rows(project: Any) -> dict[str, list[tuple[str, ...]]]:
+    """Every row of every goldenpath table of the project's store (sorted, as text), to check
+    that a call wrote nothing. A credential's last use is left out: using a token records it,
+    even in a call that is then refused."""
+    import sqlalchemy as sa
+
+    from goldenpath.store import open_store
+
+    tables = {}
+    with open_store(project).reading() as connection:
+        for name in sa.inspect(connection).get_table_names():
+            if name.startswith("gp_"):
+                rows = [
+                    tuple(v for k, v in row._mapping.items() if k != "last_used_at")
+                    for row in connection.execute(sa.text(f"SELECT * FROM {name}"))
+                ]
+                tables[name] = sorted(tuple(map(str, row)) for row in rows)
+    return tables
+
+
 def tree(root: Path) -> set[str]:
     """Every file and folder below ``root``, relative, to check that nothing was written."""
     return {str(p.relative_to(root)) for p in root.rglob("*")}

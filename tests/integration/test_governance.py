@@ -8,6 +8,7 @@ champion); every test starts with a new, empty store and no aliases in MLflow.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -21,10 +22,19 @@ from typing import Any
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
 import goldenpath
-from conftest import act_as, act_as_admin, project_with_versions, recorded_evaluation, small_spec
+from conftest import (
+    act_as,
+    act_as_admin,
+    project_with_versions,
+    recorded_evaluation,
+    small_spec,
+    store_rows,
+)
 from goldenpath.auth.principal import auth_mode
+from goldenpath.cli.app import app
 from goldenpath.errors import (
     ApprovalRefused,
     AuthenticationFailed,
@@ -42,7 +52,9 @@ from goldenpath.registry import (
     grant,
     history,
     promote,
+    recover_promotions,
     rollback,
+    stalled,
     verified_alias,
 )
 from goldenpath.registry.credentials import create_token, credentials_of, revoke_credential
@@ -150,6 +162,13 @@ def _events(project: goldenpath.Project) -> list[AuditEvent]:
 
 def _actions(project: goldenpath.Project) -> list[str]:
     return [e.action for e in _events(project)]
+
+
+def _cli(project: goldenpath.Project, *args: str) -> Any:
+    """``goldenpath ARGS --json`` on the project, in this process; its JSON."""
+    done = CliRunner().invoke(app, [*args, "--json", "--project", str(project.root)])
+    assert done.exit_code == 0, done.output
+    return json.loads(done.stdout)
 
 
 def _auth_mode(project: goldenpath.Project) -> str:
@@ -509,12 +528,17 @@ promote(project, "small/1", reason="killed", on_step=die)
 
 
 @pytest.mark.parametrize(
-    ("stage", "outcome", "alias"),
+    "case",
     [("intent recorded", "promotion.abandoned", None), ("alias moved", "promote", "1")],
+    ids=["before-the-alias-moved", "after-the-alias-moved"],
 )
 def test_a_promotion_killed_between_steps_is_finished_or_undone(
-    project: goldenpath.Project, trained: Trained, stage: str, outcome: str, alias: str | None
+    project: goldenpath.Project,
+    trained: Trained,
+    case: tuple[str, str, str | None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    stage, outcome, alias = case
     gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     done = subprocess.run(
         [sys.executable, "-c", _KILLER, str(trained.root), stage],
@@ -529,15 +553,33 @@ def test_a_promotion_killed_between_steps_is_finished_or_undone(
     assert _actions(project)[-1] == "promotion.requested"  # died mid-way
     with open_store(project).transaction() as connection:
         assert verify_chain(connection).ok
-    moves = history(project)  # the next command recovers
-    assert [m.state for m in moves] == ["completed" if alias else "abandoned"]
-    events = _actions(project)
-    assert events[-1] == outcome
+    # reads, by a viewer, settle nothing: the move shows as pending, its alias is not drift,
+    # and a server still loads the store's champion (none yet)
+    _as(monkeypatch, project, "vic", "viewer")
+    before = store_rows(project)
+    moves = history(project)
+    assert [(m.state, stalled(m)) for m in moves] == [("pending", True)]
+    shown = _cli(project, "history", "--check")  # says how to settle it
+    assert (shown["stalled"], shown["drift"]) == ([moves[0].id], [])
+    assert check_aliases(project) == []
+    assert verified_alias(project, "champion") is None
+    assert store_rows(project) == before
+    with pytest.raises(PermissionDenied, match="needs role developer"):  # nor may a viewer
+        recover_promotions(project)
+    assert store_rows(project) == before
+    _as(monkeypatch, project, "dora", "developer")  # a developer settles it: goldenpath recover
+    settled = _cli(project, "recover")["settled"]
+    assert [m["state"] for m in settled] == ["completed" if alias else "abandoned"]
+    assert [(m.id, m.state) for m in history(project)] == [(s["id"], s["state"]) for s in settled]
+    events = _events(project)
+    assert events[-1].action == outcome
+    assert (events[-1].actor, events[-1].payload["requested_by"]) == ("dora", "alice")
+    assert events[-1].payload["recovered"] is True
     assert check_aliases(project) == []  # alias, history and audit agree
+    assert verified_alias(project, "champion") == alias
+    assert recover_promotions(project) == []  # nothing left to settle
     with open_store(project).transaction() as connection:
         assert verify_chain(connection).ok
-        recovered = list_events(connection, limit=1)[0]
-    assert recovered.payload["recovered"] is True
     if alias is None:  # undone: promoting again works
         assert promote(project, f"{NAME}/1").state == "completed"
 

@@ -18,11 +18,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-import sqlalchemy as sa
 from mlflow.tracking import MlflowClient
 
 import goldenpath
-from conftest import project_with_versions, small_spec
+from conftest import project_with_versions, small_spec, store_rows
 from goldenpath.errors import AuthenticationFailed, PermissionDenied
 from goldenpath.registry.access import add_member
 from goldenpath.registry.credentials import create_token
@@ -99,21 +98,6 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, An
         yield project, decision, viewer_token
 
 
-def _store_rows(project: Any) -> dict[str, list[tuple[Any, ...]]]:
-    store = open_store(project)
-    tables = {}
-    with store.transaction() as connection:
-        for name in sa.inspect(connection).get_table_names():
-            if name.startswith("gp_"):
-                # a credential's last use may be recorded by a refused call: it was used
-                rows = [
-                    tuple(v for k, v in row._mapping.items() if k != "last_used_at")
-                    for row in connection.execute(sa.text(f"SELECT * FROM {name}"))
-                ]
-                tables[name] = sorted(tuple(map(str, row)) for row in rows)
-    return tables
-
-
 def _mlflow_state(project: Any) -> dict[str, Any]:
     uri = f"sqlite:///{project.state_dir / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -138,7 +122,7 @@ def _files(root: Path) -> dict[str, str]:
 
 
 def _state(project: Any) -> tuple[Any, ...]:
-    return _store_rows(project), _mlflow_state(project), _files(project.root)
+    return store_rows(project), _mlflow_state(project), _files(project.root)
 
 
 @pytest.mark.parametrize("user", [STRANGER, VIEWER])

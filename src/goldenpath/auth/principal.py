@@ -47,6 +47,7 @@ __all__ = [
     "acting",
     "auth_mode",
     "identify",
+    "known_store_id",
     "store_id",
     "token_admins",
 ]
@@ -98,6 +99,12 @@ def store_id(connection: Connection) -> str:
     return found
 
 
+def known_store_id(connection: Connection) -> str | None:
+    """The store's id if it has one yet (never creates it: a store without an id has no token
+    remembered for it, since ``login`` creates the id before keeping a token)."""
+    return get_setting(connection, STORE_ID_KEY)
+
+
 def token_admins(connection: Connection, *, active: bool = True) -> set[str]:
     """The admins who hold an active token of their own (``active=False``: who were ever
     given one, revoked and expired ones included)."""
@@ -113,14 +120,16 @@ def token_admins(connection: Connection, *, active: bool = True) -> set[str]:
 
 def identify(connection: Connection, *, touch: bool = True) -> Principal:
     """The principal acting now, by the rules in the module docstring (inside the caller's
-    transaction; ``touch`` records a token's use)."""
+    transaction; ``touch`` records a token's use). With ``touch=False`` nothing is written, so
+    it may run in a read-only transaction (:meth:`~goldenpath.store.engine.Store.reading`)."""
     if claimed_user() is not None:
         raise AuthenticationFailed(
             f"{USER_VAR} is no longer read: a name anyone can set proves nothing",
             hint=f"unset {USER_VAR}; act with a token instead (an admin runs goldenpath users "
             "token create NAME; you run goldenpath login, or set GOLDENPATH_TOKEN)",
         )
-    token = token_override() or remembered_token(store_id(connection))
+    known = known_store_id(connection)
+    token = token_override() or (None if known is None else remembered_token(known))
     if token is not None:
         credential = verify(connection, token, touch=touch)
         if credential.kind != "user":

@@ -472,6 +472,7 @@ for _command in (
     governance.promote,
     governance.approve,
     governance.rollback,
+    governance.recover,
     governance.history,
     governance.card,
 ):

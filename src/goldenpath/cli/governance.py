@@ -1,4 +1,4 @@
-"""Governance commands: gate, promote, approve, rollback, history, card, users, audit.
+"""Governance commands: gate, promote, approve, rollback, recover, history, card, users, audit.
 
 Each is a thin shell over :mod:`goldenpath.gates`, :mod:`goldenpath.registry` and
 :mod:`goldenpath.store`; the acting user is the principal :mod:`goldenpath.auth` proves (a
@@ -29,6 +29,7 @@ __all__ = [
     "gate",
     "history",
     "promote",
+    "recover",
     "rollback",
     "users_app",
 ]
@@ -173,6 +174,35 @@ def rollback(
     )
 
 
+def recover(project: ProjectOption = None, json_output: JsonOption = False) -> None:
+    """Finish or undo the promotions a dead process left pending (role developer).
+
+    Each is completed when MLflow's alias already reached the new version, else abandoned (the
+    alias never moved); both are audited. A promotion whose process is still running is left
+    alone. Read commands (history) only show such a move as pending.
+    """
+    from goldenpath.project import open_project
+    from goldenpath.registry import recover_promotions
+
+    out = Output(json_output)
+    with out.working("Settling pending promotions"):
+        settled = recover_promotions(open_project(project))
+
+    def render(console: Console) -> None:
+        if not settled:
+            console.print("[green]✓[/] nothing to settle: no promotion was left pending")
+        for p in settled:
+            outcome = "completed" if p.state == "completed" else "abandoned (the alias never moved)"
+            console.print(
+                f"[green]✓[/] promotion {p.id}, {p.model_name}@{p.alias} "
+                f"{'-' if p.from_version is None else 'v' + p.from_version} → v{p.to_version} "
+                f"(asked by {p.actor}): {outcome}",
+                highlight=False,
+            )
+
+    out.result({"settled": [p.to_dict() for p in settled]}, render)
+
+
 def approve(
     decision: Annotated[
         str,
@@ -214,10 +244,14 @@ def history(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Who moved which alias when, and why (newest first)."""
+    """Who moved which alias when, and why (newest first).
+
+    Writes nothing: a promotion a dead process left pending is shown as pending (its alias is
+    not drift); goldenpath recover settles it.
+    """
     from goldenpath.errors import RegistryDrift
     from goldenpath.project import open_project
-    from goldenpath.registry import check_aliases
+    from goldenpath.registry import check_aliases, stalled
     from goldenpath.registry import history as alias_history
 
     out = Output(json_output)
@@ -225,6 +259,7 @@ def history(
         proj = open_project(project)
         moves = alias_history(proj)
         drift = check_aliases(proj) if check else []
+    stuck = [m for m in moves if stalled(m)]
 
     def render(console: Console) -> None:
         if not moves:
@@ -245,6 +280,18 @@ def history(
             )
         if moves:
             console.print(table)
+        for m in moves:
+            if m.state == "pending":
+                why = (
+                    "its process ended: settle it with goldenpath recover (role developer)"
+                    if m in stuck
+                    else f"in progress ({m.owner})"
+                )
+                console.print(
+                    f"[yellow]![/] promotion {m.id} of @{m.alias} to v{m.to_version} (by "
+                    f"{m.actor}) is pending; {why}",
+                    highlight=False,
+                )
         if check:
             if drift:
                 for d in drift:
@@ -253,7 +300,11 @@ def history(
                 console.print("[green]✓[/] MLflow's aliases agree with the history")
 
     out.result(
-        {"history": [m.to_dict() for m in moves], "drift": [d.to_dict() for d in drift]},
+        {
+            "history": [m.to_dict() for m in moves],
+            "drift": [d.to_dict() for d in drift],
+            "stalled": [m.id for m in stuck],
+        },
         render,
     )
     if drift:

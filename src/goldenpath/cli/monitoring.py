@@ -199,7 +199,7 @@ def alerts(
         opened = open_project(project)
         found: list[Alert] = []
         if store_exists(opened):
-            with open_store(opened).transaction() as connection:
+            with open_store(opened).reading() as connection:
                 found = list_alerts(
                     connection,
                     opened.name,

@@ -19,7 +19,9 @@ from goldenpath.registry.promotion import (
     history,
     promote,
     recover,
+    recover_promotions,
     rollback,
+    stalled,
     verified_alias,
 )
 
@@ -37,7 +39,9 @@ __all__ = [
     "members",
     "promote",
     "recover",
+    "recover_promotions",
     "rollback",
+    "stalled",
     "verified_alias",
     "verify_audit",
 ]

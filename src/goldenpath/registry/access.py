@@ -67,7 +67,7 @@ def members(project: Project, *, store: Store | None = None) -> list[User]:
     """The users of the store and their roles (empty before anyone acted on it)."""
     if store is None and not store_exists(project):
         return []
-    with (store or open_store(project)).transaction() as connection:
+    with (store or open_store(project)).reading() as connection:
         return list_users(connection)
 
 
@@ -77,13 +77,13 @@ def audit_events(
     """The project's audit events, newest first."""
     if store is None and not store_exists(project):
         return []
-    with (store or open_store(project)).transaction() as connection:
+    with (store or open_store(project)).reading() as connection:
         return list_events(connection, project=project.name, limit=limit)
 
 
 def verify_audit(project: Project, *, store: Store | None = None) -> ChainReport:
     """Recompute the whole audit chain: its head, or the first broken link and why."""
-    with (store or open_store(project)).transaction() as connection:
+    with (store or open_store(project)).reading() as connection:
         return verify_chain(connection)
 
 

@@ -19,6 +19,7 @@ from goldenpath.auth.principal import (
     Principal,
     auth_mode,
     identify,
+    known_store_id,
     store_id,
     token_admins,
 )
@@ -155,9 +156,11 @@ def credentials_of(
 ) -> list[Credential]:
     """Credentials (never tokens): all of them for admins, one's own for everyone else."""
     store = store or open_store(project)
-    with store.transaction() as connection:
-        actor = identify(connection)
-        user = authorize(connection, actor, "viewer", project=project.name, action="list tokens")
+    with store.reading() as connection:  # a read: no token use recorded, no store claimed
+        actor = identify(connection, touch=False)
+        user = authorize(
+            connection, actor, "viewer", project=project.name, action="list tokens", claim=False
+        )
         if user.role != "admin":
             if principal not in (None, actor.name):
                 raise PermissionDenied(
@@ -171,9 +174,11 @@ def credentials_of(
 def clients_of(project: Project, *, store: Store | None = None) -> list[Credential]:
     """API clients' credentials (admins only)."""
     store = store or open_store(project)
-    with store.transaction() as connection:
-        actor = identify(connection)
-        authorize(connection, actor, "admin", project=project.name, action="list API clients")
+    with store.reading() as connection:  # a read: no token use recorded, no store claimed
+        actor = identify(connection, touch=False)
+        authorize(
+            connection, actor, "admin", project=project.name, action="list API clients", claim=False
+        )
         return [c for c in list_credentials(connection) if c.kind == "client"]
 
 
@@ -257,15 +262,15 @@ def log_in(project: Project, token: str, *, store: Store | None = None) -> Ident
 def log_out(project: Project, *, store: Store | None = None) -> bool:
     """Forget the token kept for the project's store (it stays valid: revoke it to end it)."""
     store = store or open_store(project)
-    with store.transaction() as connection:
-        key = store_id(connection)
-    return forget_token(key)
+    with store.reading() as connection:
+        key = known_store_id(connection)
+    return key is not None and forget_token(key)
 
 
 def who_am_i(project: Project, *, store: Store | None = None) -> Identity:
     """The principal acting now, their role (None: not a user of the store) and the mode."""
     store = store or open_store(project)
-    with store.transaction() as connection:
+    with store.reading() as connection:
         principal = identify(connection, touch=False)
         user: User | None = get_user(connection, principal.name)
         return Identity(principal, None if user is None else user.role, auth_mode(connection))

@@ -11,10 +11,14 @@ is a small state machine, each step its own transaction:
 3. *completed*: the row is marked ``completed``, the lock released, and the ``promote`` (or
    ``rollback``) event appended, in one transaction.
 
-A process killed between steps leaves a ``pending`` row whose owner is dead. Every registry
-command first runs :func:`recover`: if the MLflow alias already points at the new version the
-move is completed, otherwise it is abandoned (the alias never moved); both are audited, so
-alias, history and audit agree again.
+A process killed between steps leaves a ``pending`` row whose owner is dead (*stalled*). It is
+settled by :func:`recover`, which ``promote`` and ``rollback`` run first (after checking the
+actor's role) and ``goldenpath recover`` (:func:`recover_promotions`, role developer) runs alone:
+if the MLflow alias already points at the new version the move is completed, otherwise it is
+abandoned (the alias never moved); both are audited, as done by whoever settled it, so alias,
+history and audit agree again. Read paths (:func:`history`, :func:`check_aliases`) never settle
+anything: they run in read-only transactions, show a stalled move as ``pending`` and say how to
+settle it, and do not count the alias a pending move is moving as drift.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 from sqlalchemy import Connection
 
-from goldenpath.auth.principal import Principal, acting
+from goldenpath.auth.principal import Principal, acting, identify
 from goldenpath.errors import (
     DuplicateRecord,
     PromotionConflict,
@@ -69,7 +73,9 @@ __all__ = [
     "history",
     "promote",
     "recover",
+    "recover_promotions",
     "rollback",
+    "stalled",
     "verified_alias",
 ]
 
@@ -105,23 +111,56 @@ def _alias_target(client: Tracking, name: str, alias: str) -> str | None:
     return None if found is None else found.version
 
 
-def recover(project: Project, store: Store, client: Tracking) -> list[Promotion]:
-    """Finish or abandon promotions left pending by a process that died mid-way."""
-    with store.transaction() as connection:
-        stale = [
-            p
-            for p in pending_promotions(connection, project.name)
-            if not _owner_alive(p.owner, p.created_at)
-        ]
+def stalled(promotion: Promotion) -> bool:
+    """A ``pending`` move whose process has ended (or, started on another host, is older than
+    the grace period): what :func:`recover` settles."""
+    return promotion.state == "pending" and not _owner_alive(promotion.owner, promotion.created_at)
+
+
+def recover(
+    project: Project, store: Store, client: Tracking, *, actor: Principal | None = None
+) -> list[Promotion]:
+    """Finish or abandon the project's stalled promotions, as ``actor`` (default: the principal
+    acting now), each audited; returns them settled. Callers check the actor's role first: this
+    writes (``promote``, ``rollback`` and :func:`recover_promotions` call it, never a read)."""
+    with store.reading() as connection:
+        stale = [p for p in pending_promotions(connection, project.name) if stalled(p)]
+    if not stale:
+        return []
+    actor = actor or acting(store)
     settled = []
-    actor = acting(store) if stale else None
     for promotion in stale:
-        assert actor is not None
         target = _alias_target(client, promotion.model_name, promotion.alias)
         extra: dict[str, object] = {"recovered": True}
-        if _settle(project, store, promotion, target, extra=extra, actor=actor):
-            settled.append(promotion)
+        done = _settle(project, store, promotion, target, extra=extra, actor=actor)
+        if done is not None:
+            settled.append(done)
     return settled
+
+
+def recover_promotions(project: Project, *, store: Store | None = None) -> list[Promotion]:
+    """``goldenpath recover``: settle the promotions a dead process left pending (role
+    developer; each settled move is audited as done by the caller, for the user who asked for
+    it). Returns the settled moves; an empty list when there was nothing to settle. A move
+    whose process is still running is left alone."""
+    from goldenpath.training.tracking import open_tracking
+
+    store = store or open_store(project)
+    with store.transaction() as connection:
+        actor = identify(connection)
+        authorize(connection, actor, "developer", project=project.name, action="settle promotions")
+    with store.reading() as connection:
+        pending = pending_promotions(connection, project.name)
+    if not any(stalled(p) for p in pending):
+        return []
+    client = open_tracking(project, create=False)
+    if client is None:
+        raise RecordNotFound(
+            f"project {project.name!r} has a pending promotion but no MLflow registry to read "
+            "its alias from",
+            hint="check MLFLOW_TRACKING_URI: it must name the registry the promotion moved",
+        )
+    return recover(project, store, client, actor=actor)
 
 
 def _move_payload(p: Promotion) -> dict[str, object]:
@@ -286,7 +325,7 @@ def _move(
         raise PromotionConflict(
             f"another promotion of {name} is in progress{who}",
             hint="wait for it to finish and look at `goldenpath history`; a promotion whose "
-            "process died is finished or undone by the next goldenpath command",
+            "process died is finished or undone by: goldenpath recover",
         ) from None
     promotion = Promotion(id=promotion_id, state="pending", **values)
     on_step("intent recorded")
@@ -316,7 +355,8 @@ def _settle_after_failure(
 ) -> None:
     """Moving the alias raised (MLflow down, a timeout, Ctrl-C): the alias may or may not have
     moved. Read it and settle the promotion accordingly; if even that fails, leave it pending
-    for :func:`recover` (the next command, once this process has ended)."""
+    for :func:`recover` (``goldenpath recover``, or the next promote or rollback, once this
+    process has ended)."""
     try:
         target = _alias_target(client, p.model_name, p.alias)
     except Exception:  # MLflow unreachable: recovery settles it later
@@ -332,14 +372,15 @@ def _settle(
     *,
     extra: dict[str, object],
     actor: Principal,
-) -> bool:
+) -> Promotion | None:
     """End pending promotion ``p`` by where MLflow's alias points now: ``completed`` when it
     reached the new version, else ``abandoned``; audited as done by ``actor`` (who settles it)
-    for ``p.actor`` (who asked). False when it had already ended."""
+    for ``p.actor`` (who asked). Returns it ended; None when it had already ended."""
     state = "completed" if target == p.to_version else "abandoned"
+    ended_at = now()
     with store.transaction() as connection:
-        if not end_promotion(connection, p.id, state, now()):
-            return False
+        if not end_promotion(connection, p.id, state, ended_at):
+            return None
         record(
             connection,
             actor=actor,
@@ -353,7 +394,7 @@ def _settle(
                 "alias_found_at": target,
             },
         )
-    return True
+    return Promotion(**{**asdict(p), "state": state, "completed_at": ended_at})
 
 
 def _open(project: Project, store: Store | None) -> tuple[Store, Tracking, Principal]:
@@ -386,7 +427,7 @@ def promote(
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action=f"promote to {to}")
-    recover(project, store, client)
+    recover(project, store, client, actor=actor)
     model = resolve_model(project, ref)
     if model.version is None:
         raise RecordNotFound(
@@ -450,7 +491,7 @@ def rollback(
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="roll back")
-    recover(project, store, client)
+    recover(project, store, client, actor=actor)
     with store.transaction() as connection:
         moves = [
             p
@@ -509,17 +550,10 @@ def champion_lineage(moves: list[Promotion]) -> list[str]:
 
 
 def history(project: Project, *, store: Store | None = None) -> list[Promotion]:
-    """Every move of the project's aliases (completed, abandoned or pending), newest first."""
-    store = store or open_store(project)
-    with store.transaction() as connection:
-        pending = pending_promotions(connection, project.name)
-    if pending:  # only a move left half-way needs MLflow, to finish or abandon it
-        from goldenpath.training.tracking import open_tracking
-
-        client = open_tracking(project, create=False)
-        if client is not None:
-            recover(project, store, client)
-    with store.transaction() as connection:
+    """Every move of the project's aliases (completed, abandoned or pending), newest first.
+    A read: a move a dead process left pending is listed as ``pending`` (see :func:`stalled`),
+    not settled (that is ``goldenpath recover``)."""
+    with (store or open_store(project)).reading() as connection:
         return list(reversed(promotion_history(connection, project.name)))
 
 
@@ -545,16 +579,16 @@ class Drift:
 
 
 def check_aliases(project: Project, *, store: Store | None = None) -> list[Drift]:
-    """Compare each alias in MLflow with the store; an empty list means they agree."""
+    """Compare each alias in MLflow with the store; an empty list means they agree. A read: an
+    alias that a pending promotion (in progress, or stalled) is moving is not drift."""
     from goldenpath.training.tracking import open_tracking
 
     store = store or open_store(project)
     client = open_tracking(project, create=False)
     if client is None:
         return []
-    recover(project, store, client)
     drift = []
-    with store.transaction() as connection:
+    with store.reading() as connection:
         expected = {a: current_version(connection, project.name, a) for a in ALIASES}
         moving = {(p.alias, p.to_version) for p in pending_promotions(connection, project.name)}
     for alias in ALIASES:
@@ -581,5 +615,5 @@ def verified_alias(project: Project, alias: Alias, *, store: Store | None = None
                 details=drift.to_dict(),
             )
     store = store or open_store(project)
-    with store.transaction() as connection:
+    with store.reading() as connection:
         return current_version(connection, project.name, alias)

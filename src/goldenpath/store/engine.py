@@ -1,16 +1,25 @@
 """Opening goldenpath's store: the project's SQLite file, or PostgreSQL by URL.
 
 The schema is brought to the latest Alembic revision on open (cheaply: the current revision is
-read first and the migrations run only when it is behind). Write transactions on SQLite begin
-``IMMEDIATE`` so concurrent writers queue on the file lock instead of failing half-way, and every
-database error leaves as a :class:`~goldenpath.errors.StoreError`.
+read first, without a write lock, and the migrations run only when it is behind). Every database
+error leaves as a :class:`~goldenpath.errors.StoreError`.
+
+Two kinds of transaction:
+
+* :meth:`Store.transaction` (writes): on SQLite it begins ``IMMEDIATE``, taking the file's write
+  lock at once, so concurrent writers queue on it instead of failing half-way.
+* :meth:`Store.reading` (reads): it cannot write. On SQLite a deferred ``BEGIN`` with
+  ``PRAGMA query_only``: in the WAL journal mode set on every connection, a reader reads a
+  snapshot and neither waits for nor blocks a writer. On PostgreSQL a ``READ ONLY`` transaction.
+  A statement that would write fails (a :class:`~goldenpath.errors.StoreError`), so a read path
+  is proven read-only by running at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +38,7 @@ __all__ = ["Store", "open_store", "store_exists", "store_uri"]
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _VERSION_TABLE = "gp_alembic_version"
 _SQLITE_BUSY_MS = 30_000
+_READ_ONLY = "goldenpath_read_only"  # execution option of a connection that only reads
 
 
 def store_uri(project: Project) -> str:
@@ -54,32 +64,66 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back when it raises.
+        """One write transaction: committed when the block ends, rolled back when it raises.
         Integrity errors propagate unchanged (callers turn them into domain errors: a
         concurrent promotion, a duplicate approval); other database errors become StoreError."""
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            table = _written_table(exc)
-            if _duplicate_key(exc):
-                raise DuplicateRecord(
-                    f"{table or 'a row'} already holds this key", table=table or "?"
-                ) from None
-            raise StoreError(
-                f"the store at {_redacted(self.uri)} refused a write to {table or 'a table'}: "
-                f"{str(exc.orig).splitlines()[0]}",
-                hint="this is a bug in goldenpath if the store was not edited by hand",
-            ) from None
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"the store at {_redacted(self.uri)} failed: {exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0]}",
-                hint="check that the database is reachable and writable",
-            ) from None
+        with self._translated(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One read-only transaction (see the module docstring): what read commands use, so
+        they never take SQLite's write lock and cannot change anything; an attempt to write
+        raises StoreError."""
+        with (
+            self._translated(reading=True),
+            self.engine.connect().execution_options(**{_READ_ONLY: True}) as connection,
+            connection.begin(),
+        ):
+            if self.dialect == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            yield connection
+
+    def _translated(self, *, reading: bool = False) -> AbstractContextManager[None]:
+        return _translated_errors(self.uri, reading=reading)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def _translated_errors(uri: str, *, reading: bool) -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        table = _written_table(exc)
+        if _duplicate_key(exc):
+            raise DuplicateRecord(
+                f"{table or 'a row'} already holds this key", table=table or "?"
+            ) from None
+        raise StoreError(
+            f"the store at {_redacted(uri)} refused a write to {table or 'a table'}: "
+            f"{str(exc.orig).splitlines()[0]}",
+            hint="this is a bug in goldenpath if the store was not edited by hand",
+        ) from None
+    except SQLAlchemyError as exc:
+        raise StoreError(
+            f"the store at {_redacted(uri)} failed"
+            + (" in a read-only transaction" if reading else "")
+            + f": {exc.__class__.__name__}: {str(exc).splitlines()[0]}",
+            hint="a read that tries to write is a bug in goldenpath"
+            if reading and _write_refused(exc)
+            else "check that the database is reachable and writable",
+        ) from None
+
+
+def _write_refused(error: SQLAlchemyError) -> bool:
+    """A write refused by a read-only transaction: SQLSTATE 25006 on PostgreSQL,
+    SQLITE_READONLY on SQLite (``PRAGMA query_only``)."""
+    original = getattr(error, "orig", None)
+    if getattr(original, "sqlstate", None) == "25006":
+        return True
+    return str(getattr(original, "sqlite_errorname", "")).startswith("SQLITE_READONLY")
 
 
 _WRITE = re.compile(r"^\s*(?:INSERT\s+INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
@@ -126,7 +170,14 @@ def _sqlite_engine(uri: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # a reader begins deferred (a WAL snapshot, no write lock) and may not write; a writer
+        # takes the write lock at once. query_only is per connection: set it either way.
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("PRAGMA query_only = OFF")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -167,7 +218,7 @@ def _migrate(engine: Engine) -> None:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**{_READ_ONLY: True}) as connection:
         context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
         if context.get_current_revision() == head:
             return
@@ -177,7 +228,7 @@ def _migrate(engine: Engine) -> None:
             command.upgrade(config, "head")
     except SQLAlchemyError:
         # another process may have migrated at the same moment: fine if the store is at head now
-        with engine.connect() as connection:
+        with engine.connect().execution_options(**{_READ_ONLY: True}) as connection:
             context = MigrationContext.configure(connection, opts={"version_table": _VERSION_TABLE})
             if context.get_current_revision() != head:
                 raise

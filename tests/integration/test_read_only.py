@@ -41,6 +41,7 @@ STORE_ONLY_COMMANDS = [
     ["users", "token", "list"],
     ["clients", "list"],
     ["audit", "list"],
+    ["audit", "verify"],
     ["whoami"],
     ["alerts"],
 ]

@@ -184,7 +184,7 @@ def verify_with_checkpoints(
         for p in checkpoints
         if p.is_dir() and not any(p.glob("*.json"))
     ]
-    with (store or open_store(project)).transaction() as connection:
+    with (store or open_store(project)).reading() as connection:  # a read: no write lock
         chain = verify_chain(connection)
         found = get_setting(connection, STORE_ID_KEY)
         checks = check_checkpoints(connection, documents, keys, store_id=found)

@@ -392,6 +392,46 @@ def test_a_token_made_by_the_decision_taker_or_promoter_is_not_a_second_person(
     assert approval.credential is not None
 
 
+def test_a_decision_or_a_demotion_landing_during_a_promotion_stops_it(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What changed while a promotion was being checked is seen when it records its intent: a
+    newer (failing) decision, or the promoter's role taken away."""
+    from goldenpath.registry import promotion
+
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    moving = promotion._move
+
+    def meanwhile_a_failing_decision(*args: Any, **kwargs: Any) -> Any:
+        _write_spec(trained.root, gates={"metrics": {"roc_auc": {"min": 0.99}}})
+        strict = goldenpath.open_project(trained.root)
+        gate(strict, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # fails
+        _write_spec(trained.root)
+        return moving(*args, **kwargs)
+
+    monkeypatch.setattr(promotion, "_move", meanwhile_a_failing_decision)
+    before = len(_events(project))
+    with pytest.raises((PromotionRefused, PromotionConflict)):
+        promote(project, f"{NAME}/1")
+    assert _alias(project) is None
+    assert [e.action for e in _events(project)][before:] == ["gate"]  # no intent was recorded
+
+    gate(project, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # passes again
+    _as(monkeypatch, project, "dave", "developer")
+
+    def meanwhile_a_demotion(*args: Any, **kwargs: Any) -> Any:
+        token = os.environ["GOLDENPATH_TOKEN"]
+        act_as_admin(monkeypatch, project)
+        grant(project, "dave", "viewer")
+        monkeypatch.setenv("GOLDENPATH_TOKEN", token)
+        return moving(*args, **kwargs)
+
+    monkeypatch.setattr(promotion, "_move", meanwhile_a_demotion)
+    with pytest.raises(PermissionDenied, match="'dave' has role viewer"):
+        promote(project, f"{NAME}/1")
+    assert _alias(project) is None
+
+
 def test_a_local_identity_cannot_approve_a_high_risk_model(
     project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:

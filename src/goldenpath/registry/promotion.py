@@ -270,6 +270,27 @@ def _independent(connection: Connection, approval: Approval, promoter: str) -> b
     return token is None or token.created_by != promoter
 
 
+def _still_allowed(
+    connection: Connection, project: Project, values: dict[str, Any], actor: Principal
+) -> None:
+    """Inside the transaction that records the intent: the actor still has the role, and a
+    promotion's decision is still the version's latest and still allows it (with approvers who
+    still are approvers), so a decision or a demotion that landed while it was being checked
+    stops it."""
+    alias = values["alias"]
+    authorize(connection, actor, "developer", project=project.name, action=f"move the {alias}")
+    if values["kind"] != "promote":
+        return
+    version = values["to_version"]
+    latest = _check_promotable(connection, project, version=version, alias=alias, actor=actor)
+    if latest.decision_id != values["decision_id"]:
+        raise PromotionConflict(
+            f"a new decision on {project.name}/{version} ({latest.decision_id}) was taken while "
+            "this promotion was being checked",
+            hint="look at it (goldenpath history, the decision) and promote again",
+        )
+
+
 def _move(
     project: Project,
     store: Store,
@@ -310,6 +331,7 @@ def _move(
                     "being checked",
                     hint="look at `goldenpath history` and decide again",
                 )
+            _still_allowed(connection, project, values, actor)
             record(
                 connection,
                 actor=actor,

@@ -272,9 +272,37 @@ def project_with_versions(folder: Path, spec: dict[str, Any], versions: int = 2)
 
 
 def recorded_evaluation(project: Any, ref: str, against: str | None = None) -> str:
-    """Evaluate ``ref`` (optionally against another model), record it, return its id."""
+    """Evaluate ``ref`` (optionally against another model) and record it as
+    ``goldenpath.evaluate`` does (files, MLflow, the store's record and the audit event; only
+    the HTML report is a stub); return its id."""
     from goldenpath.evaluation import evaluate, record_evaluation
+    from goldenpath.registry.access import authorized_actor
+    from goldenpath.registry.evaluations import keep_evaluation
 
+    actor = authorized_actor(project, "evaluate")
     result = evaluate(project, ref, against=against)
-    record_evaluation(project, result, html="<html></html>")
+    keep_evaluation(project, actor, record_evaluation(project, result, html="<html></html>"))
     return result.evaluation_id
+
+
+def keep_recorded_evaluation(project: Any, evaluation_id: str) -> None:
+    """Record in the current store (a new one: ``store_uri``) an evaluation that
+    :func:`recorded_evaluation` made earlier under another store, as ``goldenpath.evaluate``
+    records it (the store's record and the audit event), acting as the current user."""
+    import hashlib
+
+    from goldenpath.evaluation import EvaluationDocument
+    from goldenpath.evaluation.record import HTML_NAME, JSON_NAME, RecordedEvaluation
+    from goldenpath.registry.access import authorized_actor
+    from goldenpath.registry.evaluations import keep_evaluation
+
+    folder = project.state_dir / "evaluations" / evaluation_id
+    raw = (folder / JSON_NAME).read_bytes()
+    saved = RecordedEvaluation(
+        EvaluationDocument.model_validate_json(raw),
+        folder / JSON_NAME,
+        folder / HTML_NAME,
+        f"evaluations/{evaluation_id}",
+        hashlib.sha256(raw).hexdigest(),
+    )
+    keep_evaluation(project, authorized_actor(project, "evaluate"), saved)

@@ -353,7 +353,9 @@ class AuditChainBroken(GovernanceError):
 
 
 class RegistryDrift(GovernanceError):
-    """An MLflow alias points somewhere the store's promotion history does not."""
+    """MLflow disagrees with the store: an alias points somewhere the store's promotion history
+    does not, or (``gate``) an evaluation or a model artefact is not what the store recorded
+    when the model was evaluated."""
 
     code = "registry_drift"
     exit_code = 78

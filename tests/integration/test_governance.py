@@ -28,6 +28,7 @@ import goldenpath
 from conftest import (
     act_as,
     act_as_admin,
+    keep_recorded_evaluation,
     project_with_versions,
     recorded_evaluation,
     small_spec,
@@ -127,10 +128,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def project(
     trained: Trained, store_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[goldenpath.Project]:
-    """The trained project with a new store, medium risk, no aliases, acting as alice (admin)."""
+    """The trained project with a new store, medium risk, no aliases, acting as alice (admin);
+    the module's evaluations are recorded in the new store (by alice) as evaluate records them."""
     _write_spec(trained.root)
     loaded = goldenpath.open_project(trained.root)
     act_as(monkeypatch, loaded, "alice", "admin")
+    for kept in (trained.evaluation_v1, trained.evaluation_v2, trained.evaluation_v2_alone):
+        keep_recorded_evaluation(loaded, kept)
     _clear_aliases(loaded)
     yield loaded
     _clear_aliases(loaded)
@@ -194,13 +198,14 @@ def test_gate_records_every_rule_with_its_evidence(
     with open_store(project).transaction() as connection:
         assert get_decision(connection, decision.decision_id) == decision  # typed both ways
     assert DecisionDocument.model_validate(decision.to_dict()) == decision
-    # the fixture's set-up (the first admin claims the store and adds alice with a token), then
-    # alice's gate, with how she was authenticated
+    # the fixture's set-up (the first admin claims the store and adds alice with a token, and
+    # alice's three evaluations are recorded), then alice's gate, with how she was authenticated
     assert _actions(project) == [
         "users.bootstrap",
         "credentials.create_user",
         "users.add",
         "credentials.create_user",
+        *["evaluate"] * 3,
         "gate",
     ]
     last = _events(project)[-1]

@@ -96,6 +96,9 @@ class ModelInfo(_Part):
     version: str | None
     run_id: str
     uri: str
+    # the digest of the model's artefact files (goldenpath.evaluation.artifact); None in
+    # documents written before it was recorded
+    artifact_sha256: str | None = None
 
     @property
     def label(self) -> str:

@@ -13,7 +13,6 @@ analyses.
 from __future__ import annotations
 
 import re
-import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ import pandas as pd
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.errors import DataError, RunNotFound, SpecInvalid, TrackingError
+from goldenpath.evaluation.artifact import artifact_digest, downloaded_model
 from goldenpath.evaluation.bootstrap import bootstrap, paired_differences
 from goldenpath.evaluation.calibration import calibration, curves, threshold_analysis
 from goldenpath.evaluation.document import (
@@ -65,10 +65,7 @@ from goldenpath.training.tracking import (
     RunRecord,
     Tracking,
     find_run,
-    fluent_tracking,
-    mlflow_boundary,
     open_tracking,
-    tracking_uri,
 )
 
 __all__ = [
@@ -129,6 +126,7 @@ class _Subject:
     held_out: bool  # the run's own held-out rows (not a --data file)
     model: Any
     model_size: int
+    model_digest: str  # artifact_digest of the files the model was loaded from
     scored: Scored
 
 
@@ -265,7 +263,7 @@ def _compare(
             f"{reference.ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
             hint="compare models trained on the same contract, or pass --data with all columns",
         )
-    model, _ = load_model(project, reference.model)
+    model, _, digest = _load_digested(project, reference.model)
     other = _scored(model, frame[features], frame[spec.task.target], spec)
     settings = spec.evaluation
     differences = paired_differences(
@@ -285,6 +283,7 @@ def _compare(
             version=found.version,
             run_id=found.run_id,
             uri=found.uri,
+            artifact_sha256=digest,
         ),
         reference_trained_on_rows=_rows_seen(client, subject, found),
         metrics=differences["overall"],
@@ -311,16 +310,20 @@ def _rows_seen(client: Tracking, subject: _Subject, reference: ModelRef) -> int 
 
 def load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
     """The model as scikit-learn estimator, and the size of its MLflow artefact in bytes."""
-    import mlflow.artifacts
     import mlflow.sklearn
 
-    with (
-        fluent_tracking(tracking_uri(project)),
-        mlflow_boundary(f"loading {ref.uri}"),
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.uri, dst_path=tmp))
+    with downloaded_model(project, ref.uri) as local:
         return mlflow.sklearn.load_model(str(local)), directory_size(local)
+
+
+def _load_digested(project: Project, ref: ModelRef) -> tuple[Any, int, str]:
+    """:func:`load_model` and the :func:`~goldenpath.evaluation.artifact.artifact_digest` of
+    the files it was loaded from, downloaded once."""
+    import mlflow.sklearn
+
+    with downloaded_model(project, ref.uri) as local:
+        digest = artifact_digest(local)
+        return mlflow.sklearn.load_model(str(local)), directory_size(local), digest
 
 
 def _noop(_: str) -> None:
@@ -473,7 +476,7 @@ def _subject(
     on_step("Reading and validating data")
     dataset, frame, described = _evaluation_rows(client, spec, root, ref, data)
     on_step("Loading the model")
-    model, model_size = load_model(project, ref)
+    model, model_size, digest = _load_digested(project, ref)
     on_step(f"Scoring {len(frame):,} rows")
     scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
     return _Subject(
@@ -486,6 +489,7 @@ def _subject(
         held_out=data is None,
         model=model,
         model_size=model_size,
+        model_digest=digest,
         scored=scored,
     )
 
@@ -613,7 +617,13 @@ def _document(
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         project=spec.project.name,
         task=spec.task.type,
-        model=ModelInfo(name=ref.name, version=ref.version, run_id=ref.run_id, uri=ref.uri),
+        model=ModelInfo(
+            name=ref.name,
+            version=ref.version,
+            run_id=ref.run_id,
+            uri=ref.uri,
+            artifact_sha256=subject.model_digest,
+        ),
         data=DataInfo(
             description=subject.described,
             source=dataset.source,

@@ -32,27 +32,32 @@ class RecordedEvaluation:
     json_path: Path
     html_path: Path
     artifact_path: str
+    sha256: str  # of evaluation.json's bytes as written (and logged)
 
 
 def record_evaluation(
     project: Project, result: EvaluationResult, *, html: str
 ) -> RecordedEvaluation:
     """Write the JSON and the report ``html`` (rendered by :mod:`goldenpath.reports`, a layer
-    above this one) atomically, so a crash leaves no half-written file, and log both."""
+    above this one) atomically, so a crash leaves no half-written file, and log both. The
+    store's record of the evaluation (its SHA-256, which ``gate`` checks) is written by the
+    caller, :func:`goldenpath.workflows.evaluate`."""
     document = result.to_dict()
     folder = project.state_dir / "evaluations" / result.evaluation_id
     write_atomic(folder / JSON_NAME, json.dumps(document, indent=2, default=str))
     write_atomic(folder / HTML_NAME, html)
+    written = {name: (folder / name).read_bytes() for name in (JSON_NAME, HTML_NAME)}
     artifact_path = f"evaluations/{result.evaluation_id}"
     client = open_tracking(project, create=True)
     run_id = result.model.run_id
     with mlflow_boundary(f"logging evaluation {result.evaluation_id}"):
         with tempfile.TemporaryDirectory() as tmp:
-            for name in (JSON_NAME, HTML_NAME):
-                (Path(tmp) / name).write_bytes((folder / name).read_bytes())
+            for name, content in written.items():
+                (Path(tmp) / name).write_bytes(content)
             client.log_artifacts(run_id, tmp, artifact_path)
         client.set_tag(run_id, TAG_PREFIX + "last_evaluation", result.evaluation_id)
-    return RecordedEvaluation(result, folder / JSON_NAME, folder / HTML_NAME, artifact_path)
+    sha256 = hashlib.sha256(written[JSON_NAME]).hexdigest()
+    return RecordedEvaluation(result, folder / JSON_NAME, folder / HTML_NAME, artifact_path, sha256)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ import uuid
 
 from goldenpath.auth.principal import acting
 from goldenpath.errors import RecordNotFound
+from goldenpath.evaluation.artifact import model_digest
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
+from goldenpath.gates.evidence import check_artifact, recorded_evaluation
 from goldenpath.gates.rules import apply_gates, check_gates, verdict
 from goldenpath.project import Project
 from goldenpath.store import Decision, Store, open_store
@@ -39,7 +41,12 @@ def gate(
     store: Store | None = None,
 ) -> Decision:
     """Apply the spec's gates to evaluation ``evaluation_id`` (default: the latest) of model
-    version ``ref`` (``name/version``, ``name@alias`` or a run id) and record the decision."""
+    version ``ref`` (``name/version``, ``name@alias`` or a run id) and record the decision.
+
+    Only an evaluation the store recorded for this version is judged, and only if its
+    ``evaluation.json`` in MLflow and the model's artefact files are still the ones recorded
+    (:mod:`goldenpath.gates.evidence`): else :class:`RecordNotFound` or :class:`RegistryDrift`,
+    and nothing is written. The decision names the artefact digest it checked."""
     check_gates(project.spec)
     store = store or open_store(project)
     actor = acting(store)
@@ -52,6 +59,10 @@ def gate(
             hint=f"name the version: {project.name}/VERSION",
         )
     loaded = load_evaluation(project, model.run_id, evaluation_id)
+    with store.reading() as connection:
+        kept = recorded_evaluation(connection, project.name, model, loaded)
+    digest = model_digest(project, model.uri)
+    check_artifact(kept, model, digest)
     tags = dict(require_tracking(project).get_run(model.run_id).tags)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
@@ -78,6 +89,7 @@ def gate(
             gates_sha256=gates_fingerprint(project),
             actor=actor.name,
             created_at=now(),
+            artifact_sha256=digest,
         )
         insert_decision(connection, decision)
         record(
@@ -91,6 +103,7 @@ def gate(
                 "verdict": decision.verdict,
                 "evaluation_id": decision.evaluation_id,
                 "evaluation_sha256": decision.evaluation_sha256,
+                "artifact_sha256": decision.artifact_sha256,
                 "failing": [r.rule for r in decision.failing],
                 "warnings": [r.rule for r in decision.warnings],
             },

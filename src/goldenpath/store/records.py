@@ -137,6 +137,8 @@ class DecisionDocument(_Frozen):
     gates_sha256: str
     actor: str
     created_at: str
+    # the digest of the model artefact the evaluation was of, checked by gate (None: older)
+    artifact_sha256: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         """The JSON-compatible decision document."""

@@ -28,6 +28,7 @@ __all__ = [
     "audit_events",
     "credentials",
     "decisions",
+    "evaluations",
     "metadata",
     "monitor_files",
     "monitor_windows",
@@ -65,7 +66,30 @@ decisions = Table(
     Column("gates_sha256", String(64), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("created_at", String(40), nullable=False),
+    # the model artefact's digest, checked when the decision was taken (migration 0005; null:
+    # older)
+    Column("artifact_sha256", String(64)),
     Index("ix_gp_decisions_version", "model_name", "model_version"),
+)
+
+# Evaluations (migration 0005): every evaluation that `evaluate` produced, so that `gate` judges
+# only an evaluation goldenpath wrote, unchanged (the SHA-256 of its JSON as written), of the
+# model files it evaluated (goldenpath.evaluation.artifact's digest) on the rows it names.
+
+evaluations = Table(
+    "gp_evaluations",
+    metadata,
+    Column("evaluation_id", String(64), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("model_name", String(200), nullable=False),
+    Column("model_version", String(40)),  # null: a run without a registered version
+    Column("run_id", String(64), nullable=False),
+    Column("evaluation_sha256", String(64), nullable=False),
+    Column("artifact_sha256", String(64), nullable=False),
+    Column("data_fingerprint", String(100), nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Index("ix_gp_evaluations_run", "run_id"),
 )
 
 approvals = Table(

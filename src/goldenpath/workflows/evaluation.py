@@ -5,7 +5,8 @@ from __future__ import annotations
 from goldenpath.evaluation.evaluate import evaluate as compute_evaluation
 from goldenpath.evaluation.record import RecordedEvaluation, record_evaluation
 from goldenpath.project import Project
-from goldenpath.registry.access import audit, authorized_actor
+from goldenpath.registry.access import authorized_actor
+from goldenpath.registry.evaluations import keep_evaluation
 from goldenpath.reports import render_evaluation_html
 from goldenpath.training.run import StepCallback
 
@@ -32,25 +33,13 @@ def evaluate(
     """Evaluate model ``ref`` (role ``developer``) on its run's held-out rows or on ``data``,
     compared with ``against`` if given; keep ``evaluation.json`` and ``evaluation.html`` in the
     project and in the model's MLflow run (where ``gate`` and the model card read them), and
-    audit ``evaluate``. Nothing is written when the caller may not evaluate."""
+    record the evaluation in the store (the SHA-256 of its JSON, the digest of the model
+    artefact it evaluated, the rows' fingerprint: what ``gate`` checks) together with the
+    ``evaluate`` audit event. Nothing is written when the caller may not evaluate."""
     actor = authorized_actor(project, "evaluate")
     result = compute_evaluation(project, ref, data=data, against=against, on_step=on_step)
     on_step("Writing the report")
     html = render_evaluation_html(result, min_support=project.spec.evaluation.min_slice_support)
     saved = record_evaluation(project, result, html=html)
-    model = result.model
-    audit(
-        project,
-        actor,
-        "evaluate",
-        model.run_id if model.version is None else f"{model.name}/{model.version}",
-        {
-            "evaluation_id": result.evaluation_id,
-            "run_id": model.run_id,
-            "data": result.data.fingerprint,
-            "against": None
-            if result.comparison is None
-            else result.comparison.against.model_dump(mode="json"),
-        },
-    )
+    keep_evaluation(project, actor, saved)
     return saved

@@ -24,6 +24,8 @@ from goldenpath.gates import EvaluationDocument as GatesEvaluationDocument
 # with a champion, fairness, costs): every key it has must load with its value unchanged.
 OLD_DOCUMENT = Path(__file__).parent / "data" / "evaluation_v1.json"
 ADDED_KEYS = {
+    ("model", "artifact_sha256"),
+    ("comparison.against", "artifact_sha256"),
     ("operations", "currency"),
     ("slices[]", "harm_ci_low"),
     *(("fairness[]", key) for key in ("min_group_size", "excluded_groups", "notes", "disparities")),
@@ -74,6 +76,9 @@ def test_a_document_written_before_the_models_still_validates_with_the_same_valu
     assert _keys(again) - _keys(old) == ADDED_KEYS
     assert _keys(old) <= _keys(again)
     assert again["operations"]["currency"] == "USD"  # type: ignore[index]
+    # no digest of the model files in an older document (gate refuses what the store lacks)
+    assert again["model"].pop("artifact_sha256") is None  # type: ignore[attr-defined]
+    assert again["comparison"]["against"].pop("artifact_sha256") is None  # type: ignore[index]
     for slice_ in again["slices"]:  # type: ignore[attr-defined]
         del slice_["harm_ci_low"]
     del again["operations"]["currency"]  # type: ignore[attr-defined]

@@ -34,7 +34,7 @@ from conftest import (
     small_spec,
     store_rows,
 )
-from goldenpath.auth.principal import auth_mode
+from goldenpath.auth.principal import acting, auth_mode
 from goldenpath.cli.app import app
 from goldenpath.errors import (
     ApprovalRefused,
@@ -49,6 +49,7 @@ from goldenpath.gates import DecisionDocument, gate
 from goldenpath.registry import (
     add_member,
     approve,
+    audit,
     check_aliases,
     grant,
     history,
@@ -129,10 +130,14 @@ def project(
     trained: Trained, store_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[goldenpath.Project]:
     """The trained project with a new store, medium risk, no aliases, acting as alice (admin);
-    the module's evaluations are recorded in the new store (by alice) as evaluate records them."""
+    the module's trainings and evaluations are recorded in the new store (by alice) as train
+    and evaluate record them (a version is promotable only with its train event)."""
     _write_spec(trained.root)
     loaded = goldenpath.open_project(trained.root)
     act_as(monkeypatch, loaded, "alice", "admin")
+    alice = acting(open_store(loaded))
+    for version in ("1", "2"):
+        audit(loaded, alice, "train", f"{NAME}/{version}", {"fixture": "trained by the module"})
     for kept in (trained.evaluation_v1, trained.evaluation_v2, trained.evaluation_v2_alone):
         keep_recorded_evaluation(loaded, kept)
     _clear_aliases(loaded)
@@ -205,6 +210,7 @@ def test_gate_records_every_rule_with_its_evidence(
         "credentials.create_user",
         "users.add",
         "credentials.create_user",
+        *["train"] * 2,
         *["evaluate"] * 3,
         "gate",
     ]

@@ -43,7 +43,7 @@ from goldenpath.errors import (
 from goldenpath.project import Project
 from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
-from goldenpath.store.audit import now
+from goldenpath.store.audit import has_event, now
 from goldenpath.store.credentials import get_credential
 from goldenpath.store.records import (
     Approval,
@@ -59,7 +59,7 @@ from goldenpath.store.records import (
 )
 
 if TYPE_CHECKING:
-    from goldenpath.training.tracking import Tracking
+    from goldenpath.training.tracking import RunRecord, Tracking
 
 # Evaluation, gates and MLflow are imported by the functions that need them: `history` and the
 # store-only commands built on this module must start without pandas, scikit-learn or MLflow.
@@ -270,6 +270,25 @@ def _independent(connection: Connection, approval: Approval, promoter: str) -> b
     return token is None or token.created_by != promoter
 
 
+def _check_trained(connection: Connection, project: Project, version: str, run: RunRecord) -> None:
+    """PromotionRefused unless ``version`` comes from a training that finished: its MLflow run
+    ended FINISHED and the store holds its audited ``train`` event (a ``train`` killed after
+    registering the model has neither)."""
+    target = f"{project.name}/{version}"
+    if run.status != "FINISHED":
+        raise PromotionRefused(
+            f"{target} comes from run {run.run_id}, which is {run.status}, not FINISHED: its "
+            "training did not complete",
+            hint="train again (goldenpath train) and promote the new version",
+        )
+    if not has_event(connection, project=project.name, action="train", subject=target):
+        raise PromotionRefused(
+            f"{target} has no audited train event: it was not registered by a completed "
+            "goldenpath train",
+            hint="train again (goldenpath train) and promote the new version",
+        )
+
+
 def _still_allowed(
     connection: Connection, project: Project, values: dict[str, Any], actor: Principal
 ) -> None:
@@ -475,7 +494,9 @@ def promote(
                 on_step=on_step,
                 audit_extra={"alias_found_at": pointed},
             )
+    run = client.get_run(model.run_id)
     with store.transaction() as connection:
+        _check_trained(connection, project, model.version, run)
         decision = _check_promotable(
             connection, project, version=model.version, alias=to, actor=actor
         )

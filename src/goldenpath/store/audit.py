@@ -32,6 +32,7 @@ __all__ = [
     "ChainReport",
     "append_event",
     "canonical_json",
+    "has_event",
     "list_events",
     "lock_chain",
     "now",
@@ -145,6 +146,20 @@ def _event(row: Any) -> AuditEvent:
         row.prev_hash,
         row.hash,
     )
+
+
+def has_event(connection: Connection, *, project: str, action: str, subject: str) -> bool:
+    """Whether the chain holds an ``action`` event on ``subject`` of ``project``."""
+    found = connection.execute(
+        select(audit_events.c.seq)
+        .where(
+            audit_events.c.project == project,
+            audit_events.c.action == action,
+            audit_events.c.subject == subject,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 def list_events(

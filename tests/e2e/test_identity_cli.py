@@ -9,8 +9,10 @@ import stat
 import subprocess
 from pathlib import Path
 
+import pytest
 from test_cli import GOLDENPATH, run, run_json
 
+import goldenpath
 from conftest import MakeProject
 from goldenpath.settings import os_user
 
@@ -114,3 +116,12 @@ def test_token_mode_needs_an_admin_with_a_token_then_refuses_the_local_user(
     done = run("whoami", cwd=root)
     assert done.returncode == 69  # no way back to the local identity
     assert "identifies people by token" in done.stderr
+
+
+def test_the_library_refuses_unknown_scopes_as_the_cli_does(make_project: MakeProject) -> None:
+    from goldenpath.errors import PermissionDenied
+    from goldenpath.registry.credentials import create_client
+
+    project = goldenpath.open_project(make_project())
+    with pytest.raises(PermissionDenied, match="unknown scope"):
+        create_client(project, "x", ("everything",))  # type: ignore[arg-type]

@@ -28,6 +28,7 @@ from goldenpath.project import Project
 from goldenpath.store import Store, User, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.credentials import (
+    SCOPES,
     Credential,
     CredentialKind,
     Scope,
@@ -142,6 +143,12 @@ def create_client(
     store: Store | None = None,
 ) -> Issued:
     """A token for the API client ``name`` with ``scopes`` (admins only)."""
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise PermissionDenied(
+            f"unknown scope(s) {', '.join(map(repr, unknown))} for client {name!r}",
+            hint=f"scopes are {', '.join(SCOPES)}",
+        )
     if not scopes:
         raise PermissionDenied(
             f"client {name!r} needs at least one scope",

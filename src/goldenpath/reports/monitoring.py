@@ -349,7 +349,9 @@ _DLE = ("mean_absolute_error", "root_mean_squared_error")  # estimated loss (est
 
 def _performance_metrics(window: MonitoringWindow) -> list[str]:
     """The performance metrics a window has, estimated or realised, in a fixed order."""
-    present = set() if window.estimated is None else set(_CBPE)
+    estimated = window.estimated
+    # a multiclass estimate has an accuracy and no ROC AUC: list only what it has
+    present = {m for m in _CBPE if estimated is not None and getattr(estimated, m) is not None}
     if window.estimated_loss is not None:
         present |= set(_DLE)
     for route in (window.realised or {}).values():

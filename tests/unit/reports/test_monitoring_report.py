@@ -461,3 +461,14 @@ def test_windows_judged_before_dle_have_no_estimated_loss_line() -> None:
     names = [t["name"] for t in figures_of(html)["performance"]["data"]]
     assert not any(name.startswith("estimated") for name in names)
     assert "realised root_mean_squared_error (champion v1)" in names
+
+
+def test_a_multiclass_estimate_lists_accuracy_and_no_empty_roc_auc() -> None:
+    """A multiclass window is estimated an accuracy only: the report lists no ROC AUC row."""
+    from goldenpath.monitoring import MonitoringWindow
+
+    estimated = {"rows": 1000, "accuracy": 0.73, "roc_auc": None}
+    w = MonitoringWindow.model_validate(window(0, [0.01, 0.01], estimated=estimated))
+    assert report_module._performance_metrics(w) == ["accuracy"]
+    both = MonitoringWindow.model_validate(window(0, [0.01, 0.01]))
+    assert report_module._performance_metrics(both) == ["accuracy", "roc_auc"]

@@ -332,7 +332,8 @@ def test_moved_alias_and_corrupt_artifact_are_refused_while_serving(root: Path) 
             time.sleep(2.0)
             status, body, _ = call(base, "/predict", ROW)
             assert (status, body["model_version"]) == (200, "2")
-            assert 'reason="load_failed"' in call(base, "/metrics")[1]
+            # its files no longer hash to the digest its decision recorded: refused unloaded
+            assert 'reason="artifact_mismatch"' in call(base, "/metrics")[1]
         finally:
             model_file.write_bytes(saved)
             promote(project, "small/2")

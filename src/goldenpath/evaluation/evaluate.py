@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,7 @@ __all__ = [
     "EvaluationResult",
     "ModelRef",
     "evaluate",
+    "load_digested",
     "load_model",
     "resolve_model",
 ]
@@ -263,7 +265,7 @@ def _compare(
             f"{reference.ref} needs columns the evaluation rows do not have: {', '.join(missing)}",
             hint="compare models trained on the same contract, or pass --data with all columns",
         )
-    model, _, digest = _load_digested(project, reference.model)
+    model, _, digest = load_digested(project, reference.model)
     other = _scored(model, frame[features], frame[spec.task.target], spec)
     settings = spec.evaluation
     differences = paired_differences(
@@ -316,13 +318,19 @@ def load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
         return mlflow.sklearn.load_model(str(local)), directory_size(local)
 
 
-def _load_digested(project: Project, ref: ModelRef) -> tuple[Any, int, str]:
+def load_digested(
+    project: Project, ref: ModelRef, *, check: Callable[[str], None] | None = None
+) -> tuple[Any, int, str]:
     """:func:`load_model` and the :func:`~goldenpath.evaluation.artifact.artifact_digest` of
-    the files it was loaded from, downloaded once."""
+    the files it was loaded from, downloaded once, so the digest is of exactly what is loaded.
+    ``check`` is called with the digest before the model is deserialised; it raises to refuse
+    the files (the server compares them with the digest its store expects)."""
     import mlflow.sklearn
 
     with downloaded_model(project, ref.uri) as local:
         digest = artifact_digest(local)
+        if check is not None:
+            check(digest)
         return mlflow.sklearn.load_model(str(local)), directory_size(local), digest
 
 
@@ -476,7 +484,7 @@ def _subject(
     on_step("Reading and validating data")
     dataset, frame, described = _evaluation_rows(client, spec, root, ref, data)
     on_step("Loading the model")
-    model, model_size, digest = _load_digested(project, ref)
+    model, model_size, digest = load_digested(project, ref)
     on_step(f"Scoring {len(frame):,} rows")
     scored = _scored(model, frame[spec.feature_columns], frame[spec.task.target], spec)
     return _Subject(

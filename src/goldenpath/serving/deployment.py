@@ -10,6 +10,13 @@ swap. A version the store does not vouch for (an alias moved outside goldenpath)
 fails to load, is refused: the previous version keeps serving, and the refusal is logged and
 counted in ``goldenpath_model_load_failures_total``.
 
+**Served = judged.** Every load (at start, at each swap, of the challenger and of a fallback
+version) checks the digest of the files it loads against the one the store's decision recorded
+(:func:`goldenpath.serving.models.load_served`): files replaced after ``gate`` are refused as
+``artifact_mismatch``, like a corrupt artefact. A version with no digest on record is served, but
+said so: a warning logged once per version, and ``goldenpath_model_unverified{version}`` is 1
+while a role serves it.
+
 **Routing.** ``canary``: a request whose key hashes below ``canary_share`` (or, without a key, a
 random draw) goes to the challenger; the same key always takes the same route. ``shadow``: the
 champion answers; the challenger sees a copy afterwards, and its answer is only logged.
@@ -29,11 +36,12 @@ import random
 import time
 from dataclasses import dataclass
 
-from goldenpath.errors import GoldenpathError, ModelContractMismatch
+from goldenpath.errors import GoldenpathError, ModelContractMismatch, RegistryDrift
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.models import (
+    ARTIFACT_MISMATCH,
     ServedModel,
     constant_predictor,
     load_served,
@@ -94,6 +102,7 @@ class Deployment:
         # version that failed to load is tried again only after _RETRY_SECONDS
         self._refused: dict[tuple[str, str], float] = {}
         self._problems: set[tuple[str, str]] = set()  # refused during the current pass
+        self._unverified: set[str] = set()  # versions served without a digest to check: warned
         self._rng = random.Random()
 
     # ------------------------------------------------------------------ loading and swapping
@@ -124,12 +133,34 @@ class Deployment:
             served = await asyncio.to_thread(
                 load_served, self.project, self.spec, version, self.validator, self._batcher
             )
-        except Exception as exc:  # a corrupt artefact, a model that cannot predict ...
-            reason = exc.code if isinstance(exc, ModelContractMismatch) else "load_failed"
+        except Exception as exc:  # a corrupt or replaced artefact, a model that cannot predict
+            reason = (
+                exc.code
+                if isinstance(exc, ModelContractMismatch)
+                else ARTIFACT_MISMATCH
+                if isinstance(exc, RegistryDrift)
+                else "load_failed"
+            )
             self._refuse(role, f"v{version}", reason, f"{type(exc).__name__}: {exc}")
             return None
         self.metrics.model_load_seconds.observe(served.load_seconds)
+        if served.unverified is not None and version not in self._unverified:
+            self._unverified.add(version)
+            log.warning(
+                "serving %s v%s unverified: its model files were not checked against a digest "
+                "on record (%s); evaluate and gate it again, and promote it, to have them checked",
+                role,
+                version,
+                served.unverified,
+            )
         return served
+
+    def _count_unverified(self) -> None:
+        """``goldenpath_model_unverified{version}``: 1 while a role serves it unverified."""
+        roles = (self.champion, self.challenger, self.fallback)
+        now = {s.version for s in roles if s is not None and s.unverified is not None}
+        for version in self._unverified:
+            self.metrics.model_unverified.labels(version).set(version in now)
 
     def _refuse(self, role: str, what: str, reason: str, message: str) -> None:
         self.last_error = f"{role} {what}: {message}"
@@ -156,6 +187,7 @@ class Deployment:
         back); ``last_error`` is cleared once a pass has none."""
         self._problems = set()
         await self._refresh()
+        self._count_unverified()
         for key in list(self._refused):
             if key not in self._problems and not key[1].startswith("v"):
                 del self._refused[key]

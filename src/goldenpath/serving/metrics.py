@@ -111,6 +111,14 @@ class ServerMetrics:
             ["reason"],
             registry=r,
         )
+        self.model_unverified = Gauge(
+            "goldenpath_model_unverified",
+            "1 while a version is served whose model files could not be checked against a "
+            "digest on record (its decision was taken before store revision 0005, or no "
+            "promotion to it names a decision).",
+            ["version"],
+            registry=r,
+        )
         self.serving_version = Gauge(
             "goldenpath_serving_version",
             "1 for the version each role serves.",

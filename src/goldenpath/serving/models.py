@@ -4,6 +4,15 @@
 task's labels (binary: the positive label when the score reaches the spec's threshold, as in
 evaluation) and scores (the positive-class probability for binary tasks, the top probability for
 multiclass, none for regression), as plain JSON-ready Python values.
+
+**Served = judged.** :func:`load_served` downloads a version's MLflow artefact once, computes its
+:func:`~goldenpath.evaluation.artifact.artifact_digest` and, before deserialising anything,
+compares it with the digest the store expects for that version
+(:func:`~goldenpath.store.records.expected_artifact`: the one recorded by the decision that the
+newest decision-bearing completed promotion to the version names). Files that differ (a model
+replaced in the artefact store after ``gate``) are refused with :class:`RegistryDrift`
+(reason :data:`ARTIFACT_MISMATCH`). A version with no digest on record (its decision predates
+store revision 0005, or no promotion to it names a decision) is loaded, marked ``unverified``.
 """
 
 from __future__ import annotations
@@ -16,25 +25,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from goldenpath.errors import ModelContractMismatch
-from goldenpath.evaluation.evaluate import ModelRef, load_model
+from goldenpath.errors import ModelContractMismatch, RegistryDrift
+from goldenpath.evaluation.evaluate import ModelRef, load_digested
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, PredictFn
 from goldenpath.serving.validation import RowValidator
 from goldenpath.spec.models import Spec
+from goldenpath.store import open_store
+from goldenpath.store.records import ExpectedArtifact, expected_artifact
 from goldenpath.training.tracking import fluent_tracking, mlflow_boundary, tracking_uri
 
 __all__ = [
+    "ARTIFACT_MISMATCH",
     "ServedModel",
+    "check_artifact",
     "check_signature",
     "constant_predictor",
     "load_served",
     "predictor",
+    "unverified_reason",
     "warm_columns",
 ]
 
 
 FramePredictFn = Callable[[pd.DataFrame], Outputs]
+
+ARTIFACT_MISMATCH = "artifact_mismatch"  # the reason a server gives for refusing such files
 
 
 def predictor(model: Any, spec: Spec) -> FramePredictFn:
@@ -143,6 +159,45 @@ def check_signature(project: Project, ref: ModelRef, frame: pd.DataFrame) -> Non
         )
 
 
+def unverified_reason(name: str, version: str, expected: ExpectedArtifact | None) -> str | None:
+    """Why ``version``'s files cannot be checked against a digest on record (``None``: they
+    can)."""
+    if expected is None:
+        return f"no completed promotion of version {version} of {name} names a decision"
+    if expected.artifact_sha256 is None:
+        return (
+            f"decision {expected.decision_id} on version {version} of {name} was taken before "
+            "the store recorded model digests (revision 0005)"
+        )
+    return None
+
+
+def check_artifact(name: str, version: str, expected: ExpectedArtifact | None, digest: str) -> None:
+    """Refuse (:class:`RegistryDrift`, reason :data:`ARTIFACT_MISMATCH`) files about to be
+    loaded for ``version`` whose digest differs from the one the store expects; files with
+    nothing on record to compare with pass (see :func:`unverified_reason`)."""
+    if expected is None or expected.artifact_sha256 is None:
+        return
+    if digest != expected.artifact_sha256:
+        raise RegistryDrift(
+            f"version {version} of {name}: its model files in MLflow have digest "
+            f"{digest[:12]}, but decision {expected.decision_id} was taken on files with digest "
+            f"{expected.artifact_sha256[:12]}: the artefact was replaced after gate, and is not "
+            "served",
+            hint=f"restore the artefact that was judged, or evaluate and gate {name}/{version} "
+            "again and promote it",
+            details={
+                "reason": ARTIFACT_MISMATCH,
+                "model_name": name,
+                "version": version,
+                "decision_id": expected.decision_id,
+                "promotion_id": expected.promotion_id,
+                "expected_sha256": expected.artifact_sha256,
+                "found_sha256": digest,
+            },
+        )
+
+
 @dataclass
 class ServedModel:
     """A version ready for traffic."""
@@ -150,6 +205,8 @@ class ServedModel:
     version: str
     batcher: Batcher
     load_seconds: float
+    artifact_sha256: str | None = None  # the digest of the files loaded (None: a constant)
+    unverified: str | None = None  # why they were not checked against a digest on record
 
 
 def load_served(
@@ -159,10 +216,17 @@ def load_served(
     validator: RowValidator,
     make_batcher: Callable[[str, PredictFn], Batcher],
 ) -> ServedModel:
-    """Download, load and warm ``version`` (blocking: run it on a thread)."""
+    """Download, verify (:func:`check_artifact`, before deserialising), load and warm
+    ``version`` (blocking: run it on a thread)."""
     started = time.perf_counter()
     ref = ModelRef(run_id="", name=project.name, version=version)
-    model, _ = load_model(project, ref)
+    with open_store(project).reading() as connection:
+        expected = expected_artifact(connection, project.name, version)
+
+    def check(digest: str) -> None:
+        check_artifact(project.name, version, expected, digest)
+
+    model, _, digest = load_digested(project, ref, check=check)
     check_signature(project, ref, validator.frame(warm_columns(validator)))
     on_frame = predictor(model, spec)
 
@@ -171,4 +235,5 @@ def load_served(
 
     batcher = make_batcher(version, predict)
     batcher.warm(warm_columns(validator))  # a model that cannot predict never takes traffic
-    return ServedModel(version, batcher, time.perf_counter() - started)
+    unverified = unverified_reason(project.name, version, expected)
+    return ServedModel(version, batcher, time.perf_counter() - started, digest, unverified)

@@ -18,6 +18,7 @@ __all__ = [
     "Approval",
     "Decision",
     "DecisionDocument",
+    "ExpectedArtifact",
     "Promotion",
     "Role",
     "RuleResult",
@@ -28,6 +29,7 @@ __all__ = [
     "current_version",
     "decisions_of",
     "end_promotion",
+    "expected_artifact",
     "get_decision",
     "get_user",
     "insert_decision",
@@ -293,3 +295,40 @@ def current_version(connection: Connection, model_name: str, alias: str) -> str 
         .limit(1)
     ).first()
     return None if row is None else str(row.to_version)
+
+
+@dataclass(frozen=True)
+class ExpectedArtifact:
+    """What the store vouches for as a version's model files: the digest recorded by the
+    decision a promotion of that version named (``None`` for a decision taken before store
+    revision 0005, which recorded none)."""
+
+    decision_id: str
+    promotion_id: int
+    artifact_sha256: str | None
+
+
+def expected_artifact(
+    connection: Connection, model_name: str, version: str
+) -> ExpectedArtifact | None:
+    """The artefact digest the store expects for ``version``: the ``artifact_sha256`` of the
+    decision named by the newest completed promotion that moved any alias to it and names a
+    decision. A ``promote`` names the decision it was allowed by; a ``rollback`` names the
+    decision of the newest earlier move to its target (or none); a ``restore`` names none: moves
+    naming none are passed over, so a rollback or restore without a decision is vouched for by
+    the newest decision-bearing move to the same version. ``None`` when no completed promotion
+    to the version names a decision (a version never promoted)."""
+    row = connection.execute(
+        select(promotions.c.id, decisions.c.decision_id, decisions.c.artifact_sha256)
+        .join(decisions, decisions.c.decision_id == promotions.c.decision_id)
+        .where(
+            promotions.c.model_name == model_name,
+            promotions.c.to_version == version,
+            promotions.c.state == "completed",
+        )
+        .order_by(promotions.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return ExpectedArtifact(str(row.decision_id), int(row.id), row.artifact_sha256)

@@ -19,6 +19,7 @@ from goldenpath.cli._output import Output
 
 if TYPE_CHECKING:
     from goldenpath.monitoring import MonitorRun
+    from goldenpath.registry.checkpoints import ScheduledCheckpoint
     from goldenpath.store.monitoring import Alert
 
 __all__ = ["alerts", "monitor"]
@@ -36,7 +37,7 @@ def _moment(value: str | None, name: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _render_run(console: Console, run: MonitorRun) -> None:
+def _render_run(console: Console, run: MonitorRun, checkpoint: ScheduledCheckpoint | None) -> None:
     document = run.report
     windows = document.windows
     processed = document.processed
@@ -69,6 +70,14 @@ def _render_run(console: Console, run: MonitorRun) -> None:
         console.print(table)
     _render_alerts(console, document.open_alerts)
     console.print(f"report: {run.html_path}", highlight=False)
+    if checkpoint is not None and checkpoint.status == "written":
+        console.print(
+            f"checkpoint: {checkpoint.path} (the audit chain up to event {checkpoint.head_seq})",
+            highlight=False,
+        )
+    elif checkpoint is not None and checkpoint.status == "not_due":
+        due = (checkpoint.due_at or "-")[:19].replace("T", " ")
+        console.print(f"checkpoint: not due before {due} UTC", highlight=False)
 
 
 def _render_alerts(console: Console, shown: Sequence[Alert]) -> None:
@@ -118,6 +127,8 @@ def monitor(
     """Process what is new in the prediction log: windows, drift, quality, performance, alerts.
 
     Exits 0 whether or not alerts are open; alerts go to the spec's sinks and `goldenpath alerts`.
+    With audit.checkpoints in the spec, a signed checkpoint of the audit chain is written when
+    one is due; one that fails is reported (as a failed alert sink is), and the exit code stays 0.
     With --watch, a run that fails is reported and tried again after the interval.
     """
     start, end = _moment(since, "--since"), _moment(until, "--until")
@@ -162,7 +173,7 @@ def _once(
     from goldenpath.workflows.monitoring import monitor
 
     with out.working("Monitoring the prediction log") as step:
-        run = monitor(
+        monitored = monitor(
             open_project(project),
             reference,
             window=window,
@@ -170,15 +181,24 @@ def _once(
             until=end,
             progress=lambda rows: step(f"{rows:,} rows read"),
         )
+    run, checkpoint = monitored.run, monitored.checkpoint
     result = MonitorOutput(
         **dict(run.report),
         report=ReportPaths.model_validate({"json": str(run.json_path), "html": str(run.html_path)}),
         events=run.events,
         sink_failures=run.sink_failures,
+        checkpoint=checkpoint,
     )
-    out.result(result.model_dump(mode="json"), lambda console: _render_run(console, run))
+    unscheduled = {"checkpoint"} if checkpoint is None else set()  # as before audit.checkpoints
+    out.result(
+        result.model_dump(mode="json", exclude=unscheduled),
+        lambda console: _render_run(console, run, checkpoint),
+    )
     for failure in run.sink_failures:
         out.stderr.print(f"[yellow]alert sink failed[/]: {escape(failure)}")
+    if checkpoint is not None and not checkpoint.ok:
+        message = escape(checkpoint.message or "")
+        out.stderr.print(f"[yellow]checkpoint failed[/] ({checkpoint.reason}): {message}")
 
 
 def alerts(

@@ -28,6 +28,7 @@ from goldenpath.monitoring.drift import FeatureDrift
 from goldenpath.monitoring.estimation import EstimatedPerformance
 from goldenpath.monitoring.loss_estimation import EstimatedLoss
 from goldenpath.monitoring.multivariate import DomainDrift
+from goldenpath.registry.checkpoints import ScheduledCheckpoint
 from goldenpath.store.monitoring import Alert
 
 __all__ = [
@@ -181,8 +182,10 @@ class ReportPaths(Document):
 
 class MonitorOutput(MonitoringReport):
     """What ``goldenpath monitor --json`` prints: the document, where its report is, the
-    events this run sent and the sinks that failed."""
+    events this run sent, the sinks that failed and, with ``audit.checkpoints`` (only then),
+    what the checkpoint schedule did."""
 
     report: ReportPaths
     events: list[AlertEvent]
     sink_failures: list[str]
+    checkpoint: ScheduledCheckpoint | None = None

@@ -7,6 +7,11 @@
   checkpoint never covers itself and the next checkpoint covers the event.
 * :func:`verify_with_checkpoints` checks the chain and each checkpoint against it (no role:
   anyone who can open the store may read it).
+* :func:`scheduled_checkpoint` is what ``goldenpath serve`` and ``goldenpath monitor`` run for
+  the spec's ``audit.checkpoints``: :func:`make_checkpoint` into its folder when the project's
+  newest ``audit.checkpoint`` event is older than ``every`` (checked again under the chain's
+  lock, so that two processes never both sign for one period), never raising: the outcome says
+  what was written, or why nothing was (a :data:`FailureReason`).
 
 The pure parts (the document, signing, the comparison) are in
 :mod:`goldenpath.store.checkpoints` and :mod:`goldenpath.store.signing`.
@@ -14,13 +19,27 @@ The pure parts (the document, signing, the comparison) are in
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, select
 
 from goldenpath.auth.principal import STORE_ID_KEY, identify, store_id
-from goldenpath.errors import AuthenticationFailed, DestinationExists
+from goldenpath.errors import (
+    AuditChainBroken,
+    AuthenticationFailed,
+    DestinationExists,
+    GoldenpathError,
+    PermissionDenied,
+    StoreError,
+)
 from goldenpath.project import Project
 from goldenpath.settings import CHECKPOINT_KEY_VAR, checkpoint_key_override
 from goldenpath.store import Store, open_store, verify_chain
@@ -36,6 +55,7 @@ from goldenpath.store.checkpoints import (
     sign_head,
 )
 from goldenpath.store.credentials import get_setting
+from goldenpath.store.schema import audit_events
 from goldenpath.store.signing import (
     GeneratedKey,
     generate_key,
@@ -44,15 +64,34 @@ from goldenpath.store.signing import (
 )
 
 __all__ = [
+    "CHECKPOINT_ACTION",
     "CHECKPOINT_DIR",
+    "FailureReason",
+    "LastCheckpoint",
+    "ScheduledCheckpoint",
     "WrittenCheckpoint",
+    "checkpoint_due",
     "checkpoint_paths",
     "create_checkpoint_key",
+    "last_checkpoint",
     "make_checkpoint",
+    "scheduled_checkpoint",
     "verify_with_checkpoints",
 ]
 
 CHECKPOINT_DIR = Path(".goldenpath") / "checkpoints"
+CHECKPOINT_ACTION = "audit.checkpoint"
+
+FailureReason = Literal[
+    "no_key",  # GOLDENPATH_CHECKPOINT_KEY is not set
+    "key_unreadable",  # missing, readable by others, or not an Ed25519 private key
+    "authentication_failed",  # the process's identity is not proven (a bad or expired token)
+    "permission_denied",  # the identity lacks role approver
+    "chain_broken",  # the chain does not verify: its head is never signed
+    "store_unavailable",  # the store could not be opened or failed
+    "write_failed",  # the checkpoint file could not be written
+    "unexpected",  # anything else (a bug: please report it)
+]
 
 
 @dataclass(frozen=True)
@@ -115,8 +154,27 @@ def make_checkpoint(
             hint=f"give --key FILE or set {CHECKPOINT_KEY_VAR} (create a key with: goldenpath "
             "audit keygen --out FILE, kept away from the store)",
         )
-    private = read_private_key(key)
-    store = store or open_store(project)
+    return _sign_and_keep(project, read_private_key(key), out, store or open_store(project))
+
+
+class _NotDue(Exception):
+    """Another process signed a checkpoint since the schedule found one due."""
+
+    def __init__(self, last: LastCheckpoint) -> None:
+        super().__init__("not due")
+        self.last = last
+
+
+def _sign_and_keep(
+    project: Project,
+    private: Ed25519PrivateKey,
+    out: Path | None,
+    store: Store,
+    *,
+    unless_newer_than: timedelta | None = None,
+) -> WrittenCheckpoint:
+    """:func:`make_checkpoint` with the key read; with ``unless_newer_than``, _NotDue (and
+    nothing written) when, under the chain's lock, the project's newest checkpoint is younger."""
     written: Path | None = None
     try:
         with store.transaction() as connection:
@@ -125,6 +183,12 @@ def make_checkpoint(
                 connection, actor, "approver", project=project.name, action="sign checkpoints"
             )
             lock_chain(connection)
+            if unless_newer_than is not None:
+                last = last_checkpoint(connection, project.name)
+                if last is not None and not checkpoint_due(
+                    last.at, unless_newer_than, datetime.now(UTC)
+                ):
+                    raise _NotDue(last)  # rolls back: not even a token's last use is kept
             checkpoint = sign_head(
                 connection,
                 private,
@@ -138,7 +202,7 @@ def make_checkpoint(
             record(
                 connection,
                 actor=actor,
-                action="audit.checkpoint",
+                action=CHECKPOINT_ACTION,
                 project=project.name,
                 subject="store",
                 payload={
@@ -154,6 +218,154 @@ def make_checkpoint(
             written.unlink(missing_ok=True)
         raise
     return WrittenCheckpoint(str(path), event, checkpoint)
+
+
+# ------------------------------------------------------------------------------ on a schedule
+
+
+@dataclass(frozen=True)
+class LastCheckpoint:
+    """The project's newest ``audit.checkpoint`` event: when, and the head seq it signed."""
+
+    at: datetime
+    head_seq: int | None
+
+
+def last_checkpoint(connection: Connection, project: str) -> LastCheckpoint | None:
+    """The newest checkpoint ``project`` audited (whoever signed it, wherever it was written),
+    or None."""
+    row = connection.execute(
+        select(audit_events.c.at, audit_events.c.payload)
+        .where(audit_events.c.action == CHECKPOINT_ACTION, audit_events.c.project == project)
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    at = datetime.fromisoformat(str(row.at))
+    try:
+        head = json.loads(row.payload).get("head_seq")
+    except (ValueError, AttributeError):
+        head = None
+    return LastCheckpoint(
+        at if at.tzinfo is not None else at.replace(tzinfo=UTC),
+        head if isinstance(head, int) else None,
+    )
+
+
+def checkpoint_due(last: datetime | None, every: timedelta, now: datetime) -> bool:
+    """Whether a checkpoint is due at ``now``: none yet, or the newest is ``every`` old."""
+    return last is None or now - last >= every
+
+
+class ScheduledCheckpoint(BaseModel):
+    """What the schedule did: ``written`` (a new checkpoint: its path), ``not_due`` (the newest
+    is younger than ``every``) or ``failed`` (``reason`` and ``message`` say why). ``last_at``
+    and ``head_seq`` are those of the project's newest checkpoint after this attempt (the one
+    written, or the one found), ``due_at`` when the next one is due."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: Literal["written", "not_due", "failed"]
+    every_seconds: int
+    path: str | None = None
+    audit_event: int | None = None
+    last_at: str | None = None
+    head_seq: int | None = None
+    due_at: str | None = None
+    reason: FailureReason | None = None
+    message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def seconds_until_due(self, now: datetime) -> float:
+        """Seconds from ``now`` until ``due_at`` (0 when due or unknown)."""
+        if self.due_at is None:
+            return 0.0
+        return max(0.0, (datetime.fromisoformat(self.due_at) - now).total_seconds())
+
+
+def _reason(exc: BaseException) -> FailureReason:
+    if isinstance(exc, PermissionDenied):
+        return "permission_denied"
+    if isinstance(exc, AuthenticationFailed):
+        return "authentication_failed"
+    if isinstance(exc, AuditChainBroken):
+        return "chain_broken"
+    if isinstance(exc, StoreError):
+        return "store_unavailable"
+    if isinstance(exc, DestinationExists | OSError):
+        return "write_failed"
+    return "unexpected"
+
+
+def _message(exc: BaseException) -> str:
+    if isinstance(exc, GoldenpathError):
+        return exc.message + (f" (how to fix: {exc.hint})" if exc.hint else "")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def scheduled_checkpoint(
+    project: Project, *, store: Store | None = None
+) -> ScheduledCheckpoint | None:
+    """Sign a checkpoint into the folder of the spec's ``audit.checkpoints`` if one is due
+    (None: no schedule). Never raises for a failure: its outcome says what went wrong. The key
+    is ``GOLDENPATH_CHECKPOINT_KEY``; the process's identity needs role ``approver``."""
+    schedule = project.spec.audit.checkpoints
+    if schedule is None:
+        return None
+    every = timedelta(seconds=schedule.every_seconds)
+    out = project.root / (schedule.out or CHECKPOINT_DIR)
+    last: LastCheckpoint | None = None
+
+    def outcome(status: str, **fields: object) -> ScheduledCheckpoint:
+        found: dict[str, object] = {}
+        if last is not None:
+            found = {
+                "last_at": last.at.isoformat(),
+                "head_seq": last.head_seq,
+                "due_at": (last.at + every).isoformat(),
+            }
+        return ScheduledCheckpoint.model_validate(
+            {"status": status, "every_seconds": schedule.every_seconds, **found, **fields}
+        )
+
+    try:
+        store = store or open_store(project)
+        with store.reading() as connection:
+            last = last_checkpoint(connection, project.name)
+        if last is not None and not checkpoint_due(last.at, every, datetime.now(UTC)):
+            return outcome("not_due")
+        key = checkpoint_key_override()
+        if key is None:
+            return outcome(
+                "failed",
+                reason="no_key",
+                message=f"no key to sign checkpoints with: set {CHECKPOINT_KEY_VAR} to the "
+                "file goldenpath audit keygen wrote",
+            )
+        try:
+            private = read_private_key(key)
+        except GoldenpathError as exc:
+            return outcome("failed", reason="key_unreadable", message=_message(exc))
+        written = _sign_and_keep(project, private, out, store, unless_newer_than=every)
+    except _NotDue as raced:
+        last = raced.last
+        return outcome("not_due")
+    except Exception as exc:
+        return outcome("failed", reason=_reason(exc), message=_message(exc))
+    try:  # the event's time, as the next check reads it
+        with store.reading() as connection:
+            last = last_checkpoint(connection, project.name)
+    except StoreError:
+        last = None
+    if last is None:
+        last = LastCheckpoint(
+            datetime.fromisoformat(written.checkpoint.at), written.checkpoint.head_seq
+        )
+    return outcome("written", path=written.path, audit_event=written.audit_event)
 
 
 def checkpoint_paths(given: Sequence[Path]) -> list[Path]:

@@ -301,8 +301,9 @@ def create_app(project: Project, *, host: str | None = None) -> FastAPI:
 
 
 def _lifespan(server: Server) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """Start: load the deployment, freeze what is loaded, watch for promotions. Stop: stop
-    watching and close the server (every buffered log record written)."""
+    """Start: load the deployment, freeze what is loaded, watch for promotions, and sign
+    checkpoints when ``audit.checkpoints`` asks. Stop: stop both and close the server (every
+    buffered log record written)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -328,13 +329,18 @@ def _lifespan(server: Server) -> Callable[[FastAPI], contextlib.AbstractAsyncCon
         # predictions by 80-230 ms each under load.
         gc.collect()
         gc.freeze()
-        watcher = asyncio.get_running_loop().create_task(server.deployment.watch())
+        loop = asyncio.get_running_loop()
+        background = [loop.create_task(server.deployment.watch())]
+        if server.checkpoints.scheduled:  # audit.checkpoints: signed checkpoints on a schedule
+            background.append(loop.create_task(server.checkpoints.run()))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await server.close()
 
     return lifespan
@@ -586,8 +592,15 @@ def _operations_routes(app: FastAPI, server: Server, guard: Guard) -> None:
     async def health_ready() -> Response:
         # a log that cannot write degrades the server but keeps it in rotation: answers still
         # flow, and the requests it cannot write are set aside (see logs.LogWriter)
-        problems = server.log_problems()
-        body = {"ready": _ready(server), "degraded": bool(problems), "problems": problems}
+        # and so does a checkpoint that cannot be signed (audit.checkpoints)
+        problems = server.log_problems() + server.checkpoints.problems()
+        body: dict[str, Any] = {
+            "ready": _ready(server),
+            "degraded": bool(problems),
+            "problems": problems,
+        }
+        if server.checkpoints.scheduled:
+            body["checkpoints"] = server.checkpoints.status()
         return _json(body, 200 if _ready(server) else 503)
 
     @app.get("/ping", summary="MLflow's health check: 200 when a model can answer, else 503")

@@ -130,6 +130,30 @@ class ServerMetrics:
             "Rows written to the prediction log.",
             registry=r,
         )
+        self.checkpoints_written = Counter(
+            "goldenpath_checkpoints_written_total",
+            "Signed checkpoints of the audit chain this server wrote (audit.checkpoints).",
+            registry=r,
+        )
+        self.checkpoint_failures = Counter(
+            "goldenpath_checkpoint_failures_total",
+            "Scheduled checkpoints that could not be written, by reason: no_key, "
+            "key_unreadable, authentication_failed, permission_denied, chain_broken, "
+            "store_unavailable, write_failed, unexpected.",
+            ["reason"],
+            registry=r,
+        )
+        self.checkpoint_last_success = Gauge(
+            "goldenpath_checkpoint_last_success_timestamp_seconds",
+            "Unix time of the project's newest signed checkpoint, written by this server or "
+            "found in the store (0: none yet); alert when it falls behind audit.checkpoints.every.",
+            registry=r,
+        )
+        self.checkpoint_head_seq = Gauge(
+            "goldenpath_checkpoint_head_seq",
+            "The audit event the newest checkpoint signed (the chain's head then).",
+            registry=r,
+        )
         self.slo_target_p95 = Gauge(
             "goldenpath_slo_latency_p95_target_seconds", "The p95 latency objective.", registry=r
         )

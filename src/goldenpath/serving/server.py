@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from goldenpath.project import Project
+from goldenpath.registry.checkpoints import ScheduledCheckpoint, scheduled_checkpoint
 from goldenpath.serving.answered import AnsweredRequests
 from goldenpath.serving.batcher import Overloaded
 from goldenpath.serving.deployment import Answer, Deployment, NoModel, VersionNotServed
@@ -32,7 +33,7 @@ from goldenpath.serving.protocols import (
 )
 from goldenpath.serving.validation import Check, RequestInvalid, RequestRefused, value_check
 
-__all__ = ["Server"]
+__all__ = ["Checkpoints", "Server"]
 
 _logger = logging.getLogger("goldenpath.serving")
 
@@ -59,12 +60,106 @@ def request_id_of(given: str | None) -> str | None:
     return given if given is not None and _REQUEST_ID.fullmatch(given) else None
 
 
+_CHECKPOINT_RETRY_SECONDS = 60.0
+
+
+class Checkpoints:
+    """The spec's ``audit.checkpoints`` as the server runs them: a check at start, then
+    whenever the next checkpoint is due, each on a thread
+    (:func:`~goldenpath.registry.checkpoints.scheduled_checkpoint`: it reads the key, the store
+    and writes a file). A failure is counted in ``goldenpath_checkpoint_failures_total`` by
+    reason, logged when its reason is new, shown by readiness, and tried again within a
+    minute; nothing stops the schedule but the server's shutdown. Several workers (or servers,
+    or ``goldenpath monitor``) share one schedule through the store: a checkpoint is written
+    only while, under the chain's lock, the newest is older than ``every``."""
+
+    def __init__(self, project: Project, metrics: ServerMetrics) -> None:
+        self.project = project
+        self.metrics = metrics
+        self.latest: ScheduledCheckpoint | None = None
+        self._failing: str | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.project.spec.audit.checkpoints is not None
+
+    async def run(self) -> None:
+        """Check now, then when the next checkpoint is due, until cancelled."""
+        while True:
+            await asyncio.sleep(await self.check())
+
+    async def check(self) -> float:
+        """One attempt; the seconds to wait before the next."""
+        schedule = self.project.spec.audit.checkpoints
+        if schedule is None:
+            return _CHECKPOINT_RETRY_SECONDS
+        every = float(schedule.every_seconds)
+        try:
+            outcome = await asyncio.to_thread(scheduled_checkpoint, self.project)
+        except Exception as exc:  # scheduled_checkpoint reports failures: this is a bug
+            _logger.exception("the checkpoint schedule failed unexpectedly")
+            outcome = ScheduledCheckpoint(
+                status="failed",
+                every_seconds=schedule.every_seconds,
+                reason="unexpected",
+                message=f"{type(exc).__name__}: {exc}",
+            )
+        if outcome is None:  # the spec changed under us: nothing scheduled
+            return _CHECKPOINT_RETRY_SECONDS
+        try:
+            self.observe(outcome)
+        except Exception:  # never let the schedule die
+            _logger.exception("recording a checkpoint's outcome failed")
+        if not outcome.ok:
+            return min(every, _CHECKPOINT_RETRY_SECONDS)
+        return max(min(1.0, every), outcome.seconds_until_due(datetime.now(UTC)))
+
+    def observe(self, outcome: ScheduledCheckpoint) -> None:
+        """Count, log and expose one outcome."""
+        self.latest = outcome
+        if outcome.last_at is not None:
+            last = datetime.fromisoformat(outcome.last_at).timestamp()
+            self.metrics.checkpoint_last_success.set(last)
+        if outcome.head_seq is not None:
+            self.metrics.checkpoint_head_seq.set(outcome.head_seq)
+        if outcome.status == "written":
+            self.metrics.checkpoints_written.inc()
+            _logger.info(
+                "checkpoint of the audit chain at event %s written to %s",
+                outcome.head_seq,
+                outcome.path,
+            )
+        if outcome.status == "failed":
+            reason = outcome.reason or "unexpected"
+            self.metrics.checkpoint_failures.labels(reason).inc()
+            if reason != self._failing:  # once per new reason, not at every retry
+                _logger.warning(
+                    "no checkpoint of the audit chain (%s): %s", reason, outcome.message
+                )
+            self._failing = reason
+        elif self._failing is not None:
+            _logger.info("checkpoints of the audit chain are written again")
+            self._failing = None
+
+    def problems(self) -> list[str]:
+        """Why the latest attempt failed (empty: it did not, or there was none)."""
+        latest = self.latest
+        if latest is None or latest.ok:
+            return []
+        return [f"checkpoints: {latest.reason}: {latest.message}"]
+
+    def status(self) -> dict[str, Any] | None:
+        """The latest outcome as JSON (None: nothing scheduled or not checked yet)."""
+        return None if self.latest is None else self.latest.model_dump(mode="json")
+
+
 class Server:
     """The state behind the routes (one per app)."""
 
     def __init__(self, project: Project) -> None:
         self.project = project
         self.metrics = ServerMetrics(project.spec.serving.slo)
+        self.checkpoints = Checkpoints(project, self.metrics)
         self.deployment = Deployment(project, self.metrics)
         settings = project.spec.serving.log
         columns = self.deployment.validator.specs

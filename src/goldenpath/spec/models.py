@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from goldenpath.spec.audit import AuditSpec
 from goldenpath.spec.gates import GatesSpec
 from goldenpath.spec.monitoring import MonitoringSpec
 from goldenpath.spec.serving import ServingSpec
@@ -282,6 +283,7 @@ class Spec(_Model):
     gates: GatesSpec = Field(default_factory=GatesSpec)
     serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    audit: AuditSpec = Field(default_factory=AuditSpec)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:

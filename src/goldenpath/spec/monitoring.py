@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from goldenpath.spec._durations import parse_duration
+
 __all__ = [
     "METRICS",
     "AlertRule",
@@ -20,7 +22,7 @@ __all__ = [
     "parse_window",
 ]
 
-WINDOW = re.compile(r"^(?:(\d+)([mhd])|(\d+)-rows)$")
+ROWS_WINDOW = re.compile(r"^(\d+)-rows$")
 
 # what a rule can watch: per feature (subject = the feature), per model output (score,
 # prediction), per route (realised performance) or per window
@@ -53,15 +55,15 @@ METRICS: dict[str, str] = {
 
 def parse_window(text: str) -> tuple[str, int]:
     """("time", seconds) for ``30m``, ``1h``, ``1d``; ("rows", n) for ``5000-rows``."""
-    match = WINDOW.match(text.strip())
-    if not match or int(match.group(1) or match.group(3)) <= 0:
-        raise ValueError(
-            f"window {text!r} is not a duration (30m, 1h, 1d) or a row count (5000-rows)"
-        )
-    if match.group(3):
-        return "rows", int(match.group(3))
-    unit = {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
-    return "time", int(match.group(1)) * unit
+    rows = ROWS_WINDOW.match(text.strip())
+    try:
+        if rows is None:
+            return "time", parse_duration(text, units="mhd")
+        if int(rows.group(1)) > 0:
+            return "rows", int(rows.group(1))
+    except ValueError:
+        pass
+    raise ValueError(f"window {text!r} is not a duration (30m, 1h, 1d) or a row count (5000-rows)")
 
 
 class _Model(BaseModel):

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from sqlalchemy import text as sa_text
 from typer.testing import CliRunner
 
 import goldenpath
@@ -38,6 +39,7 @@ from goldenpath.auth.principal import acting, auth_mode
 from goldenpath.cli.app import app
 from goldenpath.errors import (
     ApprovalRefused,
+    AuditChainBroken,
     AuthenticationFailed,
     PermissionDenied,
     PromotionConflict,
@@ -46,6 +48,7 @@ from goldenpath.errors import (
     RegistryDrift,
 )
 from goldenpath.gates import DecisionDocument, gate
+from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.registry import (
     add_member,
     approve,
@@ -58,6 +61,7 @@ from goldenpath.registry import (
     rollback,
     stalled,
     verified_alias,
+    verify_audit,
 )
 from goldenpath.registry.credentials import create_token, credentials_of, revoke_credential
 from goldenpath.reports.model_card import write_model_card
@@ -178,6 +182,12 @@ def _cli(project: goldenpath.Project, *args: str) -> Any:
     done = CliRunner().invoke(app, [*args, "--json", "--project", str(project.root)])
     assert done.exit_code == 0, done.output
     return json.loads(done.stdout)
+
+
+def _sql(project: goldenpath.Project, *statements: str) -> None:
+    with open_store(project).transaction() as connection:
+        for statement in statements:
+            connection.execute(sa_text(statement))
 
 
 def _auth_mode(project: goldenpath.Project) -> str:
@@ -330,6 +340,43 @@ def test_high_risk_needs_a_second_person(
     approved = [e for e in _events(high) if e.action == "approve"]
     assert [(e.actor, e.payload["auth"]["method"]) for e in approved] == [("bob", "token")]
     assert approved[0].payload["auth"]["credential"]
+    assert verify_audit(high).ok
+
+
+def test_a_decision_or_approval_written_in_the_database_is_refused(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 3: a stale decision's gates_sha256 rewritten and an approval by another
+    user inserted directly in the database. Promotion refuses; audit verify names both rows."""
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    stale = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    _as(monkeypatch, high, "bob", "approver")  # a real approver, who approved nothing
+    _as(monkeypatch, high, "alice")
+    _write_spec(trained.root, risk_tier="high", gates={**GATES, "lineage": {"clean_git": True}})
+    changed = goldenpath.open_project(trained.root)
+    with pytest.raises(PromotionRefused, match="taken under other gates"):
+        promote(changed, f"{NAME}/1")
+    _sql(
+        changed,
+        f"UPDATE gp_decisions SET gates_sha256 = '{gates_fingerprint(changed)}' "
+        f"WHERE decision_id = '{stale.decision_id}'",
+        "INSERT INTO gp_approvals (decision_id, approver, comment, created_at) "
+        f"VALUES ('{stale.decision_id}', 'bob', 'forged', '2026-12-03T00:00:00+00:00')",
+    )
+    before = store_rows(changed)
+    with pytest.raises(
+        AuditChainBroken, match=rf"promoting small/1 on decision {stale.decision_id}"
+    ):
+        promote(changed, f"{NAME}/1")
+    assert _alias(changed) is None
+    assert store_rows(changed) == before
+    problems = {(p.table, p.key): p.problem for p in verify_audit(changed).rows.problems}
+    assert problems == {
+        ("gp_decisions", stale.decision_id): "edited",
+        ("gp_approvals", f'["{stale.decision_id}","bob"]'): "inserted",
+    }
+
 
 
 def test_a_failing_decision_cannot_be_approved(
@@ -543,6 +590,11 @@ def test_rollback_returns_to_the_previous_champion(
         rollback(project)  # back through the champions, not forth to the one rolled back
     again = rollback(project, to="small/2", reason="fixed")
     assert (again.from_version, again.to_version) == ("1", "2")
+    verified = verify_audit(project)  # every decision and move is bound into the chain
+    assert verified.ok, verified.rows.problems
+    _sql(project, f"DELETE FROM gp_promotions WHERE id = {again.id}")
+    (gone,) = verify_audit(project).rows.problems
+    assert (gone.table, gone.key, gone.problem) == ("gp_promotions", str(again.id), "deleted")
 
 
 def test_an_alias_moved_outside_goldenpath_is_detected(
@@ -629,8 +681,8 @@ def test_a_promotion_killed_between_steps_is_finished_or_undone(
     assert check_aliases(project) == []  # alias, history and audit agree
     assert verified_alias(project, "champion") == alias
     assert recover_promotions(project) == []  # nothing left to settle
-    with open_store(project).transaction() as connection:
-        assert verify_chain(connection).ok
+    verified = verify_audit(project)  # the chain, and every row as the chain recorded it
+    assert verified.ok, verified.rows.problems
     if alias is None:  # undone: promoting again works
         assert promote(project, f"{NAME}/1").state == "completed"
 

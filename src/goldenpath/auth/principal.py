@@ -34,9 +34,11 @@ from sqlalchemy import Connection, select, text
 from goldenpath.auth.login import remembered_token
 from goldenpath.errors import AuthenticationFailed
 from goldenpath.settings import USER_VAR, claimed_user, os_user, token_override
-from goldenpath.store.audit import now
+from goldenpath.store.audit import append_event, now
+from goldenpath.store.bindings import binding
 from goldenpath.store.credentials import get_setting, list_credentials, set_setting, verify
 from goldenpath.store.engine import Store
+from goldenpath.store.schema import settings as settings_table
 from goldenpath.store.schema import users
 
 __all__ = [
@@ -96,6 +98,14 @@ def store_id(connection: Connection) -> str:
     if found is None:
         found = secrets.token_hex(16)
         set_setting(connection, STORE_ID_KEY, found, by="goldenpath")
+        append_event(  # bound into the chain as every state row is
+            connection,
+            actor="goldenpath",
+            action="store.id",
+            project="*",
+            subject="store",
+            payload={"rows": [binding(connection, settings_table, STORE_ID_KEY)]},
+        )
     return found
 
 

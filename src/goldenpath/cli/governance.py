@@ -424,8 +424,10 @@ def audit_verify(
     project: ProjectOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Recompute the audit chain, and check it against signed checkpoints; exits 77
-    (audit_chain_broken) at the first broken link or failing checkpoint."""
+    """Recompute the audit chain, re-hash every store row it binds (users, decisions,
+    approvals, promotions, evaluations, credentials, settings), and check it against signed
+    checkpoints; exits 77 (audit_chain_broken) at a broken link, a row changed outside
+    goldenpath or a failing checkpoint."""
     from goldenpath.errors import AuditChainBroken
     from goldenpath.project import open_project
     from goldenpath.registry.checkpoints import verify_with_checkpoints
@@ -457,6 +459,11 @@ def audit_verify(
                 f"[red]✗[/] audit chain broken at event {report.broken_at}: {report.reason}",
                 highlight=False,
             )
+        rows = verification.rows
+        if rows.ok:
+            console.print(f"[green]✓[/] store rows bound: {rows.rows:,} rows as the chain recorded")
+        for problem in rows.problems:
+            console.print(f"[red]✗[/] {escape(problem.detail)}", highlight=False)
         for c in verification.checkpoints:
             if c.ok:
                 console.print(

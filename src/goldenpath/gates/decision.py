@@ -18,6 +18,7 @@ from goldenpath.store import Decision, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, now
 from goldenpath.store.records import current_version, insert_decision
+from goldenpath.store.schema import decisions as decisions_table
 from goldenpath.training.tracking import require_tracking
 
 __all__ = ["gate", "gates_fingerprint"]
@@ -107,5 +108,6 @@ def gate(
                 "failing": [r.rule for r in decision.failing],
                 "warnings": [r.rule for r in decision.warnings],
             },
+            rows=[(decisions_table, (decision.decision_id,))],
         )
     return decision

@@ -23,11 +23,14 @@ from goldenpath.errors import (
 )
 from goldenpath.project import Project
 from goldenpath.settings import claimed_user, os_user, token_override
-from goldenpath.store import AuditEvent, ChainReport, Role, Store, User, open_store, verify_chain
+from goldenpath.store import AuditEvent, Role, Store, User, open_store, verify_chain
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import list_events, now
+from goldenpath.store.bindings import verify_rows
+from goldenpath.store.checkpoints import AuditVerification
 from goldenpath.store.engine import store_exists
 from goldenpath.store.records import add_user, get_user, list_users, lock_users, set_role
+from goldenpath.store.schema import users as users_table
 
 __all__ = [
     "add_member",
@@ -81,10 +84,11 @@ def audit_events(
         return list_events(connection, project=project.name, limit=limit)
 
 
-def verify_audit(project: Project, *, store: Store | None = None) -> ChainReport:
-    """Recompute the whole audit chain: its head, or the first broken link and why."""
+def verify_audit(project: Project, *, store: Store | None = None) -> AuditVerification:
+    """Recompute the whole audit chain (its head, or the first broken link and why) and
+    re-hash every row it binds (:mod:`goldenpath.store.bindings`). Writes nothing."""
     with (store or open_store(project)).reading() as connection:
-        return verify_chain(connection)
+        return AuditVerification(verify_chain(connection), verify_rows(connection))
 
 
 def add_member(project: Project, name: str, role: Role, *, store: Store | None = None) -> User:
@@ -108,6 +112,7 @@ def add_member(project: Project, name: str, role: Role, *, store: Store | None =
                 project=project.name,
                 subject=name,
                 payload={"role": role},
+                rows=[(users_table, (name,))],
             )
     except DuplicateRecord:
         raise PermissionDenied(f"user {name!r} already exists") from None
@@ -141,6 +146,7 @@ def grant(project: Project, name: str, role: Role, *, store: Store | None = None
             project=project.name,
             subject=name,
             payload={"from": user.role, "to": role},
+            rows=[(users_table, (name,))],
         )
     return User(name, role, user.created_at, user.created_by, actor.name)
 

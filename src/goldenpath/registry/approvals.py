@@ -20,6 +20,7 @@ from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.credentials import get_credential
 from goldenpath.store.records import add_approval, decisions_of, get_decision
+from goldenpath.store.schema import approvals as approvals_table
 
 __all__ = ["approve"]
 
@@ -111,6 +112,7 @@ def approve(
                 project=project.name,
                 subject=f"{decision.model_name}/{decision.model_version}",
                 payload={"decision_id": decision_id, "comment": comment},
+                rows=[(approvals_table, (decision_id, actor.name))],
             )
     except DuplicateRecord:
         raise ApprovalRefused(f"{actor.name} has already approved decision {decision_id}") from None

@@ -45,6 +45,7 @@ from goldenpath.settings import CHECKPOINT_KEY_VAR, checkpoint_key_override
 from goldenpath.store import Store, open_store, verify_chain
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import list_events, lock_chain
+from goldenpath.store.bindings import verify_rows
 from goldenpath.store.checkpoints import (
     AuditVerification,
     Checkpoint,
@@ -398,6 +399,7 @@ def verify_with_checkpoints(
     ]
     with (store or open_store(project)).reading() as connection:  # a read: no write lock
         chain = verify_chain(connection)
+        rows = verify_rows(connection)
         found = get_setting(connection, STORE_ID_KEY)
         checks = check_checkpoints(connection, documents, keys, store_id=found)
-    return AuditVerification(chain, tuple(checks))
+    return AuditVerification(chain, rows, tuple(checks))

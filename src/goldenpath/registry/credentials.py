@@ -39,6 +39,8 @@ from goldenpath.store.credentials import (
     verify,
 )
 from goldenpath.store.records import get_user
+from goldenpath.store.schema import credentials as credentials_table
+from goldenpath.store.schema import settings as settings_table
 
 __all__ = [
     "Identity",
@@ -123,6 +125,7 @@ def _issue(
                 "scopes": list(scopes),
                 "expires_at": credential.expires_at,
             },
+            rows=[(credentials_table, (credential.id,))],
         )
     return Issued(credential, token)
 
@@ -210,6 +213,7 @@ def revoke_credential(project: Project, ident: str, *, store: Store | None = Non
             project=project.name,
             subject=credential.principal,
             payload={"credential": ident},
+            rows=[(credentials_table, (ident,))],
         )
     return credential
 
@@ -243,6 +247,7 @@ def set_auth_mode(project: Project, mode: AuthMode, *, store: Store | None = Non
             project=project.name,
             subject="store",
             payload={"from": before, "to": mode},
+            rows=[(settings_table, (MODE_KEY,))],
         )
     return mode
 

@@ -11,6 +11,7 @@ from goldenpath.store import Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.evaluations import EvaluationRecord, insert_evaluation
+from goldenpath.store.schema import evaluations as evaluations_table
 
 __all__ = ["keep_evaluation"]
 
@@ -61,5 +62,6 @@ def keep_evaluation(
                 if result.comparison is None
                 else result.comparison.against.model_dump(mode="json"),
             },
+            rows=[(evaluations_table, (kept.evaluation_id,))],
         )
     return kept

@@ -44,6 +44,7 @@ from goldenpath.project import Project
 from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import has_event, now
+from goldenpath.store.bindings import require_bound
 from goldenpath.store.credentials import get_credential
 from goldenpath.store.records import (
     Approval,
@@ -57,6 +58,9 @@ from goldenpath.store.records import (
     promotion_history,
     start_promotion,
 )
+from goldenpath.store.schema import approvals as approvals_table
+from goldenpath.store.schema import decisions as decisions_table
+from goldenpath.store.schema import promotions as promotions_table
 
 if TYPE_CHECKING:
     from goldenpath.training.tracking import RunRecord, Tracking
@@ -211,6 +215,15 @@ def _check_promotable(
             f"goldenpath gate {target}",
         )
     decision = found[0]
+    given = approvals_of(connection, decision.decision_id)
+    require_bound(  # the decision and its approvals, as goldenpath wrote them
+        connection,
+        [
+            (decisions_table, (decision.decision_id,)),
+            *((approvals_table, (a.decision_id, a.approver)) for a in given),
+        ],
+        relying=f"promoting {target} on decision {decision.decision_id}",
+    )
     if decision.gates_sha256 != gates_fingerprint(project):
         raise PromotionRefused(
             f"the latest decision on {target} ({decision.decision_id}) was taken under other "
@@ -242,7 +255,6 @@ def _check_promotable(
             details={"decision_id": decision.decision_id, "champion": champion},
         )
     if alias == "champion" and project.spec.project.risk_tier == "high":
-        given = approvals_of(connection, decision.decision_id)
         approvers = [a.approver for a in given]
         if not [a for a in given if _independent(connection, a, actor.name)]:
             raise PromotionRefused(
@@ -358,6 +370,7 @@ def _move(
                 project=project.name,
                 subject=f"{name}@{alias}",
                 payload={"promotion_id": promotion_id, **values, **audit_extra},
+                rows=[(promotions_table, (promotion_id,))],
             )
     except DuplicateRecord:
         with store.transaction() as connection:
@@ -386,6 +399,7 @@ def _move(
             project=project.name,
             subject=f"{name}@{alias}",
             payload={**_move_payload(promotion), **audit_extra},
+            rows=[(promotions_table, (promotion_id,))],
         )
     on_step("completed")
     return Promotion(**{**asdict(promotion), "state": "completed", "completed_at": completed_at})
@@ -434,6 +448,7 @@ def _settle(
                 "requested_by": p.actor,
                 "alias_found_at": target,
             },
+            rows=[(promotions_table, (p.id,))],
         )
     return Promotion(**{**asdict(p), "state": state, "completed_at": ended_at})
 

@@ -11,12 +11,14 @@ event records both, the how under the payload's ``auth`` key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Table, func, select
 
 from goldenpath.errors import PermissionDenied
 from goldenpath.store.audit import append_event, now
+from goldenpath.store.bindings import binding, require_bound
 from goldenpath.store.records import Role, User, add_user, get_user, lock_users
 from goldenpath.store.schema import users as users_table
 
@@ -56,6 +58,7 @@ def authorize(
                 project=project,
                 subject=actor.name,
                 payload={"role": "admin", "why": "first user of an unclaimed store"},
+                rows=[(users_table, (actor.name,))],
             )
             return user
         raise PermissionDenied(
@@ -64,6 +67,7 @@ def authorize(
             hint=f"ask an admin to run: goldenpath users add {actor.name} --role {needed} (or "
             "act with your own token: goldenpath login)",
         )
+    require_bound(connection, [(users_table, (user.name,))], relying=f"{actor.name}'s role")
     if not user.has_role(needed):
         raise PermissionDenied(
             f"{action} needs role {needed}; {actor.name!r} has role {user.role}",
@@ -80,13 +84,17 @@ def record(
     project: str,
     subject: str,
     payload: dict[str, Any] | None = None,
+    rows: Sequence[tuple[Table, Sequence[object]]] = (),
 ) -> None:
-    """One audit event in the caller's transaction, with how the actor was authenticated."""
+    """One audit event in the caller's transaction, with how the actor was authenticated and
+    the content hash of each bound row the operation wrote (``rows``: table and key, read back
+    as written; :mod:`goldenpath.store.bindings`)."""
+    bound = {"rows": [binding(connection, table, *key) for table, key in rows]} if rows else {}
     append_event(
         connection,
         actor=actor.name,
         action=action,
         project=project,
         subject=subject,
-        payload={**(payload or {}), "auth": actor.audit()},
+        payload={**(payload or {}), **bound, "auth": actor.audit()},
     )

@@ -42,6 +42,7 @@ from goldenpath.store.audit import (
     recomputed_hashes,
     verify_chain,
 )
+from goldenpath.store.bindings import RowsReport, verify_rows
 from goldenpath.store.signing import fingerprint, sign, signature_holds
 
 __all__ = [
@@ -117,6 +118,14 @@ def sign_head(
             hint="find out what changed (goldenpath audit verify --checkpoint with earlier "
             "checkpoints names the first changed event) before anchoring the chain again",
         )
+    rows = verify_rows(connection)
+    if not rows.ok:
+        raise AuditChainBroken(
+            f"{len(rows.problems)} store row(s) differ from what the chain recorded "
+            f"({rows.problems[0].detail}), so its head is not signed",
+            hint="goldenpath audit verify lists them; find out who changed the database",
+            details={"rows": [p.to_dict() for p in rows.problems]},
+        )
     digests = bytearray()
     head_seq, head_hash = 0, GENESIS_HASH
     for seq, digest in recomputed_hashes(connection):
@@ -178,19 +187,22 @@ class CheckpointCheck:
 
 @dataclass(frozen=True)
 class AuditVerification:
-    """The chain's own check and each checkpoint's: ``ok`` only when all of them hold."""
+    """The chain's own check, the bound rows' (:mod:`goldenpath.store.bindings`) and each
+    checkpoint's: ``ok`` only when all of them hold."""
 
     chain: ChainReport
+    rows: RowsReport
     checkpoints: tuple[CheckpointCheck, ...] = field(default_factory=tuple)
 
     @property
     def ok(self) -> bool:
-        return self.chain.ok and all(c.ok for c in self.checkpoints)
+        return self.chain.ok and self.rows.ok and all(c.ok for c in self.checkpoints)
 
     def to_dict(self) -> dict[str, object]:
         return {
             **self.chain.to_dict(),
             "ok": self.ok,
+            "rows": self.rows.to_dict(),
             "checkpoints": [c.to_dict() for c in self.checkpoints],
         }
 

@@ -72,9 +72,10 @@ def test_a_checkpoint_verifies_and_later_events_are_fine(
     _append(project, 4)
     written = make_checkpoint(project, key=key, out=tmp_path / "kept")
     checkpoint = written.checkpoint
-    # users.bootstrap (the first actor claims the store), then 4 events: the head it signed
-    assert (checkpoint.events, checkpoint.head_seq) == (5, 5)
-    assert written.audit_event == 6  # audited after the head it signs
+    # users.bootstrap (the first actor claims the store), 4 events, then store.id (the store's
+    # id, made for the first checkpoint, bound into the chain): the head it signed
+    assert (checkpoint.events, checkpoint.head_seq) == (6, 6)
+    assert written.audit_event == 7  # audited after the head it signs
     assert Path(written.path).parent == tmp_path / "kept"
     document = json.loads(Path(written.path).read_text())
     assert document["schema_version"] == 1
@@ -85,12 +86,12 @@ def test_a_checkpoint_verifies_and_later_events_are_fine(
     assert verification.ok
     assert check.ok
     assert check.signature_ok
-    assert verification.to_dict()["checkpoints"][0]["head_seq"] == 5
+    assert verification.to_dict()["checkpoints"][0]["head_seq"] == 6
 
     # the default place: the project's .goldenpath/checkpoints/, one file per checkpoint
     again = make_checkpoint(project, key=key)
     assert Path(again.path).parent == project.root / ".goldenpath" / "checkpoints"
-    assert again.checkpoint.head_seq == 9
+    assert again.checkpoint.head_seq == 10
     everything = verify_with_checkpoints(
         project, [Path(written.path), Path(again.path).parent], [public]
     )
@@ -160,7 +161,8 @@ def test_truncation_after_a_checkpoint_names_the_first_missing_event(
     project = goldenpath.open_project(make_project())
     key, public = keyed
     _append(project, 7)
-    written = make_checkpoint(project, key=key, out=tmp_path)  # head 8, event 9 records it
+    # head 9 (users.bootstrap, 7 events, store.id), event 10 records it
+    written = make_checkpoint(project, key=key, out=tmp_path)
     _sql(project, f"DELETE FROM gp_audit_events WHERE seq > {kept}")
     with open_store(project).transaction() as connection:
         assert verify_chain(connection).ok  # the chain alone sees nothing wrong
@@ -168,7 +170,7 @@ def test_truncation_after_a_checkpoint_names_the_first_missing_event(
     assert not verification.ok
     assert check.first_missing == kept + 1
     assert check.first_changed is None
-    assert f"events {kept + 1} to 8 are missing" in (check.reason or "")
+    assert f"events {kept + 1} to 9 are missing" in (check.reason or "")
 
 
 def test_an_edit_with_every_later_hash_recomputed_is_caught_at_the_edited_event(
@@ -225,7 +227,8 @@ def test_who_may_sign_and_with_which_key(
     with pytest.raises(AuthenticationFailed, match="no key"):
         make_checkpoint(project)
     monkeypatch.setenv("GOLDENPATH_CHECKPOINT_KEY", str(key))
-    assert make_checkpoint(project, out=tmp_path / "a.json").checkpoint.head_seq == 1
+    # users.bootstrap, then store.id (the id is made for the first checkpoint)
+    assert make_checkpoint(project, out=tmp_path / "a.json").checkpoint.head_seq == 2
 
     key.chmod(0o644)
     with pytest.raises(AuthenticationFailed, match="can be read by others"):
@@ -285,4 +288,5 @@ def test_checkpoints_taken_while_others_append_each_sign_a_real_head(
     verification = verify_with_checkpoints(project, [tmp_path / "kept"], [public])
     assert verification.ok
     assert len(verification.checkpoints) == 3
-    assert verification.chain.events == 1 + 1 + 20 + 3  # bootstrap, appends, checkpoint events
+    # bootstrap, store.id, appends, checkpoint events
+    assert verification.chain.events == 1 + 1 + 1 + 20 + 3

@@ -16,6 +16,7 @@ from goldenpath.errors import PermissionDenied, StoreError
 from goldenpath.store import append_event, open_store, verify_chain
 from goldenpath.store.access import authorize
 from goldenpath.store.audit import GENESIS_HASH, list_events
+from goldenpath.store.bindings import verify_rows
 from goldenpath.store.schema import metadata
 
 
@@ -40,7 +41,7 @@ def test_migrations_create_exactly_the_declared_tables(store_uri: str) -> None:
             connection, opts={"version_table": "gp_alembic_version"}
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0005"
+        assert context.get_current_revision() == "0006"
 
 
 def test_a_store_at_the_first_revision_is_upgraded_on_open_keeping_its_data(
@@ -70,6 +71,11 @@ def test_a_store_at_the_first_revision_is_upgraded_on_open_keeping_its_data(
     with store.engine.connect() as connection:
         assert {"gp_alerts", "gp_monitor_files", "gp_monitor_windows"} <= _tables(connection)
         assert connection.execute(text("SELECT name FROM gp_users")).scalars().all() == ["alice"]
+    with store.reading() as connection:  # the rows written before revision 0006, bound by it
+        (event,) = list_events(connection)
+        assert verify_rows(connection).ok
+    assert (event.action, event.actor, event.project) == ("store.bind", "goldenpath", "*")
+    assert [(r["table"], r["key"]) for r in event.payload["rows"]] == [("gp_users", "alice")]
 
 
 def _tables(connection: Any) -> set[str]:

@@ -36,11 +36,13 @@ import goldenpath
 import goldenpath.registry
 from conftest import project_with_versions, recorded_evaluation, small_spec
 from goldenpath.errors import RegistryDrift
+from goldenpath.evaluation.artifact import artifact_digest
 from goldenpath.gates import gate
 from goldenpath.registry import promote, rollback
 from goldenpath.serving.models import load_served
 from goldenpath.serving.validation import RowValidator
-from goldenpath.store import open_store
+from goldenpath.store import append_event, open_store
+from goldenpath.store.bindings import binding
 from goldenpath.store.records import (
     Decision,
     ExpectedArtifact,
@@ -50,6 +52,7 @@ from goldenpath.store.records import (
     insert_decision,
     start_promotion,
 )
+from goldenpath.store.schema import decisions as decisions_table
 
 NAME = "small"
 ROW = {"customer_id": 1, "age": 41, "spend": 80.5, "plan": "pro", "balance": 101.0}
@@ -226,6 +229,7 @@ def test_a_decision_without_a_digest_is_served_unverified(
             .where(decisions.c.model_version == "1")
             .values(artifact_sha256=None)
         )
+        _rebind(connection, "1")  # as revision 0006's migration bound such rows
     try:
         with (
             caplog.at_level(logging.WARNING, logger="goldenpath.serving"),
@@ -250,6 +254,58 @@ def test_a_decision_without_a_digest_is_served_unverified(
                 .where(decisions.c.model_version == "1")
                 .values(artifact_sha256=digest)
             )
+            _rebind(connection, "1")
+
+
+def _rebind(connection: sa.Connection, version: str) -> None:
+    """Bind the version's decisions as they are now into the audit chain (what a goldenpath
+    write, or the migration to revision 0006, does)."""
+    ids = [d.decision_id for d in decisions_of(connection, NAME, version)]
+    rows = [binding(connection, decisions_table, i) for i in ids]
+    append_event(
+        connection,
+        actor="test",
+        action="store.bind",
+        project="*",
+        subject="store",
+        payload={"rows": rows},
+    )
+
+
+def test_a_digest_rewritten_in_the_database_is_refused(project: goldenpath.Project) -> None:
+    """Someone who can write both MLflow's artefacts and the store's database replaces v1's
+    files and writes their digest into its decision: the decision row no longer matches what
+    the audit chain recorded of it, and the server refuses to load v1."""
+    store = open_store(project)
+    decisions = sa.table("gp_decisions", sa.column("model_version"), sa.column("artifact_sha256"))
+    digest = _recorded_digest(project, "1")
+    with _replaced(project, "1") as replaced:
+        forged = artifact_digest(replaced.parent)
+        assert forged != digest
+        with store.transaction() as connection:
+            connection.execute(
+                sa.update(decisions)
+                .where(decisions.c.model_version == "1")
+                .values(artifact_sha256=forged)
+            )
+        try:
+            with live_server(project) as (base, server):
+                assert server.deployment.champion is None
+                assert call(base, "/predict", ROW)[0] == 503
+                error = call(base, "/version")[1]["last_error"]
+                assert error.startswith("champion v1: AuditChainBroken: serving version 1")
+                assert "gp_decisions row" in error
+                refused = 'goldenpath_model_load_failures_total{reason="audit_chain_broken"}'
+                assert _metric(base, refused) == 1.0
+        finally:
+            with store.transaction() as connection:
+                connection.execute(
+                    sa.update(decisions)
+                    .where(decisions.c.model_version == "1")
+                    .values(artifact_sha256=digest)
+                )
+    with live_server(project) as (base, _):  # restored: served again
+        assert call(base, "/predict", ROW)[1]["model_version"] == "1"
 
 
 def _decision(decision_id: str, version: str, digest: str | None) -> Decision:

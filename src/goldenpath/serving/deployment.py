@@ -36,7 +36,12 @@ import random
 import time
 from dataclasses import dataclass
 
-from goldenpath.errors import GoldenpathError, ModelContractMismatch, RegistryDrift
+from goldenpath.errors import (
+    AuditChainBroken,
+    GoldenpathError,
+    ModelContractMismatch,
+    RegistryDrift,
+)
 from goldenpath.project import Project
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
@@ -136,7 +141,7 @@ class Deployment:
         except Exception as exc:  # a corrupt or replaced artefact, a model that cannot predict
             reason = (
                 exc.code
-                if isinstance(exc, ModelContractMismatch)
+                if isinstance(exc, ModelContractMismatch | AuditChainBroken)
                 else ARTIFACT_MISMATCH
                 if isinstance(exc, RegistryDrift)
                 else "load_failed"

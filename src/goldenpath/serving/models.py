@@ -11,7 +11,9 @@ compares it with the digest the store expects for that version
 (:func:`~goldenpath.store.records.expected_artifact`: the one recorded by the decision that the
 newest decision-bearing completed promotion to the version names). Files that differ (a model
 replaced in the artefact store after ``gate``) are refused with :class:`RegistryDrift`
-(reason :data:`ARTIFACT_MISMATCH`). A version with no digest on record (its decision predates
+(reason :data:`ARTIFACT_MISMATCH`), and so is a version whose promotion or decision row differs
+from what the audit chain recorded of it (:class:`AuditChainBroken`: someone wrote the digest in
+the database). A version with no digest on record (its decision predates
 store revision 0005, or no promotion to it names a decision) is loaded, marked ``unverified``.
 """
 
@@ -32,7 +34,9 @@ from goldenpath.serving.batcher import Batcher, Columns, Outputs, PredictFn
 from goldenpath.serving.validation import RowValidator
 from goldenpath.spec.models import Spec
 from goldenpath.store import open_store
+from goldenpath.store.bindings import require_bound
 from goldenpath.store.records import ExpectedArtifact, expected_artifact
+from goldenpath.store.schema import decisions, promotions
 from goldenpath.training.tracking import fluent_tracking, mlflow_boundary, tracking_uri
 
 __all__ = [
@@ -222,6 +226,15 @@ def load_served(
     ref = ModelRef(run_id="", name=project.name, version=version)
     with open_store(project).reading() as connection:
         expected = expected_artifact(connection, project.name, version)
+        if expected is not None:  # the promotion and decision vouching for it, as written
+            require_bound(
+                connection,
+                [
+                    (promotions, (expected.promotion_id,)),
+                    (decisions, (expected.decision_id,)),
+                ],
+                relying=f"serving version {version} of {project.name}",
+            )
 
     def check(digest: str) -> None:
         check_artifact(project.name, version, expected, digest)

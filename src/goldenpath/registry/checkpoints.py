@@ -88,7 +88,7 @@ FailureReason = Literal[
     "key_unreadable",  # missing, readable by others, or not an Ed25519 private key
     "authentication_failed",  # the process's identity is not proven (a bad or expired token)
     "permission_denied",  # the identity lacks role approver
-    "chain_broken",  # the chain does not verify: its head is never signed
+    "chain_broken",  # the chain (or a row bound into it) does not verify: nothing is signed
     "store_unavailable",  # the store could not be opened or failed
     "write_failed",  # the checkpoint file could not be written
     "unexpected",  # anything else (a bug: please report it)

@@ -6,6 +6,7 @@ per new reason)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from datetime import UTC, datetime, timedelta
@@ -27,6 +28,7 @@ from goldenpath.registry.checkpoints import (
     scheduled_checkpoint,
     verify_with_checkpoints,
 )
+from goldenpath.serving import server as server_module
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.server import Checkpoints
 from goldenpath.spec import parse_spec
@@ -363,3 +365,26 @@ def test_the_server_counts_every_failure_and_logs_each_new_reason_once(
     assert len(warnings) == 3  # no_key, permission_denied, and no_key again after a success
     assert "(no_key)" in warnings[0]
     assert "(permission_denied)" in warnings[1]
+
+
+def test_the_schedule_outlives_a_check_that_raises(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _scheduled(make_project)
+    metrics = ServerMetrics(SloSpec())
+    schedule = Checkpoints(project, metrics)
+    calls: list[int] = []
+
+    async def check() -> float:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        raise asyncio.CancelledError  # the server's shutdown
+
+    monkeypatch.setattr(schedule, "check", check)
+    monkeypatch.setattr(server_module, "_CHECKPOINT_RETRY_SECONDS", 0.0)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(schedule.run())
+    assert len(calls) == 2  # checked again after the failure
+    exposition = metrics.exposition().decode()
+    assert 'goldenpath_checkpoint_failures_total{reason="unexpected"} 1.0' in exposition

@@ -86,7 +86,13 @@ class Checkpoints:
     async def run(self) -> None:
         """Check now, then when the next checkpoint is due, until cancelled."""
         while True:
-            await asyncio.sleep(await self.check())
+            try:
+                delay = await self.check()
+            except Exception:  # never let the schedule die unseen
+                _logger.exception("the checkpoint schedule failed unexpectedly")
+                self.metrics.checkpoint_failures.labels("unexpected").inc()
+                delay = _CHECKPOINT_RETRY_SECONDS
+            await asyncio.sleep(delay)
 
     async def check(self) -> float:
         """One attempt; the seconds to wait before the next."""

@@ -47,6 +47,15 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && (umask 077 && $(GP) users token create alice --expires 1d > ../alice.token)
 	cd $(DEMO)/my-churn && (umask 077 && $(GP) users token create bob --expires 1d > ../bob.token)
 	cd $(DEMO)/my-churn && $(ALICE) $(GP) whoami
+	@echo "--- change control of the gates (risk tier high): gating before they are approved is refused (expected):"
+	cd $(DEMO)/my-churn && ! $(ALICE) $(GP) gate telco-churn/1
+	cd $(DEMO)/my-churn && $(ALICE) $(GP) gates propose
+	cd $(DEMO)/my-churn && $(BOB) $(GP) gates approve latest --comment "thresholds match the model risk policy"
+	cd $(DEMO)/my-churn && $(GP) gates list
+	@echo "--- gates weakened in goldenpath.yaml without a commit are refused (expected):"
+	cd $(DEMO)/my-churn && sed -i 's/roc_auc: {min: 0.80, on: ci_low}/roc_auc: {min: 0.50, on: ci_low}/' goldenpath.yaml
+	cd $(DEMO)/my-churn && ! $(ALICE) $(GP) gate telco-churn/1
+	cd $(DEMO)/my-churn && git checkout -q -- goldenpath.yaml
 	cd $(DEMO)/my-churn && $(ALICE) $(GP) gate telco-churn/1
 	@echo "--- promoting without a second person's approval is refused (expected):"
 	cd $(DEMO)/my-churn && ! $(ALICE) $(GP) promote telco-churn/1 --to champion

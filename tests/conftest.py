@@ -306,3 +306,50 @@ def keep_recorded_evaluation(project: Any, evaluation_id: str) -> None:
         hashlib.sha256(raw).hexdigest(),
     )
     keep_evaluation(project, authorized_actor(project, "evaluate"), saved)
+
+
+def commit_spec(root: Path, message: str = "spec") -> None:
+    """Commit ``root/goldenpath.yaml`` (a git repository made on first use), as change control
+    of the gates for risk tier high asks."""
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+    if not (root / ".git").exists():
+        git("init", "-q")
+    git("add", "goldenpath.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", message)
+
+
+def approve_gates(project: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Have the project's committed gates proposed and approved as ``goldenpath gates propose``
+    and ``goldenpath gates approve`` do, by two people the store's first admin adds
+    (``gates-proposer``, a developer, and ``gates-approver``, an approver), each with their
+    token; the token acting before is restored. Returns the approved change."""
+    import os
+
+    from goldenpath.gates.changes import approve_gates as approve_change
+    from goldenpath.gates.changes import propose_gates
+    from goldenpath.registry.access import members
+
+    before = os.environ.get("GOLDENPATH_TOKEN")
+    act_as_admin(monkeypatch, project)
+    known = {user.name for user in members(project)}
+    act_as(
+        monkeypatch, project, "gates-proposer", None if "gates-proposer" in known else "developer"
+    )
+    change = propose_gates(project).change
+    if not change.approved:
+        act_as(
+            monkeypatch,
+            project,
+            "gates-approver",
+            None if "gates-approver" in known else "approver",
+        )
+        change = approve_change(project, change.change_id, comment="approved for the tests")
+    if before is None:
+        monkeypatch.delenv("GOLDENPATH_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("GOLDENPATH_TOKEN", before)
+    return change

@@ -39,6 +39,8 @@ translated into this tree at the boundary where they occur::
     │   ├── RecordNotFound                 76  record_not_found
     │   ├── AuditChainBroken               77  audit_chain_broken
     │   ├── RegistryDrift                  78  registry_drift
+    │   ├── GatesUncommitted               67  gates_uncommitted
+    │   ├── GatesNotApproved               68  gates_not_approved
     │   └── AuthenticationFailed           69  authentication_failed
     └── ServingError
         ├── ServerUnreachable              80  server_unreachable
@@ -66,6 +68,8 @@ __all__ = [
     "EntrypointNotFound",
     "FingerprintMismatch",
     "GatesFailed",
+    "GatesNotApproved",
+    "GatesUncommitted",
     "GoldenpathError",
     "GovernanceError",
     "ModelContractMismatch",
@@ -359,6 +363,25 @@ class RegistryDrift(GovernanceError):
 
     code = "registry_drift"
     exit_code = 78
+
+
+class GatesUncommitted(GovernanceError):
+    """Change control of the gates (risk tier ``high``): the gates in ``goldenpath.yaml``
+    differ from the spec as committed in git, or the project is not in git, so there is no
+    committed spec to read them from."""
+
+    code = "gates_uncommitted"
+    exit_code = 67
+    status = 409
+
+
+class GatesNotApproved(GovernanceError):
+    """Change control of the gates (risk tier ``high``): the gates in force have no approved
+    gate change (``goldenpath gates propose``, then an approver's ``goldenpath gates approve``)."""
+
+    code = "gates_not_approved"
+    exit_code = 68
+    status = 409
 
 
 class ServingError(GoldenpathError):

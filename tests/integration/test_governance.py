@@ -29,6 +29,8 @@ import goldenpath
 from conftest import (
     act_as,
     act_as_admin,
+    approve_gates,
+    commit_spec,
     keep_recorded_evaluation,
     project_with_versions,
     recorded_evaluation,
@@ -41,6 +43,8 @@ from goldenpath.errors import (
     ApprovalRefused,
     AuditChainBroken,
     AuthenticationFailed,
+    GatesNotApproved,
+    GatesUncommitted,
     PermissionDenied,
     PromotionConflict,
     PromotionRefused,
@@ -48,6 +52,8 @@ from goldenpath.errors import (
     RegistryDrift,
 )
 from goldenpath.gates import DecisionDocument, gate
+from goldenpath.gates.changes import approve_gates as approve_gate_change
+from goldenpath.gates.changes import gate_changes, propose_gates
 from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.registry import (
     add_member,
@@ -96,10 +102,28 @@ def _spec_dict(*, risk_tier: str = "medium", gates: dict[str, Any] | None = None
 
 
 def _write_spec(
-    root: Path, *, risk_tier: str = "medium", gates: dict[str, Any] | None = None
+    root: Path,
+    *,
+    risk_tier: str = "medium",
+    gates: dict[str, Any] | None = None,
+    commit: bool = True,
 ) -> None:
+    """Write the spec and commit it (``commit``): the project is a git repository, as change
+    control of the gates for risk tier high asks."""
     spec = _spec_dict(risk_tier=risk_tier, gates=gates)
     (root / "goldenpath.yaml").write_text(yaml.safe_dump(spec))
+    if commit:
+        commit_spec(root)
+
+
+def _high(
+    root: Path, monkeypatch: pytest.MonkeyPatch, gates: dict[str, Any] | None = None
+) -> goldenpath.Project:
+    """The project at risk tier high, its spec committed and its gates approved."""
+    _write_spec(root, risk_tier="high", gates=gates)
+    high = goldenpath.open_project(root)
+    approve_gates(high, monkeypatch)
+    return high
 
 
 def _client(project: goldenpath.Project) -> MlflowClient:
@@ -117,6 +141,7 @@ def _clear_aliases(project: goldenpath.Project) -> None:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     root = tmp_path_factory.mktemp("governance") / "project"
     project = project_with_versions(root, _spec_dict())
+    commit_spec(root, "the governance project")
 
     def evaluated(ref: str, against: str | None = None) -> str:
         return recorded_evaluation(project, ref, against)
@@ -314,8 +339,7 @@ def test_promoting_the_current_champion_again_is_refused(
 def test_high_risk_needs_a_second_person(
     project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _write_spec(trained.root, risk_tier="high")
-    high = goldenpath.open_project(trained.root)
+    high = _high(trained.root, monkeypatch)
     decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     with pytest.raises(PromotionRefused, match=r"needs an approval .* by someone other than alice"):
         promote(high, f"{NAME}/1")
@@ -348,8 +372,7 @@ def test_a_decision_or_approval_written_in_the_database_is_refused(
 ) -> None:
     """Issue 15, item 3: a stale decision's gates_sha256 rewritten and an approval by another
     user inserted directly in the database. Promotion refuses; audit verify names both rows."""
-    _write_spec(trained.root, risk_tier="high")
-    high = goldenpath.open_project(trained.root)
+    high = _high(trained.root, monkeypatch)
     stale = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     _as(monkeypatch, high, "bob", "approver")  # a real approver, who approved nothing
     _as(monkeypatch, high, "alice")
@@ -378,7 +401,6 @@ def test_a_decision_or_approval_written_in_the_database_is_refused(
     }
 
 
-
 def test_a_failing_decision_cannot_be_approved(
     project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,8 +419,7 @@ def test_no_approving_for_the_person_who_made_you_an_approver(
 ) -> None:
     """An admin who adds an approver, or gives someone the approver role, cannot have them
     approve the admin's own decision or promotion (no sock puppets)."""
-    _write_spec(trained.root, risk_tier="high")
-    high = goldenpath.open_project(trained.root)
+    high = _high(trained.root, monkeypatch)
     decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)  # by alice
     add_member(high, "puppet", "approver")  # alice adds an approver ...
     _as(monkeypatch, high, "puppet")
@@ -426,8 +447,7 @@ def test_a_token_made_by_the_decision_taker_or_promoter_is_not_a_second_person(
 ) -> None:
     """An admin can create a token for any user; an approval made with a token the decision
     taker (or the promoter) created is theirs, not a second person's."""
-    _write_spec(trained.root, risk_tier="high")
-    high = goldenpath.open_project(trained.root)
+    high = _high(trained.root, monkeypatch)
     _as(monkeypatch, high, "bob", "approver")  # bob and his own token: the first admin's
     _as(monkeypatch, high, "dave", "developer")
     _as(monkeypatch, high, "alice")  # an admin
@@ -493,8 +513,7 @@ def test_a_decision_or_a_demotion_landing_during_a_promotion_stops_it(
 def test_a_local_identity_cannot_approve_a_high_risk_model(
     project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _write_spec(trained.root, risk_tier="high")
-    high = goldenpath.open_project(trained.root)
+    high = _high(trained.root, monkeypatch)
     decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
     monkeypatch.delenv("GOLDENPATH_TOKEN")  # the operating-system user, an admin of the store
     if _auth_mode(high) == "token":  # PostgreSQL: tokens only, once an admin holds one
@@ -763,3 +782,189 @@ def test_model_card_is_written_from_the_evidence_and_logged(
     )
     assert sorted(Path(a.path).name for a in logged) == ["model_card.html", "model_card.md"]
     assert _actions(project)[-1] == "card"
+
+
+# ------------------------------------------- change control of the gates (risk tier high)
+
+
+def _cli_fails(project: goldenpath.Project, *args: str) -> tuple[int, Any]:
+    """``goldenpath ARGS --json`` on the project, expected to fail: its exit code and error."""
+    done = CliRunner().invoke(app, [*args, "--json", "--project", str(project.root)])
+    assert done.exit_code != 0, done.output
+    return done.exit_code, json.loads(done.stdout)["error"]
+
+
+def test_gates_weakened_in_an_uncommitted_spec_are_refused(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: for risk tier high, gates weakened in goldenpath.yaml without a commit (or the
+    tier lowered there) do not count: gate refuses and writes nothing."""
+    high = _high(trained.root, monkeypatch)
+    assert gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1).verdict == "pass"
+    weak = {"metrics": {"roc_auc": {"min": 0.1, "on": "value"}}, "lineage": {"clean_git": False}}
+    before = store_rows(high)
+    for tier in ("high", "medium"):  # a weaker bar, or the tier lowered to escape control
+        _write_spec(trained.root, risk_tier=tier, gates=weak, commit=False)
+        weakened = goldenpath.open_project(trained.root)
+        with pytest.raises(GatesUncommitted, match=r"differ from the spec as committed at"):
+            gate(weakened, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+        code, error = _cli_fails(
+            weakened, "gate", f"{NAME}/1", "--evaluation", trained.evaluation_v1
+        )
+        assert (code, error["code"]) == (67, "gates_uncommitted")
+        with pytest.raises(GatesUncommitted):
+            propose_gates(weakened)  # only committed gates can be proposed
+    assert store_rows(high) == before
+    assert verify_audit(high).ok
+
+
+def test_committed_gates_need_an_approved_change(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    before = store_rows(high)
+    with pytest.raises(GatesNotApproved, match=r"no approved change \(they were never proposed\)"):
+        gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert store_rows(high) == before
+    proposal = propose_gates(high)  # by alice
+    assert (proposal.created, proposal.change.state) == (True, "proposed")
+    before = store_rows(high)
+    with pytest.raises(GatesNotApproved, match=f"gate change {proposal.change.change_id}, "):
+        gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    code, error = _cli_fails(high, "gate", f"{NAME}/1", "--evaluation", trained.evaluation_v1)
+    assert (code, error["code"]) == (68, "gates_not_approved")
+    assert store_rows(high) == before
+    _write_spec(trained.root, risk_tier="medium")  # medium: today's behaviour, no approval
+    assert gate(goldenpath.open_project(trained.root), f"{NAME}/1").verdict == "pass"
+
+
+def test_gates_proposed_and_approved_by_a_second_person_allow_gate_and_promotion(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    _as(monkeypatch, high, "bob", "approver")  # added by the first admin
+    _as(monkeypatch, high, "alice")
+    proposed = _cli(high, "gates", "propose")
+    head = subprocess.run(
+        ["git", "-C", str(trained.root), "rev-parse", "HEAD"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    assert (proposed["created"], proposed["state"], proposed["proposed_by"]) == (
+        True,
+        "proposed",
+        "alice",
+    )
+    assert (proposed["gates_sha256"], proposed["git_commit"]) == (gates_fingerprint(high), head)
+    assert json.loads(proposed["gates"])["risk_tier"] == "high"
+    with pytest.raises(ApprovalRefused, match=r"proposed gate change .* \(four-eyes\)"):
+        approve_gate_change(high, "latest")  # alice is an admin, but she proposed them
+    _as(monkeypatch, high, "bob")
+    approved = _cli(high, "gates", "approve", "latest", "--comment", "thresholds reviewed")
+    assert (approved["state"], approved["approved_by"], approved["comment"]) == (
+        "approved",
+        "bob",
+        "thresholds reviewed",
+    )
+    assert approved["credential"] is not None
+    with pytest.raises(ApprovalRefused, match="already approved by bob"):
+        approve_gate_change(high, proposed["change_id"])
+    before = store_rows(high)
+    again = propose_gates(high)  # the same gates again: nothing is written
+    assert (again.created, again.change.change_id) == (False, proposed["change_id"])
+    assert store_rows(high) == before
+    listed = _cli(high, "gates", "list")["changes"]
+    assert [(c["change_id"], c["state"]) for c in listed] == [(proposed["change_id"], "approved")]
+    _as(monkeypatch, high, "alice")
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    _as(monkeypatch, high, "bob")
+    approve(high, decision.decision_id)
+    _as(monkeypatch, high, "alice")
+    assert promote(high, f"{NAME}/1").state == "completed"
+    actions = _actions(high)
+    assert (actions.count("gates.propose"), actions.count("gates.approve")) == (1, 1)
+    assert verify_audit(high).ok
+
+
+def test_gate_changes_follow_the_separation_of_duties_of_approvals(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Neither a local identity, nor an approver the proposer added or made, nor a token the
+    proposer created can approve the proposer's gates."""
+    _write_spec(trained.root, risk_tier="high")
+    high = goldenpath.open_project(trained.root)
+    _as(monkeypatch, high, "bob", "approver")
+    _as(monkeypatch, high, "alice")
+    change = propose_gates(high).change
+    add_member(high, "puppet", "approver")  # alice adds an approver ...
+    _as(monkeypatch, high, "puppet")
+    with pytest.raises(ApprovalRefused, match="separation of duties"):
+        approve_gate_change(high, change.change_id)  # ... who cannot approve her gates
+    _as(monkeypatch, high, "alice")
+    monkeypatch.setenv("GOLDENPATH_TOKEN", create_token(high, "bob").token)  # alice's bob
+    with pytest.raises(ApprovalRefused, match="which alice created"):
+        approve_gate_change(high, change.change_id)
+    monkeypatch.delenv("GOLDENPATH_TOKEN")  # the operating-system user, an admin of the store
+    if _auth_mode(high) == "token":  # PostgreSQL: tokens only, once an admin holds one
+        with pytest.raises(AuthenticationFailed, match="identifies people by token"):
+            approve_gate_change(high, change.change_id)
+    else:
+        with pytest.raises(ApprovalRefused, match="cannot prove a second person"):
+            approve_gate_change(high, change.change_id)
+    _as(monkeypatch, high, "bob")  # bob with the token the first admin made him
+    assert approve_gate_change(high, change.change_id).approved_by == "bob"
+    assert [c.state for c in gate_changes(high)] == ["approved"]
+    assert verify_audit(high).ok
+
+
+def test_a_committed_change_of_the_gates_needs_its_own_approval(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    high = _high(trained.root, monkeypatch)
+    first = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert first.verdict == "pass"
+    loose = {**GATES, "slices": []}
+    _write_spec(trained.root, risk_tier="high", gates=loose)  # committed, not approved
+    changed = goldenpath.open_project(trained.root)
+    before = store_rows(changed)
+    with pytest.raises(GatesNotApproved, match=rf"gates {gates_fingerprint(changed)[:12]} "):
+        gate(changed, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert store_rows(changed) == before
+    approve_gates(changed, monkeypatch)  # proposed and approved as a change of its own
+    assert gate(changed, f"{NAME}/1", evaluation_id=trained.evaluation_v1).verdict == "pass"
+    assert [c.state for c in gate_changes(changed)] == ["approved", "approved"]
+    assert verify_audit(changed).ok
+
+
+def test_promotion_rechecks_that_the_decisions_gates_are_approved(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """promote to champion re-checks the gate change behind the decision: an approval whose
+    approver lost the role no longer counts, and a change row edited in the database is caught
+    (by promote and by audit verify)."""
+    high = _high(trained.root, monkeypatch)
+    decision = gate(high, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    _as(monkeypatch, high, "bob", "approver")
+    approve(high, decision.decision_id)
+    act_as_admin(monkeypatch, high)
+    grant(high, "gates-approver", "viewer")  # the gates' approver is no longer one
+    _as(monkeypatch, high, "alice")
+    with pytest.raises(GatesNotApproved, match="no longer an approver"):
+        promote(high, f"{NAME}/1")
+    assert _alias(high) is None
+    act_as_admin(monkeypatch, high)
+    grant(high, "gates-approver", "approver")
+    (change,) = gate_changes(high)
+    _sql(
+        high,
+        f"UPDATE gp_gate_changes SET comment = 'edited' WHERE change_id = '{change.change_id}'",
+    )
+    _as(monkeypatch, high, "alice")
+    with pytest.raises(AuditChainBroken, match="gp_gate_changes row"):
+        promote(high, f"{NAME}/1")
+    assert _alias(high) is None
+    problems = {(p.table, p.key): p.problem for p in verify_audit(high).rows.problems}
+    assert problems == {("gp_gate_changes", change.change_id): "edited"}

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from goldenpath._types import DOCUMENT_KINDS, DocumentKind
 from goldenpath._version import __version__
-from goldenpath.cli import evaluation, governance, identity, monitoring
+from goldenpath.cli import evaluation, gates, governance, identity, monitoring
 from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
 from goldenpath.cli._output import Output, exit_codes_help
 
@@ -487,6 +487,7 @@ app.add_typer(governance.users_app, name="users")
 app.add_typer(identity.clients_app, name="clients")
 app.add_typer(identity.auth_app, name="auth")
 app.add_typer(governance.audit_app, name="audit")
+app.add_typer(gates.gates_app, name="gates")
 
 
 def main() -> None:

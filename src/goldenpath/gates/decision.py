@@ -3,7 +3,6 @@ the decision (every rule with its evidence, and the verdict) in the store, audit
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from goldenpath.auth.principal import acting
@@ -11,12 +10,13 @@ from goldenpath.errors import RecordNotFound
 from goldenpath.evaluation.artifact import model_digest
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.evaluation.record import load_evaluation
+from goldenpath.gates.changes import enforce_change_control, gates_sha256, gates_text
 from goldenpath.gates.evidence import check_artifact, recorded_evaluation
 from goldenpath.gates.rules import apply_gates, check_gates, verdict
 from goldenpath.project import Project
 from goldenpath.store import Decision, Store, open_store
 from goldenpath.store.access import authorize, record
-from goldenpath.store.audit import canonical_json, now
+from goldenpath.store.audit import now
 from goldenpath.store.records import current_version, insert_decision
 from goldenpath.store.schema import decisions as decisions_table
 from goldenpath.training.tracking import require_tracking
@@ -27,11 +27,7 @@ __all__ = ["gate", "gates_fingerprint"]
 def gates_fingerprint(project: Project) -> str:
     """SHA-256 of the rules in force (the gates and the risk tier they depend on): a decision
     taken under other rules does not count for promotion."""
-    spec = project.spec
-    text = canonical_json(
-        {"gates": spec.gates.model_dump(mode="json"), "risk_tier": spec.project.risk_tier}
-    )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return gates_sha256(gates_text(project.spec))
 
 
 def gate(
@@ -47,12 +43,15 @@ def gate(
     Only an evaluation the store recorded for this version is judged, and only if its
     ``evaluation.json`` in MLflow and the model's artefact files are still the ones recorded
     (:mod:`goldenpath.gates.evidence`): else :class:`RecordNotFound` or :class:`RegistryDrift`,
-    and nothing is written. The decision names the artefact digest it checked."""
+    and nothing is written. The decision names the artefact digest it checked. For risk tier
+    high the gates must be the committed ones and approved (:mod:`goldenpath.gates.changes`):
+    else :class:`GatesUncommitted` or :class:`GatesNotApproved`, and nothing is written."""
     check_gates(project.spec)
     store = store or open_store(project)
     actor = acting(store)
     with store.transaction() as connection:  # fail fast, before reading MLflow
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
+        enforce_change_control(connection, project)  # risk tier high: committed, approved gates
     model = resolve_model(project, ref)
     if model.version is None:
         raise RecordNotFound(
@@ -67,6 +66,7 @@ def gate(
     tags = dict(require_tracking(project).get_run(model.run_id).tags)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
+        enforce_change_control(connection, project, committed=False)  # still approved
         champion = current_version(connection, model.name, "champion")
         results = apply_gates(
             project.spec.gates,

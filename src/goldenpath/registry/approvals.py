@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
-from goldenpath.auth.principal import identify
+from goldenpath.auth.principal import Principal, identify
 from goldenpath.errors import ApprovalRefused, DuplicateRecord, RecordNotFound
 from goldenpath.project import Project
 from goldenpath.store import Approval, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import now
 from goldenpath.store.credentials import get_credential
-from goldenpath.store.records import add_approval, decisions_of, get_decision
+from goldenpath.store.records import User, add_approval, decisions_of, get_decision
 from goldenpath.store.schema import approvals as approvals_table
 
-__all__ = ["approve"]
+__all__ = ["approve", "require_proven", "require_second_person"]
 
 
 def _latest_decision_of(project: Project, ref: str, store: Store) -> str:
@@ -44,6 +44,49 @@ def _token_issuer(connection: Connection, credential: str | None) -> str | None:
     return None if found is None else found.created_by
 
 
+def require_proven(actor: Principal, *, risk_tier: str) -> None:
+    """:class:`ApprovalRefused` for risk tier ``high`` when ``actor`` is a ``local`` identity
+    (only the account running the command vouches for it: no proof of a second person)."""
+    if risk_tier == "high" and not actor.proven:
+        raise ApprovalRefused(
+            f"{actor.name} is identified only as the operating-system user running this "
+            "command (no token), which cannot prove a second person: the approval of a "
+            "high-risk model needs a proven identity",
+            hint="an admin creates a token for each approver (goldenpath users token create "
+            "NAME) and each approves after goldenpath login (or with GOLDENPATH_TOKEN); on "
+            "PostgreSQL, goldenpath auth set database makes database logins the identity",
+        )
+
+
+def require_second_person(
+    connection: Connection, actor: Principal, approver: User, *, author: str, did: str
+) -> None:
+    """:class:`ApprovalRefused` unless ``actor`` (the user ``approver``) is a second person for
+    ``author``, who ``did`` what is being approved ("took decision ...", "proposed gate change
+    ..."): not the author (four-eyes), not acting with a token the author created, not added
+    or given their role by the author (separation of duties: no sock puppets)."""
+    if author == actor.name:
+        raise ApprovalRefused(
+            f"{actor.name} {did} and cannot also approve it (four-eyes)",
+            hint="another approver must approve it",
+        )
+    issuer = _token_issuer(connection, actor.credential)
+    if issuer is not None and issuer == author:
+        raise ApprovalRefused(
+            f"{actor.name} acts with token {actor.credential}, which {issuer} created; "
+            f"{issuer} {did}, so this approval would be theirs (separation of duties)",
+            hint=f"{actor.name} approves with a token another admin created",
+        )
+    if author in approver.sponsors():
+        raise ApprovalRefused(
+            f"{author} {did} and added {actor.name} or gave them their role, so {actor.name} "
+            "cannot approve it (separation of duties: no approving for the person who made you "
+            "an approver)",
+            hint="an approver whom another admin added must approve it",
+            details={"sponsors": sorted(approver.sponsors())},
+        )
+
+
 def approve(
     project: Project, decision_id: str, *, comment: str = "", store: Store | None = None
 ) -> Approval:
@@ -53,15 +96,7 @@ def approve(
     with store.transaction() as connection:  # refuse before reading anything else
         actor = identify(connection)
         authorize(connection, actor, "approver", project=project.name, action="approve")
-    if project.spec.project.risk_tier == "high" and not actor.proven:
-        raise ApprovalRefused(
-            f"{actor.name} is identified only as the operating-system user running this "
-            "command (no token), which cannot prove a second person: the approval of a "
-            "high-risk model needs a proven identity",
-            hint="an admin creates a token for each approver (goldenpath users token create "
-            "NAME) and each approves after goldenpath login (or with GOLDENPATH_TOKEN); on "
-            "PostgreSQL, goldenpath auth set database makes database logins the identity",
-        )
+    require_proven(actor, risk_tier=project.spec.project.risk_tier)
     if "/" in decision_id or "@" in decision_id:
         decision_id = _latest_decision_of(project, decision_id, store)
     try:
@@ -75,28 +110,13 @@ def approve(
                     f"no decision {decision_id!r} in project {project.name!r}",
                     hint="decision ids are printed by goldenpath gate and in goldenpath history",
                 )
-            if decision.actor == actor.name:
-                raise ApprovalRefused(
-                    f"{actor.name} took decision {decision_id} and cannot also approve it "
-                    "(four-eyes)",
-                    hint="another approver must approve it",
-                )
-            issuer = _token_issuer(connection, actor.credential)
-            if issuer is not None and issuer == decision.actor:
-                raise ApprovalRefused(
-                    f"{actor.name} acts with token {actor.credential}, which {issuer} created; "
-                    f"{issuer} took decision {decision_id}, so this approval would be theirs "
-                    "(separation of duties)",
-                    hint=f"{actor.name} approves with a token another admin created",
-                )
-            if decision.actor in approver.sponsors():
-                raise ApprovalRefused(
-                    f"{decision.actor} took decision {decision_id} and added {actor.name} or "
-                    f"gave them their role, so {actor.name} cannot approve it (separation of "
-                    "duties: no approving for the person who made you an approver)",
-                    hint="an approver whom another admin added must approve it",
-                    details={"sponsors": sorted(approver.sponsors())},
-                )
+            require_second_person(
+                connection,
+                actor,
+                approver,
+                author=decision.actor,
+                did=f"took decision {decision_id}",
+            )
             if decision.verdict == "fail":
                 raise ApprovalRefused(
                     f"decision {decision_id} failed its gates; a failing decision cannot be "

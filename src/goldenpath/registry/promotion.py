@@ -201,6 +201,7 @@ def _check_promotable(
     actor: Principal,
 ) -> Decision:
     """The decision that allows ``version`` to become ``alias``; PromotionRefused otherwise."""
+    from goldenpath.gates.changes import change_controlled, require_approved_gates
     from goldenpath.gates.decision import gates_fingerprint
 
     name = project.name
@@ -229,6 +230,13 @@ def _check_promotable(
             f"the latest decision on {target} ({decision.decision_id}) was taken under other "
             "gates (the spec's gates or risk tier changed since)",
             hint=f"gate it again: goldenpath gate {target}",
+        )
+    if alias == "champion" and change_controlled(connection, project):
+        require_approved_gates(  # risk tier high: the decision's gates were approved
+            connection,
+            name,
+            decision.gates_sha256,
+            relying=f"promoting {target} on decision {decision.decision_id}",
         )
     if decision.verdict == "fail":
         raise PromotionRefused(

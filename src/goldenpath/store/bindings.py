@@ -36,6 +36,7 @@ from goldenpath.store.schema import (
     credentials,
     decisions,
     evaluations,
+    gate_changes,
     promotions,
     settings,
     users,
@@ -85,6 +86,7 @@ BOUND: Final[dict[str, BoundTable]] = {
         BoundTable(evaluations, ("evaluation_id",)),
         BoundTable(credentials, ("id",), frozenset({"last_used_at"})),
         BoundTable(settings, ("key",)),
+        BoundTable(gate_changes, ("change_id",)),
     )
 }
 

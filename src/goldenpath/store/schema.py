@@ -29,6 +29,7 @@ __all__ = [
     "credentials",
     "decisions",
     "evaluations",
+    "gate_changes",
     "metadata",
     "monitor_files",
     "monitor_windows",
@@ -90,6 +91,28 @@ evaluations = Table(
     Column("created_at", String(40), nullable=False),
     Column("actor", String(200), nullable=False),
     Index("ix_gp_evaluations_run", "run_id"),
+)
+
+# Gate changes (migration 0007): change control of the gates for risk tier high. A change is the
+# gates (with the risk tier) read from the spec as committed in git, proposed by one person and
+# approved by a second; gate judges, and promote moves a champion, only under approved gates.
+
+gate_changes = Table(
+    "gp_gate_changes",
+    metadata,
+    Column("change_id", String(32), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("gates_sha256", String(64), nullable=False),
+    Column("gates", Text, nullable=False),  # canonical JSON: what gates_sha256 hashes
+    Column("git_commit", String(64), nullable=False),
+    Column("proposed_by", String(200), nullable=False),
+    Column("proposed_at", String(40), nullable=False),
+    Column("state", String(20), nullable=False),  # proposed, approved
+    Column("approved_by", String(200)),
+    Column("approved_at", String(40)),
+    Column("credential", String(40)),  # the approver's credential (null: none)
+    Column("comment", Text),
+    Index("ix_gp_gate_changes_gates", "project", "gates_sha256"),
 )
 
 approvals = Table(

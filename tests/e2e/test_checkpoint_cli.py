@@ -31,7 +31,8 @@ def test_keygen_checkpoint_and_verify_catch_a_truncation(
     done = run("audit", "checkpoint", "--out", str(tmp_path / "kept"), "--json", cwd=root, env=env)
     assert done.returncode == 0, done.stderr
     written = json.loads(done.stdout)
-    assert (written["checkpoint"]["head_seq"], written["audit_event"]) == (2, 3)
+    # users.bootstrap, users.add, store.id (the id made for the first checkpoint): head 3
+    assert (written["checkpoint"]["head_seq"], written["audit_event"]) == (3, 4)
     assert Path(written["path"]).parent == tmp_path / "kept"
 
     verify = ("audit", "verify", "--checkpoint", str(tmp_path / "kept"))
@@ -43,10 +44,15 @@ def test_keygen_checkpoint_and_verify_catch_a_truncation(
 
     with sqlite3.connect(root / ".goldenpath" / "goldenpath.db") as db:
         db.execute("DELETE FROM gp_audit_events WHERE seq >= 2")
-    assert run_json("audit", "verify", cwd=root)[0] == 0  # the chain alone holds
+    code, alone = run_json("audit", "verify", cwd=root)
+    assert (code, alone["broken_at"]) == (77, None)  # the chain alone holds, but the rows
+    assert {(p["table"], p["key"], p["problem"]) for p in alone["rows"]["problems"]} == {
+        ("gp_users", "alice", "inserted"),  # their events were among those deleted
+        ("gp_settings", "store_id", "inserted"),
+    }
     done = run(*verify, "--public-key", f"{key}.pub", cwd=root)
     assert done.returncode == 77
-    assert "event 2 is missing: the chain was truncated" in done.stdout
+    assert "events 2 to 3 are missing: the chain was truncated" in done.stdout
     code, report = run_json(*verify, "--public-key", f"{key}.pub", cwd=root)
     assert (code, report["ok"], report["broken_at"]) == (77, False, None)
     assert report["checkpoints"][0]["first_missing"] == 2

@@ -285,6 +285,22 @@ def recorded_evaluation(project: Any, ref: str, against: str | None = None) -> s
     return result.evaluation_id
 
 
+def keep_recorded_training(project: Any, version: str) -> None:
+    """Record in the current store (a new one: ``store_uri``) the ``train`` event of
+    ``NAME/version`` that ``goldenpath.train`` appended to the project's own store (its payload:
+    the run and the lineage facts gate judges), acting as the current user."""
+    from goldenpath.registry.access import audit, authorized_actor
+    from goldenpath.store import open_store
+    from goldenpath.store.audit import latest_event
+
+    subject = f"{project.name}/{version}"
+    own = open_store(uri=f"sqlite:///{project.state_dir / 'goldenpath.db'}")
+    with own.reading() as connection:
+        trained = latest_event(connection, project=project.name, action="train", subject=subject)
+    assert trained is not None, f"{subject} was not trained in the project's own store"
+    audit(project, authorized_actor(project, "train"), "train", subject, trained.payload)
+
+
 def keep_recorded_evaluation(project: Any, evaluation_id: str) -> None:
     """Record in the current store (a new one: ``store_uri``) an evaluation that
     :func:`recorded_evaluation` made earlier under another store, as ``goldenpath.evaluate``

@@ -1,9 +1,12 @@
 """``gate`` judges only evidence the store recorded (issue 15, item 1): an evaluation copied from
 another version and re-pointed by tag, an edited ``evaluation.json`` and a model artefact
 replaced after evaluation are refused, on SQLite and PostgreSQL; an honest evaluation passes.
+Its lineage rules judge the audited ``train`` and ``reproduce`` events, not the run's tags in
+MLflow, which anyone who can write to MLflow can set.
 
 Two versions are trained and evaluated once per module; every test starts with a new store in
-which the module's evaluations are recorded as ``evaluate`` records them.
+which the module's trainings and evaluations are recorded as ``train`` and ``evaluate`` record
+them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -26,6 +29,7 @@ from typer.testing import CliRunner
 import goldenpath
 from conftest import (
     keep_recorded_evaluation,
+    keep_recorded_training,
     project_with_versions,
     recorded_evaluation,
     small_spec,
@@ -35,8 +39,10 @@ from goldenpath.cli.app import app
 from goldenpath.errors import RecordNotFound, RegistryDrift
 from goldenpath.evaluation.artifact import model_digest
 from goldenpath.gates import gate
-from goldenpath.store import open_store
-from goldenpath.store.audit import list_events
+from goldenpath.registry.access import audit, authorized_actor
+from goldenpath.spec.gates import LineageGate
+from goldenpath.store import Decision, open_store
+from goldenpath.store.audit import AuditEvent, latest_event, list_events
 from goldenpath.store.evaluations import get_evaluation
 from goldenpath.store.records import get_decision
 
@@ -65,8 +71,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 @pytest.fixture
 def project(trained: Trained, store_uri: str) -> goldenpath.Project:
     """The trained project with a new store (claimed by the operating-system user) in which
-    both evaluations are recorded."""
+    both trainings and both evaluations are recorded."""
     loaded = goldenpath.open_project(trained.root)
+    for version in ("1", "2"):
+        keep_recorded_training(loaded, version)
     for evaluation_id in (trained.evaluation_v1, trained.evaluation_v2):
         keep_recorded_evaluation(loaded, evaluation_id)
     return loaded
@@ -227,3 +235,171 @@ def test_a_model_artefact_replaced_after_evaluation_is_refused(
     finally:
         target.write_bytes(original)
     assert gate(project, f"{NAME}/2", evaluation_id=trained.evaluation_v2).verdict == "pass"
+
+
+# ------------------------------------------------------------------------------------- lineage
+
+_CONTRACT = "training data validated by its contract"
+_REPRODUCED = "run reproduced (goldenpath reproduce)"
+_CLEAN_GIT = "trained from committed code (clean git tree)"
+
+
+def _with_lineage(project: goldenpath.Project, **lineage: Any) -> goldenpath.Project:
+    """The project with ``gates.lineage`` set to ``lineage``, in memory (the module's spec file
+    is left as it is)."""
+    gates = project.spec.gates.model_copy(update={"lineage": LineageGate(**lineage)})
+    return replace(project, spec=project.spec.model_copy(update={"gates": gates}))
+
+
+@contextmanager
+def _run_tags(project: goldenpath.Project, run_id: str, tags: dict[str, str]) -> Iterator[None]:
+    """Set ``tags`` on the run as any MLflow user can (``mlflow.set_tag``); put back after."""
+    client = _client(project)
+    before = client.get_run(run_id).data.tags
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    try:
+        yield
+    finally:
+        for key in tags:
+            if key in before:
+                client.set_tag(run_id, key, before[key])
+            else:
+                client.delete_tag(run_id, key)
+
+
+def _lineage(decision: Decision) -> list[tuple[str, object, str, str]]:
+    return [
+        (r.rule, r.observed, r.evidence, r.outcome) for r in decision.rules if r.kind == "lineage"
+    ]
+
+
+def _latest(project: goldenpath.Project, action: str, subject: str) -> AuditEvent:
+    with open_store(project).reading() as connection:
+        found = latest_event(connection, project=project.name, action=action, subject=subject)
+    assert found is not None
+    return found
+
+
+def _without_auth(payload: dict[str, Any]) -> dict[str, Any]:
+    """An event's payload less ``auth`` (how the actor was authenticated, which every event has)."""
+    return {k: v for k, v in payload.items() if k != "auth"}
+
+
+_TAMPERED = {
+    "goldenpath.reproducible": "true",
+    "goldenpath.git_dirty": "false",
+    "goldenpath.contract_validated": "true",
+}
+
+
+def test_train_audits_the_lineage_facts_and_gate_judges_them_not_the_run_tags(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    """The module's project is no git repository and was never reproduced: the tags say
+    otherwise, the verdict does not move."""
+    strict = _with_lineage(project, reproduced=True, clean_git=True)
+    run_v2 = _run_id(project, "2")
+    train = _latest(project, "train", f"{NAME}/2")
+    lineage_json = json.loads(
+        Path(_client(project).download_artifacts(run_v2, "lineage.json")).read_text()
+    )
+    assert _without_auth(train.payload) == {
+        "run_id": run_v2,
+        "dataset_fingerprint": lineage_json["data"]["fingerprint"],
+        "contract_validated": True,
+        "git_commit": "not a git repo",
+        "git_dirty": None,
+        "source_hash": lineage_json["code"]["source_hash"],
+    }
+    assert train.payload["source_hash"].startswith("sha256:")
+    expected = [
+        (_CONTRACT, "yes", f"audit.train#{train.seq}.payload.contract_validated", "pass"),
+        (_REPRODUCED, "not checked", f"audit.reproduce[subject={run_v2}]", "fail"),
+        (
+            _CLEAN_GIT,
+            "no (not a git repository)",
+            f"audit.train#{train.seq}.payload.git_dirty",
+            "fail",
+        ),
+    ]
+    honest = gate(strict, f"{NAME}/2", evaluation_id=trained.evaluation_v2)
+    assert (honest.verdict, _lineage(honest)) == ("fail", expected)
+    with _run_tags(project, run_v2, _TAMPERED):
+        assert _client(project).get_run(run_v2).data.tags["goldenpath.reproducible"] == "true"
+        tampered = gate(strict, f"{NAME}/2", evaluation_id=trained.evaluation_v2)
+    assert (tampered.verdict, _lineage(tampered)) == ("fail", expected)
+    assert tampered.failing == honest.failing
+
+
+def test_a_train_event_without_lineage_facts_fails_as_not_recorded(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    """A version whose newest train event is as train audited it before lineage facts (the run
+    and the data only): the rules it fails say to train again, whatever the run's tags say."""
+    run_v2 = _run_id(project, "2")
+    fingerprint = _latest(project, "train", f"{NAME}/2").payload["dataset_fingerprint"]
+    older = {"run_id": run_v2, "dataset_fingerprint": fingerprint}
+    audit(project, authorized_actor(project, "train"), "train", f"{NAME}/2", older)
+    seq = _latest(project, "train", f"{NAME}/2").seq
+    with _run_tags(project, run_v2, _TAMPERED):
+        decision = gate(
+            _with_lineage(project, clean_git=True),
+            f"{NAME}/2",
+            evaluation_id=trained.evaluation_v2,
+        )
+    assert decision.verdict == "fail"
+    assert _lineage(decision) == [
+        (_CONTRACT, "not recorded", f"audit.train#{seq}.payload.contract_validated", "fail"),
+        (_CLEAN_GIT, "not recorded", f"audit.train#{seq}.payload.git_dirty", "fail"),
+    ]
+    for rule in decision.failing:
+        assert rule.detail.startswith(f"train event #{seq} predates lineage facts"), rule
+        assert "train again with goldenpath train" in rule.detail
+
+
+def test_reproduce_then_gate_passes_the_reproduced_rule_from_the_store(
+    project: goldenpath.Project, trained: Trained
+) -> None:
+    needs_reproduction = _with_lineage(project, reproduced=True, clean_git=False)
+    run_v1 = _run_id(project, "1")
+    with _run_tags(project, run_v1, {"goldenpath.reproducible": "true"}):
+        unproven = gate(needs_reproduction, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert unproven.verdict == "fail"
+    assert [r.observed for r in unproven.failing] == ["not checked"]
+
+    done = goldenpath.reproduce(project, run_v1)  # the public verb: retrain, compare, audit
+    assert done.reproduced
+    event = _latest(project, "reproduce", run_v1)
+    assert _without_auth(event.payload) == {
+        "reproduced": True,
+        "tolerance": done.tolerance,
+        "label_tolerance": 0.0,
+    }
+    with _run_tags(project, run_v1, {"goldenpath.reproducible": "false"}):
+        proven = gate(needs_reproduction, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert proven.verdict == "pass"
+    assert (_REPRODUCED, "yes", f"audit.reproduce#{event.seq}.payload.reproduced", "pass") in (
+        _lineage(proven)
+    )
+
+    # the newest reproduction counts: the entrypoint changed since, and reproduce now fails
+    source = project.root / "small_model.py"
+    original = source.read_text()
+    changed = "\n_fit = train\n\n\ndef train(frame, params):\n    return _fit(frame, {'C': 1e-4})\n"
+    source.write_text(original + changed)
+    try:
+        again = goldenpath.reproduce(project, run_v1)
+    finally:
+        source.write_text(original)
+    assert not again.reproduced
+    assert again.code_changed
+    latest = _latest(project, "reproduce", run_v1)
+    assert latest.seq > event.seq
+    assert latest.payload["reproduced"] is False
+    with _run_tags(project, run_v1, {"goldenpath.reproducible": "true"}):
+        undone = gate(needs_reproduction, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert undone.verdict == "fail"
+    assert [(r.observed, r.evidence) for r in undone.failing] == [
+        ("no", f"audit.reproduce#{latest.seq}.payload.reproduced")
+    ]

@@ -32,12 +32,13 @@ from conftest import (
     approve_gates,
     commit_spec,
     keep_recorded_evaluation,
+    keep_recorded_training,
     project_with_versions,
     recorded_evaluation,
     small_spec,
     store_rows,
 )
-from goldenpath.auth.principal import acting, auth_mode
+from goldenpath.auth.principal import auth_mode
 from goldenpath.cli.app import app
 from goldenpath.errors import (
     ApprovalRefused,
@@ -58,7 +59,6 @@ from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.registry import (
     add_member,
     approve,
-    audit,
     check_aliases,
     grant,
     history,
@@ -164,9 +164,8 @@ def project(
     _write_spec(trained.root)
     loaded = goldenpath.open_project(trained.root)
     act_as(monkeypatch, loaded, "alice", "admin")
-    alice = acting(open_store(loaded))
     for version in ("1", "2"):
-        audit(loaded, alice, "train", f"{NAME}/{version}", {"fixture": "trained by the module"})
+        keep_recorded_training(loaded, version)
     for kept in (trained.evaluation_v1, trained.evaluation_v2, trained.evaluation_v2_alone):
         keep_recorded_evaluation(loaded, kept)
     _clear_aliases(loaded)

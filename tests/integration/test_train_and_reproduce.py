@@ -211,6 +211,9 @@ def test_git_commit_and_dirty_flag_are_recorded(make_project: MakeProject) -> No
     assert client.get_run(clean.run_id).data.tags[TAG_PREFIX + "git_commit"] == head
     assert client.get_run(clean.run_id).data.tags[TAG_PREFIX + "git_dirty"] == "false"
     assert client.get_run(dirty.run_id).data.tags[TAG_PREFIX + "git_dirty"] == "true"
+    # what train audits with the version, and gate's clean_git rule reads
+    assert (clean.git_commit, clean.git_dirty, dirty.git_dirty) == (head, False, True)
+    assert clean.audit_payload()["git_dirty"] is False
 
 
 def test_pii_never_reaches_the_logged_input_example(

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import Connection
+
 from goldenpath.auth.principal import acting
 from goldenpath.errors import RecordNotFound
 from goldenpath.evaluation.artifact import model_digest
-from goldenpath.evaluation.evaluate import resolve_model
+from goldenpath.evaluation.evaluate import ModelRef, resolve_model
 from goldenpath.evaluation.record import load_evaluation
 from goldenpath.gates.changes import enforce_change_control, gates_sha256, gates_text
 from goldenpath.gates.evidence import check_artifact, recorded_evaluation
-from goldenpath.gates.rules import apply_gates, check_gates, verdict
+from goldenpath.gates.rules import Lineage, apply_gates, check_gates, verdict
 from goldenpath.project import Project
 from goldenpath.store import Decision, Store, open_store
 from goldenpath.store.access import authorize, record
-from goldenpath.store.audit import now
+from goldenpath.store.audit import latest_event, now
 from goldenpath.store.records import current_version, insert_decision
 from goldenpath.store.schema import decisions as decisions_table
-from goldenpath.training.tracking import require_tracking
 
 __all__ = ["gate", "gates_fingerprint"]
 
@@ -28,6 +29,20 @@ def gates_fingerprint(project: Project) -> str:
     """SHA-256 of the rules in force (the gates and the risk tier they depend on): a decision
     taken under other rules does not count for promotion."""
     return gates_sha256(gates_text(project.spec))
+
+
+def _recorded_lineage(connection: Connection, project: str, model: ModelRef) -> Lineage:
+    """The version's lineage facts from the audit trail: its ``train`` event and its run's
+    newest ``reproduce`` event (not the run's tags in MLflow, which anyone can set)."""
+    subject = f"{model.name}/{model.version}"
+    return Lineage.from_events(
+        subject=subject,
+        run_id=model.run_id,
+        train=latest_event(connection, project=project, action="train", subject=subject),
+        reproduce=latest_event(
+            connection, project=project, action="reproduce", subject=model.run_id
+        ),
+    )
 
 
 def gate(
@@ -63,15 +78,15 @@ def gate(
         kept = recorded_evaluation(connection, project.name, model, loaded)
     digest = model_digest(project, model.uri)
     check_artifact(kept, model, digest)
-    tags = dict(require_tracking(project).get_run(model.run_id).tags)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="gate a model")
         enforce_change_control(connection, project, committed=False)  # still approved
         champion = current_version(connection, model.name, "champion")
+        lineage = _recorded_lineage(connection, project.name, model)
         results = apply_gates(
             project.spec.gates,
             loaded.document,
-            run_tags=tags,
+            lineage=lineage,
             risk_tier=project.spec.project.risk_tier,
             champion=champion,
         )

@@ -4,11 +4,16 @@ the observed value, the bound, where in ``evaluation.json`` the evidence is, and
 A violated rule's outcome is its severity's (``fail`` for ``block``, ``warn`` for ``warn``); a
 value the evaluation could not compute counts as violated (the evidence is missing), except for
 single slices, which are skipped with the reason.
+
+The lineage rules judge what goldenpath's audit trail recorded about the version
+(:class:`Lineage`: its ``train`` event and its run's newest ``reproduce`` event), never the
+MLflow run's tags, which anyone who can write to the tracking server can change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from goldenpath.errors import SpecInvalid
@@ -16,9 +21,10 @@ from goldenpath.evaluation.document import Estimate, EvaluationDocument
 from goldenpath.evaluation.metrics import METRICS
 from goldenpath.spec.gates import Bound, GatesSpec, Severity
 from goldenpath.spec.models import RiskTier, Spec
+from goldenpath.store.audit import AuditEvent
 from goldenpath.store.records import Outcome, RuleResult
 
-__all__ = ["RuleResult", "apply_gates", "check_gates", "verdict"]
+__all__ = ["Lineage", "RuleResult", "apply_gates", "check_gates", "verdict"]
 
 _GREATER_IS_BETTER = {m.name: m.greater_is_better for m in METRICS}
 
@@ -443,41 +449,128 @@ def _operations_rules(gates: GatesSpec, doc: EvaluationDocument) -> list[RuleRes
     ]
 
 
-def _lineage_rules(
-    gates: GatesSpec, tags: Mapping[str, str], risk_tier: RiskTier
-) -> list[RuleResult]:
+@dataclass(frozen=True)
+class Lineage:
+    """The lineage facts of one model version as goldenpath's audit trail holds them: its
+    ``train`` event (subject ``name/version``, of the version's run) and its run's newest
+    ``reproduce`` event. Never MLflow run tags, which anyone who can write to the tracking
+    server can change. Built with :meth:`from_events`; ``gate`` reads the events."""
+
+    subject: str  # name/version
+    run_id: str
+    train_seq: int | None = None  # the train event of this run (None: the store has none)
+    contract_validated: bool | None = None  # None: not in the event (an older train)
+    git_recorded: bool = False  # whether the train event records git_dirty at all
+    git_dirty: bool | None = None  # None: not a git repository
+    reproduce_seq: int | None = None  # the run's newest reproduce event (None: never)
+    reproduced: bool | None = None  # None: not reproduced, or not in the event
+
+    @classmethod
+    def from_events(
+        cls,
+        *,
+        subject: str,
+        run_id: str,
+        train: AuditEvent | None,
+        reproduce: AuditEvent | None,
+    ) -> Lineage:
+        """The facts in ``train`` (ignored unless it names ``run_id``) and ``reproduce``; a
+        value that is not a JSON boolean counts as not recorded (``git_dirty`` may be null)."""
+        facts = cls(subject=subject, run_id=run_id)
+        if train is not None and train.payload.get("run_id") == run_id:
+            payload = train.payload
+            validated = payload.get("contract_validated")
+            dirty = payload.get("git_dirty")
+            facts = replace(
+                facts,
+                train_seq=train.seq,
+                contract_validated=validated if isinstance(validated, bool) else None,
+                git_recorded="git_dirty" in payload and (dirty is None or isinstance(dirty, bool)),
+                git_dirty=dirty if isinstance(dirty, bool) else None,
+            )
+        if reproduce is not None:
+            said = reproduce.payload.get("reproduced")
+            facts = replace(
+                facts,
+                reproduce_seq=reproduce.seq,
+                reproduced=said if isinstance(said, bool) else None,
+            )
+        return facts
+
+
+def _train_fact(lineage: Lineage, key: str, recorded: bool, observed: str) -> tuple[str, str, str]:
+    """``(observed, evidence, fix)`` of a fact of the train event; ``fix`` is what to do unless
+    the event is missing or predates the fact (then it says that)."""
+    if lineage.train_seq is None:
+        return (
+            "no train event",
+            f"audit.train[subject={lineage.subject}]",
+            f"the store has no train event of run {lineage.run_id}: train with goldenpath "
+            "train (it audits the lineage facts) and gate the new version",
+        )
+    evidence = f"audit.train#{lineage.train_seq}.payload.{key}"
+    if not recorded:
+        return (
+            "not recorded",
+            evidence,
+            f"train event #{lineage.train_seq} predates lineage facts in the audit trail: train "
+            "again with goldenpath train and gate the new version",
+        )
+    return observed, evidence, ""
+
+
+def _lineage_rules(gates: GatesSpec, lineage: Lineage, risk_tier: RiskTier) -> list[RuleResult]:
     gate = gates.lineage
     clean_git = gate.clean_git if gate.clean_git is not None else risk_tier == "high"
-    dirty = tags.get("goldenpath.git_dirty")
-    reproduced = tags.get("goldenpath.reproducible")
-    # (required, rule, observed, wanted, evidence tag, how to fix)
+    contract = _train_fact(
+        lineage,
+        "contract_validated",
+        lineage.contract_validated is not None,
+        "yes" if lineage.contract_validated else "no",
+    )
+    dirty = lineage.git_dirty
+    git = _train_fact(
+        lineage,
+        "git_dirty",
+        lineage.git_recorded,
+        "no (not a git repository)"
+        if dirty is None
+        else "no (uncommitted changes)"
+        if dirty
+        else "yes",
+    )
+    if lineage.reproduce_seq is None:
+        reproduced = ("not checked", f"audit.reproduce[subject={lineage.run_id}]", "")
+    else:
+        said = lineage.reproduced
+        reproduced = (
+            "not recorded" if said is None else "yes" if said else "no",
+            f"audit.reproduce#{lineage.reproduce_seq}.payload.reproduced",
+            "",
+        )
+    # (required, rule, (observed, evidence, fix when the event says why), how to fix)
     checks = [
         (
             gate.contract_validated,
             "training data validated by its contract",
-            "yes" if tags.get("goldenpath.contract_validated") == "true" else "no",
-            "contract_validated",
+            contract,
             "train with goldenpath train (it validates the contract)",
         ),
         (
             gate.reproduced,
             "run reproduced (goldenpath reproduce)",
-            {"true": "yes", "false": "no"}.get(reproduced or "", "not checked"),
-            "reproducible",
+            reproduced,
             "run goldenpath reproduce on the run",
         ),
         (
             clean_git,
             "trained from committed code (clean git tree)",
-            {"false": "yes", "true": "no (uncommitted changes)"}.get(
-                dirty or "", "no (not a git repository)"
-            ),
-            "git_dirty",
+            git,
             "commit the project, then train again",
         ),
     ]
     out = []
-    for required, rule, observed, tag, fix in checks:
+    for required, rule, (observed, evidence, why), fix in checks:
         if not required:
             continue
         ok = observed == "yes"
@@ -488,9 +581,9 @@ def _lineage_rules(
                 severity=gate.severity,
                 observed=observed,
                 bound="yes",
-                evidence=f"run.tags.goldenpath.{tag}",
+                evidence=evidence,
                 outcome="pass" if ok else _violated(gate.severity),
-                detail="" if ok else fix,
+                detail="" if ok else why or fix,
             )
         )
     return out
@@ -526,12 +619,13 @@ def apply_gates(
     gates: GatesSpec,
     evaluation: EvaluationDocument,
     *,
-    run_tags: Mapping[str, str],
+    lineage: Lineage,
     risk_tier: RiskTier,
     champion: str | None,
 ) -> list[RuleResult]:
     """Every rule of ``gates`` judged on ``evaluation`` (an ``evaluation.json`` document), the
-    run's tags (lineage) and the current champion version (non-regression)."""
+    version's lineage facts as the audit trail holds them, and the current champion version
+    (non-regression)."""
     version = evaluation.model.version
     return [
         *_metric_rules(gates, evaluation),
@@ -542,5 +636,5 @@ def apply_gates(
         *_robustness_rules(gates, evaluation),
         *_calibration_rule(gates, evaluation),
         *_operations_rules(gates, evaluation),
-        *_lineage_rules(gates, run_tags, risk_tier),
+        *_lineage_rules(gates, lineage, risk_tier),
     ]

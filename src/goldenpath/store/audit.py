@@ -33,6 +33,7 @@ __all__ = [
     "append_event",
     "canonical_json",
     "has_event",
+    "latest_event",
     "list_events",
     "lock_chain",
     "now",
@@ -234,3 +235,20 @@ def verify_chain(connection: Connection) -> ChainReport:
         head = (seq, row.hash)
     head_seq, head_hash = head or (None, None)
     return ChainReport(True, int(count), head_seq, head_hash)
+
+
+def latest_event(
+    connection: Connection, *, project: str, action: str, subject: str
+) -> AuditEvent | None:
+    """The newest ``action`` event on ``subject`` of ``project`` (``None`` when there is none)."""
+    row = connection.execute(
+        select(audit_events)
+        .where(
+            audit_events.c.project == project,
+            audit_events.c.action == action,
+            audit_events.c.subject == subject,
+        )
+        .order_by(audit_events.c.seq.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _event(row)

@@ -135,6 +135,8 @@ def reproduce_run(
         split_matches=split_matches,
         code_changed=code_changed,
     )
+    # For people browsing MLflow: gate's ``reproduced`` rule reads the audited verdict instead
+    # (goldenpath.reproduce audits it), since anyone who can write to MLflow can set a tag.
     client.set_tag(run_id, TAG_PREFIX + "reproducible", str(result.reproduced).lower())
     client.set_tag(run_id, TAG_PREFIX + "reproduced_at", datetime.now(UTC).isoformat())
     client.set_tag(run_id, TAG_PREFIX + "reproduce_max_abs_diff", repr(result.max_abs_score_diff))

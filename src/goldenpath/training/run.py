@@ -90,9 +90,25 @@ class TrainResult:
     n_test: int
     duration_s: float
     peak_memory_mb: float
+    contract_validated: bool
+    git_commit: str
+    git_dirty: bool | None
+    source_hash: str | None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def audit_payload(self) -> dict[str, object]:
+        """What ``train`` audits with the version (subject ``name/version``): the run, the data,
+        and the lineage facts that ``gate``'s lineage rules judge."""
+        return {
+            "run_id": self.run_id,
+            "dataset_fingerprint": self.dataset_fingerprint,
+            "contract_validated": self.contract_validated,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "source_hash": self.source_hash,
+        }
 
 
 def _noop(_: str) -> None:
@@ -228,6 +244,11 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         n_test=len(fitted.split.test),
         duration_s=fitted.duration_s,
         peak_memory_mb=fitted.memory.peak_mb,
+        # load_dataset validated every row against the contract, or fit_model stopped
+        contract_validated=True,
+        git_commit=origin.code.git_commit,
+        git_dirty=origin.code.git_dirty,
+        source_hash=origin.code.source_hash,
     )
 
 

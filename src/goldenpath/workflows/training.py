@@ -33,7 +33,7 @@ def train(project: Project, *, on_step: StepCallback = _noop) -> TrainResult:
         actor,
         "train",
         f"{result.model_name}/{result.model_version}",
-        {"run_id": result.run_id, "dataset_fingerprint": result.dataset_fingerprint},
+        result.audit_payload(),  # what gate's lineage rules read: not the run's mutable tags
     )
     return result
 
@@ -47,10 +47,21 @@ def reproduce(
     on_step: StepCallback = _noop,
 ) -> ReproduceResult:
     """Retrain run ``run`` (an id or ``latest``) from its recorded inputs and compare its test
-    predictions (role ``developer``); the verdict is tagged on the run and audited."""
+    predictions (role ``developer``); the verdict is tagged on the run and audited (the
+    audited verdict is what ``gate``'s ``reproduced`` rule reads)."""
     actor = authorized_actor(project, "reproduce a run")
     result = reproduce_run(
         project, run, tolerance=tolerance, label_tolerance=label_tolerance, on_step=on_step
     )
-    audit(project, actor, "reproduce", result.run_id, {"reproduced": result.reproduced})
+    audit(
+        project,
+        actor,
+        "reproduce",
+        result.run_id,
+        {
+            "reproduced": result.reproduced,
+            "tolerance": result.tolerance,
+            "label_tolerance": result.label_tolerance,
+        },
+    )
     return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,14 +13,22 @@ from conftest import small_spec
 from goldenpath.errors import SpecInvalid
 from goldenpath.evaluation import EvaluationDocument
 from goldenpath.gates import apply_gates, check_gates, verdict
+from goldenpath.gates.rules import Lineage
 from goldenpath.spec import parse_spec
 from goldenpath.spec.gates import GatesSpec
+from goldenpath.store.audit import AuditEvent
 
-CLEAN = {
-    "goldenpath.contract_validated": "true",
-    "goldenpath.git_dirty": "false",
-    "goldenpath.reproducible": "true",
-}
+# what the audit trail holds for a version trained from committed code and reproduced
+CLEAN = Lineage(
+    subject="small/2",
+    run_id="r2",
+    train_seq=7,
+    contract_validated=True,
+    git_recorded=True,
+    git_dirty=False,
+    reproduce_seq=9,
+    reproduced=True,
+)
 
 
 def _estimate(value: float | None, low: float | None = None, high: float | None = None) -> dict:
@@ -174,14 +183,14 @@ def _judge(
     gates: dict[str, Any],
     doc: dict[str, Any] | None = None,
     *,
-    tags: dict[str, str] | None = None,
+    lineage: Lineage = CLEAN,
     risk: str = "medium",
     champion: str | None = "1",
 ) -> list[dict[str, Any]]:
     results = apply_gates(
         GatesSpec.model_validate(gates),
         _document(DOC if doc is None else doc),
-        run_tags=CLEAN if tags is None else tags,
+        lineage=lineage,
         risk_tier=risk,  # type: ignore[arg-type]
         champion=champion,
     )
@@ -358,26 +367,174 @@ def test_robustness_calibration_and_operations() -> None:
 
 
 def test_lineage_clean_git_is_required_for_high_risk_by_default() -> None:
-    dirty = {**CLEAN, "goldenpath.git_dirty": "true", "goldenpath.reproducible": "false"}
-    medium = _judge({"lineage": {}}, tags=dirty)
+    dirty = replace(CLEAN, git_dirty=True, reproduced=False)
+    medium = _judge({"lineage": {}}, lineage=dirty)
     assert [r["rule"] for r in medium] == ["training data validated by its contract"]
-    high = _judge({"lineage": {"reproduced": True}}, tags=dirty, risk="high")
+    high = _judge({"lineage": {"reproduced": True}}, lineage=dirty, risk="high")
     assert [(r["observed"], r["outcome"]) for r in high] == [
         ("yes", "pass"),
         ("no", "fail"),
         ("no (uncommitted changes)", "fail"),
     ]
-    no_git = {k: v for k, v in CLEAN.items() if k != "goldenpath.git_dirty"}
-    assert _judge({"lineage": {}}, tags=no_git, risk="high")[-1]["observed"] == (
+    no_git = replace(CLEAN, git_dirty=None)
+    assert _judge({"lineage": {}}, lineage=no_git, risk="high")[-1]["observed"] == (
         "no (not a git repository)"
     )
+
+
+_ALL_LINEAGE = {"lineage": {"contract_validated": True, "reproduced": True, "clean_git": True}}
+_RETRAIN = "train event #7 predates lineage facts in the audit trail: train again"
+_UNTRAINED = "the store has no train event of run r2: train with goldenpath train"
+
+
+@pytest.mark.parametrize(
+    ("rule", "lineage", "observed", "evidence", "detail"),
+    [
+        (0, CLEAN, "yes", "audit.train#7.payload.contract_validated", ""),
+        (
+            0,
+            replace(CLEAN, contract_validated=False),
+            "no",
+            "audit.train#7.payload.contract_validated",
+            "train with goldenpath train (it validates the contract)",
+        ),
+        (
+            0,
+            replace(CLEAN, contract_validated=None),
+            "not recorded",
+            "audit.train#7.payload.contract_validated",
+            _RETRAIN,
+        ),
+        (
+            0,
+            replace(CLEAN, train_seq=None),
+            "no train event",
+            "audit.train[subject=small/2]",
+            _UNTRAINED,
+        ),
+        (1, CLEAN, "yes", "audit.reproduce#9.payload.reproduced", ""),
+        (
+            1,
+            replace(CLEAN, reproduced=False),
+            "no",
+            "audit.reproduce#9.payload.reproduced",
+            "run goldenpath reproduce on the run",
+        ),
+        (
+            1,
+            replace(CLEAN, reproduced=None),
+            "not recorded",
+            "audit.reproduce#9.payload.reproduced",
+            "run goldenpath reproduce on the run",
+        ),
+        (
+            1,
+            replace(CLEAN, reproduce_seq=None, reproduced=None),
+            "not checked",
+            "audit.reproduce[subject=r2]",
+            "run goldenpath reproduce on the run",
+        ),
+        (2, CLEAN, "yes", "audit.train#7.payload.git_dirty", ""),
+        (
+            2,
+            replace(CLEAN, git_dirty=True),
+            "no (uncommitted changes)",
+            "audit.train#7.payload.git_dirty",
+            "commit the project, then train again",
+        ),
+        (
+            2,
+            replace(CLEAN, git_dirty=None),
+            "no (not a git repository)",
+            "audit.train#7.payload.git_dirty",
+            "commit the project, then train again",
+        ),
+        (
+            2,
+            replace(CLEAN, git_recorded=False, git_dirty=None),
+            "not recorded",
+            "audit.train#7.payload.git_dirty",
+            _RETRAIN,
+        ),
+        (
+            2,
+            replace(CLEAN, train_seq=None),
+            "no train event",
+            "audit.train[subject=small/2]",
+            _UNTRAINED,
+        ),
+    ],
+)
+def test_each_lineage_fact_value_is_judged_with_its_audit_evidence(
+    rule: int, lineage: Lineage, observed: str, evidence: str, detail: str
+) -> None:
+    judged = _judge(_ALL_LINEAGE, lineage=lineage)
+    assert [r["rule"] for r in judged] == [
+        "training data validated by its contract",
+        "run reproduced (goldenpath reproduce)",
+        "trained from committed code (clean git tree)",
+    ]
+    result = judged[rule]
+    assert (result["observed"], result["evidence"]) == (observed, evidence)
+    assert result["outcome"] == ("pass" if observed == "yes" else "fail")
+    assert result["detail"].startswith(detail)
+    assert not any(r["evidence"].startswith("run.tags") for r in judged)
+    warned = _judge({"lineage": {**_ALL_LINEAGE["lineage"], "severity": "warn"}}, lineage=lineage)
+    assert warned[rule]["outcome"] == ("pass" if observed == "yes" else "warn")
+
+
+def _event(seq: int, action: str, subject: str, payload: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(
+        seq, "2026-01-01T00:00:00+00:00", "alice", action, "small", subject, payload, "", ""
+    )
+
+
+def test_lineage_is_built_from_the_train_and_reproduce_events() -> None:
+    facts = {
+        "run_id": "r2",
+        "dataset_fingerprint": "sha256:0",
+        "contract_validated": True,
+        "git_commit": "abc",
+        "git_dirty": None,  # not a git repository: recorded as null
+        "source_hash": None,
+    }
+    built = Lineage.from_events(
+        subject="small/2",
+        run_id="r2",
+        train=_event(3, "train", "small/2", facts),
+        reproduce=_event(5, "reproduce", "r2", {"reproduced": True, "tolerance": 1e-6}),
+    )
+    assert built == Lineage("small/2", "r2", 3, True, True, None, 5, True)
+    # a train event from before lineage facts were audited: run and data only
+    older = {"run_id": "r2", "dataset_fingerprint": "sha256:0"}
+    built = Lineage.from_events(
+        subject="small/2", run_id="r2", train=_event(3, "train", "small/2", older), reproduce=None
+    )
+    assert built == Lineage("small/2", "r2", train_seq=3)
+    assert (built.contract_validated, built.git_recorded) == (None, False)
+    # a train event of another run under the same version (a registry recreated) is no evidence,
+    # and a value that is not a JSON boolean is not a fact
+    built = Lineage.from_events(
+        subject="small/2",
+        run_id="r2",
+        train=_event(3, "train", "small/2", {**facts, "run_id": "r1"}),
+        reproduce=_event(5, "reproduce", "r2", {"reproduced": "true"}),
+    )
+    assert built == Lineage("small/2", "r2", reproduce_seq=5)
+    built = Lineage.from_events(
+        subject="small/2",
+        run_id="r2",
+        train=_event(3, "train", "small/2", {**facts, "contract_validated": "true"}),
+        reproduce=None,
+    )
+    assert (built.train_seq, built.contract_validated, built.git_recorded) == (3, None, True)
 
 
 def test_verdict_is_the_worst_outcome() -> None:
     results = apply_gates(
         GatesSpec.model_validate({"metrics": {"roc_auc": {"min": 0.9, "severity": "warn"}}}),
         _document(DOC),
-        run_tags=CLEAN,
+        lineage=CLEAN,
         risk_tier="low",
         champion=None,
     )

@@ -54,7 +54,7 @@ from goldenpath.errors import (
 )
 from goldenpath.gates import DecisionDocument, gate
 from goldenpath.gates.changes import approve_gates as approve_gate_change
-from goldenpath.gates.changes import gate_changes, propose_gates
+from goldenpath.gates.changes import gate_changes, gates_text, propose_gates
 from goldenpath.gates.decision import gates_fingerprint
 from goldenpath.registry import (
     add_member,
@@ -954,9 +954,11 @@ def test_promotion_rechecks_that_the_decisions_gates_are_approved(
     with pytest.raises(GatesNotApproved, match="no longer an approver"):
         promote(high, f"{NAME}/1")
     assert _alias(high) is None
+    assert propose_gates(high).created  # the same gates, to be approved again
     act_as_admin(monkeypatch, high)
     grant(high, "gates-approver", "approver")
-    (change,) = gate_changes(high)
+    assert [c.state for c in gate_changes(high)] == ["proposed", "approved"]
+    change = gate_changes(high)[1]
     _sql(
         high,
         f"UPDATE gp_gate_changes SET comment = 'edited' WHERE change_id = '{change.change_id}'",
@@ -967,3 +969,38 @@ def test_promotion_rechecks_that_the_decisions_gates_are_approved(
     assert _alias(high) is None
     problems = {(p.table, p.key): p.problem for p in verify_audit(high).rows.problems}
     assert problems == {("gp_gate_changes", change.change_id): "edited"}
+
+
+def test_a_gate_change_forged_in_the_database_is_refused(
+    project: goldenpath.Project, trained: Trained, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row inserted in the database as an approved change of medium-tier gates, to lift the
+    change control of a high-risk project, is refused and named by audit verify."""
+    _high(trained.root, monkeypatch)
+    _write_spec(trained.root, risk_tier="medium")  # committed, not approved
+    lowered = goldenpath.open_project(trained.root)
+    with pytest.raises(GatesNotApproved, match="never proposed"):
+        gate(lowered, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    forged = "f" * 32
+    with open_store(lowered).transaction() as connection:
+        connection.execute(
+            sa_text(
+                "INSERT INTO gp_gate_changes (change_id, project, gates_sha256, gates, "
+                "git_commit, proposed_by, proposed_at, state, approved_by, approved_at) VALUES "
+                "(:id, :project, :sha, :gates, 'x', 'mallory', :at, 'approved', "
+                "'gates-approver', :at)"
+            ),
+            {
+                "id": forged,
+                "project": lowered.name,
+                "sha": gates_fingerprint(lowered),
+                "gates": gates_text(lowered.spec),
+                "at": "2999-01-01T00:00:00+00:00",
+            },
+        )
+    before = store_rows(lowered)
+    with pytest.raises(AuditChainBroken, match=f"gp_gate_changes row {forged} is named by no"):
+        gate(lowered, f"{NAME}/1", evaluation_id=trained.evaluation_v1)
+    assert store_rows(lowered) == before
+    problems = {(p.table, p.key): p.problem for p in verify_audit(lowered).rows.problems}
+    assert problems == {("gp_gate_changes", forged): "inserted"}

@@ -160,7 +160,21 @@ def change_controlled(connection: Connection, project: Project) -> bool:
         return True
     approved = [c for c in changes_of(connection, project.name) if c.approved]
     newest = max(approved, key=lambda c: c.approved_at or "", default=None)
-    return newest is not None and json.loads(newest.gates).get("risk_tier") == "high"
+    if newest is None:
+        return False
+    require_bound(  # a row forged to lower the tier is refused, not trusted
+        connection,
+        [(gate_changes_table, (newest.change_id,))],
+        relying=f"the change control of project {project.name!r}'s gates",
+    )
+    return bool(json.loads(newest.gates).get("risk_tier") == "high")
+
+
+def _approver_holds(connection: Connection, change: GateChange) -> bool:
+    """Whether the change's approver still holds the role approver (a demoted approver's
+    approval no longer counts, as for decisions)."""
+    user = None if change.approved_by is None else get_user(connection, change.approved_by)
+    return user is not None and user.has_role("approver")
 
 
 def require_approved_gates(
@@ -172,8 +186,7 @@ def require_approved_gates(
     change = approved_change(connection, project, fingerprint)
     if change is not None:
         require_bound(connection, [(gate_changes_table, (change.change_id,))], relying=relying)
-        approver = None if change.approved_by is None else get_user(connection, change.approved_by)
-        if approver is not None and approver.has_role("approver"):
+        if _approver_holds(connection, change):
             return change
     pending = pending_change(connection, project, fingerprint)
     state = (
@@ -221,7 +234,8 @@ class Proposal:
 def propose_gates(project: Project, *, store: Store | None = None) -> Proposal:
     """Propose the gates of the spec as committed (role developer): :class:`GatesUncommitted`
     when the working tree's gates differ from them or the project is not in git. Gates already
-    approved, or already awaiting approval, are not proposed again."""
+    approved (by someone who is still an approver), or already awaiting approval, are not
+    proposed again."""
     store = store or open_store(project)
     with store.transaction() as connection:  # refuse before reading git
         actor = identify(connection)
@@ -229,9 +243,10 @@ def propose_gates(project: Project, *, store: Store | None = None) -> Proposal:
     committed = require_committed(project)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="propose gates")
-        known = approved_change(connection, project.name, committed.sha256) or pending_change(
-            connection, project.name, committed.sha256
-        )
+        approved = approved_change(connection, project.name, committed.sha256)
+        if approved is not None and not _approver_holds(connection, approved):
+            approved = None  # its approver was demoted: the gates need approving again
+        known = approved or pending_change(connection, project.name, committed.sha256)
         if known is not None:
             return Proposal(known, created=False)
         change = GateChange(

@@ -76,6 +76,11 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(GP) rollback --reason "demo: back to the previous champion"
 	cd $(DEMO)/my-churn && $(GP) history --check
 	cd $(DEMO)/my-churn && $(GP) audit verify
+	@echo "--- a row written in the database directly is caught: alice made admin in a copy of the store (expected: exit 77)"
+	cd $(DEMO)/my-churn && cp .goldenpath/goldenpath.db ../tampered.db
+	cd $(DEMO)/my-churn && $(BIN)/python -c "import sqlite3; db = sqlite3.connect('../tampered.db'); db.execute(\"UPDATE gp_users SET role = 'admin' WHERE name = 'alice'\"); db.commit()"
+	cd $(DEMO)/my-churn && ! GOLDENPATH_STORE_URI=sqlite:///$$PWD/../tampered.db $(GP) audit verify
+	cd $(DEMO)/my-churn && ! GOLDENPATH_STORE_URI=sqlite:///$$PWD/../tampered.db $(ALICE) $(GP) users add mallory --role admin
 	@echo "--- a signed checkpoint anchors the chain's head: its key and the checkpoints live outside the project"
 	cd $(DEMO)/my-churn && $(GP) audit keygen --out ../checkpoint.key
 	cd $(DEMO)/my-churn && $(GP) audit checkpoint --key ../checkpoint.key --out ../checkpoints

@@ -34,6 +34,7 @@ from goldenpath.training.tracking import open_tracking
 ROWS = 1000
 LEARNT_RULES = """
 monitoring:
+  default_rules: false  # only the learnt rules
   alerts:
     rules:
       - {name: learnt-drift, metric: feature.js_distance, sigmas: 3}

@@ -208,6 +208,7 @@ def test_incremental_runs_equal_one_run_over_everything(champion: goldenpath.Pro
 def test_row_windows_and_a_rule_over_consecutive_windows(champion: goldenpath.Project) -> None:
     spec = yaml.safe_load(champion.spec_path.read_text())
     spec["monitoring"] = {
+        "default_rules": False,  # only this rule
         "alerts": {
             "rules": [
                 {
@@ -218,7 +219,7 @@ def test_row_windows_and_a_rule_over_consecutive_windows(champion: goldenpath.Pr
                     "subjects": ["age"],
                 }
             ]
-        }
+        },
     }
     champion.spec_path.write_text(yaml.safe_dump(spec))
     project = goldenpath.open_project(champion.root)
@@ -623,7 +624,8 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
     assert MonitoringReport.model_validate_json(text) == run.report
     written = json.loads(text)
     assert written == run.report.model_dump(mode="json")
-    # the document keeps its shape: the same keys as before it was typed, and schema_version
+    # the document keeps its shape: the same keys as before it was typed, and schema_version;
+    # skipped_rules added since (issue 16), with a default that reads older documents
     assert set(written) == {
         "schema",
         "schema_version",
@@ -638,7 +640,11 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
         "processed",
         "windows",
         "alerts",
+        "skipped_rules",
     }
+    assert written["skipped_rules"] == []  # a classifier's reference judges every rule
+    older = {k: v for k, v in written.items() if k != "skipped_rules"}
+    assert MonitoringReport.model_validate(older).skipped_rules == []
     assert (written["schema"], written["schema_version"]) == ("goldenpath.monitoring/1", 1)
     calm, shifted = written["windows"]
     assert set(calm) == set(shifted) == WINDOW_KEYS
@@ -784,6 +790,7 @@ def test_thresholds_learnt_from_reference_chunks(champion: goldenpath.Project) -
     project = _with_rules(
         champion,
         chunk_count=30,
+        default_rules=False,  # only the learnt rules
         alerts={
             "rules": [
                 {"name": "learnt-drift", "metric": "feature.js_distance", "sigmas": 3},

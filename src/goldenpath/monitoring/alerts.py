@@ -18,12 +18,13 @@ import logging
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from goldenpath.monitoring._numbers import compared
-from goldenpath.monitoring.results import AlertEvent, MonitoringWindow
+from goldenpath.monitoring.performance import realised_loss_increases
+from goldenpath.monitoring.results import AlertEvent, MetricInterval, MonitoringWindow
 from goldenpath.spec.monitoring import AlertRule, SinkSpec
 
 __all__ = [
@@ -44,12 +45,17 @@ SEVERITY_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def observations(
-    result: MonitoringWindow, reference_metrics: dict[str, float], *, screened: bool = True
+    result: MonitoringWindow,
+    reference_metrics: dict[str, float],
+    *,
+    screened: bool = True,
+    reference_intervals: Mapping[str, MetricInterval] | None = None,
 ) -> list[Observation]:
     """What rules can watch in one window's result. ``screened``: a distribution shift that
     its test cannot tell from noise (and a domain classifier AUC whose lower bound is not above
     chance) is observed as no shift; unscreened, as measured (what reference chunks learn
-    thresholds from)."""
+    thresholds from). ``reference_intervals``: a regressor's held-out MAE and RMSE with their
+    intervals, which a route's realised ones are compared with."""
     found: list[Observation] = []
     if result.complete:  # an open window's rows so far say nothing about its volume
         found.append(("rows", "window", float(result.rows)))
@@ -82,6 +88,10 @@ def observations(
         error = outcome.metrics.get("mean_absolute_error")
         if error is not None and error.ci_low is not None:  # the error the labels make sure of
             found.append(("realised.mean_absolute_error", route, error.ci_low))
+        for name, rise in realised_loss_increases(
+            outcome.metrics, reference_intervals or {}
+        ).items():
+            found.append((f"realised.{name}_increase", route, rise))
     estimated = result.estimated
     for metric in ("accuracy", "roc_auc"):
         base = reference_metrics.get(metric)

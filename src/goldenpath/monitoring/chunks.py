@@ -64,6 +64,8 @@ __all__ = [
 MIN_CHUNKS = 10
 ANY_ROUTE = "*"  # route metrics: the chunks' spread holds for every route
 _ROUTE_METRICS = ("estimated.", "realised.")
+# what chunks observe, in their cache key: 2 added the realised loss over the reference's interval
+_OBSERVED = "observations/2"
 
 
 class Spread(Document):
@@ -229,9 +231,11 @@ def chunk_thresholds(
 
 
 def _cache_path(project: Project, run_id: str, rows: int, count: int, seed: int) -> Path:
-    """Keyed by everything the observations depend on: the reference, the chunks and the
-    monitoring settings (a significance level or threshold changes what a chunk observes)."""
-    settings = project.spec.monitoring.model_dump_json(exclude={"alerts"})
+    """Keyed by everything the observations depend on: the reference, the chunks, the
+    monitoring settings (a significance level or threshold changes what a chunk observes; the
+    rules do not) and what is observed (``_OBSERVED``, raised when observations are added)."""
+    rules = {"alerts", "default_rules"}
+    settings = project.spec.monitoring.model_dump_json(exclude=rules) + _OBSERVED
     digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
     name = f"chunks-{run_id}-{rows}x{count}-{seed}-{digest}.json"
     return project.state_dir / "monitoring" / name

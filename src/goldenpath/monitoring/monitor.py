@@ -18,6 +18,7 @@ caller (or from the ``reference`` text given). It returns a :class:`MonitorRun` 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from goldenpath.monitoring.estimation import EstimatedPerformance, estimate
 from goldenpath.monitoring.logs import LogFile, PredictionLog
 from goldenpath.monitoring.loss_estimation import EstimatedLoss, estimate_loss, loss_increases
 from goldenpath.monitoring.multivariate import MIN_ROWS, DomainDrift, domain_classifier
-from goldenpath.monitoring.performance import realised
+from goldenpath.monitoring.performance import loss_metric, realised, realised_loss_increases
 from goldenpath.monitoring.reference import Reference, monitored_features, reference
 from goldenpath.monitoring.results import (
     Alert,
@@ -58,6 +59,7 @@ from goldenpath.monitoring.results import (
     Processed,
     ReferenceSummary,
     RouteOutcome,
+    SkippedRule,
     Thresholds,
     TimeRange,
     WindowSize,
@@ -78,6 +80,8 @@ from goldenpath.store.monitoring import (
 )
 
 __all__ = ["MonitorRun", "run_monitor"]
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # rows read so far
 Realised = dict[str, RouteOutcome]  # per "route vVERSION"
@@ -402,8 +406,9 @@ def _severity(
     estimated_loss: EstimatedLoss | None = None,
 ) -> Severity:
     """The most severe verdict: drift, values out of range, volume, the domain classifier, an
-    estimated or realised (to the top of its interval) drop of accuracy or ROC AUC, and an
-    estimated rise of a regressor's MAE or RMSE."""
+    estimated or realised (to the top of its interval) drop of accuracy or ROC AUC, an
+    estimated rise of a regressor's MAE or RMSE, and its realised MAE (or RMSE, the primary
+    metric) whose interval lies above the reference's."""
     settings, baseline = context.settings, context.ref.metrics
     severities: list[Severity] = [f.severity for f in features]
     if any(v > settings.max_out_of_range_share for v in quality.out_of_range.values()):
@@ -428,6 +433,10 @@ def _severity(
                 and base - high > settings.max_performance_drop
             ):
                 severities.append("critical")
+        # regressors: the labels make sure the loss is above the reference's interval
+        primary = loss_metric(context.project.spec)
+        if realised_loss_increases(route.metrics, context.ref.intervals).get(primary, 0.0) > 0:
+            severities.append("critical")
     if any(
         v > settings.max_loss_increase for v in _loss_increases(context, estimated_loss).values()
     ):
@@ -612,6 +621,8 @@ def _document(
     alerts: list[Alert],
     processed: Processed,
     at: str,
+    *,
+    skipped: list[SkippedRule],
 ) -> MonitoringReport:
     project, ref, settings = context.project, context.ref, context.settings
     return MonitoringReport(
@@ -625,6 +636,7 @@ def _document(
             rows=ref.features.rows,
             evaluation_rows=ref.evaluation_rows,
             metrics=ref.metrics,
+            intervals=ref.intervals,
         ),
         window=WindowSize.model_validate({"kind": context.kind, "size": context.window}),
         thresholds=Thresholds(
@@ -638,6 +650,7 @@ def _document(
         processed=processed,
         windows=[results[i] for i in sorted(results)],
         alerts=alerts,
+        skipped_rules=skipped,
     )
 
 
@@ -668,7 +681,9 @@ def run_monitor(
     if isinstance(reference_of, str):
         reference_of = reference(project, reference_of)
     context = _context(project, reference_of, window=window, since=since, until=until, now=now)
-    rules = _rules(context)  # before reading: a rule that cannot be judged stops the run
+    # before reading: a rule that cannot be judged stops the run (or, without the reference
+    # figures it compares with, is skipped)
+    rules, skipped = _rules(context)
     log = PredictionLog(project.state_dir / "logs")
     store = open_store(project)
     stored = _stored(store, context)
@@ -699,7 +714,7 @@ def run_monitor(
         - sum(stored.windows[i].rows for i in touched if i in stored.windows),
         seconds=round(time.perf_counter() - began, 3),
     )
-    document = _document(context, results, alerts, processed, at)
+    document = _document(context, results, alerts, processed, at, skipped=skipped)
     return MonitorRun(document, context.folder, bool(changed), events, _send(context, events))
 
 
@@ -707,7 +722,9 @@ def _observed(
     context: _Context, result: MonitoringWindow, *, screened: bool = True
 ) -> list[Observation]:
     """What alert rules can watch in a window's result (``screened``: see ``observations``)."""
-    seen = observations(result, context.ref.metrics, screened=screened)
+    seen = observations(
+        result, context.ref.metrics, screened=screened, reference_intervals=context.ref.intervals
+    )
     if result.judged:  # DLE: regressors' estimated rise of MAE and RMSE
         increases = _loss_increases(context, result.estimated_loss)
         seen += [(f"estimated.{m}_increase", "all routes", v) for m, v in increases.items()]
@@ -748,12 +765,43 @@ def _chunk_observer(context: _Context) -> Callable[[pd.DataFrame], list[Observat
     return observe
 
 
-def _rules(context: _Context) -> list[AlertRule]:
-    """The spec's alert rules, those with ``sigmas`` turned into thresholds learnt from the
-    reference's chunks (computed once per reference and chunk size, then cached)."""
-    rules = context.settings.alert_rules()
+def _unjudgeable(context: _Context, rules: list[AlertRule]) -> list[SkippedRule]:
+    """The rules on a regressor's realised loss against the reference's interval whose
+    reference has no such interval (a data file, evaluation.resamples: 0, or written before
+    references kept it): skipped, with the reason, never an error."""
+    if context.project.spec.task.type != "regression":
+        return []
+    ref, skipped = context.ref, []
+    for rule in rules:
+        name = rule.metric.removeprefix("realised.").removesuffix("_increase")
+        if not rule.metric.startswith("realised.") or not rule.metric.endswith("_increase"):
+            continue
+        interval = ref.intervals.get(name)
+        if interval is not None and interval.ci_high:
+            continue
+        if ref.run_id.startswith("file-"):
+            why = "a data file as the reference has no held-out errors"
+        elif interval is not None:
+            why = "its evaluation settings made none (evaluation.resamples: 0)"
+        else:
+            why = "it was written before references kept one; train the model again"
+        reason = f"the reference {ref.run_id} has no 95% interval of the held-out {name}: {why}"
+        skipped.append(SkippedRule(name=rule.name, metric=rule.metric, reason=reason))
+    return skipped
+
+
+def _rules(context: _Context) -> tuple[list[AlertRule], list[SkippedRule]]:
+    """The spec's alert rules (with the defaults), those with ``sigmas`` turned into thresholds
+    learnt from the reference's chunks (computed once per reference and chunk size, then
+    cached); and the rules skipped, as the reference cannot judge them."""
+    everything = context.settings.alert_rules(loss=loss_metric(context.project.spec))
+    skipped = _unjudgeable(context, everything)
+    for rule in skipped:
+        logger.warning("alert rule %s is not judged: %s", rule.name, rule.reason)
+    names = {r.name for r in skipped}
+    rules = [r for r in everything if r.name not in names]
     if all(rule.sigmas is None for rule in rules):
-        return rules
+        return rules, skipped
     settings = context.settings
     rows = settings.chunk_rows or (context.size if context.kind == "rows" else None)
     if rows is None:
@@ -769,7 +817,7 @@ def _rules(context: _Context) -> list[AlertRule]:
         chunk_count=settings.chunk_count,
         observe=_chunk_observer(context),
     )
-    return expand_rules(rules, thresholds)
+    return expand_rules(rules, thresholds), skipped
 
 
 def _timeline_windows(

@@ -4,8 +4,9 @@ the run (for runs trained before that, computed the first time ``monitor`` needs
 It holds no raw training data beyond a small sample: the profile of the training rows' features,
 the profile of the model's outputs (score, prediction) on the held-out rows, the score
 calibration that CBPE needs (classifiers), the loss estimator DLE needs (regressors), the
-held-out metrics they are compared with, and a sample of training rows for the domain
-classifier. It is written to the run in MLflow (``monitoring/reference.json``,
+held-out metrics they are compared with (regressors: the MAE's and RMSE's 95% intervals too,
+as ``goldenpath evaluate`` makes them, for the realised-loss rule), and a sample of training
+rows for the domain classifier. It is written to the run in MLflow (``monitoring/reference.json``,
 ``monitoring/reference-sample.parquet``) and cached under ``.goldenpath/monitoring/``, so the
 data is read once per run, not once per ``monitor``.
 """
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from goldenpath._files import write_atomic
 from goldenpath.data.dataset import load_dataset
@@ -28,8 +30,9 @@ from goldenpath.evaluation.evaluate import ModelRef, load_model, resolve_model
 from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration
 from goldenpath.monitoring.loss_estimation import LossEstimator
-from goldenpath.monitoring.performance import point_values
+from goldenpath.monitoring.performance import held_out_intervals, point_values
 from goldenpath.monitoring.profile import FrameProfile, profile_frame
+from goldenpath.monitoring.results import MetricInterval
 from goldenpath.project import Project
 from goldenpath.serving.models import predictor
 from goldenpath.training.recorded import run_rows
@@ -87,6 +90,9 @@ class Reference:
     # regressors: the expected absolute and squared error (None in references written before
     # it was kept, or with too few held-out rows)
     loss: LossEstimator | None = None
+    # regressors: the held-out MAE and RMSE with evaluate's intervals (empty in references
+    # written before they were kept, and for data files)
+    intervals: dict[str, MetricInterval] = field(default_factory=dict)
 
     def record(self) -> ReferenceRecord:
         return ReferenceRecord(
@@ -98,6 +104,7 @@ class Reference:
             metrics=self.metrics,
             evaluation_rows=self.evaluation_rows,
             loss=self.loss,
+            intervals=self.intervals,
         )
 
     @classmethod
@@ -112,6 +119,7 @@ class Reference:
             record.evaluation_rows,
             sample,
             record.loss,
+            dict(record.intervals),
         )
 
 
@@ -126,6 +134,7 @@ class ReferenceRecord(Document):
     metrics: dict[str, float]
     evaluation_rows: int
     loss: LossEstimator | None = None
+    intervals: dict[str, MetricInterval] = Field(default_factory=dict)
 
 
 def _read(json_path: Path, sample_path: Path) -> Reference:
@@ -161,10 +170,16 @@ def build_reference(
         calibration = ScoreCalibration.correctness(outputs["score"].to_numpy("float64"), correct)
     metrics = point_values(spec, test[spec.task.target], predictions, scores)
     loss = None
+    intervals: dict[str, MetricInterval] = {}
     if spec.task.type == "regression":
         loss = LossEstimator.fit(test[features], outputs["prediction"], test[spec.task.target])
         if loss is not None:
             metrics["root_mean_squared_error"] = loss.root_mean_squared_error
+        found = held_out_intervals(spec, test[spec.task.target], outputs["prediction"])
+        intervals = {
+            name: MetricInterval(value=e.value, ci_low=e.ci_low, ci_high=e.ci_high)
+            for name, e in found.items()
+        }
     sample = train[features].sample(n=min(SAMPLE_ROWS, len(train)), random_state=0)
     return Reference(
         run_id,
@@ -176,6 +191,7 @@ def build_reference(
         len(test),
         sample.reset_index(drop=True),
         loss,
+        intervals,
     )
 
 

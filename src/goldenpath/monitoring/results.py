@@ -45,6 +45,7 @@ __all__ = [
     "ReferenceSummary",
     "ReportPaths",
     "RouteOutcome",
+    "SkippedRule",
     "Thresholds",
     "TimeRange",
     "WindowSize",
@@ -110,6 +111,16 @@ class ReferenceSummary(Document):
     rows: int  # training rows profiled
     evaluation_rows: int  # held-out rows behind the outputs' profile and the metrics
     metrics: dict[str, float]  # held-out accuracy and ROC AUC (binary classifiers)
+    # regressors: held-out MAE and RMSE with evaluate's intervals (empty when not kept)
+    intervals: dict[str, MetricInterval] = Field(default_factory=dict)
+
+
+class SkippedRule(Document):
+    """An alert rule this run could not judge, and why."""
+
+    name: str
+    metric: str
+    reason: str
 
 
 class WindowSize(Document):
@@ -157,6 +168,8 @@ class MonitoringReport(Document):
     processed: Processed
     windows: list[MonitoringWindow]
     alerts: list[Alert]
+    # rules the reference cannot judge, with the reason (none in documents written before)
+    skipped_rules: list[SkippedRule] = Field(default_factory=list)
 
     @property
     def open_alerts(self) -> list[Alert]:

@@ -1,8 +1,9 @@
 """The ``monitoring`` section of the spec: windows, thresholds, alert rules and sinks.
 
 Every key has a default that works: the thresholds are the ones practice settled on
-(docs/monitoring.md), and without ``alerts.rules`` the default rules raise an alert on the
-severities those thresholds define."""
+(docs/monitoring.md), and the default rules raise an alert on the severities those thresholds
+define. ``alerts.rules`` add to the defaults (a rule named as a default replaces it);
+``default_rules: false`` leaves only the spec's rules."""
 
 from __future__ import annotations
 
@@ -14,15 +15,25 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from goldenpath.spec._durations import parse_duration
 
 __all__ = [
+    "LOSS_METRICS",
     "METRICS",
     "AlertRule",
     "AlertsSpec",
+    "LossMetric",
     "MonitoringSpec",
     "SinkSpec",
     "parse_window",
 ]
 
 ROWS_WINDOW = re.compile(r"^(\d+)-rows$")
+
+# a regressor's realised loss the default rule watches: its default, the mean absolute error,
+# or the root mean squared error when the evaluation's primary metric is that
+LossMetric = Literal["mean_absolute_error", "root_mean_squared_error"]
+LOSS_METRICS: dict[LossMetric, str] = {
+    "mean_absolute_error": "realised-mae",
+    "root_mean_squared_error": "realised-rmse",
+}
 
 # what a rule can watch: per feature (subject = the feature), per model output (score,
 # prediction), per route (realised performance) or per window
@@ -49,6 +60,12 @@ METRICS: dict[str, str] = {
     "ROC AUC on feedback labels",
     "realised.mean_absolute_error": "regressors: the bottom of the 95% interval of the mean "
     "absolute error on feedback labels",
+    "realised.mean_absolute_error_increase": "regressors: the bottom of the 95% interval of the "
+    "mean absolute error on feedback labels over the top of the reference's 95% interval "
+    "(evaluate's, on the held-out rows), minus 1 (above 0: the labels make sure the error is "
+    "higher than the reference's could be)",
+    "realised.root_mean_squared_error_increase": "regressors: the same for the root mean "
+    "squared error",
     "rows": "rows in a complete window",
 }
 
@@ -134,7 +151,11 @@ class AlertsSpec(_Model):
     """Alert rules (default: one per threshold above) and sinks (default: the log and
     ``.goldenpath/monitoring/alerts.jsonl``)."""
 
-    rules: list[AlertRule] | None = Field(None, description="Replace the default rules.")
+    rules: list[AlertRule] | None = Field(
+        None,
+        description="Added to the default rules; a rule named as a default replaces it "
+        "(monitoring.default_rules: false leaves only these).",
+    )
     sinks: list[SinkSpec] = Field(
         default_factory=lambda: [
             SinkSpec(type="log"),
@@ -208,6 +229,11 @@ class MonitoringSpec(_Model):
     chunk_count: int = Field(
         50, ge=10, le=1000, description="Reference chunks drawn for rules with sigmas."
     )
+    default_rules: bool = Field(
+        True,
+        description="Judge the default rules (built from the thresholds above) beside "
+        "alerts.rules; false: only alerts.rules.",
+    )
     alerts: AlertsSpec = Field(default_factory=AlertsSpec, description="Rules and sinks.")
 
     @field_validator("window")
@@ -231,10 +257,21 @@ class MonitoringSpec(_Model):
             raise ValueError(f"expected_rows: the minimum ({low}) is above the maximum ({high})")
         return self
 
-    def alert_rules(self) -> list[AlertRule]:
-        """The spec's rules, or the defaults derived from the thresholds."""
-        if self.alerts.rules is not None:
-            return self.alerts.rules
+    def alert_rules(self, *, loss: LossMetric = "mean_absolute_error") -> list[AlertRule]:
+        """The rules monitor judges: the defaults, each replaced by the spec's rule of the same
+        name if there is one, then the spec's other rules in their order; only the spec's with
+        ``default_rules: false``. ``loss``: the realised loss the regressors' default rule
+        watches."""
+        own = list(self.alerts.rules or [])
+        if not self.default_rules:
+            return own
+        named = {r.name: r for r in own}
+        defaults = self.default_alert_rules(loss=loss)
+        replaced = {r.name for r in defaults}
+        return [named.get(r.name, r) for r in defaults] + [r for r in own if r.name not in replaced]
+
+    def default_alert_rules(self, *, loss: LossMetric = "mean_absolute_error") -> list[AlertRule]:
+        """The default rules, derived from the thresholds (docs/monitoring.md, Alerts)."""
 
         def rule(name: str, metric: str, bound: float, severity: str = "critical") -> AlertRule:
             return AlertRule.model_validate(
@@ -270,4 +307,6 @@ class MonitoringSpec(_Model):
             ),
             rule("realised-accuracy", "realised.accuracy_drop", self.max_performance_drop),
             rule("realised-roc-auc", "realised.roc_auc_drop", self.max_performance_drop),
+            # above the top of the reference's interval, to the bottom of the window's
+            rule(LOSS_METRICS[loss], f"realised.{loss}_increase", 0.0),
         ]

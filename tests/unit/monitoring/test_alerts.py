@@ -63,7 +63,10 @@ def test_default_rules_follow_the_thresholds() -> None:
     psi = {r.severity: r.above for r in rules if r.metric == "feature.psi"}
     assert psi == {"warning": 0.2, "critical": 0.4}
     custom = MonitoringSpec.model_validate(
-        {"alerts": {"rules": [{"name": "a", "metric": "rows", "below": 10}]}}
+        {
+            "default_rules": False,
+            "alerts": {"rules": [{"name": "a", "metric": "rows", "below": 10}]},
+        }
     )
     assert [r.name for r in custom.alert_rules()] == ["a"]
     volume = MonitoringSpec(expected_rows=(100, 900)).alert_rules()

@@ -19,7 +19,8 @@ translated into this tree at the boundary where they occur::
     ├── EntrypointError
     │   ├── EntrypointNotFound             30  entrypoint_not_found
     │   ├── EntrypointFailed               31  entrypoint_failed
-    │   └── NotAModel                      32  not_a_model
+    │   ├── NotAModel                      32  not_a_model
+    │   └── ModelNotLoadable               33  model_not_loadable
     ├── RunError
     │   ├── RunNotFound                    40  run_not_found
     │   ├── FingerprintMismatch            41  fingerprint_mismatch
@@ -73,6 +74,7 @@ __all__ = [
     "GoldenpathError",
     "GovernanceError",
     "ModelContractMismatch",
+    "ModelNotLoadable",
     "NotAModel",
     "NotReproducible",
     "PermissionDenied",
@@ -217,6 +219,15 @@ class EntrypointFailed(EntrypointError):
 class NotAModel(EntrypointError):
     code = "not_a_model"
     exit_code = 32
+
+
+class ModelNotLoadable(EntrypointError):
+    """The fitted model does not round-trip: saved with the model format and the code packed with
+    it, it cannot be loaded and scored outside the project (a lambda skops cannot load, a module
+    that was not packed). Nothing is registered."""
+
+    code = "model_not_loadable"
+    exit_code = 33
 
 
 class RunError(GoldenpathError):

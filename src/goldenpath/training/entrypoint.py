@@ -1,5 +1,8 @@
 """The training entrypoint: ``module:function`` in the project, called as
-``function(train_frame, params)`` and expected to return a fitted estimator."""
+``function(train_frame, params)`` and expected to return a fitted estimator.
+
+When it raises, the error points at the deepest frame in the project's own files (the line of
+the user's code that called into pandas or scikit-learn), not at the library's internals."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from goldenpath.errors import EntrypointFailed, EntrypointNotFound, NotAModel
+from goldenpath.training.code import LocalCode, find_local_code
 
 __all__ = ["Entrypoint", "load_entrypoint"]
 
@@ -25,12 +29,20 @@ TrainFunction = Callable[[pd.DataFrame, dict[str, Any]], Any]
 
 @dataclass(frozen=True)
 class Entrypoint:
-    """A resolved entrypoint and the file it came from (for lineage and model packaging)."""
+    """A resolved entrypoint, the file it came from, and the project's code it needs (for
+    lineage and model packaging)."""
 
     spec: str
     function: TrainFunction
     source_file: Path | None
     modules: frozenset[str]  # top-level modules that importing the entrypoint brought in
+    root: Path
+    code: LocalCode
+
+    @property
+    def sources(self) -> Path | tuple[Path, ...] | None:
+        """What the source hash covers: the packed project code, else the entrypoint's file."""
+        return self.code.paths or self.source_file
 
     def fit(self, frame: pd.DataFrame, params: dict[str, Any], *, seed: int) -> Any:
         """Seed Python and NumPy, call the function, and check that it returned a model."""
@@ -39,16 +51,11 @@ class Entrypoint:
         try:
             model = self.function(frame, {**params, "seed": seed})
         except Exception as exc:
-            last = traceback.extract_tb(exc.__traceback__)[-1]
+            where, details = _user_frame(exc, self.root)
             raise EntrypointFailed(
-                f"training entrypoint {self.spec} raised {type(exc).__name__}: {exc} "
-                f"(at {last.filename}:{last.lineno})",
+                f"training entrypoint {self.spec} raised {type(exc).__name__}: {exc} ({where})",
                 hint="fix the training code or training.params in goldenpath.yaml",
-                details={
-                    "exception": type(exc).__name__,
-                    "file": last.filename,
-                    "line": last.lineno,
-                },
+                details={"exception": type(exc).__name__, **details},
             ) from exc
         if not callable(getattr(model, "predict", None)):
             raise NotAModel(
@@ -57,6 +64,31 @@ class Entrypoint:
                 hint="return the fitted scikit-learn estimator or Pipeline itself",
             )
         return model
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies in ``folder`` but not in the running Python's own installation
+    (a virtualenv inside the project folder holds libraries, not the user's code)."""
+    installed = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    return path.is_relative_to(folder) and not any(path.is_relative_to(p) for p in installed)
+
+
+def _user_frame(exc: BaseException, root: Path) -> tuple[str, dict[str, object]]:
+    """Where ``exc`` was raised, as the deepest frame in the project's own files (falling back
+    to the deepest frame when none is): ``at FILE:LINE: CODE`` and its details. When a library
+    raised it further down, that frame is named too (``raised in``)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    folder = root.resolve()
+    own = [f for f in frames if _inside(Path(f.filename).resolve(), folder)]
+    frame = own[-1] if own else frames[-1]
+    code = (frame.line or "").strip()
+    where = f"at {frame.filename}:{frame.lineno}" + (f": {code}" if code else "")
+    details: dict[str, object] = {"file": frame.filename, "line": frame.lineno, "code": code}
+    deepest = frames[-1]
+    if deepest is not frame:
+        where += f"; raised in {deepest.filename}:{deepest.lineno}"
+        details["raised_in"] = f"{deepest.filename}:{deepest.lineno}"
+    return where, details
 
 
 @contextmanager
@@ -78,8 +110,8 @@ def load_entrypoint(spec: str, root: Path) -> Entrypoint:
     """Import ``module:function`` from the project at ``root`` afresh (picking up code edits)."""
     module_name, _, function_name = spec.partition(":")
     fix = "set training.entrypoint in goldenpath.yaml to module:function of a file in the project"
-    for loaded in [m for m in sys.modules if m == module_name or m.startswith(module_name + ".")]:
-        del sys.modules[loaded]
+    code = find_local_code(module_name, root)
+    _forget({module_name, *code.top_level})
     before = set(sys.modules)
     with _importable_from(root):
         try:
@@ -95,9 +127,11 @@ def load_entrypoint(spec: str, root: Path) -> Entrypoint:
                 hint="install the missing package or fix the import",
             ) from None
         except Exception as exc:
+            where, details = _user_frame(exc, root)
             raise EntrypointFailed(
-                f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
+                f"importing {module_name!r} raised {type(exc).__name__}: {exc} ({where})",
                 hint="fix the module so that it imports cleanly",
+                details={"exception": type(exc).__name__, **details},
             ) from None
     function = getattr(module, function_name, None)
     if function is None or not callable(function):
@@ -112,4 +146,20 @@ def load_entrypoint(spec: str, root: Path) -> Entrypoint:
     if source_file is not None and source_file.name == "__init__.py":
         source_file = source_file.parent
     new_modules = frozenset(m.partition(".")[0] for m in set(sys.modules) - before)
-    return Entrypoint(spec=spec, function=function, source_file=source_file, modules=new_modules)
+    return Entrypoint(
+        spec=spec,
+        function=function,
+        source_file=source_file,
+        modules=new_modules,
+        root=root,
+        code=code,
+    )
+
+
+def _forget(names: set[str]) -> None:
+    """Drop modules ``names`` and their submodules from ``sys.modules``, so that importing the
+    entrypoint picks up code edits, and a module of the same name imported earlier in the
+    process from another project folder is not reused."""
+    for loaded in list(sys.modules):
+        if loaded in names or any(loaded.startswith(name + ".") for name in names):
+            del sys.modules[loaded]

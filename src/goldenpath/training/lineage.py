@@ -7,12 +7,13 @@ import hashlib
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 from goldenpath._version import __version__
+from goldenpath.training.code import code_files
 
 __all__ = ["CodeVersion", "Environment", "code_version", "environment", "source_hash"]
 
@@ -32,11 +33,13 @@ NOT_A_GIT_REPO = "not a git repo"
 
 @dataclass(frozen=True)
 class CodeVersion:
-    """The git state of the project folder, and a hash of the entrypoint's source."""
+    """The git state of the project folder, a hash of the entrypoint's source (with the
+    project's modules it imports), and those packed with the model, relative to the project."""
 
     git_commit: str
     git_dirty: bool | None
     source_hash: str | None
+    packed_code: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -66,20 +69,32 @@ def _git(root: Path, *args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def source_hash(path: Path | None) -> str | None:
-    """SHA-256 over the entrypoint file (or every .py file of a package folder)."""
-    if path is None or not path.exists():
+Sources = Path | Sequence[Path] | None
+
+
+def _as_paths(sources: Sources) -> list[Path]:
+    if sources is None:
+        return []
+    return [sources] if isinstance(sources, Path) else sorted(sources)
+
+
+def source_hash(sources: Sources) -> str | None:
+    """SHA-256 over the entrypoint file, or over the files packed with the model (each file,
+    or the .py files of a package folder); one file hashes as it always did."""
+    paths = [path for path in _as_paths(sources) if path.exists()]
+    if not paths:
         return None
-    files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode())
-        digest.update(file.read_bytes())
+    for path in paths:
+        for file in code_files(path):
+            digest.update(file.name.encode())
+            digest.update(file.read_bytes())
     return f"sha256:{digest.hexdigest()}"
 
 
-def code_version(root: Path, entrypoint_file: Path | None) -> CodeVersion:
-    """Git commit and dirty flag of ``root`` (only changes inside ``root`` count as dirty)."""
+def code_version(root: Path, sources: Sources, packed: Sequence[str] = ()) -> CodeVersion:
+    """Git commit and dirty flag of ``root`` (only changes inside ``root`` count as dirty), the
+    hash of ``sources``, and ``packed``: the paths packed with the model, relative to ``root``."""
     commit = _git(root, "rev-parse", "HEAD")
     dirty: bool | None = None
     if commit is None:
@@ -87,7 +102,12 @@ def code_version(root: Path, entrypoint_file: Path | None) -> CodeVersion:
     else:
         status = _git(root, "status", "--porcelain", "--untracked-files=normal", "--", ".")
         dirty = bool(status) if status is not None else None
-    return CodeVersion(git_commit=commit, git_dirty=dirty, source_hash=source_hash(entrypoint_file))
+    return CodeVersion(
+        git_commit=commit,
+        git_dirty=dirty,
+        source_hash=source_hash(sources),
+        packed_code=tuple(packed),
+    )
 
 
 @functools.cache

@@ -116,7 +116,7 @@ def reproduce_run(
         TAG_PREFIX + "train_fingerprint"
     ) and fitted.test_fingerprint == tags.get(TAG_PREFIX + "test_fingerprint")
     recorded_source = tags.get(TAG_PREFIX + "source_hash") or None
-    current_source = source_hash(fitted.entrypoint.source_file)
+    current_source = source_hash(fitted.entrypoint.sources)
     code_changed = (
         None
         if recorded_source is None or current_source is None

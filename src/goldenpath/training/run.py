@@ -1,8 +1,11 @@
 """``goldenpath train``: fit the project's model and record the run with its full lineage.
 
-Everything that can fail on bad input (spec, data, contract, split, entrypoint, fit, predict)
-happens before MLflow is touched, so a failed training writes nothing. Once the model is fitted,
-the run is logged in one go; if logging fails half-way the run is deleted again.
+Everything that can fail on bad input (spec, data, contract, split, entrypoint, fit, predict,
+a model skops cannot read back) happens before MLflow is touched, so a failed training writes
+nothing. Once the model is fitted, the run is logged in one go, the model with the project's code
+it imports (:mod:`goldenpath.training.code`); the logged model is then loaded and scored in a
+fresh process outside the project (:mod:`goldenpath.training.roundtrip`) and only registered if
+that works. If logging or the load check fails, the run is marked failed and deleted again.
 """
 
 from __future__ import annotations
@@ -25,9 +28,11 @@ from goldenpath.data.split import Split
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training._memory import MemoryPeak, track_peak_memory
+from goldenpath.training.code import stage_code
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
 from goldenpath.training.lineage import CodeVersion, Environment, code_version, environment
 from goldenpath.training.predictions import predict_frame
+from goldenpath.training.roundtrip import check_loadable, serialization
 from goldenpath.training.tracking import (
     TAG_PREFIX,
     Tracking,
@@ -94,6 +99,8 @@ class TrainResult:
     git_commit: str
     git_dirty: bool | None
     source_hash: str | None
+    packed_code: tuple[str, ...]
+    load_check_s: float
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -212,8 +219,11 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
     """Record ``fitted`` as one MLflow run (tags, params, metrics, lineage, split, spec, test
     predictions, the model) and register the model; a failure leaves no run behind."""
     spec = project.spec
+    model_format = serialization(fitted.model)  # a model skops cannot read back stops here
     origin = _Provenance(
-        code=code_version(project.root, fitted.entrypoint.source_file),
+        code=code_version(
+            project.root, fitted.entrypoint.sources, fitted.entrypoint.code.relative()
+        ),
         env=environment(fitted.entrypoint.modules),
         train_fingerprint=fitted.train_fingerprint,
         test_fingerprint=fitted.test_fingerprint,
@@ -224,7 +234,7 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         run_id = client.create_run(tags=_run_tags(spec, fitted, origin))
         client.log_batch(run_id, metrics=_run_metrics(fitted), params=_run_params(spec, fitted))
         _log_artifacts(client, run_id, project, fitted, _lineage(spec, fitted, origin))
-        version = _log_model(project, fitted, origin, run_id)
+        version, load_check_s = _log_model(project, fitted, origin, run_id, model_format)
         client.set_tag(run_id, TAG_PREFIX + "model_version", version)
     except BaseException:
         if run_id is not None:
@@ -249,6 +259,8 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         git_commit=origin.code.git_commit,
         git_dirty=origin.code.git_dirty,
         source_hash=origin.code.source_hash,
+        packed_code=origin.code.packed_code,
+        load_check_s=load_check_s,
     )
 
 
@@ -341,20 +353,25 @@ def _log_artifacts(
         client.log_artifact(run_id, folder / PREDICTIONS_ARTIFACT, "predictions")
 
 
-def _log_model(project: Project, fitted: FittedModel, origin: _Provenance, run_id: str) -> str:
-    """Log the model (skops where possible) with its signature, a PII-free input example and
-    pinned requirements, and register it: the new version's number."""
+def _log_model(
+    project: Project,
+    fitted: FittedModel,
+    origin: _Provenance,
+    run_id: str,
+    model_format: tuple[str, list[str] | None],
+) -> tuple[str, float]:
+    """Log the model (skops where possible) with its signature, a PII-free input example,
+    pinned requirements and the project's code it imports; load it in a fresh process outside
+    the project; only then register it. The new version's number and the load check's seconds."""
     import mlflow
+    import mlflow.artifacts
     import mlflow.sklearn
     from mlflow.models import infer_signature
 
     spec = project.spec
-    source = fitted.entrypoint.source_file
-    code_paths = (
-        [str(source)] if source is not None and source.is_relative_to(project.root) else None
-    )
-    serialization, trusted = _serialization(fitted.model)
+    serialization_format, trusted = model_format
     with (
+        tempfile.TemporaryDirectory(prefix="goldenpath-model-") as tmp,
         mlflow_boundary("logging and registering the model"),
         fluent_tracking(tracking_uri(project)),
         registry_chatter_silenced(),
@@ -366,18 +383,24 @@ def _log_model(project: Project, fitted: FittedModel, origin: _Provenance, run_i
         signature = infer_signature(
             fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
         )
+        code_paths = stage_code(fitted.entrypoint.code, Path(tmp) / "code")
         info = mlflow.sklearn.log_model(
             fitted.model,
-            serialization_format=serialization,
+            serialization_format=serialization_format,
             skops_trusted_types=trusted,
             name=MODEL_NAME,
             signature=signature,
             input_example=_input_example(fitted.test_features, spec),
             pip_requirements=_pip_requirements(origin.env.packages),
-            code_paths=code_paths,
-            registered_model_name=spec.project.name,
+            code_paths=code_paths or None,
         )
-    return str(info.registered_model_version)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=info.model_uri, dst_path=str(Path(tmp) / "logged")
+        )
+        load_check_s = check_loadable(Path(local), project.root)  # raises: nothing registered
+        mlflow.log_metric("load_check_s", load_check_s)
+        version = mlflow.register_model(info.model_uri, spec.project.name)
+    return str(version.version), load_check_s
 
 
 def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:
@@ -401,18 +424,6 @@ def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:
             example[name].dtype
         )
     return example
-
-
-def _serialization(model: Any) -> tuple[str, list[str] | None]:
-    """skops (no code runs on load) with the types of this very model trusted, since goldenpath
-    produced the file itself; cloudpickle for estimators skops cannot represent."""
-    try:
-        import skops.io
-
-        untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    except Exception:  # any skops failure means: use cloudpickle
-        return "cloudpickle", None
-    return "skops", list(untrusted)
 
 
 def _json_default(value: object) -> object:

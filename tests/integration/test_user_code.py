@@ -212,6 +212,7 @@ def test_a_model_that_needs_an_unpacked_module_is_not_registered(
     assert client.search_registered_models() == []
     runs = client.search_runs(["1"], run_view_type=ViewType.ALL)
     assert [(r.info.status, r.info.lifecycle_stage) for r in runs] == [("FAILED", "deleted")]
+    assert client.search_logged_models(["1"]) == []  # the model that failed is deleted too
 
 
 def test_entrypoint_failed_names_the_users_line_not_pandas(make_project: MakeProject) -> None:

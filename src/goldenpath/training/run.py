@@ -25,6 +25,7 @@ import pandas as pd
 from goldenpath.data.dataset import Dataset, load_dataset
 from goldenpath.data.fingerprint import dataset_fingerprint
 from goldenpath.data.split import Split
+from goldenpath.errors import ModelNotLoadable
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training._memory import MemoryPeak, track_peak_memory
@@ -397,10 +398,27 @@ def _log_model(
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=info.model_uri, dst_path=str(Path(tmp) / "logged")
         )
-        load_check_s = check_loadable(Path(local), project.root)  # raises: nothing registered
+        try:
+            load_check_s = check_loadable(Path(local), project.root)
+        except ModelNotLoadable:
+            _discard_logged_model(info.model_id)  # the run is discarded by the caller
+            raise
         mlflow.log_metric("load_check_s", load_check_s)
         version = mlflow.register_model(info.model_uri, spec.project.name)
     return str(version.version), load_check_s
+
+
+def _discard_logged_model(model_id: str | None) -> None:
+    """Mark a logged model that failed the load check deleted (best effort: the load check's
+    error is what the user must see)."""
+    from mlflow import MlflowClient
+
+    if model_id is None:
+        return
+    try:
+        MlflowClient().delete_logged_model(model_id)
+    except Exception:
+        return
 
 
 def _input_example(features: pd.DataFrame, spec: Spec) -> pd.DataFrame:

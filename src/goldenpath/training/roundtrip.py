@@ -11,8 +11,9 @@ Two checks, cheapest first:
    scores its input example in a fresh Python process whose working directory is a temporary
    folder and whose ``sys.path`` holds nothing from the project folder, as a server or a
    colleague's notebook would. A module the model needs but that was not packed, or a class
-   that cannot be found by its name, fails here. It costs a Python start and an MLflow import:
-   about 2 s on the small test model (see docs/cli.md, ``train``).
+   that cannot be found by its name, fails here. It costs a Python start and the imports of
+   MLflow, scikit-learn and skops: 5 to 6.5 s measured on a busy 2-core machine (docs/cli.md,
+   ``train``).
 """
 
 from __future__ import annotations

@@ -350,3 +350,14 @@ def test_governance_commands_decide_refuse_promote_and_audit(make_project: MakeP
     assert broken.returncode == 77
     assert "broken at event 4" in broken.stdout
     assert "Traceback" not in broken.stderr
+
+
+def test_train_says_which_code_it_packed_and_that_the_model_loads(
+    make_project: MakeProject,
+) -> None:
+    root = make_project()
+    done = run("train", cwd=root)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())
+    assert "packed code small_model.py" in text
+    assert "loaded and scored in a clean process" in text

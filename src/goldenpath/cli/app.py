@@ -125,6 +125,9 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
                     "dataset": result.dataset_fingerprint,
                     "training time": f"{result.duration_s:.2f} s",
                     "peak memory": f"{result.peak_memory_mb:.0f} MB",
+                    "packed code": ", ".join(result.packed_code) or "none",
+                    "load check": f"loaded and scored in a clean process "
+                    f"({result.load_check_s:.1f} s)",
                     "tracking": result.tracking_uri,
                 }
             )

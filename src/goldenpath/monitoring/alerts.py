@@ -24,7 +24,12 @@ from pathlib import Path
 
 from goldenpath.monitoring._numbers import compared
 from goldenpath.monitoring.performance import realised_loss_increases
-from goldenpath.monitoring.results import AlertEvent, MetricInterval, MonitoringWindow
+from goldenpath.monitoring.results import (
+    AlertEvent,
+    IncidentEvent,
+    MetricInterval,
+    MonitoringWindow,
+)
 from goldenpath.spec.monitoring import AlertRule, SinkSpec
 
 __all__ = [
@@ -245,18 +250,20 @@ def _post(url: str, body: bytes, timeout: float) -> None:
 
 def deliver(
     sinks: Sequence[SinkSpec],
-    event: AlertEvent,
+    event: AlertEvent | IncidentEvent,
     root: Path,
     *,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """Send ``event`` to every sink; the failures, as text (empty when all succeeded)."""
+    """Send ``event`` (monitor sends one per incident) to every sink; the failures, as text
+    (empty when all succeeded)."""
     failures: list[str] = []
     body = json.dumps(event.model_dump(mode="json"), sort_keys=True)
+    what = "incident" if isinstance(event, IncidentEvent) else "alert"
     for sink in sinks:
         if sink.type == "log":
             # WARNING for every event: shown on stderr even where logging is not configured
-            logger.warning("alert %s: %s", event.event, event.message)
+            logger.warning("%s %s: %s", what, event.event, event.message)
         elif sink.type == "file":
             assert sink.path is not None
             path = Path(sink.path) if Path(sink.path).is_absolute() else root / sink.path

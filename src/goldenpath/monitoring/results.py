@@ -10,8 +10,9 @@ route. The store keeps one per window; :class:`MonitoringReport` is a monitor ru
 ``monitoring.json``, what ``goldenpath monitor --json`` prints (with the run's
 :class:`MonitorOutput` fields) and what ``monitoring.html`` renders. Alerts
 (:class:`~goldenpath.store.monitoring.Alert`: ``goldenpath alerts --json`` prints
-``{"alerts": [Alert, ...]}``) and the events sent to sinks (:class:`AlertEvent`) are typed the
-same way.
+``{"alerts": [Alert, ...]}``), their changes (:class:`AlertEvent`), the incidents that group
+them (:class:`Incident`) and the events sent to sinks (:class:`IncidentEvent`, one per incident)
+are typed the same way.
 
 Every model is frozen and refuses unknown fields; ``MonitoringReport.model_json_schema()`` is the
 JSON Schema of ``monitoring.json`` (``goldenpath schema --kind monitoring``).
@@ -37,6 +38,8 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "DataQuality",
+    "Incident",
+    "IncidentEvent",
     "MetricInterval",
     "MonitorOutput",
     "MonitoringReport",
@@ -151,6 +154,29 @@ class Processed(Document):
     seconds: float
 
 
+class Incident(Document):
+    """Related alerts grouped (:mod:`goldenpath.monitoring.incidents`): every alert on one
+    feature, or every model-level alert, over windows that overlap."""
+
+    id: str  # stable: the stream, the kind, the subject and the first window, hashed
+    kind: Literal["feature", "model"]
+    subject: str  # the feature, or "model"
+    severity: Literal["warning", "critical"]  # the most severe of its alerts
+    status: Literal["open", "resolved"]  # open while any of its alerts is
+    first_window_index: int
+    first_window_start: str
+    last_window_index: int
+    headline: str  # the strongest alert's message
+    causes: list[str] = Field(default_factory=list)  # model: features with incidents meanwhile
+    alerts: list[Alert]  # strongest first
+
+    @property
+    def message(self) -> str:
+        count = f"{len(self.alerts)} alert{'' if len(self.alerts) == 1 else 's'}"
+        causes = f"; likely causes: {', '.join(self.causes)}" if self.causes else ""
+        return f"{self.subject} ({self.severity}, {count}): {self.headline}{causes}"
+
+
 class MonitoringReport(Document):
     """A monitor run's document (``monitoring.json``): every window of its stream, oldest
     first, and the stream's alerts."""
@@ -170,6 +196,8 @@ class MonitoringReport(Document):
     alerts: list[Alert]
     # rules the reference cannot judge, with the reason (none in documents written before)
     skipped_rules: list[SkippedRule] = Field(default_factory=list)
+    # the alerts grouped per feature and for the model (none in documents written before)
+    incidents: list[Incident] = Field(default_factory=list)
 
     @property
     def open_alerts(self) -> list[Alert]:
@@ -188,6 +216,17 @@ class AlertEvent(Alert):
         return cls(event=event, **dict(alert))
 
 
+class IncidentEvent(Incident):
+    """An incident's change in one run, as sent to every sink once: ``changes`` are the events
+    of its alerts that the run made (``opened``, ``escalated``, ``resolved``, ``reopened``)."""
+
+    event: Literal["opened", "escalated", "updated", "resolved", "reopened"]
+    project: str
+    stream: str
+    report: str  # the monitoring report it was raised in
+    changes: list[AlertEvent]
+
+
 class ReportPaths(Document):
     json_path: str = Field(alias="json")
     html: str
@@ -201,4 +240,5 @@ class MonitorOutput(MonitoringReport):
     report: ReportPaths
     events: list[AlertEvent]
     sink_failures: list[str]
+    incident_events: list[IncidentEvent] = Field(default_factory=list)  # what the sinks got
     checkpoint: ScheduledCheckpoint | None = None

@@ -535,6 +535,7 @@ def render_monitoring_html(document: MonitoringReport) -> str:
         severities=severities,
         alerts=_alerts(document.alerts),
         open_alerts=len(document.open_alerts),
+        open_incidents=sum(1 for i in document.incidents if i.status == "open"),
         latest=latest,
         with_outcomes=next((w for w in reversed(windows) if w.realised), None),
         latest_features=_by_severity(latest.features) if latest else [],

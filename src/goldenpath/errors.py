@@ -28,7 +28,8 @@ translated into this tree at the boundary where they occur::
     ├── TrackingError                      50  tracking_failed
     ├── ScaffoldError
     │   ├── UnknownExample                 60  unknown_example
-    │   └── DestinationExists              61  destination_exists
+    │   ├── DestinationExists              61  destination_exists
+    │   └── CannotInfer                    62  cannot_infer
     ├── GovernanceError
     │   ├── StoreError                     70  store_failed
     │   │   └── DuplicateRecord            79  duplicate_record
@@ -58,6 +59,7 @@ __all__ = [
     "ApprovalRefused",
     "AuditChainBroken",
     "AuthenticationFailed",
+    "CannotInfer",
     "ContractViolation",
     "DataError",
     "DataReadError",
@@ -280,6 +282,15 @@ class DestinationExists(ScaffoldError):
     code = "destination_exists"
     exit_code = 61
     status = 409
+
+
+class CannotInfer(ScaffoldError):
+    """``init --from``: no project can be inferred from the data and options given (the target
+    is missing, all null or constant; a --time or --id column that is not one)."""
+
+    code = "cannot_infer"
+    exit_code = 62
+    status = 422
 
 
 class GovernanceError(GoldenpathError):

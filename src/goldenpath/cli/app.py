@@ -53,11 +53,84 @@ def _root(
 def init(
     destination: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     example: Annotated[
-        str, typer.Option("--example", "-e", help="Bundled example to start from.")
-    ] = "telco-churn",
+        str | None,
+        typer.Option(
+            "--example", "-e", help="Bundled example to start from (default: telco-churn)."
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--from", help="Start from this CSV or Parquet file instead of an example."),
+    ] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="With --from: the column to predict.")
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option("--task", help="With --from: auto, binary, multiclass or regression."),
+    ] = "auto",
+    time_column: Annotated[
+        str | None, typer.Option("--time", help="With --from: the event-time column.")
+    ] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="With --from: the row-identifier column.")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Scaffold a project from a bundled example (telco-churn, ames-housing)."""
+    """Scaffold a project from a bundled example (telco-churn, ames-housing), or from your own
+    data file (--from FILE --target COLUMN): contract, task and gates inferred, for review."""
+    if data is None:
+        given = [
+            name
+            for name, value in (("--target", target), ("--time", time_column), ("--id", id_column))
+            if value is not None
+        ] + (["--task"] if task != "auto" else [])
+        if given:
+            raise typer.BadParameter(f"{', '.join(given)} only go with --from FILE")
+        _init_example(destination, example or "telco-churn", json_output)
+        return
+    if example is not None:
+        raise typer.BadParameter("use --example NAME or --from FILE, not both")
+    if target is None:
+        raise typer.BadParameter("--from FILE needs --target COLUMN (the column to predict)")
+    if task not in ("auto", "binary", "multiclass", "regression"):
+        raise typer.BadParameter(
+            f"--task {task!r}: use auto, binary, multiclass or regression", param_hint="--task"
+        )
+    from goldenpath.scaffold import init_from_data
+
+    out = Output(json_output)
+    with out.working("Reading the data and inferring its contract"):
+        result = init_from_data(
+            destination,
+            data,
+            target=target,
+            task=cast(Any, task),
+            time_column=time_column,
+            id_column=id_column,
+        )
+
+    def render(console: Console) -> None:
+        label = (
+            "" if result.positive_label is None else f", positive label {result.positive_label!r}"
+        )
+        console.print(
+            f"Created [bold]{result.project}[/] from {data} ({result.rows:,} rows, "
+            f"{result.columns} columns): {result.task} of [bold]{result.target}[/]{label}.",
+            highlight=False,
+        )
+        if result.review:
+            console.print("Review in goldenpath.yaml:", highlight=False)
+            for item in result.review:
+                console.print(f"  - {item}", highlight=False, markup=False)
+        console.print(
+            f"Next: cd {destination} && goldenpath validate && goldenpath train", highlight=False
+        )
+
+    out.result(result.to_dict(), render)
+
+
+def _init_example(destination: Path, example: str, json_output: bool) -> None:
     from goldenpath.scaffold import init_project
 
     out = Output(json_output)

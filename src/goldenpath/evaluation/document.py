@@ -320,6 +320,16 @@ class Operations(_Part):
     repeats: int
     cpu_count: int
     currency: str = Field("USD", description="ISO 4217 code of the price and the cost.")
+    single_row_threads: int | None = Field(
+        None,
+        description="Threads per native thread pool while single rows were timed (None: not "
+        "recorded, documents before thread caps).",
+    )
+    batch_threads: int | None = Field(
+        None,
+        description="Threads per native thread pool while batches were timed "
+        "(resources.threads; None: not recorded).",
+    )
 
 
 class RobustnessProbe(_Part):

@@ -57,6 +57,7 @@ from goldenpath.evaluation.robustness import robustness
 from goldenpath.evaluation.slices import SliceGroup, slice_groups, slice_results
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
+from goldenpath.training._threads import limited_threads
 from goldenpath.training.recorded import run_rows
 from goldenpath.training.reproduce import recorded_project
 from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
@@ -568,7 +569,7 @@ def _evidence(subject: _Subject, on_step: StepCallback) -> _Evidence:
     )
 
 
-def _operations(subject: _Subject) -> Operations:
+def _operations(subject: _Subject, threads: int) -> Operations:
     settings = subject.spec.evaluation
     return operational_profile(
         subject.model,
@@ -577,6 +578,7 @@ def _operations(subject: _Subject) -> Operations:
         currency=settings.currency,
         model_size_bytes=subject.model_size,
         seed=settings.seed,
+        threads=threads,
     )
 
 
@@ -677,7 +679,22 @@ def evaluate(
     the same rows and resamples, with that model.
 
     Both models are resolved first, so a reference that does not exist fails before any data
-    is read or any resample drawn."""
+    is read or any resample drawn. The native thread pools are capped at
+    ``resources.threads`` throughout (single-row latency is timed with one thread)."""
+    threads = project.spec.resources.threads
+    with limited_threads(threads):
+        return _evaluate(project, ref, data=data, against=against, threads=threads, on_step=on_step)
+
+
+def _evaluate(
+    project: Project,
+    ref: str,
+    *,
+    data: str | None,
+    against: str | None,
+    threads: int,
+    on_step: StepCallback,
+) -> EvaluationDocument:
     on_step("Resolving the model")
     model_ref = resolve_model(project, ref)
     client = open_tracking(project, create=False)
@@ -697,7 +714,7 @@ def evaluate(
             client=client,
         )
     on_step("Measuring latency, size and cost")
-    operations = _operations(subject)
+    operations = _operations(subject, threads)
     on_step("Robustness and failure analysis")
     probes, failures = _robustness_and_failures(subject, evidence)
     on_step("Calibration, thresholds and fairness")

@@ -8,6 +8,7 @@ project never reaches the data or training layers.
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from typing import Any, Literal
 
@@ -27,6 +28,7 @@ __all__ = [
     "EvaluationSpec",
     "FairnessSpec",
     "ProjectSpec",
+    "ResourcesSpec",
     "RiskTier",
     "SliceSpec",
     "Spec",
@@ -34,6 +36,7 @@ __all__ = [
     "TaskSpec",
     "TaskType",
     "TrainingSpec",
+    "usable_cores",
 ]
 
 TaskType = Literal["binary_classification", "multiclass_classification", "regression"]
@@ -272,6 +275,25 @@ class EvaluationSpec(_Model):
     )
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the platform tells it, else
+    the machine's count)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else os.cpu_count()
+    return max(1, cores or 1)
+
+
+class ResourcesSpec(_Model):
+    """What training, reproduction and evaluation may use of the machine."""
+
+    threads: int = Field(
+        default_factory=usable_cores,
+        ge=1,
+        description="Threads of the native thread pools (OpenMP, BLAS) while training, "
+        "reproducing and evaluating (default: the cores usable by the process).",
+    )
+
+
 class Spec(_Model):
     """A whole ``goldenpath.yaml``."""
 
@@ -284,6 +306,7 @@ class Spec(_Model):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     audit: AuditSpec = Field(default_factory=AuditSpec)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:

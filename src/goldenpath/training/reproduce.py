@@ -108,6 +108,7 @@ def reproduce_run(
         split=split,
         params=dict(params),
         seed=recorded.spec.training.seed,
+        threads=project.spec.resources.threads,  # this machine's cap, not the recorded one
         on_step=on_step,
     )
     on_step("Comparing predictions")

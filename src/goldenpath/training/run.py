@@ -29,6 +29,7 @@ from goldenpath.errors import ModelNotLoadable
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training._memory import MemoryPeak, track_peak_memory
+from goldenpath.training._threads import limited_threads
 from goldenpath.training.code import stage_code
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
 from goldenpath.training.lineage import CodeVersion, Environment, code_version, environment
@@ -69,6 +70,7 @@ class FittedModel:
     memory: MemoryPeak
     test_features: pd.DataFrame
     test_predictions: pd.DataFrame
+    threads: int = 1  # the cap on the native thread pools while fitting and predicting
 
     @property
     def train_fingerprint(self) -> str:
@@ -130,10 +132,13 @@ def fit_model(
     split: Split | None = None,
     params: dict[str, Any] | None = None,
     seed: int | None = None,
+    threads: int | None = None,
     on_step: StepCallback = _noop,
 ) -> FittedModel:
-    """Load, validate and split the data (unless given), then fit the entrypoint's model."""
+    """Load, validate and split the data (unless given), then fit the entrypoint's model with
+    at most ``threads`` threads per native thread pool (default: ``resources.threads``)."""
     spec = project.spec
+    threads = spec.resources.threads if threads is None else threads
     if dataset is None:
         on_step("Reading and validating data")
         dataset = load_dataset(spec, project.root)
@@ -146,13 +151,14 @@ def fit_model(
     columns = [*spec.feature_columns, spec.task.target]
     train_frame = dataset.rows(split.train)[columns]
     on_step(f"Training on {len(train_frame):,} rows")
-    with track_peak_memory() as memory:
-        started = time.perf_counter()
-        model = entrypoint.fit(train_frame, params, seed=seed)
-        duration = time.perf_counter() - started
-    on_step("Predicting the test rows")
-    test_features = dataset.rows(split.test)[spec.feature_columns]
-    predictions = predict_frame(model, test_features, spec.task.type)
+    with limited_threads(threads):
+        with track_peak_memory() as memory:
+            started = time.perf_counter()
+            model = entrypoint.fit(train_frame, params, seed=seed)
+            duration = time.perf_counter() - started
+        on_step("Predicting the test rows")
+        test_features = dataset.rows(split.test)[spec.feature_columns]
+        predictions = predict_frame(model, test_features, spec.task.type)
     return FittedModel(
         dataset=dataset,
         split=split,
@@ -164,6 +170,7 @@ def fit_model(
         memory=memory,
         test_features=test_features,
         test_predictions=predictions,
+        threads=threads,
     )
 
 
@@ -285,6 +292,7 @@ def _lineage(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str, 
             "entrypoint": spec.training.entrypoint,
             "params": fitted.params,
             "seed": fitted.seed,
+            "threads": fitted.threads,
             "duration_s": fitted.duration_s,
             "peak_memory_mb": fitted.memory.peak_mb,
             "peak_memory_increase_mb": fitted.memory.increase_mb,
@@ -311,6 +319,7 @@ def _run_tags(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str,
         TAG_PREFIX + "python": env.python,
         TAG_PREFIX + "version": env.packages["goldenpath"],
         TAG_PREFIX + "contract_validated": "true",
+        TAG_PREFIX + "threads": str(fitted.threads),
     }
 
 

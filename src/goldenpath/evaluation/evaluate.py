@@ -58,6 +58,7 @@ from goldenpath.evaluation.slices import SliceGroup, slice_groups, slice_results
 from goldenpath.project import Project
 from goldenpath.spec.models import Spec
 from goldenpath.training._threads import limited_threads
+from goldenpath.training.flavours import load_native
 from goldenpath.training.recorded import run_rows
 from goldenpath.training.reproduce import recorded_project
 from goldenpath.training.run import SPLIT_ARTIFACT, StepCallback
@@ -312,11 +313,10 @@ def _rows_seen(client: Tracking, subject: _Subject, reference: ModelRef) -> int 
 
 
 def load_model(project: Project, ref: ModelRef) -> tuple[Any, int]:
-    """The model as scikit-learn estimator, and the size of its MLflow artefact in bytes."""
-    import mlflow.sklearn
-
+    """The model as the estimator it was trained as (scikit-learn, LightGBM, XGBoost), and the
+    size of its MLflow artefact in bytes."""
     with downloaded_model(project, ref.uri) as local:
-        return mlflow.sklearn.load_model(str(local)), directory_size(local)
+        return load_native(local), directory_size(local)
 
 
 def load_digested(
@@ -326,13 +326,11 @@ def load_digested(
     the files it was loaded from, downloaded once, so the digest is of exactly what is loaded.
     ``check`` is called with the digest before the model is deserialised; it raises to refuse
     the files (the server compares them with the digest its store expects)."""
-    import mlflow.sklearn
-
     with downloaded_model(project, ref.uri) as local:
         digest = artifact_digest(local)
         if check is not None:
             check(digest)
-        return mlflow.sklearn.load_model(str(local)), directory_size(local), digest
+        return load_native(local), directory_size(local), digest
 
 
 def _noop(_: str) -> None:

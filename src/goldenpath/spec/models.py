@@ -224,6 +224,11 @@ class TrainingSpec(_Model):
     )
     params: dict[str, Any] = Field(default_factory=dict, description="Passed to the entrypoint.")
     seed: int = Field(0, description="Seeds Python and NumPy; also passed as params['seed'].")
+    serialization: Literal["skops", "cloudpickle"] = Field(
+        "skops",
+        description="How the fitted model is saved: skops (loading runs no code) or cloudpickle "
+        "(for objects skops cannot load back, such as lambdas; executes code on load).",
+    )
 
 
 class CostSpec(_Model):

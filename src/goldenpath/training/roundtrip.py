@@ -2,11 +2,13 @@
 
 Two checks, cheapest first:
 
-1. :func:`serialization` picks the format (skops, in which loading runs no code; cloudpickle
-   for estimators skops cannot write) and loads the skops bytes back in this process. A model
-   skops writes but cannot read back (a ``FunctionTransformer(lambda ...)``: skops stores a
-   function by its importable name, and a lambda has none) is refused here, before MLflow is
-   touched, naming the object.
+1. :func:`skops_trusted_types` writes the model with skops (in which loading runs no code) and
+   loads the bytes back in this process. A model skops cannot write, or writes but cannot read
+   back (a ``FunctionTransformer(lambda ...)``: skops stores a function by its importable name,
+   and a lambda has none), is refused here, before MLflow is touched, naming the object and
+   the fixes: a named function, or ``training.serialization: cloudpickle`` (which executes code
+   on load, so it is never picked without being asked for; see
+   :mod:`goldenpath.training.flavours`).
 2. :func:`check_loadable` loads the logged model's files with ``mlflow.pyfunc.load_model`` and
    scores its input example in a fresh Python process whose working directory is a temporary
    folder and whose ``sys.path`` holds nothing from the project folder, as a server or a
@@ -29,7 +31,7 @@ from typing import Any
 
 from goldenpath.errors import ModelNotLoadable
 
-__all__ = ["LOAD_CHECK_TIMEOUT_S", "check_loadable", "serialization"]
+__all__ = ["LOAD_CHECK_TIMEOUT_S", "check_loadable", "skops_trusted_types", "unnamed_callables"]
 
 LOAD_CHECK_TIMEOUT_S = 600
 
@@ -37,7 +39,14 @@ _FIX_UNNAMED = (
     "use a named function defined at the top level of a module in the project folder instead "
     "of a lambda or a nested function (for example FunctionTransformer(mylib.features.clean), "
     "with `def clean(frame): ...` in mylib/features.py); the project's modules the entrypoint "
-    "imports are packed with the model"
+    "imports are packed with the model; or, if the model must hold it, set "
+    "`training.serialization: cloudpickle` in goldenpath.yaml (cloudpickle stores the function "
+    "itself, and executes code on load)"
+)
+_FIX_UNWRITABLE = (
+    "set `training.serialization: cloudpickle` in goldenpath.yaml (cloudpickle stores any "
+    "Python object, and executes code on load), or return an estimator made of scikit-learn, "
+    "LightGBM or XGBoost parts and named functions"
 )
 _FIX_MISSING = (
     "import the module the model needs from the entrypoint (or from a module it imports) with "
@@ -84,17 +93,26 @@ with open(result_file, "w") as out:
 """
 
 
-def serialization(model: Any) -> tuple[str, list[str] | None]:
-    """skops (no code runs on load) with the types of this very model trusted, since goldenpath
-    produced the file itself; cloudpickle for estimators skops cannot write. A model skops
-    writes but cannot read back is :class:`ModelNotLoadable`."""
-    try:
-        import skops.io
+def skops_trusted_types(model: Any) -> list[str]:
+    """The types skops must trust to load ``model`` back (those of this very model, since
+    goldenpath wrote the file itself), after checking that it does load back.
+    :class:`ModelNotLoadable` if skops cannot write the model, or cannot read it back."""
+    import skops.io
 
+    try:
         data = skops.io.dumps(model)
         trusted = list(skops.io.get_untrusted_types(data=data))
-    except Exception:  # any skops failure to write means: use cloudpickle
-        return "cloudpickle", None
+    except Exception as exc:  # skops cannot represent the model
+        raise ModelNotLoadable(
+            f"the fitted model cannot be saved with skops: {type(exc).__name__}: {exc}; "
+            "nothing was registered",
+            hint=_FIX_UNWRITABLE,
+            details={
+                "stage": "skops round trip",
+                "exception": type(exc).__name__,
+                "error": str(exc),
+            },
+        ) from exc
     try:
         skops.io.loads(data, trusted=trusted)
     except Exception as exc:
@@ -115,7 +133,7 @@ def serialization(model: Any) -> tuple[str, list[str] | None]:
                 "objects": unnamed,
             },
         ) from exc
-    return "skops", trusted
+    return trusted
 
 
 def unnamed_callables(model: Any) -> list[str]:

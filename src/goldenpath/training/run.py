@@ -32,9 +32,15 @@ from goldenpath.training._memory import MemoryPeak, track_peak_memory
 from goldenpath.training._threads import limited_threads
 from goldenpath.training.code import stage_code
 from goldenpath.training.entrypoint import Entrypoint, load_entrypoint
+from goldenpath.training.flavours import (
+    ModelFormat,
+    library_requirements,
+    log_model,
+    model_format,
+)
 from goldenpath.training.lineage import CodeVersion, Environment, code_version, environment
 from goldenpath.training.predictions import predict_frame
-from goldenpath.training.roundtrip import check_loadable, serialization
+from goldenpath.training.roundtrip import check_loadable
 from goldenpath.training.tracking import (
     TAG_PREFIX,
     Tracking,
@@ -104,6 +110,8 @@ class TrainResult:
     source_hash: str | None
     packed_code: tuple[str, ...]
     load_check_s: float
+    model_flavour: str
+    serialization: str
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -118,6 +126,8 @@ class TrainResult:
             "git_commit": self.git_commit,
             "git_dirty": self.git_dirty,
             "source_hash": self.source_hash,
+            "model_flavour": self.model_flavour,
+            "serialization": self.serialization,
         }
 
 
@@ -221,13 +231,15 @@ class _Provenance:
     env: Environment
     train_fingerprint: str
     test_fingerprint: str
+    model: ModelFormat
 
 
 def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
     """Record ``fitted`` as one MLflow run (tags, params, metrics, lineage, split, spec, test
     predictions, the model) and register the model; a failure leaves no run behind."""
     spec = project.spec
-    model_format = serialization(fitted.model)  # a model skops cannot read back stops here
+    # a model skops cannot read back stops here, unless the spec asks for cloudpickle
+    fmt = model_format(fitted.model, spec.training.serialization)
     origin = _Provenance(
         code=code_version(
             project.root, fitted.entrypoint.sources, fitted.entrypoint.code.relative()
@@ -235,6 +247,7 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         env=environment(fitted.entrypoint.modules),
         train_fingerprint=fitted.train_fingerprint,
         test_fingerprint=fitted.test_fingerprint,
+        model=fmt,
     )
     client = open_tracking(project, create=True)
     run_id: str | None = None
@@ -242,7 +255,7 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         run_id = client.create_run(tags=_run_tags(spec, fitted, origin))
         client.log_batch(run_id, metrics=_run_metrics(fitted), params=_run_params(spec, fitted))
         _log_artifacts(client, run_id, project, fitted, _lineage(spec, fitted, origin))
-        version, load_check_s = _log_model(project, fitted, origin, run_id, model_format)
+        version, load_check_s = _log_model(project, fitted, origin, run_id)
         client.set_tag(run_id, TAG_PREFIX + "model_version", version)
     except BaseException:
         if run_id is not None:
@@ -269,6 +282,8 @@ def _log_run(project: Project, fitted: FittedModel) -> TrainResult:
         source_hash=origin.code.source_hash,
         packed_code=origin.code.packed_code,
         load_check_s=load_check_s,
+        model_flavour=fmt.flavour,
+        serialization=fmt.serialization,
     )
 
 
@@ -299,6 +314,7 @@ def _lineage(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str, 
         },
         "code": origin.code.to_dict(),
         "environment": origin.env.to_dict(),
+        "model": origin.model.to_dict(),
     }
 
 
@@ -320,6 +336,8 @@ def _run_tags(spec: Spec, fitted: FittedModel, origin: _Provenance) -> dict[str,
         TAG_PREFIX + "version": env.packages["goldenpath"],
         TAG_PREFIX + "contract_validated": "true",
         TAG_PREFIX + "threads": str(fitted.threads),
+        TAG_PREFIX + "model_flavour": origin.model.flavour,
+        TAG_PREFIX + "serialization": origin.model.serialization,
     }
 
 
@@ -368,18 +386,16 @@ def _log_model(
     fitted: FittedModel,
     origin: _Provenance,
     run_id: str,
-    model_format: tuple[str, list[str] | None],
 ) -> tuple[str, float]:
-    """Log the model (skops where possible) with its signature, a PII-free input example,
-    pinned requirements and the project's code it imports; load it in a fresh process outside
-    the project; only then register it. The new version's number and the load check's seconds."""
+    """Log the model in its flavour (:mod:`goldenpath.training.flavours`) with its signature, a
+    PII-free input example, pinned requirements and the project's code it imports; load it in a
+    fresh process outside the project; only then register it. The new version's number and the
+    load check's seconds."""
     import mlflow
     import mlflow.artifacts
-    import mlflow.sklearn
     from mlflow.models import infer_signature
 
     spec = project.spec
-    serialization_format, trusted = model_format
     with (
         tempfile.TemporaryDirectory(prefix="goldenpath-model-") as tmp,
         mlflow_boundary("logging and registering the model"),
@@ -394,14 +410,14 @@ def _log_model(
             fitted.test_features, fitted.test_predictions["prediction"].to_numpy()
         )
         code_paths = stage_code(fitted.entrypoint.code, Path(tmp) / "code")
-        info = mlflow.sklearn.log_model(
+        info = log_model(
             fitted.model,
-            serialization_format=serialization_format,
-            skops_trusted_types=trusted,
+            origin.model,
             name=MODEL_NAME,
             signature=signature,
             input_example=_input_example(fitted.test_features, spec),
-            pip_requirements=_pip_requirements(origin.env.packages),
+            pip_requirements=_pip_requirements(origin.env.packages)
+            + library_requirements(origin.model.libraries),
             code_paths=code_paths or None,
         )
         local = mlflow.artifacts.download_artifacts(

@@ -17,9 +17,7 @@ caller (or from the ``reference`` text given). It returns a :class:`MonitorRun` 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -33,26 +31,24 @@ from sqlalchemy import Connection
 
 from goldenpath import __version__
 from goldenpath.errors import DuplicateRecord, RunNotFound, SpecError, StoreError
-from goldenpath.monitoring._document import Severity
-from goldenpath.monitoring.alerts import (
-    SEVERITY_RANK,
-    Observation,
-    deliver,
-    observations,
-    timeline,
+from goldenpath.monitoring._context import (
+    Context,
+    Realised,
+    iso,
+    make_context,
+    parse_time,
+    state_of,
+    utc,
 )
+from goldenpath.monitoring.alerts import SEVERITY_RANK, Observation, deliver, timeline
 from goldenpath.monitoring.chunks import chunk_thresholds, expand_rules
-from goldenpath.monitoring.drift import DriftThresholds, FeatureDrift, window_drift
-from goldenpath.monitoring.estimation import EstimatedPerformance, estimate
+from goldenpath.monitoring.judge import domain, judge, judge_windows, observed
 from goldenpath.monitoring.logs import LogFile, PredictionLog
-from goldenpath.monitoring.loss_estimation import EstimatedLoss, estimate_loss, loss_increases
-from goldenpath.monitoring.multivariate import MIN_ROWS, DomainDrift, domain_classifier
-from goldenpath.monitoring.performance import loss_metric, realised, realised_loss_increases
-from goldenpath.monitoring.reference import Reference, monitored_features, reference
+from goldenpath.monitoring.performance import loss_metric, realised
+from goldenpath.monitoring.reference import Reference, reference
 from goldenpath.monitoring.results import (
     Alert,
     AlertEvent,
-    DataQuality,
     MetricInterval,
     MonitoringReport,
     MonitoringWindow,
@@ -66,7 +62,7 @@ from goldenpath.monitoring.results import (
 )
 from goldenpath.monitoring.windows import WindowRecord, WindowState, row_keys, window_keys
 from goldenpath.project import Project
-from goldenpath.spec.monitoring import AlertRule, MonitoringSpec, parse_window
+from goldenpath.spec.monitoring import AlertRule
 from goldenpath.store.engine import Store, open_store
 from goldenpath.store.monitoring import (
     StoredWindow,
@@ -84,23 +80,7 @@ __all__ = ["MonitorRun", "run_monitor"]
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]  # rows read so far
-Realised = dict[str, RouteOutcome]  # per "route vVERSION"
 EventKind = Literal["opened", "escalated", "resolved", "reopened"]
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(UTC).isoformat()
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    """Times without a zone are UTC (as on the command line)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 @dataclass(frozen=True)
@@ -126,73 +106,6 @@ class MonitorRun:
         return self.report.open_alerts
 
 
-def _thresholds(settings: MonitoringSpec) -> DriftThresholds:
-    return DriftThresholds(
-        psi_warn=settings.psi_warning,
-        psi_alert=settings.psi_critical,
-        js_alert=settings.js_critical,
-        max_missing_increase=settings.max_missing_increase,
-        max_unseen_share=settings.max_unseen_share,
-        significance=settings.significance,
-    )
-
-
-@dataclass(frozen=True)
-class _Context:
-    """What every step of one run reads: the project, its reference and the stream."""
-
-    project: Project
-    ref: Reference
-    window: str  # as given: 1d, 5000-rows
-    kind: str  # time or rows
-    size: int  # seconds or rows
-    since: datetime | None
-    until: datetime | None
-    now: datetime
-    features: list[str]
-    outputs: list[str]
-    stream: str  # names the windows, files and alerts of this comparison in the store
-    folder: Path  # where its report goes
-
-    @property
-    def settings(self) -> MonitoringSpec:
-        return self.project.spec.monitoring
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
-
-
-def _context(
-    project: Project,
-    ref: Reference,
-    *,
-    window: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    now: datetime | None,
-) -> _Context:
-    """The stream this run extends: the model, its reference run, the window and the range."""
-    window_text = window or project.spec.monitoring.window
-    kind, size = parse_window(window_text)
-    stream = "|".join([project.name, ref.run_id, window_text, _iso(since) or "", _iso(until) or ""])
-    digest = hashlib.sha256(stream.encode()).hexdigest()[:8]
-    return _Context(
-        project,
-        ref,
-        window_text,
-        kind,
-        size,
-        since,
-        until,
-        now or datetime.now(UTC),
-        monitored_features(project),
-        list(ref.outputs.features),
-        stream,
-        project.state_dir / "monitoring" / "reports" / _slug(f"{window_text}-{digest}"),
-    )
-
-
 @dataclass(frozen=True)
 class _Stored:
     """What the store holds of a stream: the files read and the windows judged."""
@@ -201,7 +114,7 @@ class _Stored:
     windows: dict[int, StoredWindow[WindowRecord, MonitoringWindow]]
 
 
-def _stored(store: Store, context: _Context) -> _Stored:
+def _stored(store: Store, context: Context) -> _Stored:
     name = context.project.name
     with store.transaction() as connection:
         done = processed_files(connection, name, context.stream)
@@ -232,7 +145,7 @@ def _log_files(log: PredictionLog, stored: _Stored) -> _LogFiles:
 
 
 def _read(
-    context: _Context,
+    context: Context,
     log: PredictionLog,
     paths: list[str],
     states: dict[int, WindowState],
@@ -261,7 +174,7 @@ def _read(
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         for begin, end in zip(starts, [*starts[1:], len(keys)], strict=True):
             key = keys[begin]
-            state = _state_of(context, int(key), frame.iloc[begin:end], outputs)
+            state = state_of(context, int(key), frame.iloc[begin:end], outputs)
             known = states.get(int(key))
             states[int(key)] = state if known is None else known.merged(state)
             touched.add(int(key))
@@ -270,26 +183,7 @@ def _read(
     return touched
 
 
-def _state_of(context: _Context, index: int, part: pd.DataFrame, outputs: list[str]) -> WindowState:
-    """The state of served rows ``part``, all in window ``index``."""
-    ref = context.ref
-    return WindowState.of(
-        index,
-        context.kind,
-        context.size,
-        part,
-        features=context.features,
-        outputs=outputs,
-        reference_features=ref.features,
-        reference_outputs=ref.outputs,
-        calibration=ref.calibration,
-        contract=context.project.spec.data.contract.columns,
-        version=ref.model_version,
-        loss=ref.loss,
-    )
-
-
-def _window_of(rows: pd.DataFrame, context: _Context, states: dict[int, WindowState]) -> np.ndarray:
+def _window_of(rows: pd.DataFrame, context: Context, states: dict[int, WindowState]) -> np.ndarray:
     """Window index of each served row (timestamp, request_id, row); -1 before the first.
     Row windows are found by their first row's sort key, so the rows of one request that
     straddle a boundary land where they were counted."""
@@ -305,7 +199,7 @@ def _window_of(rows: pd.DataFrame, context: _Context, states: dict[int, WindowSt
 
 
 def _realised(
-    context: _Context,
+    context: Context,
     log: PredictionLog,
     states: dict[int, WindowState],
     touched: set[int],
@@ -322,8 +216,8 @@ def _realised(
     affected &= set(states)
     if not affected:
         return {}
-    start = min(_parse(states[i].first or states[i].start) for i in affected)
-    end = max(_parse(states[i].last or states[i].start) for i in affected)
+    start = min(parse_time(states[i].first or states[i].start) for i in affected)
+    end = max(parse_time(states[i].last or states[i].start) for i in affected)
     rows = log.labelled(all_feedback, start, end, since=context.since, until=context.until)
     keys = _window_of(rows, context, states)
     spec = context.project.spec
@@ -344,238 +238,9 @@ def _realised(
     return found
 
 
-def _judged(context: _Context, state: WindowState) -> bool:
-    """Whether a window has enough rows to be judged: a complete row window, or a time window
-    with ``min_window_rows`` rows."""
-    if context.kind == "rows":
-        return state.complete(context.now)
-    return state.rows >= context.settings.min_window_rows
-
-
-def _drift(context: _Context, state: WindowState) -> tuple[list[FeatureDrift], list[FeatureDrift]]:
-    """The drift of the window's features, and of its outputs: those of the reference's model
-    version, when it answered enough of the rows."""
-    settings, thresholds = context.settings, _thresholds(context.settings)
-    ref = context.ref
-    features = (
-        [] if state.features is None else window_drift(ref.features, state.features, thresholds)
-    )
-    own = state.outputs
-    outputs = (
-        []
-        if own is None or own.rows < min(settings.min_window_rows, state.rows)
-        else window_drift(ref.outputs, own, thresholds)
-    )
-    return features, outputs
-
-
-def _quality(context: _Context, state: WindowState) -> DataQuality:
-    """The window's volume (complete windows against ``expected_rows``) and the share of its
-    rows outside the contract, per feature."""
-    settings = context.settings
-    volume: Literal["ok", "low", "high"] = "ok"
-    if state.complete(context.now) and settings.expected_rows is not None:
-        low, high = settings.expected_rows
-        if low is not None and state.rows < low:
-            volume = "low"
-        elif high is not None and state.rows > high:
-            volume = "high"
-    shares = {k: v / state.rows for k, v in state.out_of_range.items()} if state.rows else {}
-    return DataQuality(
-        rows=state.rows,
-        volume=volume,
-        expected_rows=settings.expected_rows,
-        out_of_range=shares,
-    )
-
-
-def _performance(estimated: EstimatedPerformance | None) -> dict[str, float | None]:
-    if estimated is None:
-        return {}
-    return {"accuracy": estimated.accuracy, "roc_auc": estimated.roc_auc}
-
-
-def _severity(
-    context: _Context,
-    features: list[FeatureDrift],
-    quality: DataQuality,
-    *,
-    multivariate: DomainDrift | None,
-    estimated: EstimatedPerformance | None,
-    realised_result: Realised | None,
-    estimated_loss: EstimatedLoss | None = None,
-) -> Severity:
-    """The most severe verdict: drift, values out of range, volume, the domain classifier, an
-    estimated or realised (to the top of its interval) drop of accuracy or ROC AUC, an
-    estimated rise of a regressor's MAE or RMSE, and its realised MAE (or RMSE, the primary
-    metric) whose interval lies above the reference's."""
-    settings, baseline = context.settings, context.ref.metrics
-    severities: list[Severity] = [f.severity for f in features]
-    if any(v > settings.max_out_of_range_share for v in quality.out_of_range.values()):
-        severities.append("critical")
-    if quality.volume != "ok":
-        severities.append("warning")
-    if multivariate is not None:
-        severities.append(multivariate.severity)
-    estimates = _performance(estimated)
-    for metric in ("accuracy", "roc_auc"):
-        base, value = baseline.get(metric), estimates.get(metric)
-        if base is not None and value is not None and base - value > settings.max_performance_drop:
-            severities.append("critical")
-    for route in (realised_result or {}).values():
-        for metric in ("accuracy", "roc_auc"):
-            base = baseline.get(metric)
-            interval = route.metrics.get(metric)
-            high = None if interval is None else interval.ci_high
-            if (
-                base is not None
-                and high is not None
-                and base - high > settings.max_performance_drop
-            ):
-                severities.append("critical")
-        # regressors: the labels make sure the loss is above the reference's interval
-        primary = loss_metric(context.project.spec)
-        if realised_loss_increases(route.metrics, context.ref.intervals).get(primary, 0.0) > 0:
-            severities.append("critical")
-    if any(
-        v > settings.max_loss_increase for v in _loss_increases(context, estimated_loss).values()
-    ):
-        severities.append("critical")
-    return max(severities, key=SEVERITY_RANK.__getitem__, default="ok")
-
-
-def _estimated_loss(context: _Context, state: WindowState) -> EstimatedLoss | None:
-    """DLE's estimate for the window (regressors whose reference has a loss estimator)."""
-    estimator = context.ref.loss
-    if estimator is None or state.loss is None or not state.loss.rows:
-        return None
-    return estimate_loss(state.loss, estimator.rows)
-
-
-def _loss_increases(context: _Context, estimated: EstimatedLoss | None) -> dict[str, float]:
-    """The estimated MAE's and RMSE's relative rise above the reference's held-out values."""
-    estimator = context.ref.loss
-    if estimated is None or estimator is None:
-        return {}
-    return loss_increases(estimated, estimator)
-
-
-def _judge(
-    context: _Context,
-    state: WindowState,
-    previous: MonitoringWindow | None,
-    realised_now: Realised | None,
-    multivariate: DomainDrift | None,
-) -> MonitoringWindow:
-    """One window's verdict from its state (and what an earlier run found of its outcomes)."""
-    judged = _judged(context, state)
-    features, outputs = _drift(context, state)
-    quality = _quality(context, state)
-    estimated = None
-    if state.scores is not None and state.scores.rows:
-        estimated = estimate(state.scores)
-    estimated_loss = _estimated_loss(context, state)
-    found = realised_now
-    if found is None and previous is not None:
-        found = previous.realised
-    realised_result = found or None
-    severity = _severity(
-        context,
-        [*features, *outputs],
-        quality,
-        multivariate=multivariate,
-        estimated=estimated,
-        realised_result=realised_result,
-        estimated_loss=estimated_loss,
-    )
-    return MonitoringWindow(
-        index=state.index,
-        start=state.start,
-        end=state.end,
-        first=state.first,
-        last=state.last,
-        rows=state.rows,
-        complete=state.complete(context.now),
-        judged=judged,
-        routes=state.routes,
-        features=features,
-        outputs=outputs,
-        quality=quality,
-        multivariate=multivariate,
-        estimated=estimated,
-        realised=realised_result,
-        severity=severity if judged else "ok",
-        estimated_loss=estimated_loss,
-    )
-
-
-def _domain(
-    context: _Context, log: PredictionLog, touched: list[WindowState]
-) -> dict[int, DomainDrift]:
-    """The domain classifier on the latest judged window among ``touched`` (it costs a second
-    or more: one window per run), on a sample of all of that window's rows."""
-    judged = [s for s in touched if _judged(context, s)]
-    if not judged:
-        return {}
-    latest = max(judged, key=lambda s: s.index)
-    reference_sample = context.ref.sample
-    if not (latest.first and latest.last) or min(latest.rows, len(reference_sample)) < MIN_ROWS:
-        return {}
-    settings = context.settings
-    sample = log.sample(
-        [c for c in context.features if c in reference_sample.columns],
-        _parse(latest.first),
-        _parse(latest.last),
-        settings.domain_max_rows,
-        since=context.since,
-        until=context.until,
-    )
-    if len(sample) < MIN_ROWS or sample.columns.empty:
-        return {}
-    found = domain_classifier(
-        reference_sample,
-        sample,
-        max_rows=settings.domain_max_rows,
-        warning_auc=settings.domain_warning_auc,
-        critical_auc=settings.domain_critical_auc,
-    )
-    return {latest.index: found}
-
-
-def _kept(previous: MonitoringWindow | None, touched: bool) -> DomainDrift | None:
-    """A window's earlier domain classifier result, unless new rows made it stale."""
-    return None if touched or previous is None else previous.multivariate
-
-
-def _judge_windows(
-    context: _Context,
-    states: dict[int, WindowState],
-    stored: _Stored,
-    *,
-    touched: set[int],
-    realised_now: dict[int, Realised],
-    multivariate: dict[int, DomainDrift],
-) -> tuple[dict[int, MonitoringWindow], list[int]]:
-    """Every window's result, and the indices of those judged (again) in this run: touched by
-    new rows or labels, or time windows judged while open that are over now."""
-    results = {i: w.result for i, w in stored.windows.items()}
-    ripe = {i for i, r in results.items() if not r.complete and states[i].complete(context.now)}
-    changed = sorted(touched | set(realised_now) | ripe)
-    for index in changed:
-        previous = results.get(index)
-        results[index] = _judge(
-            context,
-            states[index],
-            previous,
-            realised_now.get(index),
-            multivariate.get(index, _kept(previous, index in touched)),
-        )
-    return results, changed
-
-
 def _save(
     store: Store,
-    context: _Context,
+    context: Context,
     states: dict[int, WindowState],
     *,
     results: dict[int, MonitoringWindow],
@@ -616,7 +281,7 @@ def _save(
 
 
 def _document(
-    context: _Context,
+    context: Context,
     results: dict[int, MonitoringWindow],
     alerts: list[Alert],
     processed: Processed,
@@ -646,7 +311,7 @@ def _document(
             domain_warning_auc=settings.domain_warning_auc,
             domain_critical_auc=settings.domain_critical_auc,
         ),
-        range=TimeRange(since=_iso(context.since), until=_iso(context.until)),
+        range=TimeRange(since=iso(context.since), until=iso(context.until)),
         processed=processed,
         windows=[results[i] for i in sorted(results)],
         alerts=alerts,
@@ -654,7 +319,7 @@ def _document(
     )
 
 
-def _send(context: _Context, events: list[AlertEvent]) -> list[str]:
+def _send(context: Context, events: list[AlertEvent]) -> list[str]:
     """Send every event to every sink; the failures, as text."""
     failures: list[str] = []
     for event in events:
@@ -677,10 +342,10 @@ def run_monitor(
     or the model or data file that names one (an alias, a version, a run id, ``latest``, a
     .csv or .parquet path), loaded once here. See the module docstring."""
     began = time.perf_counter()
-    since, until, now = (_utc(t) for t in (since, until, now))
+    since, until, now = (utc(t) for t in (since, until, now))
     if isinstance(reference_of, str):
         reference_of = reference(project, reference_of)
-    context = _context(project, reference_of, window=window, since=since, until=until, now=now)
+    context = make_context(project, reference_of, window=window, since=since, until=until, now=now)
     # before reading: a rule that cannot be judged stops the run (or, without the reference
     # figures it compares with, is skipped)
     rules, skipped = _rules(context)
@@ -695,16 +360,16 @@ def run_monitor(
     offset = sum(s.rows for s in states.values())
     touched = _read(context, log, files.new_predictions, states, offset=offset, progress=progress)
     realised_now = _realised(context, log, states, touched, files)
-    multivariate = _domain(context, log, [states[i] for i in touched])
-    results, changed = _judge_windows(
+    multivariate = domain(context, log, [states[i] for i in touched])
+    results, changed = judge_windows(
         context,
         states,
-        stored,
+        stored.windows,
         touched=touched,
         realised_now=realised_now,
         multivariate=multivariate,
     )
-    at = _iso(datetime.now(UTC)) or ""
+    at = iso(datetime.now(UTC)) or ""
     events, alerts = _save(
         store, context, states, results=results, changed=changed, files=files, rules=rules, at=at
     )
@@ -718,20 +383,7 @@ def run_monitor(
     return MonitorRun(document, context.folder, bool(changed), events, _send(context, events))
 
 
-def _observed(
-    context: _Context, result: MonitoringWindow, *, screened: bool = True
-) -> list[Observation]:
-    """What alert rules can watch in a window's result (``screened``: see ``observations``)."""
-    seen = observations(
-        result, context.ref.metrics, screened=screened, reference_intervals=context.ref.intervals
-    )
-    if result.judged:  # DLE: regressors' estimated rise of MAE and RMSE
-        increases = _loss_increases(context, result.estimated_loss)
-        seen += [(f"estimated.{m}_increase", "all routes", v) for m, v in increases.items()]
-    return seen
-
-
-def _chunk_observer(context: _Context) -> Callable[[pd.DataFrame], list[Observation]]:
+def _chunk_observer(context: Context) -> Callable[[pd.DataFrame], list[Observation]]:
     """A reference chunk's observations, as if it were a complete row window of the stream
     served by the reference's model on one route (the realised performance from its labels)."""
     ref = context.ref
@@ -746,7 +398,7 @@ def _chunk_observer(context: _Context) -> Callable[[pd.DataFrame], list[Observat
             row=0,
         )
         outputs = [c for c in context.outputs if c in served]
-        state = _state_of(replace(chunked, size=len(chunk)), 0, served, outputs)
+        state = state_of(replace(chunked, size=len(chunk)), 0, served, outputs)
         realised_now = None
         if "label" in served and "prediction" in served:
             score = served["score"] if "score" in served else pd.Series(np.nan, served.index)
@@ -759,13 +411,13 @@ def _chunk_observer(context: _Context) -> Callable[[pd.DataFrame], list[Observat
                 },
             )
             realised_now = {"reference": outcome}
-        result = _judge(replace(chunked, size=len(chunk)), state, None, realised_now, None)
-        return _observed(context, result, screened=False)
+        result = judge(replace(chunked, size=len(chunk)), state, None, realised_now, None)
+        return observed(context, result, screened=False)
 
     return observe
 
 
-def _unjudgeable(context: _Context, rules: list[AlertRule]) -> list[SkippedRule]:
+def _unjudgeable(context: Context, rules: list[AlertRule]) -> list[SkippedRule]:
     """The rules on a regressor's realised loss against the reference's interval whose
     reference has no such interval (a data file, evaluation.resamples: 0, or written before
     references kept it): skipped, with the reason, never an error."""
@@ -790,7 +442,7 @@ def _unjudgeable(context: _Context, rules: list[AlertRule]) -> list[SkippedRule]
     return skipped
 
 
-def _rules(context: _Context) -> tuple[list[AlertRule], list[SkippedRule]]:
+def _rules(context: Context) -> tuple[list[AlertRule], list[SkippedRule]]:
     """The spec's alert rules (with the defaults), those with ``sigmas`` turned into thresholds
     learnt from the reference's chunks (computed once per reference and chunk size, then
     cached); and the rules skipped, as the reference cannot judge them."""
@@ -821,7 +473,7 @@ def _rules(context: _Context) -> tuple[list[AlertRule], list[SkippedRule]]:
 
 
 def _timeline_windows(
-    context: _Context, results: dict[int, MonitoringWindow]
+    context: Context, results: dict[int, MonitoringWindow]
 ) -> list[tuple[int, str, list[Observation]]]:
     """The windows alert rules are judged over, with what each observes. With ``expected_rows``
     set, time windows without a single row (an outage) count too, as complete and empty."""
@@ -837,7 +489,7 @@ def _timeline_windows(
             empty = WindowState(index, context.kind, context.size)
             found.append((index, empty.start, [("rows", "window", 0.0)]))
             continue
-        seen = _observed(context, result)
+        seen = observed(context, result)
         if seen:
             found.append((index, result.start, seen))
     return found
@@ -845,7 +497,7 @@ def _timeline_windows(
 
 def _reconcile(
     connection: Connection,
-    context: _Context,
+    context: Context,
     results: dict[int, MonitoringWindow],
     *,
     rules: list[AlertRule],

@@ -93,6 +93,17 @@ demo: $(VENV)/.installed
 	@# monitoring: two phases of traffic, the second shifted; monitor after each
 	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_monitoring.py) $(GP) $(DEMO_PORT)
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"
+	@echo "--- a second project from your own data: init --from a CSV export (credit scoring, with missing values), then your own code"
+	$(BIN)/python scripts/demo_own_data.py write-data $(DEMO)/data/credit.csv
+	$(GP) init $(DEMO)/own-data --from $(DEMO)/data/credit.csv --target Status
+	$(BIN)/python scripts/demo_own_data.py own-code $(DEMO)/own-data
+	cd $(DEMO)/own-data && $(GP) validate
+	cd $(DEMO)/own-data && $(GP) train
+	cd $(DEMO)/own-data && $(GP) evaluate own-data/1
+	@# risk tier low: a passing decision is all a champion needs; you are the admin of this project's new store
+	cd $(DEMO)/own-data && $(GP) gate own-data/1
+	cd $(DEMO)/own-data && $(GP) promote own-data/1 --to champion --reason "first model on our own data"
+	@echo "Own-data project: $(DEMO)/own-data (made by init --from $(DEMO)/data/credit.csv; its code: credit_model.py and mylib/)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -159,6 +159,9 @@ def test_a_lightgbm_classifier_goes_the_whole_path(make_project: MakeProject) ->
         assert champion.artifact_sha256 == decisions_of(connection, "small", "1")[0].artifact_sha256
 
     _reproduced_exactly(project, ref.run_id)
+    card = goldenpath.write_model_card(project, "small/1").markdown_path.read_text()
+    assert "MLflow lightgbm flavour, saved as skops (loading runs no code)" in card
+    assert "Warning" not in card
 
 
 def test_an_xgboost_regressor_goes_the_whole_path(make_project: MakeProject) -> None:

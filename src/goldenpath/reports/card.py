@@ -150,6 +150,33 @@ def _code_version(c: CardContext) -> str:
     return commit
 
 
+_FILES = {
+    "skops": "skops (loading runs no code)",
+    "cloudpickle": "cloudpickle (executes code on load)",
+    "xgboost_ubj": "XGBoost's own UBJSON file (loading runs no code)",
+}
+
+
+def _model_format(c: CardContext) -> str:
+    serialization = _tag(c, "serialization")
+    if serialization is None:
+        return "not recorded (the run predates goldenpath recording it)"
+    flavour = _tag(c, "model_flavour") or "unknown"
+    return f"MLflow {flavour} flavour, saved as {_FILES.get(serialization, serialization)}"
+
+
+def _warnings(c: CardContext) -> list[str]:
+    """What anyone about to load the model must know first."""
+    if _tag(c, "serialization") != "cloudpickle":
+        return []
+    return [
+        "this model is saved with cloudpickle, which executes code on load "
+        "(`training.serialization: cloudpickle`): load it only from this registry, whose files "
+        "the server checks against the digest the gate judged, never from a copy of unknown "
+        "origin."
+    ]
+
+
 def _reproduced(c: CardContext) -> str:
     return {
         "true": "yes: `goldenpath reproduce` retrained it to the same result",
@@ -189,6 +216,7 @@ def _details(c: CardContext) -> list[dict[str, Any]]:
         _row("Training entrypoint", spec.training.entrypoint, code=True),
         _row("Training parameters", params),
         _row("Training seed", seed),
+        _row("Model format", _model_format(c)),
         _row("Code version (git)", _code_version(c)),
         _row("goldenpath version", _tag(c, "version") or "unknown"),
         _row("Python version", _tag(c, "python") or "unknown"),
@@ -572,6 +600,7 @@ def _view(c: CardContext) -> dict[str, Any]:
         "title": f"{name} version {version}" if version else f"{name} (run {c.model.run_id})",
         "generated_at": c.generated_at,
         "not_evaluated": _NOT_EVALUATED,
+        "warnings": _warnings(c),
         "details": _details(c),
         "intended_use": c.spec.project.intended_use,
         "out_of_scope": c.spec.project.out_of_scope_use,

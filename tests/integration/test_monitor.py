@@ -179,8 +179,11 @@ def test_windows_alert_on_a_shift_and_resolve_when_it_clears(
         json.loads(line)
         for line in (champion.state_dir / "monitoring" / "alerts.jsonl").read_text().splitlines()
     ]
-    assert [e["event"] for e in sent].count("opened") == len(second.events)
-    assert [e["event"] for e in sent].count("resolved") == len(third.events)
+    # one line per incident (monitoring.md, Incidents), with the alert events behind it
+    assert [e["event"] for e in sent] == ["opened"] * 3 + ["resolved"] * 3
+    changes = [c["event"] for e in sent for c in e["changes"]]
+    assert changes.count("opened") == len(second.events)
+    assert changes.count("resolved") == len(third.events)
 
 
 def test_incremental_runs_equal_one_run_over_everything(champion: goldenpath.Project) -> None:

@@ -19,6 +19,7 @@ from goldenpath.cli._output import Output
 
 if TYPE_CHECKING:
     from goldenpath.monitoring import MonitorRun
+    from goldenpath.monitoring.results import Incident
     from goldenpath.registry.checkpoints import ScheduledCheckpoint
     from goldenpath.store.monitoring import Alert
 
@@ -68,7 +69,7 @@ def _render_run(console: Console, run: MonitorRun, checkpoint: ScheduledCheckpoi
                 "-" if domain is None else f"{domain.auc:.2f}",
             )
         console.print(table)
-    _render_alerts(console, document.open_alerts)
+    _render_incidents(console, [i for i in document.incidents if i.status == "open"])
     console.print(f"report: {run.html_path}", highlight=False)
     if checkpoint is not None and checkpoint.status == "written":
         console.print(
@@ -78,6 +79,36 @@ def _render_run(console: Console, run: MonitorRun, checkpoint: ScheduledCheckpoi
     elif checkpoint is not None and checkpoint.status == "not_due":
         due = (checkpoint.due_at or "-")[:19].replace("T", " ")
         console.print(f"checkpoint: not due before {due} UTC", highlight=False)
+
+
+def _render_incidents(console: Console, shown: Sequence[Incident]) -> None:
+    """Open incidents, strongest first, each with its alerts under it."""
+    if not shown:
+        console.print("[green]✓ no open alert[/]")
+        return
+    count = sum(len(i.alerts) for i in shown)
+    title = f"{len(shown)} open incident(s), {count} alert(s)"
+    table = Table(box=box.SIMPLE, pad_edge=False, title=title)
+    for column in ("incident", "severity", "since", "subject", "what"):
+        table.add_column(column, overflow="fold")
+    for i in shown:
+        causes = f" (likely causes: {', '.join(i.causes)})" if i.causes else ""
+        table.add_row(
+            i.id,
+            f"[{_STYLE[i.severity]}]{i.severity}[/]",
+            i.first_window_start[:16].replace("T", " "),
+            escape(i.subject),
+            escape(f"{len(i.alerts)} alert(s); {i.headline}{causes}"),
+        )
+        for a in i.alerts:
+            table.add_row(
+                f"  alert {a.id}",
+                f"[{_STYLE[a.severity]}]{a.severity}[/]",
+                "",
+                "",
+                escape(f"{a.status}: {a.message}"),
+            )
+    console.print(table)
 
 
 def _render_alerts(console: Console, shown: Sequence[Alert]) -> None:
@@ -187,6 +218,7 @@ def _once(
         report=ReportPaths.model_validate({"json": str(run.json_path), "html": str(run.html_path)}),
         events=run.events,
         sink_failures=run.sink_failures,
+        incident_events=run.incident_events,
         checkpoint=checkpoint,
     )
     unscheduled = {"checkpoint"} if checkpoint is None else set()  # as before audit.checkpoints

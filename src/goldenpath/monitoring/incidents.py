@@ -112,7 +112,8 @@ def _overlap(a: Incident, b: Incident) -> bool:
 
 def incidents(alerts: Sequence[Alert]) -> list[Incident]:
     """The incidents of a stream's alerts (see the module docstring): open first, critical
-    first, then the latest first."""
+    first, then the latest first, then the model's (which names the causes) before the
+    features' in their names' order."""
     groups: dict[tuple[Kind, str], list[_Open]] = {}
     for alert in sorted(alerts, key=lambda a: (a.window_index, a.id)):
         built = groups.setdefault(group_of(alert), [])
@@ -134,7 +135,7 @@ def incidents(alerts: Sequence[Alert]) -> list[Incident]:
         meanwhile.sort(key=lambda f: (-SEVERITY_RANK[f.severity], -strength(f.alerts[0])))
         causes = list(dict.fromkeys(f.subject for f in meanwhile))
         found.append(model.model_copy(update={"causes": causes}))
-    found.sort(key=lambda i: (i.subject, i.kind))
+    found.sort(key=lambda i: (i.kind != "model", i.subject))
     found.sort(key=lambda i: i.first_window_index, reverse=True)
     found.sort(key=lambda i: (i.status != "open", -SEVERITY_RANK[i.severity]))
     return found

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -42,6 +42,7 @@ from goldenpath.monitoring._context import (
 )
 from goldenpath.monitoring.alerts import SEVERITY_RANK, Observation, deliver, timeline
 from goldenpath.monitoring.chunks import chunk_thresholds, expand_rules
+from goldenpath.monitoring.incidents import incident_events, incidents
 from goldenpath.monitoring.judge import domain, judge, judge_windows, observed
 from goldenpath.monitoring.logs import LogFile, PredictionLog
 from goldenpath.monitoring.performance import loss_metric, realised
@@ -49,6 +50,7 @@ from goldenpath.monitoring.reference import Reference, reference
 from goldenpath.monitoring.results import (
     Alert,
     AlertEvent,
+    IncidentEvent,
     MetricInterval,
     MonitoringReport,
     MonitoringWindow,
@@ -92,6 +94,7 @@ class MonitorRun:
     changed: bool  # whether any window changed: the report must be written again
     events: list[AlertEvent]
     sink_failures: list[str]
+    incident_events: list[IncidentEvent] = field(default_factory=list)  # what the sinks got
 
     @property
     def json_path(self) -> Path:
@@ -316,11 +319,12 @@ def _document(
         windows=[results[i] for i in sorted(results)],
         alerts=alerts,
         skipped_rules=skipped,
+        incidents=incidents(alerts),
     )
 
 
-def _send(context: Context, events: list[AlertEvent]) -> list[str]:
-    """Send every event to every sink; the failures, as text."""
+def _send(context: Context, events: list[IncidentEvent]) -> list[str]:
+    """Send every event (one per incident) to every sink; the failures, as text."""
     failures: list[str] = []
     for event in events:
         failures += deliver(context.settings.alerts.sinks, event, context.project.root)
@@ -380,7 +384,9 @@ def run_monitor(
         seconds=round(time.perf_counter() - began, 3),
     )
     document = _document(context, results, alerts, processed, at, skipped=skipped)
-    return MonitorRun(document, context.folder, bool(changed), events, _send(context, events))
+    html = str(context.folder / "monitoring.html")  # the report the alerts name
+    sent = incident_events(document.incidents, events, report=html)  # one per incident
+    return MonitorRun(document, context.folder, bool(changed), events, _send(context, sent), sent)
 
 
 def _chunk_observer(context: Context) -> Callable[[pd.DataFrame], list[Observation]]:

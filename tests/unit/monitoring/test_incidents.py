@@ -71,10 +71,10 @@ def test_no_alert_is_no_incident() -> None:
 
 def test_a_shift_of_two_features_is_two_feature_incidents_and_one_model_incident() -> None:
     found = incidents(_shift())
-    # all open, critical and from the same window: by subject
+    # all open, critical and from the same window: the model's, then the features by name
     assert [(i.kind, i.subject) for i in found] == [
-        ("feature", "age"),
         ("model", "model"),
+        ("feature", "age"),
         ("feature", "spend"),
     ]
     by = {i.subject: i for i in found}

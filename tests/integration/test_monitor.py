@@ -313,9 +313,13 @@ def test_webhook_sink_retries_and_a_dead_sink_does_not_stop_monitoring(
     finally:
         server.shutdown()
     assert run.events
-    assert [b["id"] for b in _Hook.bodies] == [e.id for e in run.events]
-    assert all(b["event"] == "opened" and b["message"] for b in _Hook.bodies)
-    assert len(run.sink_failures) == len(run.events)
+    # one body per incident, holding the alert events behind it
+    assert [b["id"] for b in _Hook.bodies] == [e.id for e in run.incident_events]
+    assert sorted(c["id"] for b in _Hook.bodies for c in b["changes"]) == sorted(
+        e.id for e in run.events
+    )
+    assert all(b["event"] == "opened" and b["headline"] for b in _Hook.bodies)
+    assert len(run.sink_failures) == len(run.incident_events)
     assert "2 attempts failed" in run.sink_failures[0]
 
 
@@ -353,7 +357,9 @@ def test_cli_monitor_and_alerts_as_json(champion: goldenpath.Project) -> None:
     # the report's JSON is the document --json printed, less the run's own fields
     written = json.loads(Path(monitored.report.json_path).read_text())
     assert written == {
-        k: v for k, v in printed.items() if k not in {"report", "events", "sink_failures"}
+        k: v
+        for k, v in printed.items()
+        if k not in {"report", "events", "sink_failures", "incident_events"}
     }
     listed = run("alerts", "--status", "open")
     alerts = [Alert.model_validate(a) for a in listed["alerts"]]

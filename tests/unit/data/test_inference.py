@@ -241,3 +241,37 @@ def test_project_names_are_valid_spec_names() -> None:
     assert project_name("own-data") == "own-data"
     assert project_name("my data (v2)") == "my-data-v2"
     assert project_name("__") == "my-project"
+
+
+@pytest.mark.parametrize("target", ["label", "amount"])
+def test_the_generated_model_trains_on_every_kind_of_column(tmp_path: Path, target: str) -> None:
+    """model.py as written handles text, booleans, date-times, missing and all-missing values."""
+    import importlib.util
+
+    rng = np.random.default_rng(1)
+    n = 120
+    frame = pd.DataFrame(
+        {
+            "plan": rng.choice(["basic", "pro", None], n),
+            "note": [f"free text {i}" for i in range(n)],
+            "vip": pd.array(rng.choice([True, False, None], n), dtype="boolean"),
+            "active": rng.choice([True, False], n),
+            "seen": pd.date_range("2024-01-01", periods=n, freq="h"),
+            "spend": np.where(rng.random(n) < 0.5, 0.0, rng.gamma(2.0, 10.0, n)),
+            "empty": [np.nan] * n,
+            "label": rng.choice(["no", "yes"], n),
+            "amount": rng.normal(100, 10, n),
+        }
+    )
+    frame.to_parquet(tmp_path / "data.parquet")
+    result = init_from_data(tmp_path / "p", tmp_path / "data.parquet", target=target)
+    spec = load_spec(result.project / "goldenpath.yaml")
+    rows = validate_frame(frame, spec.data.contract, source="data")[[*spec.feature_columns, target]]
+    module_spec = importlib.util.spec_from_file_location("generated", result.project / "model.py")
+    assert module_spec is not None
+    assert module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    model = module.train(rows, {**spec.training.params, "seed": spec.training.seed})
+    predictions = model.predict(rows.drop(columns=[target]))
+    assert len(predictions) == n

@@ -55,6 +55,13 @@ def xgb_regressor(frame, params):
     return model.fit(frame.drop(columns=["spend"]), frame["spend"])
 
 
+def xgb_classifier(frame, params):
+    model = xgb.XGBClassifier(
+        n_estimators=30, max_depth=3, random_state=params["seed"], n_jobs=1, tree_method="hist",
+    )
+    return model.fit(frame.drop(columns=["label"]), frame["label"])
+
+
 def lgbm_pipeline(frame, params):
     prepare = ColumnTransformer(
         [("plan", OneHotEncoder(handle_unknown="ignore"), ["plan"])],
@@ -76,11 +83,16 @@ NUMERIC_COLUMNS = {
 }
 
 
-def _project(make_project: MakeProject, entrypoint: str, spec: dict[str, Any]) -> Path:
+def _project(
+    make_project: MakeProject,
+    entrypoint: str,
+    spec: dict[str, Any],
+    frame: pd.DataFrame | None = None,
+) -> Path:
     spec["training"] = {"entrypoint": f"boosting:{entrypoint}", "seed": 5}
     spec["evaluation"] = {"resamples": 0}
     spec["gates"] = {}
-    frame = small_frame(n=300)
+    frame = small_frame(n=300) if frame is None else frame
     root = make_project(frame=frame[list(spec["data"]["contract"]["columns"])], spec=spec)
     (root / "boosting.py").write_text(textwrap.dedent(BOOSTING))
     return root
@@ -183,6 +195,29 @@ def test_an_xgboost_regressor_goes_the_whole_path(make_project: MakeProject) -> 
     assert "xgboost-cpu==" in requirements or "xgboost==" in requirements
     model, _ = load_model(project, resolve_model(project, "small/1"))
     assert type(model).__name__ == "XGBRegressor"
+
+    _reproduced_exactly(project, resolve_model(project, "small/1").run_id)
+
+
+def test_an_xgboost_classifier_scores_its_integer_labels(make_project: MakeProject) -> None:
+    """XGBoost's classifiers take the labels 0..k-1 only: the positive label is 1."""
+    spec = small_spec(**{"data.slices": [], "task.positive_label": 1})
+    spec["data"]["contract"]["columns"] = {
+        **NUMERIC_COLUMNS,
+        "label": {"dtype": "int", "min": 0, "max": 1},
+    }
+    frame = small_frame(n=300).assign(label=lambda f: (f["label"] == "yes").astype(int))
+    root = _project(make_project, "xgb_classifier", spec, frame)
+    project = goldenpath.open_project(root)
+
+    rows, widest = check_parity(project, _client_rows(root), seed=6)
+    assert (rows, widest) == (75, 0.0)
+
+    _, flavours, lineage = _logged(root)
+    assert flavours["xgboost"]["model_class"] == "xgboost.sklearn.XGBClassifier"
+    assert lineage["model"]["flavour"] == "xgboost"
+    model, _ = load_model(project, resolve_model(project, "small/1"))
+    assert list(model.classes_) == [0, 1]
 
     _reproduced_exactly(project, resolve_model(project, "small/1").run_id)
 

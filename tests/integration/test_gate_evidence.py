@@ -311,6 +311,8 @@ def test_train_audits_the_lineage_facts_and_gate_judges_them_not_the_run_tags(
         "git_commit": "not a git repo",
         "git_dirty": None,
         "source_hash": lineage_json["code"]["source_hash"],
+        "model_flavour": "sklearn",
+        "serialization": "skops",
     }
     assert train.payload["source_hash"].startswith("sha256:")
     expected = [

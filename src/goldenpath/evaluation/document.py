@@ -38,6 +38,7 @@ __all__ = [
     "Lineage",
     "MetricDifference",
     "ModelInfo",
+    "NotAssessed",
     "Operations",
     "RobustnessProbe",
     "SliceDifferences",
@@ -284,6 +285,13 @@ class FairnessReport(_Part):
         return legacy.get(name)
 
 
+class NotAssessed(_Part):
+    """An analysis the evaluation did not do for this model, and why (in words)."""
+
+    analysis: Literal["calibration", "fairness"]
+    reason: str
+
+
 class ComparedModel(ModelInfo):
     """The model compared with: as resolved, and as asked for (``reference``)."""
 
@@ -389,6 +397,9 @@ class EvaluationDocument(_Part):
     thresholds: Thresholds | None = None
     curves: Curves | None = None
     fairness: tuple[FairnessReport, ...] = ()
+    not_assessed: tuple[NotAssessed, ...] = Field(
+        (), description="Analyses not done for this model (its task, no probabilities), and why."
+    )
     comparison: Comparison | None = None
     operations: Operations | None = None
     robustness: tuple[RobustnessProbe, ...] = ()

@@ -44,6 +44,7 @@ from goldenpath.evaluation.document import (
     FairnessReport,
     Lineage,
     ModelInfo,
+    NotAssessed,
     Operations,
     RobustnessProbe,
     SliceDifferences,
@@ -428,16 +429,61 @@ class _BinaryAnalyses:
     thresholds: Thresholds | None = None
     curves: Curves | None = None
     fairness: tuple[FairnessReport, ...] = ()
+    not_assessed: tuple[NotAssessed, ...] = ()
+
+
+def _not_assessed(subject: _Subject) -> tuple[NotAssessed, ...]:
+    """The binary analyses this model does not get, each with the reason in words."""
+    scored, spec = subject.scored, subject.spec
+    task = scored.task.replace("_", " ")
+    features = spec.data.sensitive_features
+    if scored.task == "binary_classification":
+        if scored.proba is not None:
+            return ()
+        return (
+            NotAssessed(
+                analysis="calibration",
+                reason="the model has no predict_proba: calibration, the threshold analysis "
+                "and the ROC and precision-recall curves need its probability scores",
+            ),
+        )
+    scores = (
+        "its class probabilities are judged by log_loss"
+        if scored.proba is not None
+        else "the model has no predict_proba"
+    )
+    skipped = []
+    if scored.task == "multiclass_classification":
+        skipped.append(
+            NotAssessed(
+                analysis="calibration",
+                reason="calibration, the threshold analysis and the ROC and precision-recall "
+                f"curves are computed for binary classification, not {task} ({scores})",
+            )
+        )
+    if features:
+        skipped.append(
+            NotAssessed(
+                analysis="fairness",
+                reason=f"group fairness figures (selection rates, true and false positive rates "
+                f"and their disparities) are defined for binary classification, not {task}: "
+                f"data.sensitive_features ({', '.join(features)}) are evaluated as slices, "
+                "with the metrics of each group",
+            )
+        )
+    return tuple(skipped)
 
 
 def _binary_analyses(subject: _Subject, fairness: tuple[FairnessReport, ...]) -> _BinaryAnalyses:
-    """Calibration, thresholds and curves (with scores) and fairness of a binary classifier."""
+    """Calibration, thresholds and curves (with scores) and fairness of a binary classifier,
+    and what is not assessed, with the reason."""
     scored, spec = subject.scored, subject.spec
+    skipped = _not_assessed(subject)
     if scored.task != "binary_classification":
-        return _BinaryAnalyses()
+        return _BinaryAnalyses(not_assessed=skipped)
     score = scored.positive_score
     if score is None:
-        return _BinaryAnalyses(fairness=fairness)
+        return _BinaryAnalyses(fairness=fairness, not_assessed=skipped)
     costs = spec.evaluation.costs
     return _BinaryAnalyses(
         calibration=calibration(score, scored.y),
@@ -654,6 +700,7 @@ def _document(
         thresholds=binary.thresholds,
         curves=binary.curves,
         fairness=binary.fairness,
+        not_assessed=binary.not_assessed,
         comparison=comparison,
         operations=operations,
         robustness=tuple(probes),

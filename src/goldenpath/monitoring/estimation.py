@@ -211,12 +211,17 @@ class ScoreCalibration:
         learns steps from chance, which makes probabilities more extreme than they are and the
         estimated ROC AUC too high; taking an over-confident model's raw scores at their word
         does the same. Platt scaling of calibrated scores is close to the identity. Figures on
-        the telco example: docs/monitoring.md."""
+        the telco example: docs/monitoring.md. When the rarer outcome is so rare that a fold
+        holds all of it, Platt scaling is chosen without the comparison."""
         s = _scores(scores)
         y = _labels(labels, s.shape[0])
         if s.shape[0] < 2 * folds or y.min() == y.max():
             return cls.fit(s, y, threshold)
         fold = np.random.default_rng(seed).permutation(s.shape[0]) % folds
+        if any(np.ptp(y[fold != k]) == 0 for k in range(folds)):
+            # a fold holds every row of the rarer outcome (a model that is almost always
+            # right): out of fold, the maps cannot be fitted, let alone compared
+            return cls.platt(s, y, threshold)
         platt_oof, isotonic_oof = np.empty_like(s), np.empty_like(s)
         for k in range(folds):
             held = fold == k

@@ -154,7 +154,11 @@ def render_evaluation_html(evaluation: EvaluationDocument, *, min_support: int) 
     figures_json = json.dumps(figures).replace("</", "<\\/")
     return template.render(
         e=evaluation,
-        lineage=evaluation.lineage.model_dump(mode="json").items(),
+        lineage=[  # the decision threshold is a binary classifier's only
+            (key, value)
+            for key, value in evaluation.lineage.model_dump(mode="json").items()
+            if key != "threshold" or evaluation.task == "binary_classification"
+        ],
         min_support=min_support,
         plotly_js=Markup(get_plotlyjs()),
         figures_json=Markup(figures_json),

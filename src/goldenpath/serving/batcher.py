@@ -45,10 +45,21 @@ class Retired(Exception):
 
 @dataclass(frozen=True)
 class Outputs:
-    """Per-row predictions and scores (positive-class probability, or None)."""
+    """Per-row predictions and scores (positive-class probability, or None); a multiclass
+    classifier's probability of every class, by class label, per row (otherwise None)."""
 
     predictions: list[Any]
     scores: list[float | None]
+    probabilities: list[dict[str, float]] | None = None
+
+    def rows(self, start: int, stop: int) -> Outputs:
+        """The outputs of rows ``start`` to ``stop`` (exclusive)."""
+        probabilities = self.probabilities
+        return Outputs(
+            self.predictions[start:stop],
+            self.scores[start:stop],
+            None if probabilities is None else probabilities[start:stop],
+        )
 
 
 Columns = dict[str, list[Any]]  # checked rows, column by column (see validation.RowValidator)
@@ -185,6 +196,7 @@ class Batcher:
         size = self.slice_rows
         predictions: list[Any] = []
         scores: list[float | None] = []
+        probabilities: list[dict[str, float]] | None = []
         loop = asyncio.get_running_loop()
         for start in range(0, job.rows, size):
             if job.future.done():  # timed out (or cancelled): no more model time for it
@@ -200,8 +212,12 @@ class Batcher:
             self.observe(min(size, job.rows - start), time.perf_counter() - began)
             predictions.extend(outputs.predictions)
             scores.extend(outputs.scores)
+            if probabilities is not None and outputs.probabilities is not None:
+                probabilities.extend(outputs.probabilities)
+            else:
+                probabilities = None
         if not job.future.done():
-            job.future.set_result(Outputs(predictions, scores))
+            job.future.set_result(Outputs(predictions, scores, probabilities))
 
     async def _predict_together(self, live: list[_Job]) -> None:
         """Requests of at most ``slice_rows`` rows each, in one predict call."""
@@ -223,11 +239,7 @@ class Batcher:
         for job in live:
             n = job.rows
             if not job.future.done():
-                job.future.set_result(
-                    Outputs(
-                        outputs.predictions[start : start + n], outputs.scores[start : start + n]
-                    )
-                )
+                job.future.set_result(outputs.rows(start, start + n))
             start += n
 
     async def close(self) -> None:

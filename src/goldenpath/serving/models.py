@@ -3,7 +3,8 @@
 :func:`predictor` turns an estimator into the function the batcher calls: predictions as the
 task's labels (binary: the positive label when the score reaches the spec's threshold, as in
 evaluation) and scores (the positive-class probability for binary tasks, the top probability for
-multiclass, none for regression), as plain JSON-ready Python values.
+multiclass, none for regression), and for multiclass the probability of every class by its label,
+as plain JSON-ready Python values.
 
 **Served = judged.** :func:`load_served` downloads a version's MLflow artefact once, computes its
 :func:`~goldenpath.evaluation.artifact.artifact_digest` and, before deserialising anything,
@@ -81,11 +82,13 @@ def predictor(model: Any, spec: Spec) -> FramePredictFn:
 
         return binary
     if has_proba:
+        labels = [str(c) for c in _plain(classes)]
 
         def multiclass(frame: pd.DataFrame) -> Outputs:
-            proba = np.asarray(model.predict_proba(frame))
+            proba = np.asarray(model.predict_proba(frame), dtype="float64")
             top = proba.argmax(axis=1)
-            return Outputs(_plain([classes[i] for i in top]), proba.max(axis=1).tolist())
+            by_class = [dict(zip(labels, row, strict=True)) for row in proba.tolist()]
+            return Outputs(_plain([classes[i] for i in top]), proba.max(axis=1).tolist(), by_class)
 
         return multiclass
 

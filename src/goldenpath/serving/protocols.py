@@ -342,4 +342,6 @@ def response(
             "predictions": predictions,
             "scores": scores,
         }
+        if answer.outputs.probabilities is not None:  # a multiclass classifier's
+            payload["probabilities"] = answer.outputs.probabilities
     return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), {}

@@ -29,6 +29,7 @@ ADDED_KEYS = {
     ("operations", "currency"),
     ("operations", "single_row_threads"),
     ("operations", "batch_threads"),
+    ("", "not_assessed"),
     ("slices[]", "harm_ci_low"),
     *(("fairness[]", key) for key in ("min_group_size", "excluded_groups", "notes", "disparities")),
     *(
@@ -84,6 +85,7 @@ def test_a_document_written_before_the_models_still_validates_with_the_same_valu
     for slice_ in again["slices"]:  # type: ignore[attr-defined]
         del slice_["harm_ci_low"]
     del again["operations"]["currency"]  # type: ignore[attr-defined]
+    assert again.pop("not_assessed") == []  # a binary classifier with scores: all assessed
     for key in ("single_row_threads", "batch_threads"):  # not recorded before thread caps
         assert again["operations"].pop(key) is None  # type: ignore[attr-defined]
     for report in again["fairness"]:  # type: ignore[attr-defined]

@@ -45,3 +45,17 @@ def test_methods_are_recorded_and_default_to_isotonic_for_old_references() -> No
     assert ScoreCalibration.identity().method == "identity"
     assert ScoreCalibration(x=[0.0, 1.0], y=[0.2, 0.8]).method == "isotonic"
     assert ScoreCalibration.fit(np.array([0.2, 0.8]), np.array([0, 1])).method == "isotonic"
+
+
+def test_one_wrong_row_among_many_gets_platt_instead_of_failing() -> None:
+    """A multiclass model right on all held-out rows but one (the penguins example): every
+    fold but one leaves the wrong row out of its training part, so no map can be fitted out of
+    fold; Platt scaling on all rows is chosen, and still follows the one error."""
+    rng = np.random.default_rng(4)
+    s = rng.uniform(0.6, 1.0, 86)
+    correct = np.ones(86, dtype=int)
+    correct[np.argmin(s)] = 0  # the least confident prediction is the wrong one
+    chosen = ScoreCalibration.correctness(s, correct)
+    assert (chosen.method, chosen.outcome) == ("platt", "correct")
+    low, high = chosen(np.array([s.min(), s.max()]))
+    assert 0.0 <= low < high <= 1.0

@@ -77,8 +77,9 @@ def init(
     ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Scaffold a project from a bundled example (telco-churn, ames-housing), or from your own
-    data file (--from FILE --target COLUMN): contract, task and gates inferred, for review."""
+    """Scaffold a project from a bundled example (telco-churn, ames-housing, penguins), or from
+    your own data file (--from FILE --target COLUMN): contract, task and gates inferred, for
+    review."""
     if data is None:
         given = [
             name

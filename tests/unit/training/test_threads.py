@@ -63,10 +63,12 @@ def test_threads_must_be_at_least_one() -> None:
     assert spec.resources.threads == 3
 
 
-@pytest.mark.parametrize(("outer", "threads"), [(2, 1), (1, 3)])
+@pytest.mark.parametrize(("outer", "threads", "capped"), [(2, 1, 1), (2, 3, 2), (3, 3, 3)])
 def test_the_entrypoint_runs_under_the_cap_and_the_cap_is_lifted_after(
-    make_project: MakeProject, outer: int, threads: int
+    make_project: MakeProject, outer: int, threads: int, capped: int
 ) -> None:
+    """The cap lowers the pools (never raises them: a smaller pool, as OMP_NUM_THREADS=1
+    makes it, keeps its size), for the entrypoint's call only."""
     assert threadpool_info(), "no native thread pool is loaded"
     spec = small_spec(**{"training.entrypoint": "thread_model:train"})
     spec["resources"] = {"threads": threads}
@@ -78,8 +80,8 @@ def test_the_entrypoint_runs_under_the_cap_and_the_cap_is_lifted_after(
         assert _pools() == {outer}  # only the entrypoint's call was capped
     seen = fitted.model.seen_threads_
     assert set(seen) >= {"openmp", "blas"}
-    assert set(seen.values()) == {threads}
-    assert fitted.threads == threads
+    assert set(seen.values()) == {capped}
+    assert fitted.threads == capped  # what lineage.json records
 
 
 def test_fit_model_takes_a_cap_over_the_spec(make_project: MakeProject) -> None:
@@ -87,7 +89,8 @@ def test_fit_model_takes_a_cap_over_the_spec(make_project: MakeProject) -> None:
     spec["resources"] = {"threads": 2}
     root = make_project(spec=spec)
     (root / "thread_model.py").write_text(THREAD_MODEL)
-    fitted = fit_model(goldenpath.open_project(root), threads=1)  # as reproduce passes it
+    with threadpool_limits(limits=2):
+        fitted = fit_model(goldenpath.open_project(root), threads=1)  # as reproduce passes it
     assert set(fitted.model.seen_threads_.values()) == {1}
     assert fitted.threads == 1
 
@@ -106,18 +109,18 @@ class _Recording:
 def test_the_profile_times_single_rows_with_one_thread_and_batches_with_the_cap() -> None:
     features = pd.DataFrame({"x": np.arange(40.0)})
     model = _Recording()
-    with threadpool_limits(limits=2):
+    with threadpool_limits(limits=3):
         ops = operational_profile(
-            model, features, price_per_cpu_hour=0.05, model_size_bytes=None, repeats=5, threads=3
+            model, features, price_per_cpu_hour=0.05, model_size_bytes=None, repeats=5, threads=2
         )
-        assert _pools() == {2}
+        assert _pools() == {3}
     singles = [pools for rows, pools in model.calls if rows == 1]
     batches = [pools for rows, pools in model.calls if rows > 1]
     assert len(singles) == 5 + 3  # the timed calls and the warm-up
     assert all(pools == {1} for pools in singles)
     assert batches
-    assert all(pools == {3} for pools in batches)
-    assert (ops.single_row_threads, ops.batch_threads) == (1, 3)
+    assert all(pools == {2} for pools in batches)
+    assert (ops.single_row_threads, ops.batch_threads) == (1, 2)
 
 
 def test_the_profile_records_the_pools_it_ran_with_when_not_told() -> None:

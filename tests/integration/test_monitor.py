@@ -634,7 +634,7 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
     written = json.loads(text)
     assert written == run.report.model_dump(mode="json")
     # the document keeps its shape: the same keys as before it was typed, and schema_version;
-    # skipped_rules added since (issue 16), with a default that reads older documents
+    # skipped_rules (issue 16) and incidents added since, with defaults that read older documents
     assert set(written) == {
         "schema",
         "schema_version",
@@ -650,10 +650,13 @@ def test_the_document_round_trips_through_its_model(champion: goldenpath.Project
         "windows",
         "alerts",
         "skipped_rules",
+        "incidents",
     }
     assert written["skipped_rules"] == []  # a classifier's reference judges every rule
-    older = {k: v for k, v in written.items() if k != "skipped_rules"}
+    assert written["incidents"]  # the shifted window's alerts, grouped
+    older = {k: v for k, v in written.items() if k not in {"skipped_rules", "incidents"}}
     assert MonitoringReport.model_validate(older).skipped_rules == []
+    assert MonitoringReport.model_validate(older).incidents == []
     assert (written["schema"], written["schema_version"]) == ("goldenpath.monitoring/1", 1)
     calm, shifted = written["windows"]
     assert set(calm) == set(shifted) == WINDOW_KEYS

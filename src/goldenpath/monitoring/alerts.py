@@ -6,7 +6,8 @@ realised accuracy drop, the domain classifier's AUC lower bound... A rule fires 
 when its condition held in the last ``windows`` judged windows. At most one alert is open per
 (metric, subject): it opens when a rule first fires, escalates (warning -> critical) when a
 stricter rule fires, and resolves in the first window where no rule on it fires. Opening,
-escalating and resolving are each sent once to every sink: the log, a JSON-lines file, a
+escalating and resolving are each sent once to every sink, grouped by monitor into one
+notification per incident (:mod:`goldenpath.monitoring.incidents`): the log, a JSON-lines file, a
 webhook (POST, retried with exponential backoff, each attempt with a timeout). A sink that
 fails is reported, never allowed to stop monitoring.
 """

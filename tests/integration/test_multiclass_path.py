@@ -13,6 +13,7 @@ shift to one island is caught, and the realised accuracy is the labels' own.
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -38,6 +39,7 @@ from goldenpath.gates import gate
 from goldenpath.gates.rules import check_gates
 from goldenpath.monitoring import reference, run_monitor
 from goldenpath.registry import promote
+from goldenpath.reports.monitoring import render_monitoring_html
 from goldenpath.scaffold import init_project
 from goldenpath.spec import parse_spec
 from goldenpath.training.recorded import run_rows
@@ -204,6 +206,16 @@ def test_the_report_shows_what_was_not_assessed_and_no_decision_threshold(
     assert "single rows with 1 thread per native thread pool, batches with 1" in html
 
 
+def test_the_model_card_gives_the_evaluation_s_reasons(penguins: dict[str, Any]) -> None:
+    card = goldenpath.write_model_card(penguins["project"], "penguins/2")
+    markdown = card.markdown_path.read_text()
+    calibration = markdown.split("### Calibration", 1)[1].split("###", 1)[0]
+    assert "Not assessed: calibration, the threshold analysis" in calibration
+    assert "judged by log_loss" in calibration
+    assert "gives no probability scores" not in markdown  # it has them
+    assert "binary classification only" in markdown.split("### Fairness", 1)[1]
+
+
 def test_gates_judge_multiclass_metrics_slices_and_the_paired_comparison(
     penguins: dict[str, Any],
 ) -> None:
@@ -352,3 +364,12 @@ def test_served_equals_offline_and_monitoring_reads_the_served_log(
     assert realised == pytest.approx(
         accuracy_score(part["species"].tolist(), answer["predictions"]), abs=1e-12
     )
+
+    # the report plots the estimated accuracy over the windows, beside the realised one
+    html = render_monitoring_html(run.report)
+    found = re.search(r"const figures = (\{.*?\});\n", html)
+    assert found
+    traces = {t["name"]: t["y"] for t in json.loads(found.group(1))["performance"]["data"]}
+    estimated_trace = [w.estimated.accuracy for w in judged if w.estimated is not None]
+    assert traces["estimated accuracy"][: len(judged)] == pytest.approx(estimated_trace)
+    assert "realised accuracy (champion v2)" in traces

@@ -399,6 +399,9 @@ def _calibration(c: CardContext) -> str:
         return "Not applicable: calibration is measured for classifiers with probability scores."
     if ece is not None:
         return f"Undefined: {ece.undefined}."
+    skipped = next((n for n in e.not_assessed if n.analysis == "calibration"), None)
+    if skipped is not None:  # the evaluation's own reason (a multiclass model has scores)
+        return f"Not assessed: {skipped.reason}."
     return "Not measured: the model gives no probability scores."
 
 

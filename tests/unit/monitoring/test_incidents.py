@@ -11,6 +11,7 @@ from typing import Any, Literal
 from goldenpath.monitoring.alerts import deliver
 from goldenpath.monitoring.incidents import incident_events, incidents, strength
 from goldenpath.monitoring.results import Alert, AlertEvent, IncidentEvent, MonitoringReport
+from goldenpath.reports.monitoring import render_monitoring_html
 from goldenpath.spec.monitoring import SinkSpec
 
 STREAM = "small|run-1|1d||"
@@ -230,3 +231,43 @@ def test_documents_written_before_incidents_still_read() -> None:
     schema = MonitoringReport.model_json_schema()
     assert "incidents" in schema["properties"]
     assert "incidents" not in schema.get("required", [])
+
+
+def test_the_report_lists_incidents_before_alerts_and_escapes_them() -> None:
+    alerts = [
+        _alert(1, "feature.psi", "<b>age</b>", value=3.1),
+        _alert(2, "domain.auc", "all features", value=0.94, threshold=0.7),
+    ]
+    document = MonitoringReport.model_validate(
+        {
+            "goldenpath_version": "0.1.0",
+            "project": "small",
+            "model": "small",
+            "generated_at": "2026-02-01T00:00:00+00:00",
+            "reference": {
+                "run_id": "run-1",
+                "model_version": "1",
+                "rows": 100,
+                "evaluation_rows": 50,
+                "metrics": {},
+            },
+            "window": {"kind": "time", "size": "1d"},
+            "thresholds": {
+                "psi_warning": 0.1,
+                "psi_critical": 0.25,
+                "js_critical": 0.1,
+                "domain_warning_auc": 0.6,
+                "domain_critical_auc": 0.7,
+            },
+            "range": {"since": None, "until": None},
+            "processed": {"new_files": 0, "new_rows": 0, "seconds": 0.0},
+            "windows": [],
+            "alerts": [a.model_dump(mode="json") for a in alerts],
+            "incidents": [i.model_dump(mode="json") for i in incidents(alerts)],
+        }
+    )
+    html = render_monitoring_html(document)
+    assert html.index("<h2>Incidents") < html.index("<h2>Alerts")
+    assert "(2 open of 2;" in html
+    assert "likely causes: &lt;b&gt;age&lt;/b&gt;" in html
+    assert "<b>age</b>" not in html

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from _live import live_server
 from sklearn.metrics import accuracy_score, f1_score, log_loss
+from threadpoolctl import threadpool_info, threadpool_limits
 
 import goldenpath
 from conftest import recorded_evaluation
@@ -257,6 +258,18 @@ def test_training_records_the_thread_cap_and_the_run_reproduces(
     assert check.reproduced
     assert check.max_abs_score_diff == 0.0
     assert check.changed_label_share == 0.0
+
+
+def test_evaluation_runs_under_the_spec_s_thread_cap(penguins: dict[str, Any]) -> None:
+    """resources.threads is 1: pools of two threads are capped while evaluate runs (batches
+    are timed with one), and get their two threads back after."""
+    from goldenpath.evaluation import evaluate
+
+    with threadpool_limits(limits=2):
+        document = evaluate(penguins["project"], "penguins/2")
+        assert {int(pool["num_threads"]) for pool in threadpool_info()} == {2}
+    assert document.operations is not None
+    assert (document.operations.single_row_threads, document.operations.batch_threads) == (1, 1)
 
 
 def _post(base: str, path: str, body: Any) -> tuple[int, Any]:

@@ -202,6 +202,8 @@ def train(project: ProjectOption = None, json_output: JsonOption = False) -> Non
                     "packed code": ", ".join(result.packed_code) or "none",
                     "load check": f"loaded and scored in a clean process "
                     f"({result.load_check_s:.1f} s)",
+                    "model format": f"{result.model_flavour} flavour, {result.serialization}"
+                    + (" (executes code on load)" if result.serialization == "cloudpickle" else ""),
                     "tracking": result.tracking_uri,
                 }
             )

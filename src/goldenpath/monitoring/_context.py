@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from goldenpath.monitoring.drift import DriftThresholds
+from goldenpath.monitoring.logs import Clock
 from goldenpath.monitoring.reference import Reference, monitored_features
 from goldenpath.monitoring.results import RouteOutcome
 from goldenpath.monitoring.windows import WindowState
@@ -74,6 +75,7 @@ class Context:
     outputs: list[str]
     stream: str  # names the windows, files and alerts of this comparison in the store
     folder: Path  # where its report goes
+    clock: Clock = "arrival"  # the time of time windows (row windows: always arrival)
 
     @property
     def settings(self) -> MonitoringSpec:
@@ -93,10 +95,14 @@ def make_context(
     until: datetime | None,
     now: datetime | None,
 ) -> Context:
-    """The stream this run extends: the model, its reference run, the window and the range."""
+    """The stream this run extends: the model, its reference run, the window, the range and
+    the clock (event-time windows are a stream of their own; arrival keeps the name it had)."""
     window_text = window or project.spec.monitoring.window
     kind, size = parse_window(window_text)
-    stream = "|".join([project.name, ref.run_id, window_text, iso(since) or "", iso(until) or ""])
+    spec = project.spec
+    clock = spec.monitoring.clock(spec.data.time_column) if kind == "time" else "arrival"
+    parts = [project.name, ref.run_id, window_text, iso(since) or "", iso(until) or ""]
+    stream = "|".join(parts if clock == "arrival" else [*parts, clock])
     digest = hashlib.sha256(stream.encode()).hexdigest()[:8]
     return Context(
         project,
@@ -111,6 +117,7 @@ def make_context(
         list(ref.outputs.features),
         stream,
         project.state_dir / "monitoring" / "reports" / _slug(f"{window_text}-{digest}"),
+        clock,
     )
 
 

@@ -15,11 +15,11 @@ from goldenpath.monitoring.logs import PredictionLog
 from goldenpath.monitoring.loss_estimation import EstimatedLoss, estimate_loss, loss_increases
 from goldenpath.monitoring.multivariate import MIN_ROWS, DomainDrift, domain_classifier
 from goldenpath.monitoring.performance import loss_metric, realised_loss_increases
-from goldenpath.monitoring.results import DataQuality, MonitoringWindow
+from goldenpath.monitoring.results import DataQuality, EarlierVerdict, MonitoringWindow
 from goldenpath.monitoring.windows import WindowRecord, WindowState
 from goldenpath.store.monitoring import StoredWindow
 
-__all__ = ["domain", "is_judged", "judge", "judge_windows", "observed"]
+__all__ = ["domain", "is_judged", "judge", "judge_windows", "observed", "revised"]
 
 
 def is_judged(context: Context, state: WindowState) -> bool:
@@ -184,6 +184,7 @@ def judge(
         realised=realised_result,
         severity=severity if judged else "ok",
         estimated_loss=estimated_loss,
+        event_time_missing=state.event_time_missing,
     )
 
 
@@ -225,6 +226,36 @@ def _kept(previous: MonitoringWindow | None, touched: bool) -> DomainDrift | Non
     return None if touched or previous is None else previous.multivariate
 
 
+def revised(result: MonitoringWindow, previous: MonitoringWindow | None) -> MonitoringWindow:
+    """``result`` with the window's history: a re-judgement (the next revision, keeping the
+    earlier verdict) when rows arrived after ``previous`` judged the window complete; otherwise
+    the revision, late rows and earlier verdicts ``previous`` had."""
+    if previous is None:
+        return result
+    late = result.rows - previous.rows
+    if previous.complete and late > 0:
+        earlier = EarlierVerdict(
+            revision=previous.revision,
+            rows=previous.rows,
+            judged=previous.judged,
+            severity=previous.severity,
+        )
+        update = {
+            "revision": previous.revision + 1,
+            "rejudged": True,
+            "late_rows": previous.late_rows + late,
+            "earlier": [*previous.earlier, earlier],
+        }
+    else:
+        update = {
+            "revision": previous.revision,
+            "rejudged": previous.rejudged,
+            "late_rows": previous.late_rows,
+            "earlier": previous.earlier,
+        }
+    return result.model_copy(update=update)
+
+
 def judge_windows(
     context: Context,
     states: dict[int, WindowState],
@@ -235,19 +266,21 @@ def judge_windows(
     multivariate: dict[int, DomainDrift],
 ) -> tuple[dict[int, MonitoringWindow], list[int]]:
     """Every window's result, and the indices of those judged (again) in this run: touched by
-    new rows or labels, or time windows judged while open that are over now."""
+    new rows or labels, or time windows judged while open that are over now. A complete window
+    that new rows reached is re-judged (:func:`revised`)."""
     results = {i: w.result for i, w in stored.items()}
     ripe = {i for i, r in results.items() if not r.complete and states[i].complete(context.now)}
     changed = sorted(touched | set(realised_now) | ripe)
     for index in changed:
         previous = results.get(index)
-        results[index] = judge(
+        result = judge(
             context,
             states[index],
             previous,
             realised_now.get(index),
             multivariate.get(index, _kept(previous, index in touched)),
         )
+        results[index] = revised(result, previous)
     return results, changed
 
 

@@ -4,6 +4,13 @@ DuckDB reads only the columns a query names and skips row groups by their timest
 and hands results back as Arrow record batches, so a window of any size is processed in bounded
 memory. Files are immutable once they appear (the log writer renames a complete file into
 place), so "what is new" is the set of files not read before.
+
+Windows keep time by one *clock*: arrival (``timestamp``, when the server answered) or event
+(``event_time``, the contract's time column as the server logged it). With the event clock, a
+row's window time is its event time, or its arrival time when it has none (a request without the
+time column, or a file written before the log kept ``event_time``); the rows read say which with
+``event_time_missing``. Every query here reads, filters and returns the clock's time as
+``timestamp``, so windows, labels and samples agree on it.
 """
 
 from __future__ import annotations
@@ -11,14 +18,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["LogFile", "PredictionLog"]
+__all__ = ["EVENT_TIME_MISSING", "Clock", "LogFile", "PredictionLog"]
 
 BATCH_ROWS = 500_000
+Clock = Literal["event", "arrival"]
+# the column served rows carry with the event clock: the event time was null (arrival stands in)
+EVENT_TIME_MISSING = "event_time_missing"
 
 
 class LogFile(tuple[str, int]):
@@ -59,10 +70,24 @@ def _frame(
 class PredictionLog:
     """The ``predictions/`` and ``feedback/`` folders of a project's log."""
 
-    def __init__(self, folder: Path, *, memory_limit: str = "1GB", threads: int = 2) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+        clock: Clock = "arrival",
+    ) -> None:
         self.folder = folder
         self.memory_limit = memory_limit
         self.threads = threads
+        self.clock = clock
+
+    def _time(self, paths: list[str], table: str = "") -> str:
+        """The SQL expression of each row's window time in ``paths`` (see the module)."""
+        if self.clock == "event" and "event_time" in self.columns(paths):
+            return f"coalesce({table}event_time, {table}timestamp)"
+        return f"{table}timestamp"
 
     def files(self, kind: str) -> list[LogFile]:
         """Every complete Parquet file of ``kind`` (predictions or feedback), oldest first."""
@@ -88,7 +113,10 @@ class PredictionLog:
 
     def _between(self, start: datetime | None, end: datetime | None) -> list[str]:
         """The prediction files whose day partition can hold rows in [start, end] (a row near
-        midnight may sit in the next day's partition); every file without bounds."""
+        midnight may sit in the next day's partition); every file without bounds, and with the
+        event clock (files are partitioned by arrival, and events arrive late or early)."""
+        if self.clock == "event":
+            start = end = None
         low = None if start is None else start.date()
         high = None if end is None else end.date() + timedelta(days=1)
         return [
@@ -108,15 +136,16 @@ class PredictionLog:
 
     @staticmethod
     def _where(
-        since: datetime | None, until: datetime | None, table: str = ""
+        since: datetime | None, until: datetime | None, table: str = "", time: str = "timestamp"
     ) -> tuple[str, list[object]]:
+        """Served rows whose window time (the SQL ``time``) is in [since, until)."""
         clauses: list[str] = [f"{table}kind = 'served'"]
         parameters: list[object] = []
         if since is not None:
-            clauses.append(f"{table}timestamp >= ?")
+            clauses.append(f"{time} >= ?")
             parameters.append(since)
         if until is not None:
-            clauses.append(f"{table}timestamp < ?")
+            clauses.append(f"{time} < ?")
             parameters.append(until)
         return " AND ".join(clauses), parameters
 
@@ -130,16 +159,20 @@ class PredictionLog:
         ordered: bool = False,
         batch_rows: int = BATCH_ROWS,
     ) -> Iterator[pa.RecordBatch]:
-        """The served rows of ``paths`` in [since, until), ``columns`` only, batch by batch
-        (in timestamp order when ``ordered``)."""
+        """The served rows of ``paths`` whose window time is in [since, until), ``columns``
+        only (``timestamp``: the window time), batch by batch (in timestamp order when
+        ``ordered``). With the event clock, each row also says whether its event time was
+        missing (:data:`EVENT_TIME_MISSING`)."""
         if not paths:
             return
-        where, parameters = self._where(since, until)
-        order = ' ORDER BY timestamp, request_id, "row"' if ordered else ""
-        query = (
-            f"SELECT {', '.join(map(_quoted, columns))} FROM {self._source(paths)} "
-            f"WHERE {where}{order}"
-        )
+        time = self._time(paths)
+        where, parameters = self._where(since, until, time=time)
+        order = f' ORDER BY {time}, request_id, "row"' if ordered else ""
+        selected = [f"{time} AS timestamp" if c == "timestamp" else _quoted(c) for c in columns]
+        if self.clock == "event":
+            missing = "event_time IS NULL" if time != "timestamp" else "true"
+            selected.append(f"{missing} AS {EVENT_TIME_MISSING}")
+        query = f"SELECT {', '.join(selected)} FROM {self._source(paths)} WHERE {where}{order}"
         with self._connect() as connection:
             reader = connection.sql(query, params=parameters).to_arrow_reader(batch_rows)
             assert reader is not None
@@ -156,17 +189,18 @@ class PredictionLog:
         until: datetime | None = None,
         seed: int = 0,
     ) -> pd.DataFrame:
-        """A uniform sample of up to ``rows`` served rows with start <= timestamp <= end, of
+        """A uniform sample of up to ``rows`` served rows with start <= window time <= end, of
         the ``columns`` the files hold."""
         paths = self._between(start, end)
         present = set(self.columns(paths))
         columns = [c for c in columns if c in present]
         if not paths or not columns:
             return pd.DataFrame(columns=columns)
-        where, parameters = self._where(since, until)
+        time = self._time(paths)
+        where, parameters = self._where(since, until, time=time)
         query = (
             f"SELECT {', '.join(map(_quoted, columns))} FROM {self._source(paths)} "
-            f"WHERE {where} AND timestamp >= ? AND timestamp <= ? "
+            f"WHERE {where} AND {time} >= ? AND {time} <= ? "
             f"USING SAMPLE reservoir({int(rows)} ROWS) REPEATABLE ({int(seed)})"
         )
         with self._connect() as connection:
@@ -182,8 +216,8 @@ class PredictionLog:
         until: datetime | None = None,
     ) -> pd.DataFrame:
         """Served rows joined with their feedback labels (the latest label of each row, so a
-        correction replaces the label it corrects; a null label is no label):
-        timestamp, route, prediction, score, label."""
+        correction replaces the label it corrects; a null label is no label) whose window time
+        is in [start, end]: timestamp (the window time), route, prediction, score, label."""
         predictions = self._between(start, end)
         if not predictions or not feedback:
             return pd.DataFrame(
@@ -198,12 +232,13 @@ class PredictionLog:
                     "label",
                 ]
             )
-        where, parameters = self._where(since, until, "p.")
+        time = self._time(predictions, "p.")
+        where, parameters = self._where(since, until, "p.", time)
         if start is not None:
-            where += " AND p.timestamp >= ?"
+            where += f" AND {time} >= ?"
             parameters.append(start)
         if end is not None:
-            where += " AND p.timestamp <= ?"
+            where += f" AND {time} <= ?"
             parameters.append(end)
         # a later label of a row is a correction: the latest one counts (by arrival; at an
         # equal time, the one marked as a correction). Files written before the correction
@@ -218,12 +253,12 @@ class PredictionLog:
                 QUALIFY row_number() OVER (PARTITION BY request_id, "row"
                                            ORDER BY timestamp DESC{later}) = 1
             )
-            SELECT p.timestamp, p.request_id, p."row", p.route, p.model_version, p.prediction,
-                   p.score, l.label
+            SELECT {time} AS timestamp, p.request_id, p."row", p.route, p.model_version,
+                   p.prediction, p.score, l.label
             FROM {self._source(predictions)} AS p
             JOIN labels AS l ON p.request_id = l.request_id AND p."row" = l."row"
             WHERE {where}
-            ORDER BY p.timestamp
+            ORDER BY 1
         """
         with self._connect() as connection:
             return _frame(connection, query, parameters)

@@ -1,8 +1,10 @@
 """``goldenpath monitor``: the prediction log, window by window, against the model's reference.
 
-One run reads only the log files its *stream* (model, reference run, window, since/until) has
-not read before, adds their rows to the windows they fall in (window states are mergeable, see
-``windows.py``), judges every window it touched, computes realised performance where feedback
+One run reads only the log files its *stream* (model, reference run, window, since/until, clock)
+has not read before, adds their rows to the windows they fall in (window states are mergeable,
+see ``windows.py``; time windows by event or arrival time, ``monitoring.time``), judges every
+window it touched (a complete window that late rows reached is judged again as its next
+revision, see ``judge.py``), computes realised performance where feedback
 labels arrived, the domain classifier on the latest judged window, and then rebuilds the alert
 timeline over the stream's windows. Windows, read files and alerts are written to the store in one
 transaction, so a run that dies changes nothing and the next one starts from the same place.
@@ -306,7 +308,9 @@ def _document(
             metrics=ref.metrics,
             intervals=ref.intervals,
         ),
-        window=WindowSize.model_validate({"kind": context.kind, "size": context.window}),
+        window=WindowSize.model_validate(
+            {"kind": context.kind, "size": context.window, "time": context.clock}
+        ),
         thresholds=Thresholds(
             psi_warning=settings.psi_warning,
             psi_critical=settings.psi_critical,
@@ -353,7 +357,7 @@ def run_monitor(
     # before reading: a rule that cannot be judged stops the run (or, without the reference
     # figures it compares with, is skipped)
     rules, skipped = _rules(context)
-    log = PredictionLog(project.state_dir / "logs")
+    log = PredictionLog(project.state_dir / "logs", clock=context.clock)
     store = open_store(project)
     stored = _stored(store, context)
     files = _log_files(log, stored)

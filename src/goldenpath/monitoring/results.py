@@ -38,6 +38,7 @@ __all__ = [
     "Alert",
     "AlertEvent",
     "DataQuality",
+    "EarlierVerdict",
     "Incident",
     "IncidentEvent",
     "MetricInterval",
@@ -83,6 +84,15 @@ class RouteOutcome(Document):
     metrics: dict[str, MetricInterval]
 
 
+class EarlierVerdict(Document):
+    """A window's verdict before rows that arrived late made it judged again."""
+
+    revision: int  # 1: the first verdict
+    rows: int
+    judged: bool
+    severity: Severity
+
+
 class MonitoringWindow(Document):
     """One window of the prediction log, judged against the reference."""
 
@@ -104,6 +114,15 @@ class MonitoringWindow(Document):
     severity: Severity  # the most severe verdict of a judged window; "ok" if not judged
     # DLE (regressors whose reference has a loss estimator); None in windows judged before it
     estimated_loss: EstimatedLoss | None = None
+    # the event clock: rows without an event time, windowed by their arrival time instead
+    event_time_missing: int = 0
+    # late data: rows that arrived after the window was complete and judged make it judged again
+    # with all its rows; this verdict's revision (1: the first), the late rows so far, and the
+    # earlier verdicts, oldest first
+    revision: int = 1
+    rejudged: bool = False
+    late_rows: int = 0
+    earlier: list[EarlierVerdict] = Field(default_factory=list)
 
 
 class ReferenceSummary(Document):
@@ -129,6 +148,7 @@ class SkippedRule(Document):
 class WindowSize(Document):
     kind: Literal["time", "rows"]
     size: str  # as given: 1h, 1d, 5000-rows
+    time: Literal["event", "arrival"] = "arrival"  # the clock of time windows (monitoring.time)
 
 
 class Thresholds(Document):

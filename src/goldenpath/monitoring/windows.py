@@ -6,6 +6,11 @@ mergeable parts only (feature and output profiles on the reference's bins, a sco
 CBPE, a loss sketch for DLE, counts per route and of values outside the contract), so rows that
 arrive in a later run are added to the window exactly, without reading the earlier rows again.
 The store keeps it as a :class:`WindowRecord`.
+
+Time windows keep time by the stream's clock (:mod:`goldenpath.monitoring.logs`): a row's
+``timestamp`` here is its window time, its event time with the event clock (its arrival time when
+it has none, counted in ``event_time_missing``), its arrival time otherwise. Row windows always
+count rows in arrival order.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import pandas as pd
 
 from goldenpath.monitoring._document import Document
 from goldenpath.monitoring.estimation import ScoreCalibration, ScoreSketch
+from goldenpath.monitoring.logs import EVENT_TIME_MISSING
 from goldenpath.monitoring.loss_estimation import LossEstimator, LossSketch
 from goldenpath.monitoring.profile import CategoricalProfile, FrameProfile, profile_frame
 from goldenpath.spec.models import ColumnSpec
@@ -35,8 +41,9 @@ def _iso(moment: datetime) -> str:
 
 
 def window_keys(timestamps: pd.Series, kind: str, size: int, offset: int = 0) -> np.ndarray:
-    """The window index of each row: seconds since the epoch // size for time windows; for row
-    windows (rows in timestamp order), (offset + position) // size."""
+    """The window index of each row: its window time's seconds since the epoch // size for time
+    windows (a window is [start, end): a row at its end belongs to the next); for row windows
+    (rows in timestamp order), (offset + position) // size."""
     if kind == "time":
         micros = timestamps.astype("datetime64[us, UTC]").astype("int64").to_numpy()
         return np.floor_divide(micros, size * 1_000_000)
@@ -87,6 +94,7 @@ class WindowRecord(Document):
     routes: dict[str, int]
     out_of_range: dict[str, int]
     loss: LossSketch | None = None  # regressors' expected errors (None before DLE)
+    event_time_missing: int = 0  # event clock: rows without an event time, windowed by arrival
 
 
 @dataclass
@@ -95,7 +103,7 @@ class WindowState:
     kind: str  # time or rows
     size: int  # seconds or rows
     rows: int = 0
-    first: str | None = None  # earliest and latest timestamp seen
+    first: str | None = None  # earliest and latest window time seen
     last: str | None = None
     first_key: str | None = None  # row windows: the first row's sort key (row_keys)
     features: FrameProfile | None = None
@@ -104,6 +112,7 @@ class WindowState:
     routes: dict[str, int] = field(default_factory=dict)
     out_of_range: dict[str, int] = field(default_factory=dict)
     loss: LossSketch | None = None
+    event_time_missing: int = 0  # rows windowed by arrival: their event time was null
 
     @property
     def start(self) -> str:
@@ -176,6 +185,9 @@ class WindowState:
             routes={str(k): int(v) for k, v in Counter(part["route"].astype(str)).items()},
             out_of_range=out_of_range(part[features], contract),
             loss=loss_sketch,
+            event_time_missing=(
+                int(part[EVENT_TIME_MISSING].sum()) if EVENT_TIME_MISSING in part else 0
+            ),
         )
 
     def merged(self, other: WindowState) -> WindowState:
@@ -202,6 +214,7 @@ class WindowState:
             added(self.routes, other.routes),
             added(self.out_of_range, other.out_of_range),
             joined(self.loss, other.loss),
+            self.event_time_missing + other.event_time_missing,
         )
 
     def record(self) -> WindowRecord:
@@ -216,6 +229,7 @@ class WindowState:
             routes=self.routes,
             out_of_range=self.out_of_range,
             loss=self.loss,
+            event_time_missing=self.event_time_missing,
         )
 
     @classmethod
@@ -234,4 +248,5 @@ class WindowState:
             dict(record.routes),
             dict(record.out_of_range),
             record.loss,
+            record.event_time_missing,
         )

@@ -367,6 +367,11 @@ class Spec(_Model):
                 f"data.time_column: column {self.data.time_column!r} has dtype "
                 f"{time_spec.dtype}; a time column must have dtype datetime"
             )
+        if self.monitoring.time == "event" and self.data.time_column is None:
+            problems.append(
+                "monitoring.time: event windows need the contract's event time; set "
+                "data.time_column to it, or use monitoring.time: arrival"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -176,6 +176,12 @@ class MonitoringSpec(_Model):
     """How ``goldenpath monitor`` windows the prediction log and judges each window."""
 
     window: str = Field("1d", description="Window: a duration (30m, 1h, 1d) or N-rows.")
+    time: Literal["event", "arrival"] | None = Field(
+        None,
+        description="The clock time windows use: event (the contract's time column, as the "
+        "server logs it) or arrival (when the server answered). Default: event when "
+        "data.time_column is set, else arrival. Row windows always count rows as they arrived.",
+    )
     min_window_rows: int = Field(
         200, ge=1, description="Windows with fewer rows are kept but not judged."
     )
@@ -256,6 +262,13 @@ class MonitoringSpec(_Model):
         if low is not None and high is not None and low > high:
             raise ValueError(f"expected_rows: the minimum ({low}) is above the maximum ({high})")
         return self
+
+    def clock(self, time_column: str | None) -> Literal["event", "arrival"]:
+        """The clock time windows use: ``time``, or by default event time when the contract has
+        a time column (``time_column``) and arrival time otherwise."""
+        if self.time is not None:
+            return self.time
+        return "event" if time_column is not None else "arrival"
 
     def alert_rules(self, *, loss: LossMetric = "mean_absolute_error") -> list[AlertRule]:
         """The rules monitor judges: the defaults, each replaced by the spec's rule of the same

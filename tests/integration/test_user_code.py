@@ -231,3 +231,19 @@ def test_entrypoint_failed_names_the_users_line_not_pandas(make_project: MakePro
     assert details["code"] == 'frame["ratio"] = frame["no_such_column"] / 2'
     assert "pandas" in str(details["raised_in"])
     assert f"byo_entry.py:4: {details['code']}" in error.value.message
+
+
+def test_a_missing_boosting_library_at_training_names_the_extra_to_install(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = """
+        def fit(frame, params):
+            import lightgbm
+            return lightgbm.LGBMClassifier().fit(frame.drop(columns=["label"]), frame["label"])
+    """
+    root = _project(make_project, textwrap.dedent(entry), {})
+    monkeypatch.setitem(sys.modules, "lightgbm", None)  # as if it were not installed
+    with pytest.raises(EntrypointFailed) as error:
+        goldenpath.train(goldenpath.open_project(root))
+    assert error.value.details["exception"] == "ModuleNotFoundError"
+    assert error.value.hint == "install it with: pip install 'goldenpath[lightgbm]'"

@@ -618,7 +618,7 @@ def _metadata(server: Server, versions: list[str]) -> Response:
         {
             "name": server.project.name,
             "versions": versions,
-            "platform": "goldenpath-sklearn",
+            "platform": "goldenpath",
             "inputs": [
                 {"name": c, "datatype": datatype(validator.specs[c].dtype), "shape": [-1]}
                 for c in validator.features

@@ -21,6 +21,7 @@ import pandas as pd
 
 from goldenpath.errors import EntrypointFailed, EntrypointNotFound, NotAModel
 from goldenpath.training.code import LocalCode, find_local_code
+from goldenpath.training.flavours import install_hint
 
 __all__ = ["Entrypoint", "load_entrypoint"]
 
@@ -52,9 +53,11 @@ class Entrypoint:
             model = self.function(frame, {**params, "seed": seed})
         except Exception as exc:
             where, details = _user_frame(exc, self.root)
+            missing = exc.name if isinstance(exc, ImportError) else None
             raise EntrypointFailed(
                 f"training entrypoint {self.spec} raised {type(exc).__name__}: {exc} ({where})",
-                hint="fix the training code or training.params in goldenpath.yaml",
+                hint=install_hint(missing)
+                or "fix the training code or training.params in goldenpath.yaml",
                 details={"exception": type(exc).__name__, **details},
             ) from exc
         if not callable(getattr(model, "predict", None)):
@@ -124,7 +127,7 @@ def load_entrypoint(spec: str, root: Path) -> Entrypoint:
                 ) from None
             raise EntrypointFailed(
                 f"importing {module_name!r} failed: {exc}",
-                hint="install the missing package or fix the import",
+                hint=install_hint(exc.name) or "install the missing package or fix the import",
             ) from None
         except Exception as exc:
             where, details = _user_frame(exc, root)

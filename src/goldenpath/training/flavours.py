@@ -40,6 +40,7 @@ __all__ = [
     "Requested",
     "Serialization",
     "boosting_libraries",
+    "install_hint",
     "library_requirements",
     "load_native",
     "log_model",
@@ -153,7 +154,12 @@ def log_model(model: Any, fmt: ModelFormat, **common: Any) -> Any:
     )
 
 
-def _install_hint(library: str) -> str:
+def install_hint(module: str | None) -> str | None:
+    """How to install the boosting library a missing ``module`` belongs to (``lightgbm``,
+    ``xgboost.sklearn``, ...), or None when it is not one goldenpath has an extra for."""
+    library = (module or "").split(".")[0]
+    if library not in BOOSTING_LIBRARIES:
+        return None
     return f"install it with: pip install 'goldenpath[{library}]'"
 
 
@@ -178,11 +184,12 @@ def load_native(folder: Path) -> Any:
 
         return mlflow.sklearn.load_model(str(folder))
     except ImportError as exc:
-        missing = (exc.name or "").split(".")[0]
-        if missing not in BOOSTING_LIBRARIES:
+        hint = install_hint(exc.name)
+        if hint is None:
             raise
+        missing = (exc.name or "").split(".")[0]
         raise ModelNotLoadable(
             f"the model needs {missing}, which is not installed here",
-            hint=_install_hint(missing),
+            hint=hint,
             details={"stage": "loading the model", "missing": missing},
         ) from exc

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -73,7 +74,7 @@ def _with_time(project: goldenpath.Project, time: str) -> goldenpath.Project:
 def _log(
     project: goldenpath.Project,
     frame: pd.DataFrame,
-    events: list[datetime | None],
+    events: Sequence[datetime | None],
     arrival: list[datetime],
     *,
     prefix: str,
@@ -88,7 +89,8 @@ def _log(
     n = len(frame)
     features = frame[spec.feature_columns]
     values: dict[str, list[Any]] = {
-        c: features[c].astype(object).where(features[c].notna(), None).tolist() for c in features
+        str(c): features[c].astype(object).where(features[c].notna(), None).tolist()
+        for c in features
     }
     values |= {
         "request_id": [f"{prefix}{i}" for i in range(n)],
@@ -101,7 +103,7 @@ def _log(
         "prediction": [str(p) for p in outputs.predictions],
         "score": outputs.scores,
         "seen_at": [None if e is None else e.isoformat() for e in events],
-        "event_time": events,
+        "event_time": list(events),
     }
     schema = prediction_schema(spec.data.contract.columns, "hash")
     if not event_field:
@@ -116,7 +118,7 @@ def _labels(
     project: goldenpath.Project, keys: list[tuple[str, int]], labels: list[str], when: datetime
 ) -> None:
     writer = LogWriter(project.state_dir / "logs", FEEDBACK_SCHEMA, LogSpec())
-    rows = {
+    rows: dict[str, list[Any]] = {
         "request_id": [r for r, _ in keys],
         "row": [i for _, i in keys],
         "timestamp": [when] * len(keys),

@@ -608,6 +608,11 @@ WINDOW_KEYS = {
     "realised",
     "severity",
     "estimated_loss",
+    "event_time_missing",  # the event clock (issue: event time and late data)
+    "revision",
+    "rejudged",
+    "late_rows",
+    "earlier",
 }
 
 

@@ -44,9 +44,11 @@ translated into this tree at the boundary where they occur::
     │   ├── GatesUncommitted               67  gates_uncommitted
     │   ├── GatesNotApproved               68  gates_not_approved
     │   └── AuthenticationFailed           69  authentication_failed
-    └── ServingError
-        ├── ServerUnreachable              80  server_unreachable
-        └── ModelContractMismatch          81  model_contract_mismatch
+    ├── ServingError
+    │   ├── ServerUnreachable              80  server_unreachable
+    │   └── ModelContractMismatch          81  model_contract_mismatch
+    └── ExperimentError
+        └── InsufficientData               91  insufficient_data
 
 Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
 """
@@ -69,12 +71,14 @@ __all__ = [
     "EntrypointError",
     "EntrypointFailed",
     "EntrypointNotFound",
+    "ExperimentError",
     "FingerprintMismatch",
     "GatesFailed",
     "GatesNotApproved",
     "GatesUncommitted",
     "GoldenpathError",
     "GovernanceError",
+    "InsufficientData",
     "ModelContractMismatch",
     "ModelNotLoadable",
     "NotAModel",
@@ -425,6 +429,22 @@ class ModelContractMismatch(ServingError):
 
     code = "model_contract_mismatch"
     exit_code = 81
+
+
+class ExperimentError(GoldenpathError):
+    """An online experiment cannot be planned, run or analysed as asked."""
+
+    code = "experiment_error"
+    exit_code = 90
+    status = 422
+
+
+class InsufficientData(ExperimentError):
+    """An arm has too few units, or no variance, for the statistic asked (an A/B comparison
+    needs at least two units and a non-zero variance in each arm)."""
+
+    code = "insufficient_data"
+    exit_code = 91
 
 
 def all_error_classes() -> list[type[GoldenpathError]]:

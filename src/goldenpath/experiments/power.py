@@ -1,0 +1,73 @@
+"""Sample size of a two-arm test: how many units find an effect of ``mde`` with ``power``.
+
+The normal approximation of the two-sided test of the absolute difference with equal
+per-unit standard deviation ``sd`` in both arms and a share ``allocation`` of units in
+treatment::
+
+    total = (z_{1-alpha/2} + z_{power})**2 sd**2 (1/allocation + 1/(1-allocation)) / delta**2
+
+with ``delta = mde * |baseline_mean|`` when ``relative`` else ``mde``. A proportion metric has
+``sd = sqrt(p (1 - p))``. gbstats 0.8 has no planner; the formula is the textbook one (e.g.
+Kohavi, Tang and Xu, "Trustworthy Online Controlled Experiments", ch. 17), and
+benchmarks/experiments_simulation.py checks that the planned size gives the power asked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from scipy import stats as st
+
+__all__ = ["Plan", "plan"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """``units_per_arm`` is ``(control, treatment)``; ``days`` is ``None`` without a traffic
+    figure."""
+
+    units_per_arm: tuple[int, int]
+    total_units: int
+    days: float | None
+    mde: float
+    relative: bool
+    alpha: float
+    power: float
+
+
+def plan(
+    *,
+    baseline_mean: float,
+    baseline_sd: float,
+    mde: float,
+    relative: bool = True,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    allocation: float = 0.5,
+    units_per_day: float | None = None,
+) -> Plan:
+    """Units each arm needs for the fixed-horizon test; days at ``units_per_day`` exposed units."""
+    if not 0.0 < alpha < 1.0 or not 0.0 < power < 1.0 or not 0.0 < allocation < 1.0:
+        raise ValueError("alpha, power and allocation must lie in (0, 1)")
+    if not baseline_sd > 0 or mde == 0:
+        raise ValueError("baseline_sd must be positive and mde non-zero")
+    delta = abs(mde * baseline_mean) if relative else abs(mde)
+    if delta == 0:
+        raise ValueError("a relative mde needs a non-zero baseline_mean")
+    if units_per_day is not None and not units_per_day > 0:
+        raise ValueError("units_per_day must be positive")
+    z = float(st.norm.ppf(1.0 - alpha / 2.0) + st.norm.ppf(power))
+    total = z * z * baseline_sd**2 * (1.0 / allocation + 1.0 / (1.0 - allocation)) / delta**2
+    treatment = math.ceil(total * allocation)
+    control = math.ceil(total * (1.0 - allocation))
+    all_units = control + treatment
+    return Plan(
+        units_per_arm=(control, treatment),
+        total_units=all_units,
+        days=all_units / units_per_day if units_per_day is not None else None,
+        mde=mde,
+        relative=relative,
+        alpha=alpha,
+        power=power,
+    )

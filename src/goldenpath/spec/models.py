@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from goldenpath.spec.audit import AuditSpec
+from goldenpath.spec.experiments import ExperimentSpec, experiment_problems
 from goldenpath.spec.gates import GatesSpec
 from goldenpath.spec.monitoring import MonitoringSpec
 from goldenpath.spec.serving import ServingSpec
@@ -312,6 +313,9 @@ class Spec(_Model):
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     audit: AuditSpec = Field(default_factory=AuditSpec)
     resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
+    experiments: list[ExperimentSpec] = Field(
+        default_factory=list, description="Online experiments (A/B tests) on served traffic."
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> Spec:
@@ -372,6 +376,14 @@ class Spec(_Model):
                 "monitoring.time: event windows need the contract's event time; set "
                 "data.time_column to it, or use monitoring.time: arrival"
             )
+        problems += experiment_problems(
+            self.experiments,
+            columns=columns,
+            id_column=self.data.id_column,
+            target=self.task.target,
+            task=self.task.type,
+            log_pii=self.serving.log.pii,
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -48,7 +48,8 @@ translated into this tree at the boundary where they occur::
     │   ├── ServerUnreachable              80  server_unreachable
     │   └── ModelContractMismatch          81  model_contract_mismatch
     └── ExperimentError
-        └── InsufficientData               91  insufficient_data
+        ├── InsufficientData               91  insufficient_data
+        └── ExperimentRefused              92  experiment_refused
 
 Exit code 1 is an unexpected failure (a bug: please report it); 2 is a command-line usage error.
 """
@@ -72,6 +73,7 @@ __all__ = [
     "EntrypointFailed",
     "EntrypointNotFound",
     "ExperimentError",
+    "ExperimentRefused",
     "FingerprintMismatch",
     "GatesFailed",
     "GatesNotApproved",
@@ -445,6 +447,15 @@ class InsufficientData(ExperimentError):
 
     code = "insufficient_data"
     exit_code = 91
+
+
+class ExperimentRefused(ExperimentError):
+    """An experiment cannot start or be decided now: another one runs, its treatment has no
+    passing gate decision, its control is not the champion, or it was already decided."""
+
+    code = "experiment_refused"
+    exit_code = 92
+    status = 409
 
 
 def all_error_classes() -> list[type[GoldenpathError]]:

@@ -41,6 +41,7 @@ from goldenpath.errors import (
     RegistryDrift,
 )
 from goldenpath.project import Project
+from goldenpath.registry.controls import require_unpinned
 from goldenpath.store import Decision, Promotion, Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import has_event, now
@@ -318,6 +319,7 @@ def _still_allowed(
     stops it."""
     alias = values["alias"]
     authorize(connection, actor, "developer", project=project.name, action=f"move the {alias}")
+    require_unpinned(connection, project.name, doing=f"move the {alias}")  # incident pin
     if values["kind"] != "promote":
         return
     version = values["to_version"]
@@ -491,6 +493,7 @@ def promote(
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action=f"promote to {to}")
+        require_unpinned(connection, project.name, doing=f"promote to {to}")
     recover(project, store, client, actor=actor)
     model = resolve_model(project, ref)
     if model.version is None:
@@ -557,6 +560,7 @@ def rollback(
     store, client, actor = _open(project, store)
     with store.transaction() as connection:
         authorize(connection, actor, "developer", project=project.name, action="roll back")
+        require_unpinned(connection, project.name, doing="roll back")
     recover(project, store, client, actor=actor)
     with store.transaction() as connection:
         moves = [

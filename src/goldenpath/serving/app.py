@@ -333,6 +333,8 @@ def _lifespan(server: Server) -> Callable[[FastAPI], contextlib.AbstractAsyncCon
         background = [loop.create_task(server.deployment.watch())]
         if server.checkpoints.scheduled:  # audit.checkpoints: signed checkpoints on a schedule
             background.append(loop.create_task(server.checkpoints.run()))
+        if server.guardrails.scheduled:  # serving.guardrails on a canary challenger
+            background.append(loop.create_task(server.guardrails.run()))
         try:
             yield
         finally:
@@ -594,10 +596,20 @@ def _operations_routes(app: FastAPI, server: Server, guard: Guard) -> None:
         # flow, and the requests it cannot write are set aside (see logs.LogWriter)
         # and so does a checkpoint that cannot be signed (audit.checkpoints)
         problems = server.log_problems() + server.checkpoints.problems()
+        # a guardrail check or a read of the serving controls that failed (counted in metrics)
+        problems += server.guardrails.problems()
+        if server.deployment.controls_problem is not None:
+            problems.append(server.deployment.controls_problem)
+        controls = server.deployment.controls
         body: dict[str, Any] = {
             "ready": _ready(server),
             "degraded": bool(problems),
             "problems": problems,
+            "controls": {
+                "pinned": controls.pinned,
+                "safe_mode": controls.safe_mode,
+                "halted": sorted(controls.halted),
+            },
         }
         if server.checkpoints.scheduled:
             body["checkpoints"] = server.checkpoints.status()

@@ -43,6 +43,7 @@ from goldenpath.errors import (
     RegistryDrift,
 )
 from goldenpath.project import Project
+from goldenpath.registry.controls import ServingControls, serving_controls
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.models import (
@@ -109,6 +110,9 @@ class Deployment:
         self._problems: set[tuple[str, str]] = set()  # refused during the current pass
         self._unverified: set[str] = set()  # versions served without a digest to check: warned
         self._rng = random.Random()
+        # incident controls and guardrail halts (goldenpath.registry.controls), read each pass
+        self.controls = ServingControls(project=project.name)
+        self.controls_problem: str | None = None
 
     # ------------------------------------------------------------------ loading and swapping
 
@@ -199,13 +203,34 @@ class Deployment:
         if not self._problems:
             self.last_error = None
 
+    async def _read_controls(self) -> ServingControls:
+        """The store's serving controls; the last ones read when the store cannot answer
+        (counted in ``goldenpath_serving_controls_failures_total``, shown by readiness)."""
+        try:
+            self.controls = await asyncio.to_thread(serving_controls, self.project)
+            self.controls_problem = None
+        except Exception as exc:
+            self.metrics.controls_failures.inc()
+            if self.controls_problem is None:
+                log.error("reading the serving controls failed: %s", exc)
+            self.controls_problem = f"serving controls: {type(exc).__name__}: {exc}"
+        for control, on in (
+            ("pinned", self.controls.pinned is not None),
+            ("safe_mode", self.controls.safe_mode),
+            ("halted", bool(self.controls.halted)),
+        ):
+            self.metrics.serving_control.labels(control).set(on)
+        return self.controls
+
     async def _refresh(self) -> None:
-        wanted = await self._wanted("champion")
+        controls = await self._read_controls()
+        pinned = controls.pinned  # incident pin: that version, no hot swap, no challenger
+        wanted = pinned or await self._wanted("champion")
         if wanted is not None and (self.champion is None or self.champion.version != wanted):
             await self._swap("champion", wanted)
         if self.settings.challenger != "none":
-            other = await self._wanted("challenger")
-            if other is None or other == wanted:
+            other = None if pinned else await self._wanted("challenger")
+            if other is None or other == wanted or other in controls.halted:
                 await self._retire("challenger")
             elif self.challenger is None or self.challenger.version != other:
                 await self._swap("challenger", other)
@@ -256,6 +281,8 @@ class Deployment:
     # ---------------------------------------------------------------------------- answering
 
     def route(self, key: str | None) -> str:
+        if self.controls.safe_mode and self.fallback is not None:  # goldenpath incident safe-mode
+            return "fallback"
         if self.settings.challenger != "canary" or self.challenger is None:
             return "champion"
         draw = _bucket(key) if key is not None else self._rng.random()
@@ -284,6 +311,11 @@ class Deployment:
         """Predict ``columns`` on ``route``, falling back as the module says. Overloaded
         propagates (shedding is not a failure to hide); TimeoutError when the champion timed
         out and there is no fallback; NoModel when nothing else can answer."""
+        if route == "fallback":  # safe mode: the fallback answers everything
+            got = await self._ask_current("fallback", columns)
+            if got is not None:
+                self.metrics.fallbacks.labels("safe_mode").inc()
+                return Answer(got[1], got[0], "fallback", True)
         if route == "challenger":
             try:
                 got = await self._ask_current("challenger", columns)

@@ -154,6 +154,35 @@ class ServerMetrics:
             "The audit event the newest checkpoint signed (the chain's head then).",
             registry=r,
         )
+        self.guardrail_checks = Counter(
+            "goldenpath_guardrail_checks_total",
+            "Guardrail rules judged on the canary challenger, by rule and status (ok, "
+            "breached, insufficient: too few rows to judge).",
+            ["rule", "status"],
+            registry=r,
+        )
+        self.guardrail_rollbacks = Counter(
+            "goldenpath_guardrail_rollbacks_total",
+            "Challengers this server halted (share 0) because a guardrail was breached.",
+            registry=r,
+        )
+        self.guardrail_failures = Counter(
+            "goldenpath_guardrail_failures_total",
+            "Guardrail checks that failed (the log or the store could not be read or written).",
+            registry=r,
+        )
+        self.controls_failures = Counter(
+            "goldenpath_serving_controls_failures_total",
+            "Polls that could not read the serving controls (pin, safe mode, halts) from the "
+            "store; the last ones read stay in force.",
+            registry=r,
+        )
+        self.serving_control = Gauge(
+            "goldenpath_serving_control",
+            "1 while a control is in force: pinned, safe_mode, halted (a challenger).",
+            ["control"],
+            registry=r,
+        )
         self.slo_target_p95 = Gauge(
             "goldenpath_slo_latency_p95_target_seconds", "The p95 latency objective.", registry=r
         )

@@ -17,6 +17,7 @@ from goldenpath.registry.checkpoints import ScheduledCheckpoint, scheduled_check
 from goldenpath.serving.answered import AnsweredRequests
 from goldenpath.serving.batcher import Overloaded
 from goldenpath.serving.deployment import Answer, Deployment, NoModel, VersionNotServed
+from goldenpath.serving.guardrails import GuardrailWatch
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
 from goldenpath.serving.pii import pii_key
@@ -167,6 +168,7 @@ class Server:
         self.metrics = ServerMetrics(project.spec.serving.slo)
         self.checkpoints = Checkpoints(project, self.metrics)
         self.deployment = Deployment(project, self.metrics)
+        self.guardrails = GuardrailWatch(self.deployment)
         settings = project.spec.serving.log
         columns = self.deployment.validator.specs
         logs = project.state_dir / "logs"

@@ -8,9 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from goldenpath.spec._durations import parse_duration
+
 __all__ = [
     "FallbackSpec",
     "FeedbackSpec",
+    "GuardrailRule",
     "LimitsSpec",
     "LogSpec",
     "RateLimitSpec",
@@ -153,6 +156,70 @@ class RateLimitSpec(_Model):
     burst: int = Field(200, ge=1, description="Requests a client may send at once.")
 
 
+_GUARDRAIL_METRIC = re.compile(
+    r"degraded_rate|p95_latency_ms|score_psi|realised_accuracy|realised_mean_absolute_error"
+)
+
+
+class GuardrailRule(_Model):
+    """A rule on the challenger while it answers a canary share: its route against the
+    champion's over the latest ``window`` of the prediction log (see docs/serving.md,
+    Guardrails and automatic rollback)."""
+
+    metric: str = Field(
+        description="degraded_rate, p95_latency_ms, score_psi (the challenger's scores against "
+        "the champion's), realised_accuracy or realised_mean_absolute_error (from feedback)."
+    )
+    max_relative_increase: float | None = Field(
+        None,
+        ge=0,
+        description="Breached when the challenger's value exceeds the champion's by more than "
+        "this share of it (0.5: 50% worse; realised_accuracy: its relative drop).",
+    )
+    max: float | None = Field(
+        None,
+        description="Breached when the challenger's value is above this (realised_accuracy: "
+        "when its drop below the champion's is above this).",
+    )
+    min_rows: int = Field(
+        100, ge=1, description="Rows each route needs in the window before the rule judges."
+    )
+    window: str = Field("5m", description="How far back the log is read (30s, 5m, 1h).")
+    name: str | None = Field(None, description="Shown in alerts and audit events.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if not _GUARDRAIL_METRIC.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a guardrail metric: degraded_rate, p95_latency_ms, score_psi, "
+                "realised_accuracy or realised_mean_absolute_error"
+            )
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> GuardrailRule:
+        if (self.max is None) == (self.max_relative_increase is None):
+            raise ValueError("a guardrail has max or max_relative_increase, not both or neither")
+        if self.metric == "score_psi" and self.max is None:
+            raise ValueError("score_psi compares the routes already: give it max, not a ratio")
+        return self
+
+    @property
+    def window_seconds(self) -> int:
+        return parse_duration(self.window)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.metric
+
+
 class ServingSpec(_Model):
     """How ``goldenpath serve`` serves the champion (and the challenger)."""
 
@@ -209,3 +276,8 @@ class ServingSpec(_Model):
     feedback: FeedbackSpec = Field(default_factory=FeedbackSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     slo: SloSpec = Field(default_factory=SloSpec)
+    guardrails: list[GuardrailRule] = Field(
+        default_factory=list,
+        description="Rules on a canary challenger; one breached sets its share to 0 (a rollback "
+        "record every server applies on its next poll), alerts and audits why.",
+    )

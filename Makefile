@@ -9,7 +9,7 @@ GP     := $(BIN)/goldenpath
 DEMO   ?= build/demo
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean gbstats-reference
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -113,7 +113,13 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy --strict src
 
 test: lint typecheck
+	$(BIN)/python scripts/gbstats_reference.py --check
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+# GrowthBook's stats engine on fixed A/B inputs, in its own venv (build/bench-venvs/gbstats,
+# about 25 s to build the first time): rewrites tests/data/gbstats_reference.json
+gbstats-reference: $(VENV)/.installed-dev
+	$(BIN)/python scripts/gbstats_reference.py
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/training.py

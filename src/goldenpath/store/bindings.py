@@ -36,6 +36,7 @@ from goldenpath.store.schema import (
     credentials,
     decisions,
     evaluations,
+    experiments,
     gate_changes,
     promotions,
     settings,
@@ -87,6 +88,7 @@ BOUND: Final[dict[str, BoundTable]] = {
         BoundTable(credentials, ("id",), frozenset({"last_used_at"})),
         BoundTable(settings, ("key",)),
         BoundTable(gate_changes, ("change_id",)),
+        BoundTable(experiments, ("experiment_id",)),
     )
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -29,6 +30,7 @@ __all__ = [
     "credentials",
     "decisions",
     "evaluations",
+    "experiments",
     "gate_changes",
     "metadata",
     "monitor_files",
@@ -113,6 +115,39 @@ gate_changes = Table(
     Column("credential", String(40)),  # the approver's credential (null: none)
     Column("comment", Text),
     Index("ix_gp_gate_changes_gates", "project", "gates_sha256"),
+)
+
+# Experiments (migration 0008): online A/B tests. A row is one experiment of a project as it was
+# started (the spec entry, the versions its arms resolved to, the unit column, allocation and
+# salt the server assigns by), and how it ended: stopped (by a person or a guardrail) or shipped
+# (the treatment promoted to champion). At most one runs per project.
+
+experiments = Table(
+    "gp_experiments",
+    metadata,
+    Column("experiment_id", String(32), primary_key=True),
+    Column("project", String(200), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("spec_sha256", String(64), nullable=False),
+    Column("spec", Text, nullable=False),  # canonical JSON of the spec entry: what it hashes
+    Column("control_version", String(40), nullable=False),
+    Column("treatment_version", String(40), nullable=False),
+    Column("unit", String(200), nullable=False),  # the contract column assigned by
+    Column("allocation", Float, nullable=False),
+    Column("salt", String(200), nullable=False),
+    Column("status", String(20), nullable=False),  # running, stopped, shipped
+    Column("started_at", String(40), nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("stopped_at", String(40)),
+    Column("stopped_by", String(200)),
+    Column("reason", Text),
+    Column("decision", String(20)),  # ship, stop (null: stopped by a guardrail, undecided)
+    Column("decided_by", String(200)),
+    Column("decided_at", String(40)),
+    Column("decision_reason", Text),
+    Column("promotion_id", Integer),  # the promotion that shipped it
+    UniqueConstraint("project", "name", name="uq_gp_experiments_name"),
+    Index("ix_gp_experiments_status", "project", "status"),
 )
 
 approvals = Table(

@@ -41,7 +41,7 @@ def test_migrations_create_exactly_the_declared_tables(store_uri: str) -> None:
             connection, opts={"version_table": "gp_alembic_version"}
         )
         assert compare_metadata(context, metadata) == []
-        assert context.get_current_revision() == "0007"
+        assert context.get_current_revision() == "0008"
 
 
 def test_a_store_at_the_first_revision_is_upgraded_on_open_keeping_its_data(

@@ -13,7 +13,15 @@ from rich.table import Table
 
 from goldenpath._types import DOCUMENT_KINDS, DocumentKind
 from goldenpath._version import __version__
-from goldenpath.cli import evaluation, experiments, gates, governance, identity, monitoring
+from goldenpath.cli import (
+    evaluation,
+    experiments,
+    gates,
+    governance,
+    identity,
+    incident,
+    monitoring,
+)
 from goldenpath.cli._options import JsonOption, ProjectOption, kv_table
 from goldenpath.cli._output import Output, exit_codes_help
 
@@ -568,6 +576,7 @@ app.add_typer(identity.auth_app, name="auth")
 app.add_typer(governance.audit_app, name="audit")
 app.add_typer(gates.gates_app, name="gates")
 app.add_typer(experiments.experiment_app, name="experiment")
+app.add_typer(incident.incident_app, name="incident")
 
 
 def main() -> None:

@@ -192,9 +192,7 @@ def planned_power(
     """Experiments with the planned effect at the planned size: the share the test detects."""
     if metric == "proportion":
         p, lift = 0.10, 0.10
-        design = plan(
-            baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=lift, alpha=alpha, power=power
-        )
+        design = plan(baseline_mean=p, proportion=True, mde=lift, alpha=alpha, power=power)
         n = design.units_per_arm[0]
         sums = np.stack(
             [rng.binomial(n, p, experiments), rng.binomial(n, p * (1 + lift), experiments)]
@@ -240,7 +238,7 @@ def main() -> None:
     )
 
     p = 0.10
-    design = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.05)
+    design = plan(baseline_mean=p, proportion=True, mde=0.05)
     for total in (design.total_units, 20_000, 10_000):
         detected = srm_rate(rng, experiments=int(10_000 * s), total=total, share=0.52)
         print(f"3. SRM, 50/50 served as 52/48, {total} units: flagged {detected}")

@@ -81,6 +81,20 @@ def test_plan_is_the_normal_sample_size_formula() -> None:
     assert st.norm.sf(st.norm.ppf(0.975) - 0.05 * p / se) == pytest.approx(0.8, abs=1e-3)
 
 
+def test_plan_for_a_proportion_uses_each_arms_binomial_variance() -> None:
+    p, q = 0.1, 0.11
+    result = plan(baseline_mean=p, mde=0.1, proportion=True, allocation=0.4)
+    z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
+    total = z**2 * (p * (1 - p) / 0.6 + q * (1 - q) / 0.4) / (q - p) ** 2
+    assert result.units_per_arm == (math.ceil(total * 0.6), math.ceil(total * 0.4))
+    same_sd = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.1, allocation=0.4)
+    assert result.total_units > same_sd.total_units
+    with pytest.raises(ValueError, match="proportion"):
+        plan(baseline_mean=0.95, mde=0.1, proportion=True)
+    with pytest.raises(ValueError, match="baseline_sd"):
+        plan(baseline_mean=0.1, mde=0.1)
+
+
 def test_plan_with_unequal_allocation_and_traffic() -> None:
     even = plan(baseline_mean=10, baseline_sd=4, mde=0.5, relative=False, units_per_day=1000)
     skew = plan(baseline_mean=10, baseline_sd=4, mde=0.5, relative=False, allocation=0.2)

@@ -26,7 +26,7 @@ def test_sequential_test_stays_under_alpha_when_peeked_at_daily() -> None:
 
 def test_srm_detects_a_52_48_split_at_the_planned_size_and_rarely_false_alarms() -> None:
     rng = np.random.default_rng(3)
-    total = plan(baseline_mean=0.1, baseline_sd=0.3, mde=0.05).total_units
+    total = plan(baseline_mean=0.1, mde=0.05, proportion=True).total_units
     assert simulation.srm_rate(rng, experiments=2000, total=total, share=0.52).value >= 0.99
     assert simulation.srm_rate(rng, experiments=5000, total=total, share=0.5).value <= 0.004
 

@@ -15,14 +15,17 @@ import pandas as pd
 import pytest
 import yaml
 from _live import live_server
+from rich.console import Console
 
 import goldenpath
 from conftest import MakeProject, recorded_evaluation, small_frame, small_spec
+from goldenpath.cli.monitoring import _render_run
 from goldenpath.evaluation.evaluate import load_model, resolve_model
 from goldenpath.gates import gate
 from goldenpath.monitoring import MonitoringWindow, run_monitor
 from goldenpath.monitoring.results import EarlierVerdict
 from goldenpath.registry import promote
+from goldenpath.reports.monitoring import render_monitoring_html
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.models import predictor
 from goldenpath.spec.serving import LogSpec
@@ -205,6 +208,13 @@ def test_a_late_batch_makes_its_judged_window_judged_again(timed: goldenpath.Pro
     assert rejudged.late_rows == 3000
     assert rejudged.earlier == [EarlierVerdict(revision=1, rows=3000, judged=True, severity="ok")]
     assert rejudged.severity == "critical"
+    html = render_monitoring_html(after.report)
+    assert f"window #{calm.index} (" in html
+    assert "3,000 late rows, verdict 2" in html
+    assert "before: ok" in html
+    console = Console(record=True, width=200)
+    _render_run(console, after, None)  # what `goldenpath monitor` prints
+    assert "6,000 (3,000 late, verdict 2)" in console.export_text()
     # its alerts are raised like any other window's
     opened = [e for e in after.events if e.event == "opened"]
     assert opened

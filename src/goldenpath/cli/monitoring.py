@@ -61,7 +61,8 @@ def _render_run(console: Console, run: MonitorRun, checkpoint: ScheduledCheckpoi
             severity = w.severity if w.judged else "not judged"
             table.add_row(
                 w.start[:16].replace("T", " "),
-                f"{w.rows:,}",
+                f"{w.rows:,}"
+                + (f" ({w.late_rows:,} late, verdict {w.revision})" if w.rejudged else ""),
                 f"[{_STYLE.get(severity, 'dim')}]{severity}[/]",
                 escape(", ".join(drifted[:4]) + (" ..." if len(drifted) > 4 else "")) or "-",
                 "-" if accuracy is None else f"{accuracy:.3f}",

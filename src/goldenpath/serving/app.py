@@ -445,8 +445,16 @@ _FEEDBACK_ITEM = {
             "description": "The true label of each row of that request, in row order (at most "
             "as many as it had rows); `null`: no label for that row.",
         },
+        "values": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": ["number", "null"]},
+            "description": "A number per row (e.g. the revenue the answer brought), in row "
+            "order, for experiments' value metrics; `null`: none for that row.",
+        },
     },
-    "required": ["request_id", "labels"],
+    "required": ["request_id"],
+    "anyOf": [{"required": ["labels"]}, {"required": ["values"]}],
 }
 _FEEDBACK_DOC = (
     "Labels for requests this server answered, one `{request_id, labels}` object or a list of "
@@ -455,7 +463,9 @@ _FEEDBACK_DOC = (
     "column does not allow gets 422 `invalid_label`; more labels than the request had rows, 422 "
     "`invalid_feedback`. Only `application/json` is read (415 otherwise), and a request with an "
     "`Origin` header not in `serving.feedback.allowed_origins` gets 403 `forbidden_origin`. A "
-    "second label for a row is kept as a correction; monitoring uses the latest."
+    "second label for a row is kept as a correction; monitoring uses the latest. An item may "
+    "carry `values` (a number per row, e.g. revenue) with or instead of labels; a value that is "
+    "not a finite number gets 422 `invalid_value`."
 )
 
 
@@ -600,17 +610,28 @@ def _operations_routes(app: FastAPI, server: Server, guard: Guard) -> None:
         problems += server.guardrails.problems()
         if server.deployment.controls_problem is not None:
             problems.append(server.deployment.controls_problem)
+        if server.deployment.experiment_problem is not None:  # an experiment not routed
+            problems.append(server.deployment.experiment_problem)
         controls = server.deployment.controls
         body: dict[str, Any] = {
             "ready": _ready(server),
             "degraded": bool(problems),
             "problems": problems,
-            "controls": {
+        }
+        if controls.active:  # goldenpath incident pin / safe-mode, a guardrail halt
+            body["controls"] = {
                 "pinned": controls.pinned,
                 "safe_mode": controls.safe_mode,
                 "halted": sorted(controls.halted),
-            },
-        }
+            }
+        routed = server.deployment.experiment
+        if routed is not None:
+            body["experiment"] = {
+                "name": routed.name,
+                "control": routed.control_version,
+                "treatment": routed.treatment_version,
+                "allocation": routed.allocation,
+            }
         if server.checkpoints.scheduled:
             body["checkpoints"] = server.checkpoints.status()
         return _json(body, 200 if _ready(server) else 503)

@@ -21,6 +21,15 @@ while a role serves it.
 random draw) goes to the challenger; the same key always takes the same route. ``shadow``: the
 champion answers; the challenger sees a copy afterwards, and its answer is only logged.
 
+**Experiments.** While an experiment runs (a ``running`` row of ``gp_experiments``, read at each
+poll as the aliases are), its treatment version takes the challenger's seat and replaces canary
+and shadow routing: each request is assigned by its unit
+(:func:`goldenpath.experiments.assignment.assign_request`), the treatment arm answered by the
+challenger seat, the control arm (and a request without a unit, not exposed) by the champion.
+It is routed only while the champion is its control version and its treatment is loaded (not
+while pinned, nor once its treatment is halted); otherwise the champion answers everything,
+the reason is logged and shown by readiness. A row changed outside goldenpath is not routed by.
+
 **Fallback.** A challenger that fails or times out is replaced by the champion; a champion that
 fails or times out by the configured fallback (another version or a constant), with
 ``degraded: true`` in the answer. All of it counted in ``goldenpath_fallbacks_total``.
@@ -42,6 +51,7 @@ from goldenpath.errors import (
     ModelContractMismatch,
     RegistryDrift,
 )
+from goldenpath.experiments.assignment import Assignment, assign_request
 from goldenpath.project import Project
 from goldenpath.registry.controls import ServingControls, serving_controls
 from goldenpath.serving.batcher import Batcher, Columns, Outputs, Overloaded, PredictFn, Retired
@@ -54,6 +64,7 @@ from goldenpath.serving.models import (
     warm_columns,
 )
 from goldenpath.serving.validation import RowValidator
+from goldenpath.store.experiments import Experiment
 
 __all__ = ["Answer", "Deployment", "NoModel", "VersionNotServed"]
 
@@ -113,6 +124,11 @@ class Deployment:
         # incident controls and guardrail halts (goldenpath.registry.controls), read each pass
         self.controls = ServingControls(project=project.name)
         self.controls_problem: str | None = None
+        # the running experiment as last read from the store, and the one routed by now (None
+        # while its arms are not the champion and challenger served); why it is not routed
+        self.experiment_row: Experiment | None = None
+        self.experiment: Experiment | None = None
+        self.experiment_problem: str | None = None
 
     # ------------------------------------------------------------------ loading and swapping
 
@@ -228,12 +244,20 @@ class Deployment:
         wanted = pinned or await self._wanted("champion")
         if wanted is not None and (self.champion is None or self.champion.version != wanted):
             await self._swap("champion", wanted)
-        if self.settings.challenger != "none":
+        experiment = None if pinned else await self._read_experiment()
+        treatment = None if experiment is None else experiment.treatment_version
+        if treatment is not None and treatment != wanted and treatment not in controls.halted:
+            if self.challenger is None or self.challenger.version != treatment:
+                await self._swap("challenger", treatment)  # the treatment takes its seat
+        elif self.settings.challenger != "none":
             other = None if pinned else await self._wanted("challenger")
             if other is None or other == wanted or other in controls.halted:
                 await self._retire("challenger")
             elif self.challenger is None or self.challenger.version != other:
                 await self._swap("challenger", other)
+        else:
+            await self._retire("challenger")  # an ended experiment's treatment
+        self._route_experiment(experiment, pinned)
         fallback = self.settings.fallback
         if fallback is not None and self.fallback is None:
             if fallback.version is not None:
@@ -242,6 +266,67 @@ class Deployment:
                 batcher = self._batcher("constant", constant_predictor(fallback.constant))
                 await asyncio.to_thread(batcher.warm, warm_columns(self.validator))
                 self.fallback = ServedModel("constant", batcher, 0.0)
+
+    async def _read_experiment(self) -> Experiment | None:
+        """The project's running experiment from the store; on a store that cannot answer,
+        the last one read (as the aliases keep their versions); None for a row changed outside
+        goldenpath."""
+        from goldenpath.experiments.lifecycle import active_experiment
+
+        try:
+            self.experiment_row = await asyncio.to_thread(active_experiment, self.project)
+        except AuditChainBroken as exc:
+            self.experiment_row = None
+            self._experiment_problem(f"experiment: {exc.message}")
+        except Exception as exc:  # an unreachable store: keep routing as before
+            self._experiment_problem(f"experiment: {type(exc).__name__}: {exc}")
+            return self.experiment_row
+        else:
+            self.experiment_problem = None
+        return self.experiment_row
+
+    def _experiment_problem(self, problem: str | None) -> None:
+        if problem is not None and problem != self.experiment_problem:
+            log.error("%s", problem)
+        self.experiment_problem = problem
+
+    def _route_experiment(self, experiment: Experiment | None, pinned: str | None) -> None:
+        """Route by ``experiment`` when its arms are the champion and challenger served."""
+        before = self.experiment
+        champion, challenger = self.champion, self.challenger
+        routed = (
+            experiment is not None
+            and champion is not None
+            and challenger is not None
+            and champion.version == experiment.control_version
+            and challenger.version == experiment.treatment_version
+        )
+        self.experiment = experiment if routed else None
+        if experiment is not None and not routed and self.experiment_problem is None:
+            served = f"v{champion.version}" if champion is not None else "nothing"
+            why = (
+                f"the champion is pinned to v{pinned}"
+                if pinned is not None
+                else f"its treatment v{experiment.treatment_version} is halted"
+                if experiment.treatment_version in self.controls.halted
+                else f"its control is v{experiment.control_version} and the champion serves "
+                f"{served}"
+                if champion is None or champion.version != experiment.control_version
+                else f"its treatment v{experiment.treatment_version} is not loaded"
+            )
+            self._experiment_problem(
+                f"experiment {experiment.name!r} is not routed: {why}; the champion answers"
+            )
+        for found, on in ((before, False), (self.experiment, True)):
+            if found is not None:
+                self.metrics.experiment_routed.labels(found.name).set(on)
+        if self.experiment is not None and before is None:
+            log.info(
+                "experiment %s: routing %.0f%% of units to v%s",
+                self.experiment.name,
+                self.experiment.allocation * 100,
+                self.experiment.treatment_version,
+            )
 
     async def _swap(self, role: str, version: str) -> None:
         served = await self._load(role, version)
@@ -287,6 +372,25 @@ class Deployment:
             return "champion"
         draw = _bucket(key) if key is not None else self._rng.random()
         return "challenger" if draw < self.settings.canary_share else "champion"
+
+    def assign(self, columns: Columns) -> Assignment | None:
+        """The running experiment's assignment of a request (None: no experiment is routed),
+        counted in ``goldenpath_experiment_exposures_total`` or, when the request cannot be
+        assigned, ``goldenpath_experiment_unassigned_total``."""
+        experiment = self.experiment
+        if experiment is None or (self.controls.safe_mode and self.fallback is not None):
+            return None
+        found = assign_request(
+            columns.get(experiment.unit) or [],
+            experiment=experiment.name,
+            salt=experiment.salt,
+            allocation=experiment.allocation,
+        )
+        if found.arm is not None:
+            self.metrics.experiment_exposures.labels(experiment.name, found.arm).inc()
+        else:
+            self.metrics.experiment_unassigned.labels(experiment.name, found.reason).inc()
+        return found
 
     async def _ask(self, served: ServedModel, columns: Columns) -> Outputs:
         timeout = self.settings.timeout_ms / 1000
@@ -383,7 +487,7 @@ class Deployment:
 
     async def shadow(self, columns: Columns) -> tuple[Outputs, str] | None:
         """The challenger's answer on a copy of the request, or None (never raises)."""
-        if self.settings.challenger != "shadow":
+        if self.settings.challenger != "shadow" or self.experiment is not None:
             return None
         try:
             got = await self._ask_current("challenger", columns)

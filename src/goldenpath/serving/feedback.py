@@ -6,10 +6,17 @@ A body is accepted whole or not at all. Every item must name a request this serv
 hold no more labels than that request had rows, and each label must satisfy the contract's
 target column (dtype, allowed values, min/max; ``null`` is "no label"; otherwise 422
 ``invalid_label``). A label for a row that was labelled before is written as a correction.
+
+An item may also carry ``values``: one number per row (e.g. the revenue the answer brought;
+``null``: none), written to the feedback log's ``value`` column for experiments' ``value``
+metrics. An item needs ``labels`` or ``values`` or both; each at most as many as the request
+had rows, and a row is written for each position either of them reaches.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from datetime import datetime
 from typing import Any
 
@@ -34,11 +41,28 @@ def _refused(message: str) -> RequestRefused:
 
 
 def _label_count(items: list[Any]) -> int:
-    return sum(
-        len(item["labels"])
-        for item in items
-        if isinstance(item, dict) and isinstance(item.get("labels"), list)
-    )
+    """Rows the body's items would write (the longer of each item's labels and values)."""
+
+    def width(item: dict[str, Any]) -> int:
+        found = [item[k] for k in ("labels", "values") if isinstance(item.get(k), list)]
+        return max((len(f) for f in found), default=0)
+
+    return sum(width(item) for item in items if isinstance(item, dict))
+
+
+def _value(i: int, row: int, value: object) -> float | None:
+    """A row's value as a finite float; RequestRefused (422 invalid_value) otherwise."""
+    if value is None:
+        return None
+    number = float("nan")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        with contextlib.suppress(OverflowError):  # an integer past the float range
+            number = float(value)
+    if not math.isfinite(number):
+        raise RequestRefused(
+            422, "invalid_value", f"item {i}, value {row}: expected a finite number or null"
+        )
+    return number
 
 
 def _label(i: int, row: int, label: object, check: Check | None, limits: LimitsSpec) -> Any:
@@ -80,13 +104,19 @@ def feedback_rows(
             "too_many_rows",
             f"{most} labels in one request; at most {limits.max_rows} are accepted",
         )
-    accepted: list[tuple[str, list[Any]]] = []
+    accepted: list[tuple[str, list[Any], list[float | None]]] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(items):
         rid = item.get("request_id") if isinstance(item, dict) else None
-        labels = item.get("labels") if isinstance(item, dict) else None
-        if not isinstance(rid, str) or not isinstance(labels, list) or not labels:
-            raise _refused(f"item {i}: needs request_id and labels")
+        labels = item.get("labels", []) if isinstance(item, dict) else None
+        values = item.get("values", []) if isinstance(item, dict) else None
+        if (
+            not isinstance(rid, str)
+            or not isinstance(labels, list)
+            or not isinstance(values, list)
+            or not (labels or values)
+        ):
+            raise _refused(f"item {i}: needs request_id and labels (or values)")
         if request_id_of(rid) is None:
             raise _refused(
                 f"item {i}: request_id is not one this server gives (at most 128 letters, "
@@ -101,13 +131,19 @@ def feedback_rows(
                 f"item {i}: request_id {rid!r} was not answered by this server (or is older "
                 "than it remembers)"
             )
-        if len(labels) > rows:
-            raise _refused(
-                f"item {i}: {len(labels)} labels for request {rid!r}, which had {rows} row(s)"
-            )
-        accepted.append((rid, [_label(i, r, v, check, limits) for r, v in enumerate(labels)]))
+        for what, given in (("labels", labels), ("values", values)):
+            if len(given) > rows:
+                raise _refused(
+                    f"item {i}: {len(given)} {what} for request {rid!r}, which had {rows} row(s)"
+                )
+        checked = [_label(i, r, v, check, limits) for r, v in enumerate(labels)]
+        numbers = [_value(i, r, v) for r, v in enumerate(values)]
+        width = max(len(checked), len(numbers))
+        checked += [None] * (width - len(checked))
+        numbers += [None] * (width - len(numbers))
+        accepted.append((rid, checked, numbers))
     out: dict[str, list[Any]] = {n: [] for n in FEEDBACK_SCHEMA.names}
-    for rid, labels in accepted:
+    for rid, labels, numbers in accepted:
         given = [r for r, v in enumerate(labels) if v is not None]
         before = dict(zip(given, answered.label(rid, given), strict=True))
         for row, label in enumerate(labels):
@@ -122,4 +158,5 @@ def feedback_rows(
             )
             out["correction"].append(before.get(row, False))
             out["credential"].append(credential)
+            out["value"].append(numbers[row])
     return out

@@ -60,6 +60,7 @@ FEEDBACK_SCHEMA = pa.schema(
         ("label_value", pa.float64()),
         ("correction", pa.bool_()),  # the row had a label before (files before 0.2: absent)
         ("credential", pa.string()),  # the credential that sent it; null: anonymous
+        ("value", pa.float64()),  # the row's numeric value, e.g. revenue (older files: absent)
     ]
 )
 
@@ -79,6 +80,11 @@ def prediction_schema(columns: Mapping[str, ColumnSpec], pii: str) -> pa.Schema:
         ("prediction_value", pa.float64()),
         ("score", pa.float64()),
         ("event_time", pa.timestamp("us", tz="UTC")),  # the contract's time column, if sent
+        # a running experiment's name, arm (control, treatment) and the request's unit (hashed
+        # when its column is PII); null outside experiments and in files written before them
+        ("experiment", pa.string()),
+        ("arm", pa.string()),
+        ("unit", pa.string()),
     ]
     for name, spec in columns.items():
         if spec.pii and pii == "drop":

@@ -183,6 +183,25 @@ class ServerMetrics:
             ["control"],
             registry=r,
         )
+        self.experiment_exposures = Counter(
+            "goldenpath_experiment_exposures_total",
+            "Requests a running experiment assigned to an arm (control, treatment).",
+            ["experiment", "arm"],
+            registry=r,
+        )
+        self.experiment_unassigned = Counter(
+            "goldenpath_experiment_unassigned_total",
+            "Requests of a running experiment answered by the control without exposure, by "
+            "reason: no_unit (a row without the unit), mixed_units (rows of several units).",
+            ["experiment", "reason"],
+            registry=r,
+        )
+        self.experiment_routed = Gauge(
+            "goldenpath_experiment_routed",
+            "1 while this server routes by the experiment.",
+            ["experiment"],
+            registry=r,
+        )
         self.slo_target_p95 = Gauge(
             "goldenpath_slo_latency_p95_target_seconds", "The p95 latency objective.", registry=r
         )

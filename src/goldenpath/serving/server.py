@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from goldenpath.experiments.assignment import Assignment
 from goldenpath.project import Project
 from goldenpath.registry.checkpoints import ScheduledCheckpoint, scheduled_checkpoint
 from goldenpath.serving.answered import AnsweredRequests
@@ -20,7 +21,7 @@ from goldenpath.serving.deployment import Answer, Deployment, NoModel, VersionNo
 from goldenpath.serving.guardrails import GuardrailWatch
 from goldenpath.serving.logs import FEEDBACK_SCHEMA, LogWriter, partition_for, prediction_schema
 from goldenpath.serving.metrics import ServerMetrics
-from goldenpath.serving.pii import pii_key
+from goldenpath.serving.pii import hash_pii, pii_key
 from goldenpath.serving.protocols import (
     ACCEPTED_TYPES,
     Failure,
@@ -182,6 +183,7 @@ class Server:
                 ", ".join(sorted(pii_columns)),
                 resolved.source,
             )
+        self._pii_columns, self._pii_key = pii_columns, key  # an experiment's unit, if PII
         self.predictions = LogWriter(
             logs,
             prediction_schema(columns, settings.pii),
@@ -234,6 +236,7 @@ class Server:
         kind: str,
         latency_ms: float,
         when: datetime,
+        assignment: Assignment | None = None,
     ) -> None:
         n = len(answer.outputs.predictions)
         predictions = answer.outputs.predictions
@@ -258,9 +261,25 @@ class Server:
         time_column = self.deployment.validator.time_column
         if time_column is not None:
             values["event_time"] = [_utc(v) for v in columns[time_column]]
+        if assignment is not None and assignment.exposed:
+            values["experiment"] = [assignment.experiment] * n
+            values["arm"] = [assignment.arm] * n
+            values["unit"] = [self._unit(assignment)] * n
         self.predictions.append(partition_for("predictions", when, answer.version), values, n)
         if kind == "served":
             self.answered.add(request_id, n)
+
+    def _unit(self, assignment: Assignment) -> str | None:
+        """The unit as the log holds it: hashed like its column when that is PII (dropped when
+        PII is dropped from the log)."""
+        experiment = self.deployment.experiment
+        column = None if experiment is None else experiment.unit
+        spec = self.deployment.validator.specs.get(column or "")
+        if spec is None or not spec.pii:
+            return assignment.unit
+        if column in self._pii_columns and self._pii_key is not None:
+            return hash_pii(assignment.unit, self._pii_key)
+        return None
 
     async def predict(
         self,
@@ -278,13 +297,35 @@ class Server:
         routing and no fallback; a challenger asked for by version is not shadowed again."""
         started = time.perf_counter() if started is None else started
         when = datetime.now(UTC)
+        assignment = None
         if version is None:
-            answer = await self.deployment.answer(columns, self.deployment.route(key))
+            # a running experiment replaces the canary: the treatment arm takes the challenger
+            assignment = self.deployment.assign(columns)
+            route = (
+                self.deployment.route(key)
+                if assignment is None
+                else "challenger"
+                if assignment.arm == "treatment"
+                else "champion"
+            )
+            answer = await self.deployment.answer(columns, route)
         else:
             answer = await self.deployment.answer_version(columns, version)
         latency_ms = (time.perf_counter() - started) * 1000
-        self.log(request_id, columns, answer, kind="served", latency_ms=latency_ms, when=when)
-        if self.project.spec.serving.challenger == "shadow" and answer.route != "challenger":
+        self.log(
+            request_id,
+            columns,
+            answer,
+            kind="served",
+            latency_ms=latency_ms,
+            when=when,
+            assignment=assignment,
+        )
+        if (
+            self.project.spec.serving.challenger == "shadow"
+            and answer.route != "challenger"
+            and assignment is None
+        ):
             task = asyncio.get_running_loop().create_task(self._shadow(columns, request_id, when))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

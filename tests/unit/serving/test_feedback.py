@@ -222,3 +222,35 @@ def test_allowed_origins_are_origins() -> None:
     for bad in ("https://labels.example.com/", "labels.example.com", "https://a.example/x"):
         with pytest.raises(ValueError, match="is not an origin"):
             FeedbackSpec(allowed_origins=[bad])
+
+
+def test_values_ride_along_labels_or_alone() -> None:
+    answered = _answered(a=3, b=2)
+    rows = _rows(
+        [
+            {"request_id": "a", "labels": ["yes"], "values": [12.5, None, 3]},
+            {"request_id": "b", "values": [0]},
+        ],
+        answered,
+    )
+    assert rows["request_id"] == ["a", "a", "a", "b"]
+    assert rows["row"] == [0, 1, 2, 0]
+    assert rows["label"] == ["yes", None, None, None]
+    assert rows["value"] == [12.5, None, 3.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("item", "code", "words"),
+    [
+        ({"request_id": "a", "values": ["12"]}, "invalid_value", "item 0, value 0"),
+        ({"request_id": "a", "values": [True]}, "invalid_value", "finite number"),
+        ({"request_id": "a", "values": [10**400]}, "invalid_value", "finite number"),
+        ({"request_id": "a", "values": [1, 2, 3]}, "invalid_feedback", "3 values for request"),
+        ({"request_id": "a", "values": []}, "invalid_feedback", "labels (or values)"),
+        ({"request_id": "a", "values": 5}, "invalid_feedback", "labels (or values)"),
+    ],
+)
+def test_bad_values_are_refused(item: dict[str, Any], code: str, words: str) -> None:
+    status, found, message = _refusal(item, _answered(a=2))
+    assert (status, found) == (422, code)
+    assert words in message

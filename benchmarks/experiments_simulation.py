@@ -13,8 +13,9 @@ each (tests/unit/experiments/test_simulation.py runs small versions with loose b
    and the false-alarm rate of a true 50/50 split (threshold 0.001);
 4. CUPED: the variance of the CUPED effect over the raw one across replications, and the mean
    ``variance_reduction`` reported, against the theory ``1 - rho**2`` (and ``rho**2``);
-5. the plan: at the units ``plan`` asks for, the share of experiments with the true effect that
-   the fixed test detects (target the power asked, 0.8).
+5. the plan: at the units ``plan`` asks for a relative mde, the share of experiments with the
+   true effect that the fixed test of the relative effect detects (target the power asked,
+   0.8), and that the absolute test detects (a little more).
 
 Normal metrics are simulated through their exact sufficient statistics (``sum`` is normal, the
 sum of squared deviations ``sigma**2`` times a chi-square with ``n - 1`` degrees of freedom,
@@ -184,6 +185,7 @@ class PlannedPower:
     units_per_arm: int
     power: Rate
     asked: float
+    relative_power: Rate  # the same experiments judged by the relative effect's test
 
 
 def planned_power(
@@ -205,13 +207,17 @@ def planned_power(
         c_sum, c_sq = _normal_sums(rng, n, mean, sd, (experiments,))
         t_sum, t_sq = _normal_sums(rng, n, mean * (1 + lift), sd, (experiments,))
         sums, squares = np.stack([c_sum, t_sum]), np.stack([c_sq, t_sq])
-    hits = 0
+    hits = relative_hits = 0
     for j in range(experiments):
         a = ArmStats(n=n, sum=sums[0, j], sum_squares=squares[0, j])
         b = ArmStats(n=n, sum=sums[1, j], sum_squares=squares[1, j])
         effect = compare(a, b, alpha=alpha)
         hits += effect.p_value < alpha and effect.absolute > 0
-    return PlannedPower(metric, n, Rate(int(hits), experiments), power)
+        assert effect.relative_p_value is not None
+        relative_hits += effect.relative_p_value < alpha and effect.absolute > 0
+    return PlannedPower(
+        metric, n, Rate(int(hits), experiments), power, Rate(int(relative_hits), experiments)
+    )
 
 
 def main() -> None:
@@ -260,8 +266,9 @@ def main() -> None:
     for metric in ("proportion", "mean"):
         pw = planned_power(rng, experiments=int(10_000 * s), metric=metric)
         print(
-            f"5. plan, {metric} metric, {pw.units_per_arm} units/arm: "
-            f"power {pw.power} (asked {pw.asked})"
+            f"5. plan, {metric} metric, relative mde, {pw.units_per_arm} units/arm: power of the "
+            f"relative effect's test {pw.relative_power} (asked {pw.asked}); of the absolute "
+            f"test {pw.power}"
         )
     print(f"({time.perf_counter() - started:.0f} s)")
 

@@ -1,19 +1,25 @@
 """Sample size of a two-arm test: how many units find an effect of ``mde`` with ``power``.
 
-The normal approximation of the two-sided test of the absolute difference, with a share
-``allocation`` of units in treatment::
+The normal approximation of the two-sided fixed-horizon test, with a share ``allocation`` of
+units in treatment. An absolute ``mde`` (``relative=False``) plans the test of the absolute
+difference ``delta = mde``::
 
     total = (z_{1-alpha/2} + z_{power})**2 (sd_c**2 / (1-allocation) + sd_t**2 / allocation)
             / delta**2
 
-with ``delta = mde * |baseline_mean|`` when ``relative`` else ``mde``. A mean metric takes
-``sd_c = sd_t = baseline_sd``. A proportion (``proportion=True``, ``baseline_mean`` the rate
-``p``) takes each arm's binomial standard deviation, ``sqrt(p (1 - p))`` and
-``sqrt(p' (1 - p'))`` with ``p' = p + delta``: the same ``baseline_sd`` in both arms would
-plan too few units for a lift (benchmarks/experiments_simulation.py measured a power of 0.785
-instead of 0.8 for a 10% lift on a 10% rate). gbstats 0.8 has no planner; the formula is the
-textbook one (e.g. Kohavi, Tang and Xu, "Trustworthy Online Controlled Experiments", ch. 17),
-and the simulation checks that the planned size gives the power asked.
+A relative ``mde`` plans the test of the relative effect, as the readout reports it: its
+delta-method variance (docs/experiments.md) in units of ``delta = mde * |baseline_mean|`` counts
+the control's variance ``(1 + mde)**2`` times, so ``sd_c**2`` becomes
+``(1 + mde)**2 sd_c**2`` above (the absolute test of the same experiment has a little more
+power than asked).
+
+A mean metric takes ``sd_c = sd_t = baseline_sd``. A proportion (``proportion=True``,
+``baseline_mean`` the rate ``p``) takes each arm's binomial standard deviation,
+``sqrt(p (1 - p))`` and ``sqrt(p' (1 - p'))`` with ``p' = p + delta``: one ``baseline_sd`` for
+both arms plans too few units for a lift. gbstats 0.8 has no planner; the formula is the
+textbook one (e.g. Kohavi, Tang and Xu, "Trustworthy Online Controlled Experiments", ch. 17)
+with the delta method for the relative effect, and benchmarks/experiments_simulation.py checks
+by simulation that the planned size gives the power asked.
 """
 
 from __future__ import annotations
@@ -76,6 +82,8 @@ def plan(
     if units_per_day is not None and not units_per_day > 0:
         raise ValueError("units_per_day must be positive")
     z = float(st.norm.ppf(1.0 - alpha / 2.0) + st.norm.ppf(power))
+    if relative:
+        var_c *= (1.0 + mde) ** 2  # the delta method's control term, in units of delta
     total = z * z * (var_c / (1.0 - allocation) + var_t / allocation) / delta**2
     treatment = math.ceil(total * allocation)
     control = math.ceil(total * (1.0 - allocation))

@@ -72,20 +72,26 @@ def test_plan_is_the_normal_sample_size_formula() -> None:
     p = 0.1
     result = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.05)
     z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
-    per_arm = 2 * z**2 * p * (1 - p) / (0.05 * p) ** 2
+    # the relative effect's delta-method variance, times p**2: sd**2 (1 + 1.05**2) / n per arm
+    per_arm = (1 + 1.05**2) * z**2 * p * (1 - p) / (0.05 * p) ** 2
     assert result.units_per_arm == (math.ceil(per_arm), math.ceil(per_arm))
     assert result.total_units == 2 * math.ceil(per_arm)
     assert result.days is None
-    # the power of the planned test at the planned size, by the normal approximation
-    se = math.sqrt(2 * p * (1 - p) / result.units_per_arm[0])
-    assert st.norm.sf(st.norm.ppf(0.975) - 0.05 * p / se) == pytest.approx(0.8, abs=1e-3)
+    # the power of the planned relative test at the planned size, by the normal approximation
+    n = result.units_per_arm[0]
+    se = math.sqrt(p * (1 - p) / n + p * (1 - p) * 1.05**2 / n) / p
+    assert st.norm.sf(st.norm.ppf(0.975) - 0.05 / se) == pytest.approx(0.8, abs=1e-3)
+    absolute = plan(
+        baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.05 * p, relative=False
+    )
+    assert absolute.units_per_arm[0] == math.ceil(2 * z**2 * p * (1 - p) / (0.05 * p) ** 2)
 
 
 def test_plan_for_a_proportion_uses_each_arms_binomial_variance() -> None:
     p, q = 0.1, 0.11
     result = plan(baseline_mean=p, mde=0.1, proportion=True, allocation=0.4)
     z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
-    total = z**2 * (p * (1 - p) / 0.6 + q * (1 - q) / 0.4) / (q - p) ** 2
+    total = z**2 * (p * (1 - p) * 1.1**2 / 0.6 + q * (1 - q) / 0.4) / (q - p) ** 2
     assert result.units_per_arm == (math.ceil(total * 0.6), math.ceil(total * 0.4))
     same_sd = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.1, allocation=0.4)
     assert result.total_units > same_sd.total_units
@@ -102,7 +108,8 @@ def test_plan_with_unequal_allocation_and_traffic() -> None:
     assert skew.total_units > even.total_units  # an unbalanced split needs more units
     control, treatment = skew.units_per_arm
     assert treatment / (control + treatment) == pytest.approx(0.2, abs=1e-3)
-    assert plan(baseline_mean=10, baseline_sd=4, mde=0.05).total_units == even.total_units
+    # a relative mde plans the relative effect's test, which counts the control's noise more
+    assert plan(baseline_mean=10, baseline_sd=4, mde=0.05).total_units > even.total_units
     with pytest.raises(ValueError, match="baseline_mean"):
         plan(baseline_mean=0, baseline_sd=1, mde=0.1)
     with pytest.raises(ValueError, match="allocation"):

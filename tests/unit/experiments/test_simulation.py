@@ -41,4 +41,5 @@ def test_the_plan_gives_the_power_asked() -> None:
     rng = np.random.default_rng(5)
     for metric in ("proportion", "mean"):
         result = simulation.planned_power(rng, experiments=2000, metric=metric)
-        assert 0.75 <= result.power.value <= 0.85, metric
+        assert 0.75 <= result.relative_power.value <= 0.85, metric
+        assert result.power.value >= result.relative_power.value - 0.02, metric

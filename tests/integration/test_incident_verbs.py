@@ -1,6 +1,7 @@
 """``goldenpath incident``: pin, safe-mode, resume and status on SQLite and PostgreSQL stores,
-audited with the actor and timed from the alert they answer; a real server on loopback applies
-safe mode and the pin at its next poll, and goes back to the champion after resume."""
+audited with the actor and timed from the alert they answer; a real server on loopback serves
+the pinned former champion, then the fallback in safe mode, each from its next poll, and the
+champion again after resume."""
 
 from __future__ import annotations
 
@@ -103,6 +104,12 @@ def _cli(project: goldenpath.Project, *args: str) -> tuple[int, Any]:
     return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else None
 
 
+def _get(base: str, path: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base}{path}", timeout=30) as answer:
+        body: dict[str, Any] = json.loads(answer.read())
+    return body
+
+
 def _predict(base: str) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{base}/predict",
@@ -172,16 +179,24 @@ def test_a_viewer_cannot_pin(project: goldenpath.Project, monkeypatch: pytest.Mo
     assert serving_controls(project).pinned is None
 
 
-def test_a_server_applies_safe_mode_and_the_pin_at_its_poll(project: goldenpath.Project) -> None:
+def test_a_server_applies_the_pin_and_safe_mode_at_its_poll(project: goldenpath.Project) -> None:
+    evaluation = recorded_evaluation(project, "small/2", "champion")
+    gate(project, "small/2", evaluation_id=evaluation)
+    promote(project, "small/2")  # v2 is the champion, v1 a former one
     with live_server(project) as (base, _):
-        assert {_predict(base)["model_version"] for _ in range(5)} == {"1"}
-        _cli(project, "safe-mode")
+        assert {_predict(base)["model_version"] for _ in range(5)} == {"2"}
+        assert _cli(project, "pin", "1")[0] == 0  # back to v1, whatever the alias says
         time.sleep(3 * POLL)  # the server's next poll
+        answers = [_predict(base) for _ in range(20)]
+        assert {(a["route"], a["model_version"]) for a in answers} == {("champion", "1")}
+        assert _get(base, "/v2/health/ready")["controls"]["pinned"] == "1"
+        assert _cli(project, "safe-mode")[0] == 0
+        time.sleep(3 * POLL)
         answers = [_predict(base) for _ in range(20)]
         assert {(a["route"], a["degraded"]) for a in answers} == {("fallback", True)}
         assert {a["predictions"][0] for a in answers} == {"no"}
-        _cli(project, "pin", "1")
-        _cli(project, "resume")
+        assert _cli(project, "resume")[0] == 0
         time.sleep(3 * POLL)
         answers = [_predict(base) for _ in range(20)]
-        assert {(a["route"], a["model_version"]) for a in answers} == {("champion", "1")}
+        assert {(a["route"], a["model_version"]) for a in answers} == {("champion", "2")}
+        assert "controls" not in _get(base, "/v2/health/ready")

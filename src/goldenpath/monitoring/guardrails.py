@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -45,6 +46,7 @@ from goldenpath.store import Store, open_store
 from goldenpath.store.monitoring import Alert
 
 __all__ = [
+    "Enforced",
     "GuardrailVerdict",
     "enforce",
     "evaluate_guardrails",
@@ -84,6 +86,16 @@ class GuardrailVerdict(BaseModel):
     @property
     def breached(self) -> bool:
         return self.status == "breached"
+
+
+@dataclass(frozen=True)
+class Enforced:
+    """What one :func:`enforce` did: the verdicts, the alert it raised (None: no breach, or
+    the version was halted already) and the sinks that could not be sent it."""
+
+    verdicts: list[GuardrailVerdict]
+    alert: Alert | None = None
+    undelivered: list[str] = field(default_factory=list)
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = _PSI_BINS) -> float:
@@ -331,21 +343,21 @@ def enforce(
     *,
     now: datetime | None = None,
     store: Store | None = None,
-) -> tuple[list[GuardrailVerdict], Alert | None]:
+) -> Enforced:
     """Judge the guardrails of the challenger version; on a breach halt it (alert, halt and
     audit event in one transaction), send the alert to the sinks and stop its experiment.
-    Returns the verdicts and the alert raised (None: no breach, or the version was halted
-    already). Raises what the log or the store raise (the caller counts it)."""
+    Raises what the log or the store raise (the caller counts it); a sink that fails is
+    reported in :attr:`Enforced.undelivered`."""
     store = store or open_store(project)
     controls = serving_controls(project, store=store)
     if challenger_version in controls.halted or not project.spec.serving.guardrails:
-        return [], None
+        return Enforced([])
     readmitted = controls.readmitted.get(challenger_version)
     since = None if readmitted is None else datetime.fromisoformat(readmitted)
     verdicts = evaluate_guardrails(project, challenger_version, now=now, since=since)
     breached = [v for v in verdicts if v.breached]
     if not breached:
-        return verdicts, None
+        return Enforced(verdicts)
     at = (now or datetime.now(UTC)).isoformat()
     first = breached[0]
     reason = "; ".join(v.message for v in breached)
@@ -359,7 +371,7 @@ def enforce(
         store=store,
     )
     if done is None:
-        return verdicts, None
+        return Enforced(verdicts)
     _, alert = done
     failures = deliver(
         project.spec.monitoring.alerts.sinks, AlertEvent.of("opened", alert), project.root
@@ -367,4 +379,4 @@ def enforce(
     for failure in failures:
         logger.warning("guardrail alert not delivered: %s", failure)
     stop_experiments_of(project, challenger_version, reason)
-    return verdicts, alert
+    return Enforced(verdicts, alert, failures)

@@ -4,8 +4,9 @@
 halted in the store, so every server drops it at its next poll, and this one at once.
 
 Every check is counted in ``goldenpath_guardrail_checks_total{rule,status}``; a check that
-fails (the log or the store unreadable) in ``goldenpath_guardrail_failures_total``, logged
-once per new problem and shown by readiness until a check succeeds; nothing stops the watch
+fails (the log or the store unreadable), and each sink that could not be sent a breach's alert,
+in ``goldenpath_guardrail_failures_total``, logged and shown by readiness until a check
+succeeds; nothing stops the watch
 but the server's shutdown.
 """
 
@@ -45,7 +46,7 @@ class GuardrailWatch:
         if challenger is None or challenger.version in self.deployment.controls.halted:
             return
         try:
-            verdicts, alert = await asyncio.to_thread(enforce, self.project, challenger.version)
+            done = await asyncio.to_thread(enforce, self.project, challenger.version)
         except Exception as exc:  # never let the watch die unseen
             self.metrics.guardrail_failures.inc()
             problem = f"guardrails: {type(exc).__name__}: {exc}"
@@ -54,12 +55,15 @@ class GuardrailWatch:
             self.problem = problem
             return
         self.problem = None
-        for verdict in verdicts:
+        for verdict in done.verdicts:
             self.metrics.guardrail_checks.labels(verdict.rule, verdict.status).inc()
-        if alert is not None:
+        if done.undelivered:  # the halt is written; a sink did not hear of it
+            self.metrics.guardrail_failures.inc(len(done.undelivered))
+            self.problem = "guardrails: alert not delivered: " + "; ".join(done.undelivered)
+        if done.alert is not None:
             self.metrics.guardrail_rollbacks.inc()
-            log.error("%s", alert.message)
-        if alert is not None or any(v.breached for v in verdicts):
+            log.error("%s", done.alert.message)
+        if done.alert is not None or any(v.breached for v in done.verdicts):
             await self.deployment.refresh()  # drop the challenger here now, not at the next poll
 
     def problems(self) -> list[str]:

@@ -11,6 +11,7 @@ import pytest
 
 import goldenpath
 from conftest import MakeProject
+from goldenpath.monitoring.guardrails import Enforced
 from goldenpath.registry.controls import Halt, ServingControls
 from goldenpath.serving import deployment as deployment_module
 from goldenpath.serving import guardrails as watch_module
@@ -49,7 +50,7 @@ def test_a_failing_guardrail_check_is_counted_and_shown_until_one_succeeds(
     assert _count(deployment, "goldenpath_guardrail_failures_total") == 2
     assert watch.problems() == ["guardrails: OSError: the log folder is gone"]
 
-    monkeypatch.setattr(watch_module, "enforce", lambda *_, **__: ([], None))
+    monkeypatch.setattr(watch_module, "enforce", lambda *_, **__: Enforced([]))
     asyncio.run(watch.check())
     assert watch.problems() == []
     assert _count(deployment, "goldenpath_guardrail_failures_total") == 2
@@ -87,3 +88,18 @@ def test_unreadable_controls_keep_the_last_ones_and_are_counted(
     )
     assert _count(deployment, "goldenpath_serving_controls_failures_total") == 1
     assert _count(deployment, "goldenpath_serving_control", {"control": "pinned"}) == 1
+
+
+def test_an_alert_no_sink_heard_is_counted_and_shown(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deployment = _deployment(make_project, guardrails=[{"metric": "degraded_rate", "max": 0.1}])
+    deployment.challenger = ServedModel("2", None, 0.0)  # type: ignore[arg-type]
+    failed = Enforced([], None, ["webhook http://127.0.0.1:9/: 4 attempts failed"])
+    monkeypatch.setattr(watch_module, "enforce", lambda *_, **__: failed)
+    watch = GuardrailWatch(deployment)
+    asyncio.run(watch.check())
+    assert _count(deployment, "goldenpath_guardrail_failures_total") == 1
+    assert watch.problems() == [
+        "guardrails: alert not delivered: webhook http://127.0.0.1:9/: 4 attempts failed"
+    ]

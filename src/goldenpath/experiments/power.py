@@ -1,25 +1,26 @@
 """Sample size of a two-arm test: how many units find an effect of ``mde`` with ``power``.
 
-The normal approximation of the two-sided fixed-horizon test, with a share ``allocation`` of
-units in treatment. An absolute ``mde`` (``relative=False``) plans the test of the absolute
-difference ``delta = mde``::
+The normal approximation of the two-sided fixed-horizon test, with a share ``a``
+(``allocation``) of units in treatment and ``delta = mde * |baseline_mean|`` (relative) or
+``mde`` (absolute)::
 
-    total = (z_{1-alpha/2} + z_{power})**2 (sd_c**2 / (1-allocation) + sd_t**2 / allocation)
-            / delta**2
+    total = (z_{1-alpha/2} sqrt(S_judged) + z_{power} sqrt(S)) ** 2 / delta ** 2
+    S        = sd_c**2 / (1 - a) + sd_t**2 / a                 (variance of the difference)
+    S_judged = k sd_c**2 / (1 - a) + sd_t**2 / a               (what the test's se estimates)
 
-A relative ``mde`` plans the test of the relative effect, as the readout reports it: its
-delta-method variance (docs/experiments.md) in units of ``delta = mde * |baseline_mean|`` counts
-the control's variance ``(1 + mde)**2`` times, so ``sd_c**2`` becomes
-``(1 + mde)**2 sd_c**2`` above (the absolute test of the same experiment has a little more
-power than asked).
+``k = 1`` for an absolute mde: the textbook formula (e.g. Kohavi, Tang and Xu, "Trustworthy
+Online Controlled Experiments", ch. 17). A relative mde plans the test of the relative effect,
+as the readout reports it: its delta-method standard error counts the control's variance
+``k = (1 + mde)**2`` times, while its statistic ``(mean_t - mean_c) / se`` varies with ``S``
+only (the control mean divides out), so the statistic has a standard deviation below 1 under
+the alternative and the two terms differ.
 
 A mean metric takes ``sd_c = sd_t = baseline_sd``. A proportion (``proportion=True``,
 ``baseline_mean`` the rate ``p``) takes each arm's binomial standard deviation,
 ``sqrt(p (1 - p))`` and ``sqrt(p' (1 - p'))`` with ``p' = p + delta``: one ``baseline_sd`` for
-both arms plans too few units for a lift. gbstats 0.8 has no planner; the formula is the
-textbook one (e.g. Kohavi, Tang and Xu, "Trustworthy Online Controlled Experiments", ch. 17)
-with the delta method for the relative effect, and benchmarks/experiments_simulation.py checks
-by simulation that the planned size gives the power asked.
+both arms plans too few units for a lift. gbstats 0.8 has no planner;
+benchmarks/experiments_simulation.py checks by simulation that the planned size gives the power
+asked.
 """
 
 from __future__ import annotations
@@ -81,10 +82,14 @@ def plan(
         var_c = var_t = baseline_sd * baseline_sd
     if units_per_day is not None and not units_per_day > 0:
         raise ValueError("units_per_day must be positive")
-    z = float(st.norm.ppf(1.0 - alpha / 2.0) + st.norm.ppf(power))
-    if relative:
-        var_c *= (1.0 + mde) ** 2  # the delta method's control term, in units of delta
-    total = z * z * (var_c / (1.0 - allocation) + var_t / allocation) / delta**2
+    z_alpha = float(st.norm.ppf(1.0 - alpha / 2.0))
+    z_power = float(st.norm.ppf(power))
+    # the variance of the difference of means, and the one the test's standard error estimates
+    # (for the relative effect the delta method counts the control's (1 + mde)**2 times)
+    spread = var_c / (1.0 - allocation) + var_t / allocation
+    inflate = (1.0 + mde) ** 2 if relative else 1.0
+    judged = var_c * inflate / (1.0 - allocation) + var_t / allocation
+    total = (z_alpha * math.sqrt(judged) + z_power * math.sqrt(spread)) ** 2 / delta**2
     treatment = math.ceil(total * allocation)
     control = math.ceil(total * (1.0 - allocation))
     all_units = control + treatment

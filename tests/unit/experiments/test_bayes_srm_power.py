@@ -70,28 +70,32 @@ def test_srm_flags_below_the_threshold_only() -> None:
 
 def test_plan_is_the_normal_sample_size_formula() -> None:
     p = 0.1
-    result = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.05)
-    z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
-    # the relative effect's delta-method variance, times p**2: sd**2 (1 + 1.05**2) / n per arm
-    per_arm = (1 + 1.05**2) * z**2 * p * (1 - p) / (0.05 * p) ** 2
+    sd = math.sqrt(p * (1 - p))
+    z_a, z_b = st.norm.ppf(0.975), st.norm.ppf(0.8)
+    absolute = plan(baseline_mean=p, baseline_sd=sd, mde=0.005, relative=False)
+    per_arm = 2 * (z_a + z_b) ** 2 * sd**2 / 0.005**2
+    assert absolute.units_per_arm == (math.ceil(per_arm), math.ceil(per_arm))
+    assert absolute.total_units == 2 * math.ceil(per_arm)
+    assert absolute.days is None
+    # a relative mde: the relative effect's test, whose se counts the control 1.05**2 times
+    result = plan(baseline_mean=p, baseline_sd=sd, mde=0.05)
+    judged, spread = (1 + 1.05**2) * sd**2, 2 * sd**2
+    per_arm = (z_a * math.sqrt(judged) + z_b * math.sqrt(spread)) ** 2 / (0.05 * p) ** 2
     assert result.units_per_arm == (math.ceil(per_arm), math.ceil(per_arm))
-    assert result.total_units == 2 * math.ceil(per_arm)
-    assert result.days is None
-    # the power of the planned relative test at the planned size, by the normal approximation
+    # its power at that size: the statistic is N(delta / se_judged, spread / judged)
     n = result.units_per_arm[0]
-    se = math.sqrt(p * (1 - p) / n + p * (1 - p) * 1.05**2 / n) / p
-    assert st.norm.sf(st.norm.ppf(0.975) - 0.05 / se) == pytest.approx(0.8, abs=1e-3)
-    absolute = plan(
-        baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.05 * p, relative=False
-    )
-    assert absolute.units_per_arm[0] == math.ceil(2 * z**2 * p * (1 - p) / (0.05 * p) ** 2)
+    mean = 0.05 * p / math.sqrt(judged / n)
+    power = st.norm.sf((z_a - mean) / math.sqrt(spread / judged))
+    assert power == pytest.approx(0.8, abs=1e-3)
 
 
 def test_plan_for_a_proportion_uses_each_arms_binomial_variance() -> None:
     p, q = 0.1, 0.11
     result = plan(baseline_mean=p, mde=0.1, proportion=True, allocation=0.4)
-    z = st.norm.ppf(0.975) + st.norm.ppf(0.8)
-    total = z**2 * (p * (1 - p) * 1.1**2 / 0.6 + q * (1 - q) / 0.4) / (q - p) ** 2
+    z_a, z_b = st.norm.ppf(0.975), st.norm.ppf(0.8)
+    judged = p * (1 - p) * 1.1**2 / 0.6 + q * (1 - q) / 0.4
+    spread = p * (1 - p) / 0.6 + q * (1 - q) / 0.4
+    total = (z_a * math.sqrt(judged) + z_b * math.sqrt(spread)) ** 2 / (q - p) ** 2
     assert result.units_per_arm == (math.ceil(total * 0.6), math.ceil(total * 0.4))
     same_sd = plan(baseline_mean=p, baseline_sd=math.sqrt(p * (1 - p)), mde=0.1, allocation=0.4)
     assert result.total_units > same_sd.total_units

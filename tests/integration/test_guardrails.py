@@ -1,6 +1,8 @@
 """Guardrails on a real server on loopback: a deliberately slow challenger at canary share 0.5,
 under a bounded load, is halted by its p95 latency guardrail; after the halt no answer comes
 from it (answers and the prediction log), and the alert, the audit event and readiness say why.
+Readmitted as the treatment of a running experiment, it is halted again and the experiment is
+stopped.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from _live import live_server
 
 import goldenpath
 from conftest import project_with_versions, recorded_evaluation, small_spec
+from goldenpath.experiments.lifecycle import experiment_record, start_experiment
 from goldenpath.gates import gate
 from goldenpath.registry import audit_events, promote
-from goldenpath.registry.controls import serving_controls
+from goldenpath.registry.controls import resume, serving_controls
 from goldenpath.serving.batcher import Columns, Outputs
 from goldenpath.serving.models import ServedModel
+from goldenpath.serving.server import Server
 from goldenpath.store import open_store
 from goldenpath.store.monitoring import list_alerts
 
@@ -50,6 +54,14 @@ def _spec() -> dict[str, Any]:
             }
         ],
     }
+    spec["experiments"] = [
+        {
+            "name": "guarded",
+            "hypothesis": "v2 is right more often",
+            "primary": {"name": "correct", "source": "correct", "kind": "proportion"},
+            "mde": 0.05,
+        }
+    ]
     return spec
 
 
@@ -66,10 +78,10 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> goldenpath.Project:
     return project
 
 
-def _predict(base: str, key: str) -> dict[str, Any]:
+def _predict(base: str, key: str, customer: int = 1) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{base}/predict",
-        data=json.dumps({"records": [ROW], "key": key}).encode(),
+        data=json.dumps({"records": [{**ROW, "customer_id": customer}], "key": key}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -141,3 +153,43 @@ def test_a_slow_challenger_is_rolled_back_under_load(
     assert controls.mitigations[-1].alert_id == alert.id
     sent = Path(project.root / ".goldenpath" / "monitoring" / "alerts.jsonl").read_text()
     assert json.loads(sent.splitlines()[-1])["id"] == alert.id
+
+
+def _slowed(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployment = server.deployment
+    original = deployment._ask
+
+    async def slow_treatment(served: ServedModel, columns: Columns) -> Outputs:
+        if served.version == "2":
+            await asyncio.sleep(0.04)
+        return await original(served, columns)
+
+    monkeypatch.setattr(deployment, "_ask", slow_treatment)
+
+
+def test_a_breach_stops_the_experiment_on_the_treatment(
+    project: goldenpath.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if serving_controls(project).active:  # the canary test halted v2: readmit it
+        resume(project, readmit=True, reason="v2 as an experiment's treatment")
+    start_experiment(project, "guarded")
+    with live_server(project) as (base, server):
+        assert server.deployment.experiment is not None
+        _slowed(server, monkeypatch)
+        before = []
+        for i in range(600):
+            before.append(_predict(base, f"k{i}", customer=1000 + i))
+            if i % 20 == 19 and serving_controls(project).halted:
+                break
+        assert "2" in serving_controls(project).halted, "the guardrail never fired"
+        assert {a["model_version"] for a in before} == {"1", "2"}
+        time.sleep(2 * POLL)
+        after = [_predict(base, f"k{i}", customer=1000 + i) for i in range(100)]
+        assert {a["model_version"] for a in after} == {"1"}
+    stopped = experiment_record(project, "guarded")
+    assert stopped.status == "stopped"
+    assert stopped.decision is None  # stopped, not decided: the readout is still to be done
+    assert stopped.reason is not None
+    assert stopped.reason.startswith("guardrail: challenger latency of challenger v2")
+    (event,) = [e for e in audit_events(project) if e.action == "experiment.stop"]
+    assert event.payload["details"]["verdicts"][0]["metric"] == "p95_latency_ms"

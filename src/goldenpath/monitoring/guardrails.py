@@ -21,7 +21,9 @@ its increase over the champion's relative to the champion's (accuracy: the relat
 :func:`enforce` acts on a breach: one transaction stores an alert, the halt (the challenger's
 share is 0 on every server at its next poll) and the audit event with the evidence
 (:func:`goldenpath.registry.controls.halt_challenger`); then the alert goes to the monitoring
-sinks, and a running experiment on the challenger is stopped (:func:`stop_experiments_of`).
+sinks, and a running experiment whose treatment is the challenger is stopped, undecided
+(:func:`stop_experiments_of`). Experiments are judged as canaries are: the treatment arm answers
+on route ``challenger``, the control arm on route ``champion``.
 """
 
 from __future__ import annotations
@@ -91,11 +93,14 @@ class GuardrailVerdict(BaseModel):
 @dataclass(frozen=True)
 class Enforced:
     """What one :func:`enforce` did: the verdicts, the alert it raised (None: no breach, or
-    the version was halted already) and the sinks that could not be sent it."""
+    the version was halted already), the sinks that could not be sent it (and a running
+    experiment on the version that could not be stopped, as ``experiment …``), and the
+    experiments it stopped."""
 
     verdicts: list[GuardrailVerdict]
     alert: Alert | None = None
     undelivered: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # experiments stopped
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = _PSI_BINS) -> float:
@@ -304,14 +309,26 @@ def evaluate_guardrails(
     return verdicts
 
 
-def stop_experiments_of(project: Project, version: str, reason: str) -> list[str]:
-    """Hook: stop the running experiment that serves ``version`` as its candidate, and return
-    the names stopped. The experiment lifecycle (``goldenpath.experiments.lifecycle``) has not
-    landed yet, so there is nothing to stop; once it has, this calls its
-    ``stop_experiment(project, name, reason, actor)`` for each running experiment on
-    ``version``."""
-    del project, version, reason
-    return []
+def stop_experiments_of(
+    project: Project,
+    version: str,
+    reason: str,
+    *,
+    details: dict[str, object] | None = None,
+    store: Store | None = None,
+) -> list[str]:
+    """Stop the running experiment whose treatment is ``version`` (undecided: its readout and
+    decision stay to be done), as the identity of the process (the server's; role developer,
+    as :func:`goldenpath.experiments.lifecycle.stop_experiment` asks); the names stopped."""
+    from goldenpath.experiments.lifecycle import active_experiment, stop_experiment
+
+    running = active_experiment(project, store=store)
+    if running is None or running.treatment_version != version:
+        return []
+    stop_experiment(
+        project, running.name, reason=f"guardrail: {reason}", details=details, store=store
+    )
+    return [running.name]
 
 
 def _alert(project: Project, verdict: GuardrailVerdict, at: str) -> Alert:
@@ -378,5 +395,12 @@ def enforce(
     )
     for failure in failures:
         logger.warning("guardrail alert not delivered: %s", failure)
-    stop_experiments_of(project, challenger_version, reason)
-    return Enforced(verdicts, alert, failures)
+    try:
+        stopped = stop_experiments_of(
+            project, challenger_version, reason, details=evidence, store=store
+        )
+    except Exception as exc:  # the halt is written: the experiment's routing ends anyway
+        logger.warning("the experiment on v%s was not stopped: %s", challenger_version, exc)
+        failures.append(f"experiment on v{challenger_version} not stopped: {exc}")
+        stopped = []
+    return Enforced(verdicts, alert, failures, stopped)

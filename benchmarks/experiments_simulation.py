@@ -4,7 +4,8 @@ Each section simulates many experiments with a fixed seed and runs goldenpath's 
 each (tests/unit/experiments/test_simulation.py runs small versions with loose bounds):
 
 1. type-I error of the fixed-horizon test: A/A experiments on a skewed (lognormal) metric,
-   raw units drawn and aggregated (target 5% +/- 1%);
+   raw units drawn and aggregated (target 5% +/- 1%), for the absolute and the relative
+   effect's test, at 500 and at 100 units per arm;
 2. the sequential test under daily peeking: A/A experiments looked at every day for 14 days,
    rejected at the first look with p < alpha (target <= alpha), next to the fixed test peeked at
    the same way (which is not valid when peeked at: its rate shows why the sequential test is
@@ -71,9 +72,17 @@ def _normal_sums(
     return total, deviations + total * total / n
 
 
-def fixed_type_one(rng: Generator, *, experiments: int, n: int, alpha: float = 0.05) -> Rate:
+@dataclass(frozen=True)
+class TypeOne:
+    """Rejections among A/A experiments, by the test of the absolute and of the relative effect."""
+
+    absolute: Rate
+    relative: Rate
+
+
+def fixed_type_one(rng: Generator, *, experiments: int, n: int, alpha: float = 0.05) -> TypeOne:
     """A/A experiments on a lognormal metric with ``n`` units per arm, drawn unit by unit."""
-    hits = 0
+    hits = relative_hits = 0
     chunk = max(1, 2_000_000 // (2 * n))
     for start in range(0, experiments, chunk):
         k = min(chunk, experiments - start)
@@ -82,8 +91,10 @@ def fixed_type_one(rng: Generator, *, experiments: int, n: int, alpha: float = 0
         for j in range(k):
             a = ArmStats(n=n, sum=sums[0, j], sum_squares=squares[0, j])
             b = ArmStats(n=n, sum=sums[1, j], sum_squares=squares[1, j])
-            hits += compare(a, b, alpha=alpha).p_value < alpha
-    return Rate(int(hits), experiments)
+            effect = compare(a, b, alpha=alpha)
+            hits += effect.p_value < alpha
+            relative_hits += (effect.relative_p_value or 1.0) < alpha
+    return TypeOne(Rate(int(hits), experiments), Rate(int(relative_hits), experiments))
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class Peeking:
     fixed: Rate
     looks: int
     n_per_look: int
+    sequential_relative: Rate  # rejections by the relative effect's sequential test
 
 
 def peeking_type_one(
@@ -108,23 +120,25 @@ def peeking_type_one(
     day_sum, day_squares = _normal_sums(rng, n_per_look, 1.0, 2.0, (2, experiments, looks))
     sums, squares = day_sum.cumsum(axis=2), day_squares.cumsum(axis=2)
     seq = np.zeros(experiments, dtype=bool)
+    seq_rel = np.zeros(experiments, dtype=bool)
     fix = np.zeros(experiments, dtype=bool)
     for look in range(looks):
         n = n_per_look * (look + 1)
         for j in range(experiments):
             a = ArmStats(n=n, sum=sums[0, j, look], sum_squares=squares[0, j, look])
             b = ArmStats(n=n, sum=sums[1, j, look], sum_squares=squares[1, j, look])
-            if not seq[j]:
-                seq[j] = (
-                    compare(
-                        a, b, alpha=alpha, method="sequential", sequential_tuning=tuning
-                    ).p_value
-                    < alpha
-                )
+            if not (seq[j] and seq_rel[j]):
+                e = compare(a, b, alpha=alpha, method="sequential", sequential_tuning=tuning)
+                seq[j] |= e.p_value < alpha
+                seq_rel[j] |= (e.relative_p_value or 1.0) < alpha
             if not fix[j]:
                 fix[j] = compare(a, b, alpha=alpha).p_value < alpha
     return Peeking(
-        Rate(int(seq.sum()), experiments), Rate(int(fix.sum()), experiments), looks, n_per_look
+        Rate(int(seq.sum()), experiments),
+        Rate(int(fix.sum()), experiments),
+        looks,
+        n_per_look,
+        Rate(int(seq_rel.sum()), experiments),
     )
 
 
@@ -230,17 +244,19 @@ def main() -> None:
     started = time.perf_counter()
     print(f"seed {args.seed}, scale {s}")
 
-    rate = fixed_type_one(rng, experiments=int(20_000 * s), n=500)
-    print(
-        "1. fixed test, A/A, lognormal metric, 500 units/arm: "
-        f"type-I error {rate} (target 0.05 +/- 0.01)"
-    )
+    for n in (500, 100):
+        rate = fixed_type_one(rng, experiments=int(20_000 * s), n=n)
+        print(
+            f"1. fixed test, A/A, lognormal metric, {n} units/arm: "
+            f"type-I error {rate.absolute}, by the relative effect's test {rate.relative} "
+            "(target 0.05 +/- 0.01)"
+        )
 
     peek = peeking_type_one(rng, experiments=int(10_000 * s))
     print(
         f"2. A/A looked at {peek.looks} times (every {peek.n_per_look} units/arm): "
-        f"sequential type-I error {peek.sequential} (target <= 0.05); "
-        f"fixed test peeked the same way {peek.fixed}"
+        f"sequential type-I error {peek.sequential}, by the relative effect's test "
+        f"{peek.sequential_relative} (target <= 0.05); fixed test peeked the same way {peek.fixed}"
     )
 
     p = 0.10

@@ -14,13 +14,15 @@ simulation = benchmark("experiments_simulation")
 
 
 def test_fixed_test_type_one_error_is_alpha() -> None:
-    rate = simulation.fixed_type_one(np.random.default_rng(1), experiments=3000, n=100)
-    assert 0.035 <= rate.value <= 0.065
+    rate = simulation.fixed_type_one(np.random.default_rng(1), experiments=3000, n=500)
+    assert 0.035 <= rate.absolute.value <= 0.065
+    assert 0.035 <= rate.relative.value <= 0.065
 
 
 def test_sequential_test_stays_under_alpha_when_peeked_at_daily() -> None:
     peek = simulation.peeking_type_one(np.random.default_rng(2), experiments=1000, looks=14)
     assert peek.sequential.value <= 0.05
+    assert peek.sequential_relative.value <= 0.05
     assert peek.fixed.value >= 0.12  # the fixed test, peeked at, is far above alpha
 
 

@@ -28,12 +28,13 @@ from conftest import (
     small_spec,
 )
 from goldenpath.cli.app import app
-from goldenpath.errors import PermissionDenied, PromotionRefused
+from goldenpath.errors import AuditChainBroken, PermissionDenied, PromotionRefused
 from goldenpath.gates import gate
-from goldenpath.registry import audit_events, promote, rollback
+from goldenpath.registry import audit_events, promote, rollback, verify_audit
 from goldenpath.registry.controls import pin, serving_controls
 from goldenpath.store import open_store
 from goldenpath.store.monitoring import Alert, insert_alert
+from goldenpath.store.schema import settings
 
 ROW = {"customer_id": 1, "age": 41, "spend": 80.5, "plan": "pro", "balance": 101.0}
 POLL = 0.2
@@ -170,6 +171,23 @@ def test_pin_safe_mode_resume_are_audited_and_timed_from_the_alert(
     code, refused = _cli(project, "resume")
     assert code == 76  # nothing to lift
     assert refused["error"]["code"] == "record_not_found"
+    assert verify_audit(project).ok
+
+
+def test_controls_edited_in_the_database_are_refused(project: goldenpath.Project) -> None:
+    pin(project, "1")
+    forged = serving_controls(project).model_copy(update={"pinned": None})
+    with open_store(project).transaction() as connection:
+        connection.execute(
+            settings.update()
+            .where(settings.c.key == "serving.controls:small")
+            .values(value=forged.model_dump_json())
+        )
+    assert not verify_audit(project).ok
+    with pytest.raises(AuditChainBroken, match="serving controls"):
+        serving_controls(project)
+    with pytest.raises(AuditChainBroken):
+        promote(project, "small/2")
 
 
 def test_a_viewer_cannot_pin(project: goldenpath.Project, monkeypatch: pytest.MonkeyPatch) -> None:

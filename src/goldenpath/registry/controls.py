@@ -12,7 +12,8 @@ The state is one row of the store's ``gp_settings`` (key ``serving.controls:<pro
 canonical JSON of :class:`ServingControls`), bound into the audit chain like every state row:
 each change is one transaction that takes the chain's lock, rewrites the row and appends the
 audit event naming it. Servers read it at every poll (:func:`serving_controls`), so a change
-reaches every server within one poll interval.
+reaches every server within one poll interval. A row edited outside goldenpath is refused
+(:class:`~goldenpath.errors.AuditChainBroken`) by every read.
 
 Each mitigation records the alert it answers (``--alert ID``, else the latest open alert of the
 project) and the seconds from that alert's opening to the mitigation, so MTTR can be reported
@@ -35,6 +36,7 @@ from goldenpath.project import Project
 from goldenpath.store import Store, open_store
 from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, lock_chain, now
+from goldenpath.store.bindings import require_bound
 from goldenpath.store.credentials import get_setting, set_setting
 from goldenpath.store.monitoring import Alert, insert_alert, list_alerts
 from goldenpath.store.records import current_version, promotion_history
@@ -114,6 +116,11 @@ def _read(connection: Connection, project: str) -> ServingControls:
     raw = get_setting(connection, _key(project))
     if raw is None:
         return ServingControls(project=project)
+    # as goldenpath wrote it: a row edited in the database is refused (AuditChainBroken), so
+    # servers keep the controls they last read and promotions stop until it is restored
+    require_bound(
+        connection, [(settings_table, (_key(project),))], relying=f"{project}'s serving controls"
+    )
     return ServingControls.model_validate_json(raw)
 
 

@@ -50,6 +50,7 @@ from goldenpath.experiments.lifecycle import (
 )
 from goldenpath.gates import gate
 from goldenpath.registry import audit_events, promote
+from goldenpath.registry.controls import GUARDRAILS_ACTOR
 from goldenpath.store import open_store
 from goldenpath.store.bindings import verify_rows
 from goldenpath.store.records import current_version
@@ -351,6 +352,8 @@ def test_what_start_refuses(fresh: goldenpath.Project, monkeypatch: pytest.Monke
     act_as(monkeypatch, fresh, "viewer-vic", "viewer")
     with pytest.raises(PermissionDenied):
         start_experiment(fresh, NAME)
+    with pytest.raises(PermissionDenied):
+        stop_experiment(fresh, NAME, reason="a person's stop needs role developer")
     assert [e.status for e in list_experiments(fresh)] == ["not_started", "not_started"]
 
 
@@ -360,16 +363,20 @@ def test_a_guardrail_stop_then_a_decision(project: goldenpath.Project) -> None:
         project,
         NAME,
         reason="guardrail latency breached",
+        actor=GUARDRAILS_ACTOR,  # goldenpath's own service principal: no role asked
         details={"rule": "latency", "observed": 0.35},
     )
-    assert (stopped.status, stopped.decision, stopped.reason) == (
+    assert (stopped.status, stopped.decision, stopped.reason, stopped.stopped_by) == (
         "stopped",
         None,
         "guardrail latency breached",
+        "goldenpath-guardrails",
     )
     assert stop_experiment(project, NAME, reason="again") == stopped  # nothing written
     (event,) = [e for e in audit_events(project) if e.action == "experiment.stop"]
+    assert event.actor == "goldenpath-guardrails"
     assert event.payload["details"] == {"rule": "latency", "observed": 0.35}
+    assert event.payload["automatic"] is True
     decided = decide_experiment(project, NAME, ship=False, reason="the guardrail was right")
     assert (decided.experiment.status, decided.experiment.decision) == ("stopped", "stop")
     assert decided.experiment.reason == "guardrail latency breached"

@@ -7,13 +7,13 @@ server routes by it from its next poll. At most one experiment runs per project;
 once (a new experiment is a new name, and so a new salt).
 
 ``stop`` ends the routing: ``decide --stop`` by a person, or :func:`stop_experiment` by a
-guardrail (the process running it acts as its own identity, as the server does for scheduled
-checkpoints, and needs role developer). ``decide --ship`` promotes the treatment to champion
-through :func:`goldenpath.registry.promotion.promote`, with every check and approval that
-promotion asks for (risk tier high: an approver's independent approval of the treatment's
-decision), then marks the experiment shipped. Each write is an audit event that binds the row
-(``experiment.start``, ``experiment.stop``, ``experiment.decide``), so ``audit verify`` names a
-row edited in the database, and the server refuses to route by one.
+guardrail, as goldenpath's own service principal (no role asked: a stop only takes the
+treatment away from users, as a guardrail's halt of a canary does). ``decide --ship`` promotes
+the treatment to champion through :func:`goldenpath.registry.promotion.promote`, with every
+check and approval that promotion asks for (risk tier high: an approver's independent approval
+of the treatment's decision), then marks the experiment shipped. Each write is an audit event
+that binds the row (``experiment.start``, ``experiment.stop``, ``experiment.decide``), so
+``audit verify`` names a row edited in the database, and the server refuses to route by one.
 """
 
 from __future__ import annotations
@@ -255,17 +255,23 @@ def stop_experiment(
     details: Mapping[str, object] | None = None,
     store: Store | None = None,
 ) -> Experiment:
-    """Stop experiment ``name``'s routing now, undecided (the guardrails' stop: ``details`` say
-    what was breached, recorded in the ``experiment.stop`` event). ``actor``: who stops it
-    (default: the principal acting now, e.g. the server's own identity); role developer. An
+    """Stop experiment ``name``'s routing now, undecided: the guardrails' stop (``details`` say
+    what was breached, recorded in the ``experiment.stop`` event).
+
+    ``actor``: a service principal acting for goldenpath itself (the guardrails'
+    :data:`goldenpath.registry.controls.GUARDRAILS_ACTOR`), recorded as the one who stopped it
+    with no role asked: a stop only takes the treatment away from users, as a guardrail's halt
+    does. Without it, the principal acting now stops it and needs role developer. An
     experiment that is not running is returned as it is, and nothing is written (a guardrail
     may fire again before the server's next poll)."""
     store = store or open_store(project)
+    service = actor is not None
     with store.transaction() as connection:
-        actor = actor or identify(connection)
-        authorize(
-            connection, actor, "developer", project=project.name, action=f"stop experiment {name}"
-        )
+        if actor is None:
+            actor = identify(connection)
+            action = f"stop experiment {name}"
+            authorize(connection, actor, "developer", project=project.name, action=action)
+        lock_chain(connection)
         experiment = _started(connection, project, name)
         if not experiment.running:
             return experiment
@@ -291,6 +297,7 @@ def stop_experiment(
                 "experiment_id": experiment.experiment_id,
                 "reason": reason,
                 "details": dict(details or {}),
+                "automatic": service,
             },
             rows=[(experiments_table, (experiment.experiment_id,))],
         )

@@ -244,8 +244,8 @@ class Deployment:
         wanted = pinned or await self._wanted("champion")
         if wanted is not None and (self.champion is None or self.champion.version != wanted):
             await self._swap("champion", wanted)
-        experiment = None if pinned else await self._read_experiment()
-        treatment = None if experiment is None else experiment.treatment_version
+        experiment, problem = await self._read_experiment()
+        treatment = None if experiment is None or pinned else experiment.treatment_version
         if treatment is not None and treatment != wanted and treatment not in controls.halted:
             if self.challenger is None or self.challenger.version != treatment:
                 await self._swap("challenger", treatment)  # the treatment takes its seat
@@ -257,7 +257,7 @@ class Deployment:
                 await self._swap("challenger", other)
         else:
             await self._retire("challenger")  # an ended experiment's treatment
-        self._route_experiment(experiment, pinned)
+        self._route_experiment(experiment, pinned, problem)
         fallback = self.settings.fallback
         if fallback is not None and self.fallback is None:
             if fallback.version is not None:
@@ -267,42 +267,38 @@ class Deployment:
                 await asyncio.to_thread(batcher.warm, warm_columns(self.validator))
                 self.fallback = ServedModel("constant", batcher, 0.0)
 
-    async def _read_experiment(self) -> Experiment | None:
-        """The project's running experiment from the store; on a store that cannot answer,
-        the last one read (as the aliases keep their versions); None for a row changed outside
-        goldenpath."""
+    async def _read_experiment(self) -> tuple[Experiment | None, str | None]:
+        """The project's running experiment from the store, and what went wrong reading it:
+        on a store that cannot answer, the last one read (as the aliases keep their versions);
+        None for a row changed outside goldenpath."""
         from goldenpath.experiments.lifecycle import active_experiment
 
         try:
             self.experiment_row = await asyncio.to_thread(active_experiment, self.project)
         except AuditChainBroken as exc:
             self.experiment_row = None
-            self._experiment_problem(f"experiment: {exc.message}")
+            return None, f"experiment: {exc.message}"
         except Exception as exc:  # an unreachable store: keep routing as before
-            self._experiment_problem(f"experiment: {type(exc).__name__}: {exc}")
-            return self.experiment_row
-        else:
-            self.experiment_problem = None
-        return self.experiment_row
+            return self.experiment_row, f"experiment: {type(exc).__name__}: {exc}"
+        return self.experiment_row, None
 
-    def _experiment_problem(self, problem: str | None) -> None:
-        if problem is not None and problem != self.experiment_problem:
-            log.error("%s", problem)
-        self.experiment_problem = problem
-
-    def _route_experiment(self, experiment: Experiment | None, pinned: str | None) -> None:
-        """Route by ``experiment`` when its arms are the champion and challenger served."""
+    def _route_experiment(
+        self, experiment: Experiment | None, pinned: str | None, problem: str | None = None
+    ) -> None:
+        """Route by ``experiment`` when its arms are the champion and challenger served (and
+        nothing is pinned); otherwise say why in :attr:`experiment_problem` (logged once)."""
         before = self.experiment
         champion, challenger = self.champion, self.challenger
         routed = (
             experiment is not None
+            and pinned is None
             and champion is not None
             and challenger is not None
             and champion.version == experiment.control_version
             and challenger.version == experiment.treatment_version
         )
         self.experiment = experiment if routed else None
-        if experiment is not None and not routed and self.experiment_problem is None:
+        if experiment is not None and not routed and problem is None:
             served = f"v{champion.version}" if champion is not None else "nothing"
             why = (
                 f"the champion is pinned to v{pinned}"
@@ -314,9 +310,10 @@ class Deployment:
                 if champion is None or champion.version != experiment.control_version
                 else f"its treatment v{experiment.treatment_version} is not loaded"
             )
-            self._experiment_problem(
-                f"experiment {experiment.name!r} is not routed: {why}; the champion answers"
-            )
+            problem = f"experiment {experiment.name!r} is not routed: {why}; the champion answers"
+        if problem is not None and problem != self.experiment_problem:
+            log.error("%s", problem)
+        self.experiment_problem = problem
         for found, on in ((before, False), (self.experiment, True)):
             if found is not None:
                 self.metrics.experiment_routed.labels(found.name).set(on)

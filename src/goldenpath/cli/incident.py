@@ -39,6 +39,10 @@ AlertOption = Annotated[
 ]
 
 
+def _version(version: str) -> str:
+    return version if version == "constant" else f"v{version}"
+
+
 def _timed(done: Mitigation) -> str:
     if done.alert_id is None:
         return "no open alert to time it from"
@@ -146,7 +150,7 @@ def status(project: ProjectOption = None, json_output: JsonOption = False) -> No
         for m in controls.mitigations[-10:]:
             c.print(
                 f"  {m.at}  {m.action:<9} {m.actor}"
-                + ("" if m.version is None else f"  v{m.version}")
+                + ("" if m.version is None else f"  {_version(m.version)}")
                 + ("" if m.alert_id is None else f"  alert {m.alert_id}")
                 + (f"  ({m.reason})" if m.reason else ""),
                 highlight=False,

@@ -38,6 +38,7 @@ from goldenpath.store.access import authorize, record
 from goldenpath.store.audit import canonical_json, lock_chain, now
 from goldenpath.store.bindings import require_bound
 from goldenpath.store.credentials import get_setting, set_setting
+from goldenpath.store.engine import store_exists
 from goldenpath.store.monitoring import Alert, insert_alert, list_alerts
 from goldenpath.store.records import current_version, promotion_history
 from goldenpath.store.schema import settings as settings_table
@@ -151,6 +152,8 @@ def serving_controls(project: Project | str, *, store: Store | None = None) -> S
     name = project if isinstance(project, str) else project.name
     if store is None:
         assert isinstance(project, Project)
+        if not store_exists(project):  # nothing was ever controlled; a read creates nothing
+            return ServingControls(project=name)
         store = open_store(project)
     with store.reading() as connection:
         return _read(connection, name)

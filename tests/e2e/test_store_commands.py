@@ -24,6 +24,7 @@ STORE_ONLY = [
     ("audit", "verify"),
     ("audit", "list"),
     ("alerts",),
+    ("incident", "status"),  # on-call reads it first: it must start fast
 ]
 NOT_NEEDED = ("mlflow", "sklearn", "pandas")
 

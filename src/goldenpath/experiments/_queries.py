@@ -120,7 +120,7 @@ def _unit_value(metric: MetricQuery) -> tuple[str, str | None]:
         value = f"CAST({value} > 0 AS DOUBLE)"
     if metric.kind != "ratio":
         return value, None
-    return value, f"u.{metric.denominator}"
+    return value, f"CAST(u.{metric.denominator} AS DOUBLE)"
 
 
 def aggregate(
@@ -176,6 +176,26 @@ def aggregate(
         FROM {_source(predictions)}
         WHERE {where}{limit}
     """
+    # Three statements, each with one large hash table (the units of the prediction log; the
+    # feedback's rows, then its units), so that memory holds one at a time: a single query
+    # joining feedback to every row before grouping by unit holds them together and spills.
+    connection.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE gp_exposed AS
+        SELECT unit,
+               min(arm) AS arm,
+               min(arm) IS DISTINCT FROM max(arm) AS both_arms,
+               count(*) AS rows,
+               min(timestamp) AS first_seen,
+               max(timestamp) AS last_seen,
+               coalesce(arg_min(covariate, timestamp), 0) AS covariate,
+               sum(coalesce(latency_ms, 0)) AS latency_ms,
+               CAST(count(*) FILTER (WHERE degraded) AS DOUBLE) AS degraded
+        FROM ({exposures})
+        GROUP BY unit
+        """,
+        parameters,
+    )
     if with_feedback:
         fb = _columns(connection, feedback)
         order = "(timestamp, coalesce(correction, false))" if "correction" in fb else "timestamp"
@@ -185,30 +205,44 @@ def aggregate(
                 return f"NULL AS {column}"
             return f"arg_max({column}, {order}) FILTER (WHERE {column} IS NOT NULL) AS {column}"
 
-        labels = f"""
-            SELECT request_id, "row", {latest("label")}, {latest("label_value")},
-                   {latest("value")}
-            FROM {_source(feedback)}
-            WHERE request_id IS NOT NULL{limit}
-            GROUP BY request_id, "row"
-        """
-        parameters += bounds
-        join = 'LEFT JOIN labels AS l ON e.request_id = l.request_id AND e."row" = l."row"'
         if positive_label is not None:
-            label = f"CASE WHEN l.label = {_literal(positive_label)} THEN 1.0 ELSE 0.0 END"
+            label = f"CAST(count(*) FILTER (WHERE l.label = {_literal(positive_label)}) AS DOUBLE)"
         else:
-            label = "coalesce(l.label_value, 0.0)"
-        feedback_sums = f"""
-            sum({label}) AS label,
-            sum(coalesce(l.value, 0.0)) AS value,
-            sum(CASE WHEN l.label = e.prediction THEN 1.0 ELSE 0.0 END) AS correct,
-            count(*) FILTER (WHERE l.label IS NOT NULL OR l.value IS NOT NULL) AS feedback_rows
+            label = "sum(coalesce(l.label_value, 0))"
+        connection.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE gp_feedback AS
+            WITH labels AS (
+                SELECT request_id, "row", {latest("label")}, {latest("label_value")},
+                       {latest("value")}
+                FROM {_source(feedback)}
+                WHERE request_id IS NOT NULL{limit}
+                GROUP BY request_id, "row"
+            )
+            SELECT e.unit,
+                   {label} AS label,
+                   sum(coalesce(l.value, 0)) AS value,
+                   CAST(count(*) FILTER (WHERE l.label = e.prediction) AS DOUBLE) AS correct,
+                   count(*) FILTER (WHERE l.label IS NOT NULL OR l.value IS NOT NULL)
+                       AS feedback_rows
+            FROM ({exposures}) AS e
+            JOIN labels AS l ON e.request_id = l.request_id AND e."row" = l."row"
+            GROUP BY e.unit
+            """,
+            [*bounds, *parameters],
+        )
+        units = """
+            SELECT p.*, coalesce(f.label, 0) AS label, coalesce(f.value, 0) AS value,
+                   coalesce(f.correct, 0) AS correct,
+                   coalesce(f.feedback_rows, 0) AS feedback_rows
+            FROM gp_exposed AS p LEFT JOIN gp_feedback AS f ON p.unit IS NOT DISTINCT FROM f.unit
         """
-        with_labels = f", labels AS ({labels})"
     else:
-        join = ""
-        feedback_sums = "0.0 AS label, 0.0 AS value, 0.0 AS correct, 0 AS feedback_rows"
-        with_labels = ""
+        units = """
+            SELECT *, 0::DOUBLE AS label, 0::DOUBLE AS value, 0::DOUBLE AS correct,
+                   0 AS feedback_rows
+            FROM gp_exposed
+        """
     selected = [
         "count(*) AS n",
         "sum(u.rows) AS rows",
@@ -227,31 +261,17 @@ def aggregate(
                 f"sum({denominator} * {denominator})",
                 f"sum({value} * {denominator})",
             ]
-        if covariate is None:
+        if covariate is None or metric.kind == "ratio":
             sums += ["NULL", "NULL", "NULL"]
         else:
             sums += ["sum(u.covariate)", "sum(u.covariate * u.covariate)"]
             sums += [f"sum({value} * u.covariate)"]
         selected += [f"CAST({s} AS DOUBLE) AS m{i}_{j}" for j, s in enumerate(sums)]
     query = f"""
-        WITH exposures AS ({exposures}){with_labels},
-        units AS (
-            SELECT e.unit,
-                   arg_min(e.arm, e.timestamp) AS arm,
-                   count(DISTINCT e.arm) AS arms,
-                   count(*) AS rows,
-                   min(e.timestamp) AS first_seen,
-                   max(e.timestamp) AS last_seen,
-                   coalesce(arg_min(e.covariate, e.timestamp), 0.0) AS covariate,
-                   sum(coalesce(e.latency_ms, 0.0)) AS latency_ms,
-                   sum(CASE WHEN e.degraded THEN 1.0 ELSE 0.0 END) AS degraded,
-                   {feedback_sums}
-            FROM exposures AS e {join}
-            GROUP BY e.unit
-        ),
+        WITH units AS ({units}),
         grouped AS (
             SELECT CASE WHEN unit IS NULL THEN 'no_unit'
-                        WHEN arms > 1 THEN 'both'
+                        WHEN both_arms THEN 'both'
                         WHEN arm IN ('control', 'treatment') THEN arm
                         ELSE 'unknown' END AS arm_group,
                    CAST(first_seen AS DATE) AS day, *
@@ -261,7 +281,11 @@ def aggregate(
         FROM grouped AS u
         GROUP BY GROUPING SETS ((arm_group), (arm_group, day))
     """
-    rows = connection.execute(query, parameters).fetchall()
+    try:
+        rows = connection.execute(query).fetchall()
+    finally:
+        connection.execute("DROP TABLE IF EXISTS gp_exposed")
+        connection.execute("DROP TABLE IF EXISTS gp_feedback")
     return _collect(rows, metrics, covariate)
 
 

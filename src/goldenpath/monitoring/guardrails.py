@@ -114,6 +114,26 @@ def psi(reference: np.ndarray, current: np.ndarray, bins: int = _PSI_BINS) -> fl
     return float(np.sum((q - p) * np.log(q / p)))
 
 
+def _recent(log: PredictionLog, start: datetime, end: datetime) -> list[str]:
+    """The prediction files that can hold rows answered in [start, end]: those of the day
+    partitions the window touches (and the next day's), written at or after ``start`` (a file
+    is renamed into place after its rows were answered, so an older one holds none). Checked at
+    every poll, so it lists a few folders, not the whole log."""
+    root = log.folder / "predictions"
+    day, found = start.astimezone(UTC).date(), []
+    while day <= end.astimezone(UTC).date() + timedelta(days=1):
+        folder = root / f"date={day.isoformat()}"
+        if folder.is_dir():
+            for path in folder.rglob("*.parquet"):
+                try:
+                    if path.stat().st_mtime >= start.timestamp():
+                        found.append(str(path.relative_to(log.folder)))
+                except FileNotFoundError:  # removed meanwhile (retention)
+                    continue
+        day += timedelta(days=1)
+    return sorted(found)
+
+
 def _quoted(paths: Sequence[str], log: PredictionLog) -> str:
     listed = ", ".join("'" + str(log.folder / p).replace("'", "''") + "'" for p in paths)
     return f"read_parquet([{listed}], union_by_name = true, hive_partitioning = false)"
@@ -280,7 +300,7 @@ def evaluate_guardrails(
         if since is not None and since > start:
             start = since
         window = (start, end)
-        paths = log._between(start, end)
+        paths = _recent(log, start, end)
         if rule.metric.startswith("realised_"):
             realised = _realised(log, challenger_version, rule.metric, start, end)
             (c_rows, c_value), (m_rows, m_value) = realised["challenger"], realised["champion"]

@@ -7,5 +7,5 @@ from typing import Literal, get_args
 __all__ = ["DOCUMENT_KINDS", "DocumentKind"]
 
 # The documents goldenpath writes whose JSON Schema `goldenpath schema --kind` prints.
-DocumentKind = Literal["spec", "evaluation", "decision", "monitoring"]
+DocumentKind = Literal["spec", "evaluation", "decision", "monitoring", "experiment"]
 DOCUMENT_KINDS: tuple[DocumentKind, ...] = get_args(DocumentKind)

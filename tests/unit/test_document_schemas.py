@@ -28,7 +28,7 @@ def test_each_kind_is_a_valid_schema_of_its_model(kind: DocumentKind) -> None:
 
 
 def test_documents_carry_schema_version() -> None:
-    for kind in ("evaluation", "monitoring"):
+    for kind in ("evaluation", "monitoring", "experiment"):
         assert "schema_version" in json.loads(document_schema(kind))["properties"], kind
 
 

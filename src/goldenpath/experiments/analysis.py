@@ -196,6 +196,7 @@ class ExperimentAnalysis(_Document):
     goldenpath_version: str
     project: str
     experiment: str
+    decision: Decision
     hypothesis: str
     generated_at: str
     until: str | None = Field(description="Rows logged after this time were not read.")
@@ -205,7 +206,6 @@ class ExperimentAnalysis(_Document):
     method: Literal["fixed", "sequential"]
     alpha: float
     covariate: str | None
-    decision: Decision
     exposure: Exposure
     progress: Progress
     primary: MetricResult

@@ -14,6 +14,7 @@ _TITLES = {
     "evaluation": "evaluation.json (goldenpath evaluate)",
     "decision": "decision (goldenpath gate --json)",
     "monitoring": "monitoring.json (goldenpath monitor; --json adds report, events, sink_failures)",
+    "experiment": "experiment.json (goldenpath experiment analyze)",
 }
 
 
@@ -31,6 +32,10 @@ def document_model(kind: DocumentKind) -> type[BaseModel]:
         from goldenpath.gates import DecisionDocument
 
         return DecisionDocument
+    if kind == "experiment":
+        from goldenpath.experiments.analysis import ExperimentAnalysis
+
+        return ExperimentAnalysis
     from goldenpath.monitoring import MonitoringReport
 
     return MonitoringReport

@@ -226,9 +226,9 @@ def _judge(
     )
     threshold = float(rule.max if rule.max is not None else rule.max_relative_increase or 0.0)
     observed: float | None = None
-    enough = challenger_rows >= rule.min_rows and (
-        champion_rows >= rule.min_rows or (bound == "max" and rule.metric != "score_psi")
-    )
+    # the champion's rows are evidence too wherever its value is compared with
+    compared = bound == "max_relative_increase" or higher_better or rule.metric == "score_psi"
+    enough = challenger_rows >= rule.min_rows and (champion_rows >= rule.min_rows or not compared)
     if enough and challenger is not None:
         if bound == "max" and not higher_better:
             observed = challenger

@@ -184,3 +184,13 @@ def test_psi_of_one_distribution_is_near_zero() -> None:
 def test_the_spec_refuses_rules_it_cannot_judge(rule: dict[str, Any], problem: str) -> None:
     with pytest.raises(ValidationError, match=problem):
         GuardrailRule(**rule)
+
+
+def test_a_drop_needs_the_champions_evidence_too(project: goldenpath.Project) -> None:
+    _served(project.root, "a", "champion", "1", 20, right=0.95)
+    _served(project.root, "b", "challenger", "2", 400, right=0.5, seed=3)
+    verdict = _judge(project, metric="realised_accuracy", max=0.1, min_rows=200)
+    assert verdict.status == "insufficient"
+    assert verdict.champion_rows == 20
+    alone = _judge(project, metric="degraded_rate", max=0.5, min_rows=200)  # needs no champion
+    assert alone.status == "ok"

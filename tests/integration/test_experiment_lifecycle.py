@@ -311,6 +311,12 @@ def test_the_cli_starts_lists_and_ships(project: goldenpath.Project) -> None:
     code, started = _cli(project, "start", NAME)
     assert code == 0, started
     assert (started["status"], started["treatment_version"]) == ("running", "2")
+    changed = project.spec.experiments[0].model_copy(update={"mde": 0.5})
+    spec = project.spec.model_copy(update={"experiments": [changed]})
+    edited = goldenpath.Project(root=project.root, spec_path=project.spec_path, spec=spec)
+    assert [(e.name, e.status, e.in_spec, e.spec_changed) for e in list_experiments(edited)] == [
+        (NAME, "running", True, True)
+    ]
     code, refused = _cli(project, "decide", NAME, "--ship")
     assert code == ExperimentRefused.exit_code
     assert "needs a reason" in refused["error"]["message"]
@@ -403,3 +409,16 @@ def test_a_row_edited_in_sql_is_caught(project: goldenpath.Project) -> None:
         decide_experiment(project, NAME, ship=True, reason="ship it")
     with open_store(project).reading() as connection:
         assert current_version(connection, project.name, "champion") == "1"
+
+
+def test_shipping_again_after_the_champion_moved(project: goldenpath.Project) -> None:
+    """A ship that promoted the treatment and died before recording it (here: the champion
+    moved to the treatment by hand) is recorded on the next decide, without a second move."""
+    start_experiment(project, NAME)
+    moved = promote(project, "small/2", reason="promoted while the experiment ran")
+    decided = decide_experiment(project, NAME, ship=True, reason="it won")
+    assert (decided.experiment.status, decided.promotion_id) == ("shipped", moved.id)
+    assert len([e for e in audit_events(project) if e.action == "promote"]) == 3
+    with open_store(project).reading() as connection:
+        assert current_version(connection, project.name, "champion") == "2"
+        assert verify_rows(connection).ok

@@ -16,7 +16,8 @@ converted counts as 0 (GrowthBook does the same). ``mean`` metrics use the unit'
 ``proportion`` metrics 1 when the sum is above 0; ``ratio`` metrics the sum over the sum of the
 denominator (``rows``: the unit's exposures). The covariate is the unit's value of a numeric
 column at its first exposure (0 when missing). The arm is the first exposure's; units seen in
-both arms, rows without a unit and rows of an unknown arm are counted apart and left out.
+both arms (or in one and an unknown arm), rows without a unit and units of an unknown arm
+are counted apart and left out.
 """
 
 from __future__ import annotations
@@ -168,7 +169,10 @@ def aggregate(
         raise ValueError(f"the prediction log has no column {covariate!r} (the covariate)")
     covariate_sql = "NULL" if covariate is None else f"TRY_CAST({_quoted(covariate)} AS DOUBLE)"
     exposures = f"""
-        SELECT {unit} AS unit, {arm} AS arm, timestamp, request_id, "row",
+        SELECT {unit} AS unit,
+               CAST(CASE {arm} WHEN 'control' THEN 0 WHEN 'treatment' THEN 1 ELSE 2 END
+                    AS TINYINT) AS arm,
+               timestamp, request_id, "row",
                {"latency_ms" if "latency_ms" in present else "NULL"} AS latency_ms,
                {"degraded" if "degraded" in present else "NULL"} AS degraded,
                {"prediction" if "prediction" in present else "NULL"} AS prediction,
@@ -184,7 +188,7 @@ def aggregate(
         CREATE OR REPLACE TEMP TABLE gp_exposed AS
         SELECT unit,
                min(arm) AS arm,
-               min(arm) IS DISTINCT FROM max(arm) AS both_arms,
+               min(arm) <> max(arm) AS both_arms,
                count(*) AS rows,
                min(timestamp) AS first_seen,
                max(timestamp) AS last_seen,
@@ -272,7 +276,8 @@ def aggregate(
         grouped AS (
             SELECT CASE WHEN unit IS NULL THEN 'no_unit'
                         WHEN both_arms THEN 'both'
-                        WHEN arm IN ('control', 'treatment') THEN arm
+                        WHEN arm = 0 THEN 'control'
+                        WHEN arm = 1 THEN 'treatment'
                         ELSE 'unknown' END AS arm_group,
                    CAST(first_seen AS DATE) AS day, *
             FROM units

@@ -382,7 +382,7 @@ def test_a_guardrail_stop_then_a_decision(project: goldenpath.Project) -> None:
     (event,) = [e for e in audit_events(project) if e.action == "experiment.stop"]
     assert event.actor == "goldenpath-guardrails"
     assert event.payload["details"] == {"rule": "latency", "observed": 0.35}
-    assert event.payload["automatic"] is True
+    assert event.payload["service"] is True
     decided = decide_experiment(project, NAME, ship=False, reason="the guardrail was right")
     assert (decided.experiment.status, decided.experiment.decision) == ("stopped", "stop")
     assert decided.experiment.reason == "guardrail latency breached"

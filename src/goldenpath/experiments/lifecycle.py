@@ -297,7 +297,7 @@ def stop_experiment(
                 "experiment_id": experiment.experiment_id,
                 "reason": reason,
                 "details": dict(details or {}),
-                "automatic": service,
+                "service": service,  # goldenpath's own principal: no role was asked
             },
             rows=[(experiments_table, (experiment.experiment_id,))],
         )

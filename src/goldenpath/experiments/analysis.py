@@ -34,7 +34,7 @@ import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +48,9 @@ from goldenpath.experiments.srm import sample_ratio_mismatch
 from goldenpath.experiments.stats import ArmStats, compare
 from goldenpath.project import Project
 from goldenpath.spec.experiments import ExperimentMetric, ExperimentSpec
+
+if TYPE_CHECKING:
+    from goldenpath.store.experiments import Experiment
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -200,6 +203,8 @@ class ExperimentAnalysis(_Document):
     hypothesis: str
     generated_at: str
     until: str | None = Field(description="Rows logged after this time were not read.")
+    status: str | None = Field(description="running, stopped or shipped; None: never started.")
+    started_at: str | None = Field(description="Rows logged before this time were not read.")
     control: str
     treatment: str
     allocation: float
@@ -257,6 +262,7 @@ def aggregate_experiment(
     project: Project,
     experiment: ExperimentSpec,
     *,
+    since: datetime | None = None,
     until: datetime | None = None,
     logs: Path | None = None,
 ) -> Aggregates:
@@ -272,6 +278,7 @@ def aggregate_experiment(
                 metrics=[metric_query(m) for m in experiment.metrics],
                 positive_label=_positive_label(project),
                 covariate=experiment.covariate,
+                since=since,
                 until=until,
             )
         except ValueError as error:
@@ -534,14 +541,13 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
-def _exposure(experiment: ExperimentSpec, found: Aggregates) -> Exposure:
+def _exposure(found: Aggregates, allocation: float, versions: dict[str, str]) -> Exposure:
     seen = found.exposures
-    shares = {"control": 1.0 - experiment.allocation, "treatment": experiment.allocation}
+    shares = {"control": 1.0 - allocation, "treatment": allocation}
     total = sum(seen.units.values())
     test = sample_ratio_mismatch(
         [seen.units[a] for a in ARMS], [shares[a] for a in ARMS], threshold=SRM_THRESHOLD
     )
-    versions = {"control": experiment.control, "treatment": experiment.treatment}
     days = sorted({d for by_day in seen.units_by_day.values() for d in by_day})
     span = None
     if seen.first_exposure is not None and seen.last_exposure is not None:
@@ -608,21 +614,41 @@ def _warnings(exposure: Exposure, metrics: Sequence[MetricResult]) -> list[str]:
     return warnings
 
 
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def analyze(
     project: Project,
     name: str,
     *,
     now: datetime | None = None,
     logs: Path | None = None,
+    record: Experiment | None = None,
 ) -> ExperimentAnalysis:
     """The analysis of experiment ``name`` from the rows logged up to ``now`` (default: all).
 
-    ``logs``: the log folder (default ``.goldenpath/logs``). Raises ExperimentError for an
-    experiment the spec does not name."""
+    ``record``: the experiment as the store holds it, when it was started: its versions and
+    allocation are the ones compared, and only rows between its start and its stop (or ``now``)
+    are read. ``logs``: the log folder (default ``.goldenpath/logs``). Raises ExperimentError
+    for an experiment the spec does not name."""
     started = datetime.now(UTC)
     experiment = experiment_spec(project, name)
-    found = aggregate_experiment(project, experiment, until=now, logs=logs)
-    exposure = _exposure(experiment, found)
+    since = until = None
+    versions = {"control": experiment.control, "treatment": experiment.treatment}
+    allocation = experiment.allocation
+    if record is not None:
+        since = _moment(record.started_at)
+        until = _moment(record.stopped_at)
+        versions = {"control": record.control_version, "treatment": record.treatment_version}
+        allocation = record.allocation
+    if now is not None:
+        until = now if until is None else min(until, now)
+    found = aggregate_experiment(project, experiment, since=since, until=until, logs=logs)
+    exposure = _exposure(found, allocation, versions)
     results = [
         _metric(
             metric,
@@ -641,16 +667,18 @@ def analyze(
         goldenpath_version=__version__,
         project=project.name,
         experiment=experiment.name,
+        decision=decision,
         hypothesis=experiment.hypothesis,
         generated_at=started.isoformat(),
-        until=_iso(now),
-        control=experiment.control,
-        treatment=experiment.treatment,
-        allocation=experiment.allocation,
+        until=_iso(until),
+        status=None if record is None else record.status,
+        started_at=_iso(since),
+        control=versions["control"],
+        treatment=versions["treatment"],
+        allocation=allocation,
         method=experiment.method,
         alpha=experiment.alpha,
         covariate=experiment.covariate,
-        decision=decision,
         exposure=exposure,
         progress=progress,
         primary=primary,

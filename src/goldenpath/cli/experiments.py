@@ -7,16 +7,20 @@ Thin shells over :mod:`goldenpath.experiments`: the lifecycle verbs (start, deci
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from goldenpath.cli._options import JsonOption, ProjectOption
 from goldenpath.cli._output import Output
 
 if TYPE_CHECKING:
+    from goldenpath.experiments.analysis import ExperimentAnalysis
     from goldenpath.store.experiments import Experiment
 
 __all__ = ["experiment_app"]
@@ -140,3 +144,200 @@ def list_(project: ProjectOption = None, json_output: JsonOption = False) -> Non
         c.print(table)
 
     out.result({"experiments": [entry.to_dict() for entry in found]}, render)
+
+
+def _moment(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _analysis(project: Path | None, name: str, until: datetime | None) -> ExperimentAnalysis:
+    """The analysis of ``name``, with the store's record when the experiment was started."""
+    from goldenpath.errors import RecordNotFound
+    from goldenpath.experiments.analysis import analyze, experiment_spec
+    from goldenpath.experiments.lifecycle import experiment_record
+    from goldenpath.project import open_project
+
+    opened = open_project(project)
+    experiment_spec(opened, name)  # an unknown name fails before the store is opened
+    try:
+        record = experiment_record(opened, name)
+    except RecordNotFound:
+        record = None  # never started: the spec's arms and allocation
+    return analyze(opened, name, now=until, record=record)
+
+
+def _render_analysis(c: Console, a: ExperimentAnalysis) -> None:
+    style = {"ship": "green", "stop": "red", "keep running": "yellow"}[a.decision.recommendation]
+    c.print(
+        f"[bold {style}]{a.decision.recommendation.upper()}[/]: {escape(a.decision.reason)}",
+        highlight=False,
+    )
+    if not a.decision.valid:
+        c.print("[bold red]The results are invalid: do not read the effects as evidence.[/]")
+    arms = ", ".join(
+        f"{arm.arm} v{arm.version} {arm.units:,} units"
+        + ("" if arm.observed_share is None else f" ({arm.observed_share:.1%})")
+        for arm in a.exposure.arms
+    )
+    srm = a.exposure.srm
+    c.print(
+        f"exposures: {arms}; SRM p = {srm.p_value:.3g}"
+        + (" [bold red]MISMATCH[/]" if srm.flagged else " (ok)"),
+        highlight=False,
+    )
+    table = Table(
+        "metric", "control", "treatment", "relative", "interval", "p", "P(beat)", "verdict"
+    )
+    for m in a.metrics:
+        e = m.effect
+        relative = "-" if e is None or e.relative is None else f"{e.relative:+.2%}"
+        interval = "-"
+        if e is not None and e.relative_ci is not None:
+            interval = f"[{e.relative_ci[0]:+.2%}, {e.relative_ci[1]:+.2%}]"
+        elif e is not None:
+            interval = f"[{e.absolute_ci[0]:+.4g}, {e.absolute_ci[1]:+.4g}] abs"
+        verdict: str = m.direction
+        if m.guardrail is not None:
+            verdict = {True: "BREACHED", False: "holds", None: "not judged"}[m.guardrail.breached]
+        table.add_row(
+            m.name + (" (primary)" if m.role == "primary" else ""),
+            "-" if m.control_mean is None else f"{m.control_mean:.4g}",
+            "-" if m.treatment_mean is None else f"{m.treatment_mean:.4g}",
+            relative,
+            interval,
+            "-" if e is None else f"{e.p_value:.3g}",
+            "-" if m.bayes is None else f"{m.bayes.chance_to_beat_control:.1%}",
+            verdict,
+        )
+    c.print(table)
+    for warning in a.warnings:
+        c.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+    planned = a.progress.planned_units
+    c.print(
+        f"{a.progress.units:,} units"
+        + ("" if planned is None else f" of {planned:,} planned ({a.progress.share:.0%})"),
+        highlight=False,
+    )
+
+
+UntilOption = Annotated[
+    str | None,
+    typer.Option("--until", help="Read rows logged up to this time only (ISO-8601; UTC if bare)."),
+]
+
+
+@experiment_app.command("plan")
+def plan_(
+    name: Annotated[str, typer.Argument(help="The experiment's name in the spec's experiments.")],
+    baseline: Annotated[
+        float | None,
+        typer.Option(help="The primary metric's per-unit mean today (default: from the log)."),
+    ] = None,
+    baseline_sd: Annotated[
+        float | None,
+        typer.Option(help="Its per-unit standard deviation (a proportion's is derived)."),
+    ] = None,
+    units_per_day: Annotated[
+        float | None,
+        typer.Option(help="Units a day (default: the spec's, else the champion's in the log)."),
+    ] = None,
+    days: Annotated[
+        float, typer.Option(help="Days of the champion's log the baseline is measured on.")
+    ] = 14.0,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Units and days the experiment needs for its mde, alpha and power (writes nothing)."""
+    from goldenpath.experiments._planning import plan_experiment
+    from goldenpath.project import open_project
+
+    out = Output(json_output)
+    with out.working(f"Planning experiment {name}"):
+        planned = plan_experiment(
+            open_project(project),
+            name,
+            baseline=baseline,
+            baseline_sd=baseline_sd,
+            units_per_day=units_per_day,
+            days=days,
+        )
+
+    def render(c: Console) -> None:
+        b = planned.baseline
+        where = "given" if b.source == "option" else f"the champion's {b.units:,} units in the log"
+        c.print(
+            f"{planned.metric}: baseline mean {b.mean:.4g}, sd {b.sd:.4g} ({where}); "
+            f"a {planned.mde:.1%} relative change at alpha {planned.alpha} with "
+            f"{planned.power:.0%} power needs {planned.total_units:,} units "
+            f"({planned.units_per_arm['control']:,} control, "
+            f"{planned.units_per_arm['treatment']:,} treatment)",
+            highlight=False,
+        )
+        if planned.days is not None and planned.units_per_day is not None:
+            c.print(
+                f"at {planned.units_per_day:,.0f} units a day ({planned.units_per_day_source}): "
+                f"{planned.days:.1f} days",
+                highlight=False,
+            )
+        c.print(f"[dim]{planned.note}[/]", highlight=False)
+
+    out.result(planned.to_dict(), render)
+
+
+@experiment_app.command("status")
+def status(
+    name: Annotated[str, typer.Argument(help="The experiment's name.")],
+    until: UntilOption = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Live: exposures per arm, the SRM check, the primary metric and the guardrails (writes
+    nothing; ``analyze`` writes the readout)."""
+    moment = _moment(until, "--until")
+    out = Output(json_output)
+    with out.working(f"Reading experiment {name}"):
+        found = _analysis(project, name, moment)
+
+    def render(c: Console) -> None:
+        state = found.status or "not started"
+        c.print(f"experiment {found.experiment} ({state})", highlight=False)
+        _render_analysis(c, found)
+
+    out.result(found.to_dict(), render)
+
+
+@experiment_app.command("analyze")
+def analyze_(
+    name: Annotated[str, typer.Argument(help="The experiment's name.")],
+    until: UntilOption = None,
+    project: ProjectOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """The full analysis: writes experiment.json and experiment.html under
+    .goldenpath/experiments/NAME/ and prints the decision first."""
+    from goldenpath.project import open_project
+    from goldenpath.reports.experiment import experiment_folder, write_experiment_report
+
+    moment = _moment(until, "--until")
+    out = Output(json_output)
+    with out.working(f"Analysing experiment {name}", steps=2) as step:
+        step("reading the logs")
+        found = _analysis(project, name, moment)
+        step("writing the readout")
+        folder = experiment_folder(open_project(project).state_dir, name)
+        json_path, html_path = write_experiment_report(found, folder)
+
+    def render(c: Console) -> None:
+        _render_analysis(c, found)
+        c.print(f"readout: {html_path}", highlight=False)
+        c.print(f"document: {json_path}", highlight=False)
+
+    out.result(
+        {**found.to_dict(), "paths": {"json": str(json_path), "html": str(html_path)}}, render
+    )

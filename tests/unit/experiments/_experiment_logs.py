@@ -36,6 +36,7 @@ PREDICTIONS = pa.schema(
         ("arm", pa.string()),
         ("unit", pa.string()),
         ("spend", pa.float64()),
+        ("customer_id", pa.string()),  # the contract's id column: the unit
     ]
 )
 FEEDBACK = pa.schema(
@@ -156,6 +157,7 @@ def generate(
         "arm": arm,
         "unit": [f"user-{u}" for u in unit],
         "spend": spend,
+        "customer_id": [f"user-{u}" for u in unit],
     }
     table = pa.table(columns, schema=PREDICTIONS)
     day = np.array([s.date().isoformat() for s in stamps])

@@ -16,9 +16,11 @@ import pytest
 from _experiment_logs import FEEDBACK, PREDICTIONS, START, Generated, generate
 
 from goldenpath.errors import ExperimentError
-from goldenpath.experiments import ArmStats, compare
+from goldenpath.experiments import ArmStats, compare, plan
+from goldenpath.experiments._planning import plan_experiment
 from goldenpath.experiments.analysis import aggregate_experiment, analyze, experiment_spec
 from goldenpath.project import Project, open_project
+from goldenpath.store.experiments import Experiment
 
 NAME = "price-test"
 
@@ -324,3 +326,68 @@ def test_generated_truth_is_consistent(tmp_path: Path) -> None:
     truth = generated.units()
     assert len(truth["id"]) == 48
     assert truth["both"][0] == 2
+
+
+def test_the_plan_takes_its_baseline_from_the_champions_log(project: Project) -> None:
+    generated = generate(logs(project), units=2000, seed=11)
+    planned = plan_experiment(project, NAME, now=START + timedelta(days=10))
+    truth = generated.units()
+    control = truth["arm"] == "control"  # the champion's rows are the control arm's
+    converted = (truth["label"][control] > 0).astype(float)
+    assert planned.baseline.source == "log"
+    assert planned.baseline.units == int(control.sum())
+    assert planned.baseline.mean == pytest.approx(converted.mean(), rel=1e-12)
+    assert planned.baseline.sd == pytest.approx(converted.std(ddof=1), rel=1e-12)
+    expected = plan(
+        baseline_mean=converted.mean(),
+        baseline_sd=converted.std(ddof=1),
+        mde=0.05,
+        alpha=0.05,
+        power=0.8,
+        allocation=0.5,
+    )
+    assert planned.total_units == expected.total_units
+    assert planned.units_per_day_source == "log"
+    assert planned.days is not None
+
+
+def test_the_plan_takes_a_given_baseline_and_refuses_without_one(project: Project) -> None:
+    planned = plan_experiment(project, NAME, baseline=0.2, units_per_day=1000)
+    assert planned.baseline.sd == pytest.approx(0.4)  # sqrt(0.2 * 0.8), a proportion
+    assert planned.days == pytest.approx(planned.total_units / 1000)
+    with pytest.raises(ExperimentError, match="no baseline for conversion"):
+        plan_experiment(project, NAME)  # no log at all
+
+
+def test_a_started_experiment_reads_only_its_own_rows(project: Project) -> None:
+    rows = [
+        _row(0, "a", "control"),  # before the start: an earlier run of the same name
+        _row(10, "b", "control"),
+        _row(11, "c", "treatment"),
+        _row(30, "d", "treatment"),  # after the stop
+    ]
+    _write(logs(project), rows, [])
+    record = Experiment(
+        experiment_id="e1",
+        project=project.name,
+        name=NAME,
+        spec_sha256="-",
+        spec="{}",
+        control_version="3",
+        treatment_version="4",
+        unit="customer_id",
+        allocation=0.3,
+        salt=NAME,
+        status="stopped",
+        started_at=(START + timedelta(minutes=5)).isoformat(),
+        started_by="alice",
+        stopped_at=(START + timedelta(minutes=20)).isoformat(),
+    )
+    result = analyze(project, NAME, record=record)
+    assert [(a.arm, a.version, a.units) for a in result.exposure.arms] == [
+        ("control", "3", 1),
+        ("treatment", "4", 1),
+    ]
+    assert [a.expected_share for a in result.exposure.arms] == [0.7, 0.3]
+    assert result.status == "stopped"
+    assert result.until == (START + timedelta(minutes=20)).isoformat()

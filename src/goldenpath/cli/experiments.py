@@ -181,7 +181,7 @@ def _render_analysis(c: Console, a: ExperimentAnalysis) -> None:
     if not a.decision.valid:
         c.print("[bold red]The results are invalid: do not read the effects as evidence.[/]")
     arms = ", ".join(
-        f"{arm.arm} v{arm.version} {arm.units:,} units"
+        f"{arm.arm} {'v' if arm.version.isdigit() else ''}{arm.version} {arm.units:,} units"
         + ("" if arm.observed_share is None else f" ({arm.observed_share:.1%})")
         for arm in a.exposure.arms
     )

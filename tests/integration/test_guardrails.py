@@ -12,6 +12,8 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +92,14 @@ def _predict(base: str, key: str, customer: int = 1) -> dict[str, Any]:
     return body
 
 
+def _until(condition: Callable[[], bool]) -> None:
+    """Wait (bounded) for the server's poll to apply the halt; one that never does fails."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "the server never applied the halt"
+        time.sleep(POLL)
+
+
 def _get(base: str, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base}{path}", timeout=30) as answer:
         body: dict[str, Any] = json.loads(answer.read())
@@ -106,8 +116,8 @@ def test_a_slow_challenger_is_rolled_back_under_load(
         original = deployment._ask
 
         async def slow_challenger(served: ServedModel, columns: Columns) -> Outputs:
-            if served.version == "2":  # the deliberately bad candidate: 40 ms more per answer
-                await asyncio.sleep(0.04)
+            if served.version == "2":  # the deliberately bad candidate: 250 ms more per answer
+                await asyncio.sleep(0.25)
             return await original(served, columns)
 
         monkeypatch.setattr(deployment, "_ask", slow_challenger)
@@ -119,8 +129,8 @@ def test_a_slow_challenger_is_rolled_back_under_load(
         controls = serving_controls(project)
         assert "2" in controls.halted, "the guardrail never fired"
         assert {a["model_version"] for a in before} == {"1", "2"}  # both answered at first
-        halted_at = controls.halted["2"].at
-        time.sleep(2 * POLL)  # one poll interval (and a margin) for every server to apply it
+        _until(lambda: _get(base, "/version")["challenger"] is None)  # applied at its poll
+        applied = datetime.now(UTC)
         after = [_predict(base, f"customer-{i}") for i in range(200)]
         assert {(a["route"], a["model_version"]) for a in after} == {("champion", "1")}
         ready = _get(base, "/v2/health/ready")
@@ -130,9 +140,9 @@ def test_a_slow_challenger_is_rolled_back_under_load(
         assert "goldenpath_guardrail_rollbacks_total 1.0" in metrics
         assert 'goldenpath_serving_control{control="halted"} 1.0' in metrics
 
-    # the log: after the halt every served row is the champion's
+    # the log: once the halt is applied every served row is the champion's
     logged = pq.read_table(project.state_dir / "logs" / "predictions").to_pylist()
-    late = [r for r in logged if r["timestamp"].isoformat() > halted_at]
+    late = [r for r in logged if r["timestamp"] >= applied]
     assert len(late) >= 200
     assert {(r["route"], r["model_version"]) for r in late} == {("champion", "1")}
 
@@ -161,7 +171,7 @@ def _slowed(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
 
     async def slow_treatment(served: ServedModel, columns: Columns) -> Outputs:
         if served.version == "2":
-            await asyncio.sleep(0.04)
+            await asyncio.sleep(0.25)
         return await original(served, columns)
 
     monkeypatch.setattr(deployment, "_ask", slow_treatment)
@@ -183,7 +193,7 @@ def test_a_breach_stops_the_experiment_on_the_treatment(
                 break
         assert "2" in serving_controls(project).halted, "the guardrail never fired"
         assert {a["model_version"] for a in before} == {"1", "2"}
-        time.sleep(2 * POLL)
+        _until(lambda: _get(base, "/version")["challenger"] is None)
         after = [_predict(base, f"k{i}", customer=1000 + i) for i in range(100)]
         assert {a["model_version"] for a in after} == {"1"}
     stopped = experiment_record(project, "guarded")

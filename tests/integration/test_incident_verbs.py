@@ -9,6 +9,7 @@ import json
 import os
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -197,6 +198,15 @@ def test_a_viewer_cannot_pin(project: goldenpath.Project, monkeypatch: pytest.Mo
     assert serving_controls(project).pinned is None
 
 
+def _until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded) for the server's next polls to apply a change; a server that never does
+    fails the test."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"the server never applied {what}"
+        time.sleep(POLL)
+
+
 def test_a_server_applies_the_pin_and_safe_mode_at_its_poll(project: goldenpath.Project) -> None:
     evaluation = recorded_evaluation(project, "small/2", "champion")
     gate(project, "small/2", evaluation_id=evaluation)
@@ -204,17 +214,17 @@ def test_a_server_applies_the_pin_and_safe_mode_at_its_poll(project: goldenpath.
     with live_server(project) as (base, _):
         assert {_predict(base)["model_version"] for _ in range(5)} == {"2"}
         assert _cli(project, "pin", "1")[0] == 0  # back to v1, whatever the alias says
-        time.sleep(3 * POLL)  # the server's next poll
+        _until(lambda: _get(base, "/version")["champion"] == "1", "the pin")
         answers = [_predict(base) for _ in range(20)]
         assert {(a["route"], a["model_version"]) for a in answers} == {("champion", "1")}
         assert _get(base, "/v2/health/ready")["controls"]["pinned"] == "1"
         assert _cli(project, "safe-mode")[0] == 0
-        time.sleep(3 * POLL)
+        _until(lambda: _predict(base)["route"] == "fallback", "safe mode")
         answers = [_predict(base) for _ in range(20)]
         assert {(a["route"], a["degraded"]) for a in answers} == {("fallback", True)}
         assert {a["predictions"][0] for a in answers} == {"no"}
         assert _cli(project, "resume")[0] == 0
-        time.sleep(3 * POLL)
+        _until(lambda: _get(base, "/version")["champion"] == "2", "the resume")
         answers = [_predict(base) for _ in range(20)]
         assert {(a["route"], a["model_version"]) for a in answers} == {("champion", "2")}
         assert "controls" not in _get(base, "/v2/health/ready")

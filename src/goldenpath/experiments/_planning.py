@@ -98,8 +98,8 @@ def plan_experiment(
         with connect() as connection:
             sums = aggregate(
                 connection,
-                _files(folder / "predictions"),
-                _files(folder / "feedback"),
+                _files(folder / "predictions", start, end),
+                _files(folder / "feedback", start),
                 experiment=None,
                 metrics=[metric_query(metric)],
                 positive_label=_positive_label(project),

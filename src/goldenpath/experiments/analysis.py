@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -246,8 +246,31 @@ def _positive_label(project: Project) -> str | None:
     return str(task.positive_label)
 
 
-def _files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.parquet")) if folder.exists() else []
+def _day(path: Path) -> date | None:
+    for part in path.parts:
+        if part.startswith("date="):
+            try:
+                return date.fromisoformat(part[5:])
+            except ValueError:
+                return None
+    return None
+
+
+def _files(
+    folder: Path, since: datetime | None = None, until: datetime | None = None
+) -> list[Path]:
+    """The Parquet files under ``folder`` whose day partition can hold rows logged in [since,
+    until] (a day either side: a row near midnight; files outside any day partition: all)."""
+    if not folder.exists():
+        return []
+    low = None if since is None else since.astimezone(UTC).date() - timedelta(days=1)
+    high = None if until is None else until.astimezone(UTC).date() + timedelta(days=1)
+    return [
+        path
+        for path in sorted(folder.rglob("*.parquet"))
+        if (day := _day(path)) is None
+        or ((low is None or low <= day) and (high is None or day <= high))
+    ]
 
 
 def connect(memory_limit: str = MEMORY_LIMIT, threads: int = 2) -> duckdb.DuckDBPyConnection:
@@ -272,8 +295,8 @@ def aggregate_experiment(
         try:
             return aggregate(
                 connection,
-                _files(folder / "predictions"),
-                _files(folder / "feedback"),
+                _files(folder / "predictions", since, until),
+                _files(folder / "feedback", since),  # feedback arrives after its row
                 experiment=experiment.name,
                 metrics=[metric_query(m) for m in experiment.metrics],
                 positive_label=_positive_label(project),

@@ -383,6 +383,10 @@ def test_a_started_experiment_reads_only_its_own_rows(project: Project) -> None:
         started_by="alice",
         stopped_at=(START + timedelta(minutes=20)).isoformat(),
     )
+    # a day partition long before the start is not even opened (this file is not Parquet)
+    old = logs(project) / "predictions" / "date=2025-01-01" / "version=1"
+    old.mkdir(parents=True)
+    (old / "part-0.parquet").write_bytes(b"not parquet")
     result = analyze(project, NAME, record=record)
     assert [(a.arm, a.version, a.units) for a in result.exposure.arms] == [
         ("control", "3", 1),

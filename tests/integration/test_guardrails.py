@@ -199,6 +199,7 @@ def test_a_breach_stops_the_experiment_on_the_treatment(
     stopped = experiment_record(project, "guarded")
     assert stopped.status == "stopped"
     assert stopped.decision is None  # stopped, not decided: the readout is still to be done
+    assert stopped.stopped_by == "goldenpath-guardrails"
     assert stopped.reason is not None
     assert stopped.reason.startswith("guardrail: challenger latency of challenger v2")
     (event,) = [e for e in audit_events(project) if e.action == "experiment.stop"]

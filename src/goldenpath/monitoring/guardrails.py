@@ -42,7 +42,7 @@ from goldenpath.monitoring.alerts import deliver
 from goldenpath.monitoring.logs import PredictionLog
 from goldenpath.monitoring.results import AlertEvent
 from goldenpath.project import Project
-from goldenpath.registry.controls import halt_challenger, serving_controls
+from goldenpath.registry.controls import GUARDRAILS_ACTOR, halt_challenger, serving_controls
 from goldenpath.spec.serving import GuardrailRule
 from goldenpath.store import Store, open_store
 from goldenpath.store.monitoring import Alert
@@ -338,15 +338,20 @@ def stop_experiments_of(
     store: Store | None = None,
 ) -> list[str]:
     """Stop the running experiment whose treatment is ``version`` (undecided: its readout and
-    decision stay to be done), as the identity of the process (the server's; role developer,
-    as :func:`goldenpath.experiments.lifecycle.stop_experiment` asks); the names stopped."""
+    decision stay to be done), as the guardrails' service principal (as their halt: no role is
+    asked, :func:`goldenpath.experiments.lifecycle.stop_experiment`); the names stopped."""
     from goldenpath.experiments.lifecycle import active_experiment, stop_experiment
 
     running = active_experiment(project, store=store)
     if running is None or running.treatment_version != version:
         return []
     stop_experiment(
-        project, running.name, reason=f"guardrail: {reason}", details=details, store=store
+        project,
+        running.name,
+        reason=f"guardrail: {reason}",
+        actor=GUARDRAILS_ACTOR,
+        details=details,
+        store=store,
     )
     return [running.name]
 

@@ -41,8 +41,9 @@ class _Model(BaseModel):
 
 
 class ExperimentMetric(_Model):
-    """One metric of an experiment: what it measures per row of the prediction log (joined to
-    the feedback) and how rows are summarised per arm."""
+    """One metric of an experiment. Each exposed unit gets the sum of the source over its rows
+    in the prediction log (joined to the feedback; a row without feedback adds 0, so a unit that
+    never converted counts as 0, as GrowthBook counts it), and units are summarised per arm."""
 
     name: str = Field(min_length=1, max_length=100, description="The metric's name.")
     source: MetricSource = Field(
@@ -53,8 +54,10 @@ class ExperimentMetric(_Model):
     )
     kind: Literal["mean", "proportion", "ratio"] = Field(
         "mean",
-        description="mean of the source; proportion: share of rows where it is 1 (a 0/1 "
-        "source); ratio: sum of the source over sum of the denominator (delta method).",
+        description="mean: the mean over units of each unit's sum of the source; "
+        "proportion: the share of units whose sum is above 0 (a 0/1 source); ratio: the sum "
+        "of the source over the sum of the denominator, per arm (delta method). A per-row rate "
+        "(latency, degraded answers) is a ratio with denominator rows.",
     )
     denominator: Literal["label", "value", "correct", "latency_ms", "degraded", "rows"] | None = (
         Field(None, description="A ratio's denominator (rows: the count of rows); ratio only.")

@@ -97,3 +97,58 @@ def test_replayed_rows_are_logged_bit_for_bit_and_raise_no_drift_alert(
     )
     json_path, _ = write_monitoring_report(monitored.report, monitored.folder)
     assert json.loads(json_path.read_text())["alerts"] == []
+
+
+def test_value_column_sends_each_rows_value_with_its_feedback(
+    champion: goldenpath.Project,
+) -> None:
+    """``value_column`` names a column of the file beside the contract's; each feedback carries
+    the value of the row its request sent (a missing value as null), as the feedback log shows."""
+    frame = _frame().head(60).copy()
+    revenue = np.round(frame["spend"].to_numpy() * 1.5, 2)
+    revenue[::7] = np.nan
+    frame["revenue"] = revenue
+    path = champion.root / "with-revenue.csv"
+    frame.to_csv(path, index=False)
+
+    with live_server(champion) as (base, _):
+        result = replay(champion, base, data=str(path), feedback_share=1.0, value_column="revenue")
+    assert result.statuses == {"200": 60}
+    assert result.feedback_sent == 60
+    assert result.value_column == "revenue"
+
+    predictions = _logged(champion).select(["request_id", "customer_id"]).to_pandas()
+    files = sorted((champion.state_dir / "logs" / "feedback").rglob("*.parquet"))
+    feedback = pa.concat_tables([pq.read_table(f) for f in files]).to_pandas()
+    joined = feedback.merge(predictions, on="request_id", validate="one_to_one")
+    expected = frame.set_index("customer_id").loc[joined["customer_id"]]
+    assert len(joined) == 60
+    got, sent = joined["value"].to_numpy(), expected["revenue"].to_numpy()
+    assert (np.isnan(got) == np.isnan(sent)).all()
+    assert np.isnan(sent).any()
+    assert (got == sent)[~np.isnan(sent)].all()
+    assert joined["label"].tolist() == expected["label"].tolist()
+
+
+def test_value_column_a_contract_column_or_refused_before_sending(
+    champion: goldenpath.Project,
+) -> None:
+    """A contract column may be the value column (here of the run's held-out rows); one that is
+    neither there nor in the file, or that is not numeric, is refused before anything is sent."""
+    from goldenpath.errors import DataReadError
+    from goldenpath.serving.replay import _rows
+
+    records, labels, values = _rows(champion, "small@champion", None, "spend")
+    assert values is not None
+    assert len(values) == len(records) == len(labels) == ROWS // 4
+    assert values == [record["spend"] for record in records]
+
+    unreachable = "http://127.0.0.1:9"  # nothing is sent: the refusal comes first
+    with pytest.raises(DataReadError, match="not in the data contract"):
+        replay(champion, unreachable, ref="small@champion", value_column="revenue")
+    path = champion.root / "rows.csv"
+    _frame().head(10).to_csv(path, index=False)
+    with pytest.raises(DataReadError, match="'revenue' is not in"):
+        replay(champion, unreachable, data=str(path), value_column="revenue")
+    with pytest.raises(DataReadError, match="not numeric"):
+        replay(champion, unreachable, data=str(path), value_column="plan")

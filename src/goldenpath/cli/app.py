@@ -501,6 +501,14 @@ def replay(
         float,
         typer.Option("--feedback-share", min=0.0, max=1.0, help="Share of answers given labels."),
     ] = 0.25,
+    value_column: Annotated[
+        str | None,
+        typer.Option(
+            "--value-column",
+            help="Send this numeric column's value per row with the feedback, as `values` "
+            "(e.g. revenue, for experiments' value metrics).",
+        ),
+    ] = None,
     token_file: Annotated[
         Path | None,
         typer.Option(
@@ -531,6 +539,7 @@ def replay(
             concurrency=concurrency,
             feedback_share=feedback_share,
             token=token,
+            value_column=value_column,
         )
 
     def render(console: Console) -> None:
@@ -546,7 +555,9 @@ def replay(
                     "versions": result.versions,
                     "degraded": result.degraded,
                     "latency": "-" if p50 is None else f"p50 {p50:.1f} ms, p95 {p95:.1f} ms",
-                    "feedback sent": result.feedback_sent,
+                    "feedback sent": result.feedback_sent
+                    if result.value_column is None
+                    else f"{result.feedback_sent} (labels and {result.value_column} values)",
                 }
             )
         )

@@ -2,8 +2,10 @@
 
 It reads rows (a run's held-out rows by default, or a file that honours the contract), posts
 them to ``/predict`` (keyed by the id column, so a canary routes each customer consistently),
-sends the true labels of a share of the answered requests to ``/feedback``, and summarises what
-came back: statuses, routes, versions and latency.
+sends the true labels of a share of the answered requests to ``/feedback`` (with a numeric
+column's value per row as ``values``, e.g. the revenue an experiment's value metric reads, when
+``value_column`` names one), and summarises what came back: statuses, routes, versions and
+latency.
 
 Rows are sent with the data's exact values: every float is written with as many digits as it
 takes to read back the same float (orjson), NaN and other missing values as ``null``, and
@@ -28,8 +30,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
+from goldenpath.data.contract import validate_frame
 from goldenpath.data.dataset import load_dataset
-from goldenpath.errors import ServerUnreachable
+from goldenpath.data.fingerprint import row_hashes
+from goldenpath.data.sources import read_source, source_label
+from goldenpath.errors import DataReadError, ServerUnreachable
 from goldenpath.evaluation.evaluate import resolve_model
 from goldenpath.project import Project
 from goldenpath.training.recorded import run_rows
@@ -51,6 +56,7 @@ class ReplayResult:
     latency_p95_ms: float | None
     feedback_sent: int
     seconds: float
+    value_column: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -122,23 +128,68 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
-def _rows(project: Project, ref: str, data: str | None) -> tuple[list[dict[str, Any]], list[Any]]:
-    spec = project.spec
-    dataset = load_dataset(spec, project.root, source=data)
-    frame = dataset.frame
-    if data is None:
-        model = resolve_model(project, ref)
-        frame = run_rows(
-            require_tracking(project),
-            model.run_id,
-            dataset,
-            "test",
-            hint="replay a file with --data",
+def _numeric(values: pd.Series, column: str) -> list[float | None]:
+    """The value column as numbers for ``/feedback``'s ``values`` (missing: ``None``)."""
+    if values.dtype.kind not in "iuf":
+        raise DataReadError(
+            f"the value column {column!r} is not numeric (dtype {values.dtype})",
+            hint="--value-column names a column of numbers, e.g. the revenue each row brought",
+            details={"column": column, "dtype": str(values.dtype)},
         )
+    array = values.to_numpy(dtype=float)
+    plain: list[float | None] = array.tolist()
+    for i in np.flatnonzero(~np.isfinite(array)).tolist():
+        plain[i] = None
+    return plain
+
+
+def _with_values(project: Project, data: str, column: str) -> tuple[pd.DataFrame, pd.Series]:
+    """The file's rows validated as ``load_dataset`` does (in its order), with the value column,
+    which the contract does not declare, set aside and kept aligned with them."""
+    raw = read_source(data, project.root)
+    if column not in raw.columns:
+        raise DataReadError(
+            f"the value column {column!r} is not in {source_label(data, project.root)}",
+            hint=f"the file's columns: {', '.join(map(str, raw.columns))}",
+            details={"column": column},
+        )
+    values = raw.pop(column)
+    frame = validate_frame(raw, project.spec.data.contract, source=source_label(data, project.root))
+    order = np.argsort(row_hashes(frame), kind="stable")
+    return frame.iloc[order].reset_index(drop=True), values.iloc[order].reset_index(drop=True)
+
+
+def _rows(
+    project: Project, ref: str, data: str | None, value_column: str | None = None
+) -> tuple[list[dict[str, Any]], list[Any], list[float | None] | None]:
+    spec = project.spec
+    values: pd.Series | None = None
+    if value_column is not None and value_column not in spec.data.contract.columns:
+        if data is None:
+            raise DataReadError(
+                f"the value column {value_column!r} is not in the data contract",
+                hint="replay a file that has it with --data, or name a contract column",
+                details={"column": value_column},
+            )
+        frame, values = _with_values(project, data, value_column)
+    else:
+        dataset = load_dataset(spec, project.root, source=data)
+        frame = dataset.frame
+        if data is None:
+            model = resolve_model(project, ref)
+            frame = run_rows(
+                require_tracking(project),
+                model.run_id,
+                dataset,
+                "test",
+                hint="replay a file with --data",
+            )
+        if value_column is not None:
+            values = frame[value_column]
     columns = [c for c in [*spec.feature_columns, spec.data.id_column] if c is not None]
     records = _records(frame[columns])
     labels = _column(frame[spec.task.target])
-    return records, labels
+    return records, labels, None if values is None else _numeric(values, value_column or "")
 
 
 def replay(
@@ -152,9 +203,12 @@ def replay(
     feedback_share: float = 0.25,
     seed: int = 0,
     token: str | None = None,
+    value_column: str | None = None,
 ) -> ReplayResult:
-    """Replay rows to the server at ``url``; see the module docstring."""
-    records, labels = _rows(project, ref, data)
+    """Replay rows to the server at ``url``; see the module docstring. With ``value_column``
+    (a numeric column: of the contract, or of the ``data`` file beside the contract's), each
+    feedback also carries that row's value as ``values`` (a missing value as ``null``)."""
+    records, labels, values = _rows(project, ref, data, value_column)
     if limit is not None:
         records, labels = records[:limit], labels[:limit]
     id_column = project.spec.data.id_column
@@ -173,7 +227,9 @@ def replay(
         sent = 0
         if status == 200 and i in chosen:
             label = labels[i]
-            feedback = {"request_id": body["request_id"], "labels": [label]}
+            feedback: dict[str, Any] = {"request_id": body["request_id"], "labels": [label]}
+            if values is not None:
+                feedback["values"] = [values[i]]
             sent = int(_post(f"{base}/feedback", feedback, token)[0] == 200)
         return status, body, elapsed, sent
 
@@ -195,4 +251,5 @@ def replay(
         latency_p95_ms=float(np.percentile(latencies, 95)) if len(latencies) else None,
         feedback_sent=sum(sent for *_, sent in outcomes),
         seconds=seconds,
+        value_column=value_column,
     )

@@ -92,6 +92,8 @@ demo: $(VENV)/.installed
 	cd $(DEMO)/my-churn && $(ALICE) $(BIN)/python $(abspath scripts/demo_serving.py) $(GP) $(DEMO_PORT)
 	@# monitoring: two phases of traffic, the second shifted; monitor after each
 	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_monitoring.py) $(GP) $(DEMO_PORT)
+	@echo "--- an online experiment on replayed traffic (revenue as feedback), then a bad canary rolled back by a guardrail"
+	cd $(DEMO)/my-churn && $(BIN)/python $(abspath scripts/demo_experiment.py) $(GP) $(DEMO_PORT)
 	@echo "Demo project: $(DEMO)/my-churn (MLflow store in .goldenpath/mlflow.db, goldenpath store in .goldenpath/goldenpath.db)"
 	@echo "--- a second project from your own data: init --from a CSV export (credit scoring, with missing values), then your own code"
 	$(BIN)/python scripts/demo_own_data.py write-data $(DEMO)/data/credit.csv

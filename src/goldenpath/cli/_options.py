@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-__all__ = ["JsonOption", "ProjectOption", "kv_table"]
+__all__ = ["JsonOption", "ProjectOption", "kv_table", "parse_moment"]
 
 ProjectOption = Annotated[
     Path | None,
@@ -32,3 +33,15 @@ def kv_table(rows: dict[str, Any], title: str | None = None) -> Table:
     for key, value in rows.items():
         table.add_row(key, str(value))
     return table
+
+
+def parse_moment(value: str | None, name: str) -> datetime | None:
+    """An option's ISO-8601 date or time (UTC when it names no zone), or None; a usage error
+    naming the option otherwise."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

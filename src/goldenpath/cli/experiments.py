@@ -7,7 +7,7 @@ Thin shells over :mod:`goldenpath.experiments`: the lifecycle verbs (start, deci
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from goldenpath.cli._options import JsonOption, ProjectOption
+from goldenpath.cli._options import JsonOption, ProjectOption, parse_moment
 from goldenpath.cli._output import Output
 
 if TYPE_CHECKING:
@@ -144,16 +144,6 @@ def list_(project: ProjectOption = None, json_output: JsonOption = False) -> Non
         c.print(table)
 
     out.result({"experiments": [entry.to_dict() for entry in found]}, render)
-
-
-def _moment(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _analysis(project: Path | None, name: str, until: datetime | None) -> ExperimentAnalysis:
@@ -299,7 +289,7 @@ def status(
 ) -> None:
     """Live: exposures per arm, the SRM check, the primary metric and the guardrails (writes
     nothing; ``analyze`` writes the readout)."""
-    moment = _moment(until, "--until")
+    moment = parse_moment(until, "--until")
     out = Output(json_output)
     with out.working(f"Reading experiment {name}"):
         found = _analysis(project, name, moment)
@@ -324,7 +314,7 @@ def analyze_(
     from goldenpath.project import open_project
     from goldenpath.reports.experiment import experiment_folder, write_experiment_report
 
-    moment = _moment(until, "--until")
+    moment = parse_moment(until, "--until")
     out = Output(json_output)
     with out.working(f"Analysing experiment {name}", steps=2) as step:
         step("reading the logs")

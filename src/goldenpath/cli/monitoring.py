@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from goldenpath.cli._options import JsonOption, ProjectOption
+from goldenpath.cli._options import JsonOption, ProjectOption, parse_moment
 from goldenpath.cli._output import Output
 
 if TYPE_CHECKING:
@@ -26,16 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["alerts", "monitor"]
 
 _STYLE = {"ok": "green", "warning": "yellow", "critical": "red"}
-
-
-def _moment(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("an ISO-8601 date or time", param_hint=name) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _render_run(console: Console, run: MonitorRun, checkpoint: ScheduledCheckpoint | None) -> None:
@@ -163,7 +153,7 @@ def monitor(
     one is due; one that fails is reported (as a failed alert sink is), and the exit code stays 0.
     With --watch, a run that fails is reported and tried again after the interval.
     """
-    start, end = _moment(since, "--since"), _moment(until, "--until")
+    start, end = parse_moment(since, "--since"), parse_moment(until, "--until")
     if start is not None and end is not None and start >= end:
         raise typer.BadParameter(f"{until} is not after --since {since}", param_hint="--until")
     if window is not None:

@@ -15,42 +15,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from goldenpath.serving.logs import FEEDBACK_SCHEMA, prediction_schema
+from goldenpath.spec.models import ColumnSpec
+
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
-PREDICTIONS = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("row", pa.int32()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("route", pa.string()),
-        ("kind", pa.string()),
-        ("latency_ms", pa.float64()),
-        ("degraded", pa.bool_()),
-        ("prediction", pa.string()),
-        ("prediction_value", pa.float64()),
-        ("score", pa.float64()),
-        ("event_time", pa.timestamp("us", tz="UTC")),
-        ("experiment", pa.string()),
-        ("arm", pa.string()),
-        ("unit", pa.string()),
-        ("spend", pa.float64()),
-        ("customer_id", pa.string()),  # the contract's id column: the unit
-    ]
+# the server's own schemas, so these files stay what a served log holds when the log changes
+PREDICTIONS = prediction_schema(
+    {
+        "spend": ColumnSpec(dtype="float"),
+        "customer_id": ColumnSpec(dtype="str"),  # the contract's id column: the unit
+    },
+    "hash",
 )
-FEEDBACK = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("row", pa.int32()),
-        ("timestamp", pa.timestamp("us", tz="UTC")),
-        ("label", pa.string()),
-        ("label_value", pa.float64()),
-        ("correction", pa.bool_()),
-        ("credential", pa.string()),
-        ("value", pa.float64()),
-    ]
-)
+FEEDBACK = FEEDBACK_SCHEMA
 
 
 @dataclass(frozen=True)
